@@ -1,0 +1,1 @@
+"""snapstore: a deduplicating, encrypted snapshot store."""

@@ -1,0 +1,138 @@
+"""The exceptions snapstore raises, in one tree.
+
+    SnapstoreError
+    ├── BackendError                  storage said no, or could not be reached
+    │   ├── ObjectNotFound            the object does not exist
+    │   ├── ObjectExists              refused to overwrite an object
+    │   ├── TransientBackendError     worth retrying (timeouts, 5xx, throttling)
+    │   └── RangeError                a read past the end of an object
+    ├── IntegrityError                what was read is not what was written
+    │   ├── AuthenticationFailed      AEAD tag mismatch: tampered or corrupt ciphertext
+    │   ├── IdMismatch                plaintext does not hash to the id it is stored under
+    │   ├── Truncated                 an object or blob ends too early
+    │   └── DecompressionError        the compressed payload is damaged
+    ├── RepositoryError               the repository as a whole
+    │   ├── RepositoryNotFound        no repository at that location
+    │   ├── RepositoryExists          init over an existing repository
+    │   ├── WrongPassword             no key file opens with that password
+    │   ├── RepositoryLocked          another process holds a conflicting lock
+    │   └── UnsupportedVersion        written by a newer snapstore
+    ├── SnapshotNotFound              no snapshot matches the name given
+    │   └── AmbiguousPrefix           an id prefix matches several snapshots
+    ├── PathNotFound                  a path is not in the snapshot
+    ├── SourceError                   a backup source could not be read
+    │   └── DumpFailed                a dump command exited non-zero
+    ├── UnsafePath                    a snapshot entry would land outside the restore target
+    └── UsageError                    the caller asked for something contradictory
+
+The library never maps these to exit codes: the command line does that in one table.
+"""
+
+from __future__ import annotations
+
+
+class SnapstoreError(Exception):
+    """Root of every error snapstore raises on purpose."""
+
+
+class BackendError(SnapstoreError):
+    """The storage backend failed an operation."""
+
+
+class ObjectNotFound(BackendError):
+    """The requested object does not exist on the backend."""
+
+
+class ObjectExists(BackendError):
+    """The object exists and the operation refuses to overwrite it."""
+
+
+class TransientBackendError(BackendError):
+    """A failure that may succeed when tried again."""
+
+
+class RangeError(BackendError):
+    """A ranged read asked for bytes past the end of the object."""
+
+
+class IntegrityError(SnapstoreError):
+    """Data read back does not match what was written."""
+
+
+class AuthenticationFailed(IntegrityError):
+    """The AEAD tag did not verify: the ciphertext was altered or the key is wrong."""
+
+
+class IdMismatch(IntegrityError):
+    """Decrypted plaintext does not hash to the id it is filed under."""
+
+
+class Truncated(IntegrityError):
+    """An object or blob is shorter than its framing says."""
+
+
+class DecompressionError(IntegrityError):
+    """The compressed payload inside an authenticated envelope is unreadable."""
+
+
+class RepositoryError(SnapstoreError):
+    """The repository as a whole cannot be used as asked."""
+
+
+class RepositoryNotFound(RepositoryError):
+    """There is no repository at the location."""
+
+
+class RepositoryExists(RepositoryError):
+    """A repository already exists where one was to be created."""
+
+
+class WrongPassword(RepositoryError):
+    """None of the repository's key files opens with the password given."""
+
+
+class RepositoryLocked(RepositoryError):
+    """Another process holds a lock that conflicts with this operation."""
+
+
+class UnsupportedVersion(RepositoryError):
+    """The repository or one of its objects uses a format this version cannot read."""
+
+
+class SnapshotNotFound(SnapstoreError):
+    """No snapshot matches the name given."""
+
+
+class AmbiguousPrefix(SnapshotNotFound):
+    """An id prefix matches more than one snapshot."""
+
+
+class PathNotFound(SnapstoreError):
+    """The path does not exist inside the snapshot."""
+
+
+class SourceError(SnapstoreError):
+    """A backup source could not be read."""
+
+
+class DumpFailed(SourceError):
+    """A dump command (pg_dump, redis-cli, ...) failed, so its output is not a backup."""
+
+    def __init__(self, command: str, returncode: int | None, stderr_tail: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        status = "was killed" if returncode is None or returncode < 0 else f"exited {returncode}"
+        detail = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
+        message = f"{command} {status}"
+        if detail:
+            message += f": {detail}"
+        super().__init__(message)
+
+
+class UnsafePath(SnapstoreError):
+    """A snapshot entry names a path that would escape the restore target."""
+
+
+class UsageError(SnapstoreError):
+    """The caller asked for something that cannot be done as stated."""
