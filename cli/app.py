@@ -1,0 +1,112 @@
+"""The `snapstore` command: builds the command group and turns errors into exit codes.
+
+Exit codes (also in the README):
+    0  success
+    1  error (the message says which)
+    2  usage error
+    3  snapshot taken, but some source files could not be read
+    10 repository does not exist
+    11 repository is locked
+    12 wrong password
+    130 interrupted
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from snapstore.cli.commands import check, dump, init, ls, restore, snapshot, snapshots, stats
+from snapstore.errors import (
+    RepositoryLocked,
+    RepositoryNotFound,
+    SnapstoreError,
+    UsageError,
+    WrongPassword,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
+EXIT_NO_REPOSITORY = 10
+EXIT_LOCKED = 11
+EXIT_WRONG_PASSWORD = 12
+EXIT_INTERRUPTED = 130
+
+#: The one table from exception class to exit code; the first matching class wins.
+EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (RepositoryNotFound, EXIT_NO_REPOSITORY),
+    (RepositoryLocked, EXIT_LOCKED),
+    (WrongPassword, EXIT_WRONG_PASSWORD),
+    (UsageError, EXIT_USAGE),
+    (SnapstoreError, EXIT_ERROR),
+]
+
+
+def exit_code_for(exc: BaseException) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return EXIT_ERROR
+
+
+def build_cli() -> click.Group:
+    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.version_option(package_name="snapstore", prog_name="snapstore")
+    @click.option("--debug", is_flag=True, envvar="SNAPSTORE_DEBUG", help="Show tracebacks.")
+    def group(debug: bool) -> None:
+        """Deduplicating, encrypted snapshots: files, streams, PostgreSQL, Redis, Mastodon."""
+
+    for module in (init, snapshot, snapshots, ls, restore, dump, check, stats):
+        group.add_command(module.build())
+    return group
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("SNAPSTORE_DEBUG") == "1"
+    cli = build_cli()
+    try:
+        result = cli.main(args=argv, prog_name="snapstore", standalone_mode=False)
+        code = result if isinstance(result, int) else EXIT_OK
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.UsageError as exc:
+        exc.show()
+        code = EXIT_USAGE
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("snapstore: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        code = EXIT_ERROR
+    except (SnapstoreError, OSError) as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"snapstore: error: {_message(exc)}", err=True)
+        code = exit_code_for(exc)
+    except Exception as exc:  # a bug: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(f"snapstore: internal error: {type(exc).__name__}: {_message(exc)} (run with --debug for details)", err=True)
+        code = EXIT_ERROR
+    sys.stdout.flush()
+    return code
+
+
+def run() -> None:
+    sys.exit(main())

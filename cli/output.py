@@ -1,0 +1,67 @@
+"""Rendering: human sizes, JSON, and a rich progress display that implements snapstore.Progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+class TerminalProgress:
+    """Live progress on stderr when it is a terminal; warnings always go to stderr."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self._console = Console(stderr=True)
+        self._enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._read = 0
+        self._added = 0
+        self._current = ""
+        self._live: Live | None = None
+
+    def __enter__(self) -> "TerminalProgress":
+        if self._enabled:
+            self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def _render(self) -> Text:
+        return Text(
+            f"read {human_size(self._read)}, added {human_size(self._added)}  {self._current[-60:]}"
+        )
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def item(self, path: str) -> None:
+        self._current = path
+        self._refresh()
+
+    def advance(self, bytes_read: int, bytes_added: int) -> None:
+        self._read += bytes_read
+        self._added += bytes_added
+        self._refresh()
+
+    def warning(self, path: str, message: str) -> None:
+        click.echo(f"snapstore: warning: {path}: {message}", err=True)

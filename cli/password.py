@@ -1,0 +1,59 @@
+"""Where the repository password comes from: file, command, environment, or a prompt."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+
+from snapstore.errors import UsageError
+
+
+def _from_command(command: str) -> bytes:
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, check=False, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"password command timed out: {command}") from None
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(
+            f"password command exited {done.returncode}" + (f": {tail[-1]}" if tail else "")
+        )
+    return done.stdout.rstrip(b"\r\n")
+
+
+def _terminal() -> bool:
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return False
+
+
+def read_password(
+    password_file: str | None, password_command: str | None, *, confirm: bool = False
+) -> bytes:
+    """The password, trying in order: --password-file, --password-command,
+    SNAPSTORE_PASSWORD, then a prompt on the terminal."""
+    if password_file:
+        try:
+            with open(password_file, "rb") as f:
+                return f.read().rstrip(b"\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read password file {password_file}: {exc.strerror}") from None
+    if password_command:
+        return _from_command(password_command)
+    env = os.environ.get("SNAPSTORE_PASSWORD")
+    if env is not None:
+        return env.encode()
+    if not _terminal():
+        raise UsageError(
+            "no password given: set SNAPSTORE_PASSWORD, SNAPSTORE_PASSWORD_FILE or "
+            "SNAPSTORE_PASSWORD_COMMAND, or run on a terminal"
+        )
+    first = getpass.getpass("repository password: ")
+    if confirm and getpass.getpass("repeat password: ") != first:
+        raise UsageError("the passwords do not match")
+    if not first:
+        raise UsageError("an empty password is not allowed")
+    return first.encode()

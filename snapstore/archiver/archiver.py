@@ -1,0 +1,218 @@
+"""Taking a snapshot: entries from a Source become blobs, trees and one snapshot object.
+
+Write order (SPEC.md section 11): data blobs and trees go into packs, packs are stored, then
+the index file naming them, and only then the snapshot. A crash before the snapshot leaves
+packs (and maybe index files) that no snapshot uses; they cost space, never correctness, and
+a later backup reuses them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from snapstore.archiver.source import ChunkingProfile, EntryKind, Source, SourceEntry
+from snapstore.chunker import PROFILES, Chunker, ChunkerParams
+from snapstore.errors import SourceError
+from snapstore.ids import Id
+from snapstore.pack import BlobType
+from snapstore.progress import NoProgress, Progress
+from snapstore.repository.packer import SavedBlob
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.manifest import Snapshot, Summary
+from snapstore.snapshot.store import save_snapshot
+from snapstore.snapshot.tree import Node, NodeType, check_name, encode_tree
+
+PROGRAM_VERSION = "snapstore 0.1.0"
+
+
+@dataclass
+class SnapshotOptions:
+    tags: list[str] = field(default_factory=list)
+    host: str | None = None
+    time: datetime | None = None
+    user: str | None = None
+
+
+@dataclass
+class BackupResult:
+    snapshot: Snapshot
+    errors: list[tuple[str, str]]
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors
+
+
+def _display(path: tuple[bytes, ...]) -> str:
+    return "/" + b"/".join(path).decode("utf-8", "surrogateescape")
+
+
+@dataclass
+class _PendingNode:
+    """A node whose content blobs may still be in the pipeline."""
+
+    node: Node
+    futures: list[Future[SavedBlob]] = field(default_factory=list)
+
+
+@dataclass
+class _OpenDir:
+    path: tuple[bytes, ...]
+    node: Node | None  # None for the snapshot root
+    children: list[_PendingNode] = field(default_factory=list)
+
+
+class Archiver:
+    def __init__(self, repo: Repository, progress: Progress | None = None) -> None:
+        self._repo = repo
+        self._progress = progress or NoProgress()
+        self._chunkers: dict[ChunkingProfile, Chunker] = {}
+        self._summary = Summary()
+        self._errors: list[tuple[str, str]] = []
+
+    def _chunker(self, profile: ChunkingProfile) -> Chunker:
+        if profile not in self._chunkers:
+            configured = self._repo.config.chunker.get(profile.value)
+            params = ChunkerParams(*configured) if configured else PROFILES[profile.value]
+            self._chunkers[profile] = Chunker(params, self._repo.chunker_seed)
+        return self._chunkers[profile]
+
+    def _record_error(self, path: tuple[bytes, ...], exc: Exception) -> None:
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._errors.append((_display(path), message))
+        self._summary.errors += 1
+        self._progress.warning(_display(path), message)
+
+    def run(self, source: Source, options: SnapshotOptions | None = None) -> BackupResult:
+        options = options or SnapshotOptions()
+        started = time.monotonic()
+        uploaded_before = self._repo.bytes_uploaded
+        snapshot_time = options.time or datetime.now(timezone.utc).astimezone()
+        stack: list[_OpenDir] = [_OpenDir((), None)]
+
+        for entry in source.entries(self._record_error):
+            for name in entry.path:
+                check_name(name)
+            parent = entry.path[:-1]
+            while stack[-1].path != parent[: len(stack[-1].path)] or len(stack[-1].path) > len(parent):
+                self._close_dir(stack)
+            while len(stack[-1].path) < len(parent):
+                missing = parent[: len(stack[-1].path) + 1]
+                stack.append(_OpenDir(missing, Node(missing[-1], NodeType.DIR, mode=0o755)))
+            self._progress.item(_display(entry.path))
+            if entry.kind is EntryKind.DIR:
+                stack.append(_OpenDir(entry.path, _node_for(entry, NodeType.DIR)))
+                self._summary.dirs += 1
+            elif entry.kind is EntryKind.SYMLINK:
+                node = _node_for(entry, NodeType.SYMLINK)
+                node.target = entry.link_target or b""
+                stack[-1].children.append(_PendingNode(node))
+            else:
+                pending = self._save_file(entry)
+                if pending is not None:
+                    stack[-1].children.append(pending)
+        while len(stack) > 1:
+            self._close_dir(stack)
+        root_tree = self._save_tree(stack[0].children)
+        self._repo.flush()
+
+        self._summary.bytes_added = self._repo.bytes_uploaded - uploaded_before
+        self._summary.duration_s = round(time.monotonic() - started, 3)
+        snapshot = Snapshot(
+            time=snapshot_time,
+            host=options.host or socket.gethostname(),
+            user=options.user if options.user is not None else _user(),
+            tags=sorted(set(options.tags)),
+            source=source.kind,
+            paths=source.describe(),
+            tree=root_tree,
+            summary=self._summary,
+            chunker={p.value: list(self._params(p)) for p in self._chunkers},
+            program_version=PROGRAM_VERSION,
+            metadata=source.metadata(),
+        )
+        save_snapshot(self._repo, snapshot)
+        return BackupResult(snapshot, self._errors)
+
+    def _params(self, profile: ChunkingProfile) -> tuple[int, int, int, int]:
+        p = self._chunkers[profile].params
+        return (p.min_size, p.avg_size, p.max_size, p.normalization)
+
+    def _save_file(self, entry: SourceEntry) -> _PendingNode | None:
+        node = _node_for(entry, NodeType.FILE)
+        pending = _PendingNode(node)
+        if entry.open_content is None:
+            return pending
+        chunker = self._chunker(entry.profile)
+        read = 0
+        try:
+            with entry.open_content() as stream:
+                for chunk in chunker.iter_chunks(stream):
+                    read += len(chunk)
+                    future = self._repo.submit_blob(BlobType.DATA, chunk)
+                    future.add_done_callback(self._count_added)
+                    pending.futures.append(future)
+        except SourceError:
+            raise
+        except OSError as exc:
+            self._record_error(entry.path, exc)
+            return None
+        node.size = read
+        self._summary.files += 1
+        self._summary.bytes_read += read
+        return pending
+
+    def _count_added(self, future: Future[SavedBlob]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            saved = future.result()
+            self._progress.advance(saved.plain_length, saved.stored_length)
+            if saved.added:
+                self._summary.blobs_added += 1
+
+    def _close_dir(self, stack: list[_OpenDir]) -> None:
+        closing = stack.pop()
+        assert closing.node is not None
+        closing.node.subtree = self._save_tree(closing.children)
+        stack[-1].children.append(_PendingNode(closing.node))
+
+    def _save_tree(self, children: list[_PendingNode]) -> Id:
+        nodes = []
+        for pending in children:
+            if pending.futures:
+                pending.node.content = [f.result().id for f in pending.futures]
+            nodes.append(pending.node)
+        saved = self._repo.save_blob(BlobType.TREE, encode_tree(nodes))
+        if saved.added:
+            self._summary.blobs_added += 1
+        return saved.id
+
+
+def _node_for(entry: SourceEntry, node_type: NodeType) -> Node:
+    return Node(
+        name=entry.path[-1],
+        type=node_type,
+        mode=entry.mode,
+        uid=entry.uid,
+        gid=entry.gid,
+        user=entry.user,
+        group=entry.group,
+        mtime_ns=entry.mtime_ns,
+        size=entry.size,
+        extra=dict(entry.extra),
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""
+
+
+ProgressFactory = Callable[[], Progress]

@@ -1,0 +1,175 @@
+"""A compact in-memory blob index: sorted numpy columns plus a small dict of recent additions.
+
+Per blob it keeps the id (32 bytes, split into a sortable 8-byte key and 24 more bytes), the
+pack number, offset, stored and plain lengths, and the type: 49 bytes. Lookups binary-search
+the key column. New entries go to a dict and are merged into the arrays in batches, so adding
+stays amortised O(1) per blob while memory stays compact.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from snapstore.ids import Id
+from snapstore.pack import BlobType, PackEntry
+
+_MIN_MERGE = 1 << 16
+
+
+@dataclass(frozen=True)
+class BlobLocation:
+    pack_id: Id
+    type: BlobType
+    offset: int
+    length: int
+    plain_length: int
+    flags: int = 0
+
+
+def _split(blob_id: bytes) -> tuple[int, bytes]:
+    return int.from_bytes(blob_id[:8], "big"), blob_id[8:]
+
+
+class BlobIndex:
+    """Maps blob id to its location(s). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._pack_ids: list[Id] = []
+        self._pack_numbers: dict[Id, int] = {}
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._rest = np.empty((0, 24), dtype=np.uint8)
+        self._pack = np.empty(0, dtype=np.uint32)
+        self._offset = np.empty(0, dtype=np.uint32)
+        self._length = np.empty(0, dtype=np.uint32)
+        self._plain = np.empty(0, dtype=np.uint32)
+        self._type = np.empty(0, dtype=np.uint8)
+        self._pending: dict[bytes, list[tuple[int, int, int, int, int, int]]] = {}
+        self._pending_count = 0
+
+    # -- building -------------------------------------------------------------------------
+    def add_pack(self, pack_id: Id, entries: list[PackEntry]) -> None:
+        with self._lock:
+            number = self._pack_numbers.get(pack_id)
+            if number is None:
+                number = len(self._pack_ids)
+                self._pack_ids.append(pack_id)
+                self._pack_numbers[pack_id] = number
+            for e in entries:
+                self._pending.setdefault(bytes(e.id), []).append(
+                    (number, int(e.type) | (e.flags << 8), e.offset, e.length, e.plain_length, 0)
+                )
+                self._pending_count += 1
+            if self._pending_count > max(_MIN_MERGE, len(self._keys) // 8):
+                self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        n = self._pending_count
+        keys = np.empty(n, dtype=np.uint64)
+        rest = np.empty((n, 24), dtype=np.uint8)
+        pack = np.empty(n, dtype=np.uint32)
+        offset = np.empty(n, dtype=np.uint32)
+        length = np.empty(n, dtype=np.uint32)
+        plain = np.empty(n, dtype=np.uint32)
+        types = np.empty(n, dtype=np.uint8)
+        rest_bytes = bytearray()
+        i = 0
+        for blob_id, locations in self._pending.items():
+            key = int.from_bytes(blob_id[:8], "big")
+            for number, type_flags, off, ln, pl, _ in locations:
+                keys[i] = key
+                rest_bytes += blob_id[8:]
+                pack[i], offset[i], length[i], plain[i] = number, off, ln, pl
+                types[i] = type_flags & 0xFF
+                i += 1
+        rest[:] = np.frombuffer(bytes(rest_bytes), dtype=np.uint8).reshape(n, 24)
+        all_keys = np.concatenate([self._keys, keys])
+        order = np.argsort(all_keys, kind="stable")
+        self._keys = all_keys[order]
+        self._rest = np.concatenate([self._rest, rest])[order]
+        self._pack = np.concatenate([self._pack, pack])[order]
+        self._offset = np.concatenate([self._offset, offset])[order]
+        self._length = np.concatenate([self._length, length])[order]
+        self._plain = np.concatenate([self._plain, plain])[order]
+        self._type = np.concatenate([self._type, types])[order]
+        self._pending.clear()
+        self._pending_count = 0
+
+    def compact(self) -> None:
+        """Moves pending additions into the sorted arrays (call after bulk loading)."""
+        with self._lock:
+            self._merge()
+
+    # -- queries --------------------------------------------------------------------------
+    def _array_positions(self, blob_id: bytes) -> Iterator[int]:
+        key, rest = _split(blob_id)
+        keys = self._keys
+        i = int(np.searchsorted(keys, np.uint64(key), side="left"))
+        while i < len(keys) and int(keys[i]) == key:
+            if self._rest[i].tobytes() == rest:
+                yield i
+            i += 1
+
+    def _location(self, i: int) -> BlobLocation:
+        return BlobLocation(
+            self._pack_ids[int(self._pack[i])],
+            BlobType(int(self._type[i])),
+            int(self._offset[i]),
+            int(self._length[i]),
+            int(self._plain[i]),
+        )
+
+    def lookup_all(self, blob_id: bytes) -> list[BlobLocation]:
+        with self._lock:
+            found = [self._location(i) for i in self._array_positions(blob_id)]
+            for number, type_flags, off, ln, pl, _ in self._pending.get(bytes(blob_id), ()):
+                found.append(
+                    BlobLocation(
+                        self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8
+                    )
+                )
+            return found
+
+    def lookup(self, blob_id: bytes) -> BlobLocation | None:
+        with self._lock:
+            pending = self._pending.get(bytes(blob_id))
+            if pending:
+                number, type_flags, off, ln, pl, _ = pending[0]
+                return BlobLocation(
+                    self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8
+                )
+            for i in self._array_positions(blob_id):
+                return self._location(i)
+            return None
+
+    def __contains__(self, blob_id: object) -> bool:
+        return isinstance(blob_id, bytes) and self.lookup(blob_id) is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys) + self._pending_count
+
+    def pack_ids(self) -> set[Id]:
+        """Packs that have at least one blob in the index."""
+        with self._lock:
+            self._merge()
+            return {self._pack_ids[int(n)] for n in np.unique(self._pack)}
+
+    def entries(self) -> Iterator[tuple[Id, BlobLocation]]:
+        """Every (blob id, location) pair, including duplicates in several packs."""
+        with self._lock:
+            self._merge()
+            for i in range(len(self._keys)):
+                blob_id = Id(int(self._keys[i]).to_bytes(8, "big") + self._rest[i].tobytes())
+                yield blob_id, self._location(i)
+
+    def memory_bytes(self) -> int:
+        with self._lock:
+            arrays = (self._keys, self._rest, self._pack, self._offset, self._length, self._plain, self._type)
+            return sum(a.nbytes for a in arrays)

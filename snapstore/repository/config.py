@@ -1,0 +1,80 @@
+"""The repository config object: format version, repository id, chunker and pack settings.
+
+Stored at `config` inside an envelope (kind CONFIG). Plaintext msgpack map:
+
+    {"v": 1, "id": bin(16), "created": str, "pack_size": int,
+     "chunker": {"files": [min, avg, max, normalization], "database": [...]},
+     "compression_level": int, "features": [str, ...]}
+
+A reader refuses a config whose "v" or any entry of "features" it does not know.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import msgpack
+
+from snapstore.errors import IntegrityError, UnsupportedVersion
+
+REPOSITORY_VERSION = 1
+KNOWN_FEATURES: frozenset[str] = frozenset()
+DEFAULT_PACK_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    repository_id: bytes
+    created: str
+    pack_size: int = DEFAULT_PACK_SIZE
+    chunker: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    compression_level: int = 3
+    features: tuple[str, ...] = ()
+    version: int = REPOSITORY_VERSION
+
+    @classmethod
+    def new(
+        cls, created: str, chunker: dict[str, tuple[int, int, int, int]], pack_size: int
+    ) -> "RepositoryConfig":
+        return cls(os.urandom(16), created, pack_size, dict(chunker))
+
+    def encode(self) -> bytes:
+        return msgpack.packb(
+            {
+                "v": self.version,
+                "id": self.repository_id,
+                "created": self.created,
+                "pack_size": self.pack_size,
+                "chunker": {k: list(v) for k, v in sorted(self.chunker.items())},
+                "compression_level": self.compression_level,
+                "features": list(self.features),
+            },
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def decode(cls, plaintext: bytes) -> "RepositoryConfig":
+        try:
+            doc = msgpack.unpackb(plaintext, raw=False)
+            version = doc["v"]
+        except Exception as exc:
+            raise IntegrityError(f"config is malformed: {exc}") from None
+        if version != REPOSITORY_VERSION:
+            raise UnsupportedVersion(
+                f"repository format version {version} is newer than this snapstore understands"
+            )
+        unknown = set(doc.get("features", [])) - KNOWN_FEATURES
+        if unknown:
+            raise UnsupportedVersion(f"repository uses unknown features: {', '.join(sorted(unknown))}")
+        try:
+            return cls(
+                repository_id=doc["id"],
+                created=doc["created"],
+                pack_size=int(doc["pack_size"]),
+                chunker={k: tuple(v) for k, v in doc["chunker"].items()},  # type: ignore[misc]
+                compression_level=int(doc["compression_level"]),
+                features=tuple(doc.get("features", [])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"config is malformed: {exc}") from None

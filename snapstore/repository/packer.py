@@ -1,0 +1,169 @@
+"""Saving blobs: id, dedup, compress, encrypt in worker threads; packs upload in parallel.
+
+The pipeline is bounded at every stage so memory stays constant whatever is backed up:
+`submit` blocks while too many blobs are in flight, and a full pack waits for an upload
+slot. The native libraries (BLAKE3, zstd, AES-GCM) release the GIL, so the workers overlap.
+
+Ordering (SPEC.md section 11): a blob enters the in-memory index only after the pack holding
+it has been stored, and the index files naming packs are written only after those packs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from snapstore import compression, pack
+from snapstore.backend.base import Backend, FileType, Handle
+from snapstore.crypto.aead import Kind, Sealer
+from snapstore.crypto.idhash import blob_id, object_id
+from snapstore.ids import Id
+from snapstore.index.index import BlobIndex
+from snapstore.pack import BlobType, PackEntry
+
+
+@dataclass(frozen=True)
+class SavedBlob:
+    id: Id
+    plain_length: int
+    stored_length: int  # 0 when the blob was already in the repository
+
+    @property
+    def added(self) -> bool:
+        return self.stored_length > 0
+
+
+BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
+PackCallback = Callable[[Id, list[PackEntry], int], None]
+
+
+class Packer:
+    """Turns blobs into uploaded packs. One per repository writer session."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        sealer: Sealer,
+        id_key: bytes,
+        index: BlobIndex,
+        *,
+        pack_size: int,
+        compression_level: int,
+        on_pack_stored: PackCallback,
+        workers: int | None = None,
+        uploads: int = 2,
+    ) -> None:
+        self._backend = backend
+        self._sealer = sealer
+        self._id_key = id_key
+        self._index = index
+        self._pack_size = pack_size
+        self._level = compression_level
+        self._on_pack_stored = on_pack_stored
+        workers = workers or max(2, (os.cpu_count() or 2) + 1)
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="snapstore-blob")
+        self._uploads = ThreadPoolExecutor(uploads, thread_name_prefix="snapstore-upload")
+        self._slot_count = workers * 3
+        self._in_flight_slots = threading.BoundedSemaphore(self._slot_count)
+        self._upload_slots = threading.BoundedSemaphore(uploads + 1)
+        self._dedup_lock = threading.Lock()
+        self._unstored: set[bytes] = set()
+        self._pack_lock = threading.Lock()
+        self._open_blobs: list[tuple[BlobType, Id, bytes, int]] = []
+        self._open_size = 0
+        self._pending_uploads: list[Future[None]] = []
+        self._error: BaseException | None = None
+
+    # -- saving ---------------------------------------------------------------------------
+    def submit(self, blob_type: BlobType, data: bytes) -> Future[SavedBlob]:
+        """Saves in the background; blocks while the pipeline is full."""
+        self._raise_pending_error()
+        self._in_flight_slots.acquire()
+        try:
+            future = self._workers.submit(self.save, blob_type, data)
+        except BaseException:
+            self._in_flight_slots.release()
+            raise
+        future.add_done_callback(lambda _: self._in_flight_slots.release())
+        return future
+
+    def save(self, blob_type: BlobType, data: bytes) -> SavedBlob:
+        new_id = blob_id(self._id_key, data)
+        with self._dedup_lock:
+            if new_id in self._unstored or self._index.lookup(new_id) is not None:
+                return SavedBlob(new_id, len(data), 0)
+            self._unstored.add(bytes(new_id))
+        envelope = self._sealer.seal(BLOB_KIND[blob_type], compression.compress(data, self._level))
+        full: list[tuple[BlobType, Id, bytes, int]] | None = None
+        with self._pack_lock:
+            self._open_blobs.append((blob_type, new_id, envelope, len(data)))
+            self._open_size += len(envelope)
+            if self._open_size >= self._pack_size:
+                full, self._open_blobs, self._open_size = self._open_blobs, [], 0
+        if full:
+            self._queue_upload(full)
+        return SavedBlob(new_id, len(data), len(envelope))
+
+    # -- packs ----------------------------------------------------------------------------
+    def _queue_upload(self, blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
+        self._upload_slots.acquire()
+        try:
+            future = self._uploads.submit(self._store_pack, blobs)
+        except BaseException:
+            self._upload_slots.release()
+            raise
+        future.add_done_callback(self._upload_done)
+        with self._pack_lock:
+            self._pending_uploads.append(future)
+
+    def _upload_done(self, future: Future[None]) -> None:
+        self._upload_slots.release()
+        exc = future.exception()
+        if exc is not None and self._error is None:
+            self._error = exc
+
+    def _store_pack(self, blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
+        data, entries = pack.assemble(
+            blobs,
+            lambda header: self._sealer.seal(Kind.PACK_HEADER, compression.compress(header, self._level)),
+        )
+        pack_id = object_id(data)
+        self._backend.save(Handle(FileType.PACK, pack_id.hex()), data)
+        with self._dedup_lock:
+            self._index.add_pack(pack_id, entries)
+            for entry in entries:
+                self._unstored.discard(bytes(entry.id))
+        self._on_pack_stored(pack_id, entries, len(data))
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def flush(self) -> None:
+        """Waits for every submitted blob, stores the last partial pack, waits for uploads."""
+        # Blob jobs may still be running: wait for all in-flight slots to drain.
+        slots = self._in_flight_slots
+        held = 0
+        try:
+            for _ in range(self._slot_count):
+                slots.acquire()
+                held += 1
+        finally:
+            for _ in range(held):
+                slots.release()
+        with self._pack_lock:
+            rest, self._open_blobs, self._open_size = self._open_blobs, [], 0
+        if rest:
+            self._queue_upload(rest)
+        with self._pack_lock:
+            uploads, self._pending_uploads = self._pending_uploads, []
+        for future in uploads:
+            future.exception()
+        self._raise_pending_error()
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=True)
+        self._uploads.shutdown(wait=True)

@@ -1,0 +1,303 @@
+"""The repository facade: keys, config, index, blobs and encrypted objects on a backend.
+
+Everything above this layer sees blob ids and object ids, never paths. Only this package and
+`prune.py` write to the backend.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from snapstore import compression, pack
+from snapstore.backend.base import Backend, FileInfo, FileType, Handle
+from snapstore.chunker import PROFILES
+from snapstore.crypto.aead import Kind, Opener, Sealer
+from snapstore.crypto.idhash import blob_id, object_id
+from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
+from snapstore.crypto.keys import KeyFileInfo, MasterKey, unwrap_master_key, wrap_master_key
+from snapstore.errors import (
+    IdMismatch,
+    IntegrityError,
+    ObjectNotFound,
+    RepositoryExists,
+    RepositoryNotFound,
+    SnapstoreError,
+    WrongPassword,
+)
+from snapstore.ids import Id
+from snapstore.index.codec import IndexFile, decode_index, encode_index
+from snapstore.index.index import BlobIndex, BlobLocation
+from snapstore.pack import BlobType, PackEntry
+from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
+from snapstore.repository.packer import BLOB_KIND, Packer, SavedBlob
+
+OBJECT_KIND = {
+    FileType.INDEX: Kind.INDEX,
+    FileType.SNAPSHOT: Kind.SNAPSHOT,
+    FileType.LOCK: Kind.LOCK,
+}
+#: Write an index file after this many new packs, so an interrupted backup can resume.
+PACKS_PER_INDEX_FILE = 64
+_TREE_CACHE_ENTRIES = 4096
+_PACK_TAIL_GUESS = 64 * 1024
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class Repository:
+    """An open repository. Create with `Repository.init` or `Repository.open`."""
+
+    def __init__(self, backend: Backend, master_key: MasterKey, config: RepositoryConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self._master = master_key
+        self._sealer = Sealer(master_key.encryption)
+        self._opener = Opener(master_key.encryption)
+        self.index = BlobIndex()
+        self._index_loaded = False
+        self._packer: Packer | None = None
+        self._packer_lock = threading.Lock()
+        self._unindexed: dict[Id, list[PackEntry]] = {}
+        self._unindexed_lock = threading.Lock()
+        self._tree_cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._tree_cache_lock = threading.Lock()
+        self.bytes_uploaded = 0
+
+    # -- creating and opening -------------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        backend: Backend,
+        password: bytes,
+        *,
+        kdf: KdfParams = DEFAULT_KDF,
+        pack_size: int = DEFAULT_PACK_SIZE,
+        chunker: dict[str, tuple[int, int, int, int]] | None = None,
+    ) -> "Repository":
+        """Creates a new repository; refuses if anything repository-like is there already."""
+        backend.create()
+        if _exists(backend, Handle(FileType.CONFIG)) or any(backend.list(FileType.KEY)):
+            raise RepositoryExists(f"a repository already exists at {backend.location}")
+        master = MasterKey.generate()
+        profiles = chunker or {
+            name: (p.min_size, p.avg_size, p.max_size, p.normalization)
+            for name, p in PROFILES.items()
+        }
+        config = RepositoryConfig.new(_now(), profiles, pack_size)
+        key_blob = wrap_master_key(
+            master, password, kdf, KeyFileInfo(_now(), socket.gethostname(), _user())
+        )
+        backend.save(Handle(FileType.KEY, object_id(key_blob).hex()), key_blob)
+        repo = cls(backend, master, config)
+        backend.save(
+            Handle(FileType.CONFIG), repo._sealer.seal(Kind.CONFIG, compression.compress(config.encode()))
+        )
+        return repo
+
+    @classmethod
+    def open(cls, backend: Backend, password: bytes) -> "Repository":
+        try:
+            sealed_config = backend.load(Handle(FileType.CONFIG))
+        except ObjectNotFound:
+            raise RepositoryNotFound(f"no repository at {backend.location}") from None
+        master = None
+        for info in backend.list(FileType.KEY):
+            try:
+                master = unwrap_master_key(backend.load(info.handle), password)
+                break
+            except WrongPassword:
+                continue
+        if master is None:
+            raise WrongPassword("wrong password, or no key file opens with it")
+        plaintext = compression.decompress(Opener(master.encryption).open(Kind.CONFIG, sealed_config))
+        return cls(backend, master, RepositoryConfig.decode(plaintext))
+
+    # -- secrets the upper layers need ----------------------------------------------------
+    @property
+    def chunker_seed(self) -> bytes:
+        return self._master.chunker_seed
+
+    @property
+    def repository_id(self) -> str:
+        return self.config.repository_id.hex()
+
+    def hash_blob(self, data: bytes) -> Id:
+        return blob_id(self._master.id_key, data)
+
+    # -- index ----------------------------------------------------------------------------
+    def load_index(self) -> None:
+        """Reads every index file into memory (in parallel: index files are independent)."""
+        infos = list(self.backend.list(FileType.INDEX))
+
+        def read(info: FileInfo) -> IndexFile:
+            return self.load_index_file(info.handle.name)
+
+        with ThreadPoolExecutor(8) as pool:
+            for index_file in pool.map(read, infos):
+                for pack_id, entries in index_file.packs.items():
+                    self.index.add_pack(pack_id, entries)
+        self.index.compact()
+        self._index_loaded = True
+
+    def load_index_file(self, name: str) -> IndexFile:
+        return decode_index(self.load_object(FileType.INDEX, name))
+
+    def write_index(self, index_file: IndexFile) -> Id:
+        return self.save_object(FileType.INDEX, encode_index(index_file))
+
+    # -- blobs ----------------------------------------------------------------------------
+    def _writer(self) -> Packer:
+        with self._packer_lock:
+            if self._packer is None:
+                self._packer = Packer(
+                    self.backend,
+                    self._sealer,
+                    self._master.id_key,
+                    self.index,
+                    pack_size=self.config.pack_size,
+                    compression_level=self.config.compression_level,
+                    on_pack_stored=self._pack_stored,
+                )
+            return self._packer
+
+    def _pack_stored(self, pack_id: Id, entries: list[PackEntry], size: int) -> None:
+        batch = None
+        with self._unindexed_lock:
+            self.bytes_uploaded += size
+            self._unindexed[pack_id] = entries
+            if len(self._unindexed) >= PACKS_PER_INDEX_FILE:
+                batch, self._unindexed = self._unindexed, {}
+        if batch:
+            self.write_index(IndexFile(packs=batch))
+
+    def save_blob(self, blob_type: BlobType, data: bytes) -> SavedBlob:
+        return self._writer().save(blob_type, data)
+
+    def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[SavedBlob]:
+        return self._writer().submit(blob_type, data)
+
+    def flush(self) -> None:
+        """Stores every pending pack, then an index file naming them (packs before index)."""
+        if self._packer is not None:
+            self._packer.flush()
+        with self._unindexed_lock:
+            batch, self._unindexed = self._unindexed, {}
+        if batch:
+            self.write_index(IndexFile(packs=batch))
+
+    def has_blob(self, blob_id: bytes) -> bool:
+        return self.index.lookup(blob_id) is not None
+
+    def load_blob(self, blob_type: BlobType, wanted: bytes) -> bytes:
+        """Reads, decrypts and verifies one blob; tries every pack that holds it."""
+        if blob_type is BlobType.TREE:
+            with self._tree_cache_lock:
+                cached = self._tree_cache.get(bytes(wanted))
+                if cached is not None:
+                    self._tree_cache.move_to_end(bytes(wanted))
+                    return cached
+        locations = self.index.lookup_all(wanted)
+        if not locations:
+            raise ObjectNotFound(f"blob {bytes(wanted).hex()} is not in the index")
+        error: SnapstoreError | None = None
+        for location in locations:
+            try:
+                raw = self.backend.load(
+                    Handle(FileType.PACK, location.pack_id.hex()), location.offset, location.length
+                )
+                data = self.decode_blob(blob_type, wanted, raw, location.plain_length)
+                break
+            except SnapstoreError as exc:
+                error = exc
+        else:
+            assert error is not None
+            raise error
+        if blob_type is BlobType.TREE:
+            with self._tree_cache_lock:
+                self._tree_cache[bytes(wanted)] = data
+                if len(self._tree_cache) > _TREE_CACHE_ENTRIES:
+                    self._tree_cache.popitem(last=False)
+        return data
+
+    def decode_blob(
+        self, blob_type: BlobType, wanted: bytes, envelope: bytes, plain_length: int | None
+    ) -> bytes:
+        """Decrypts and decompresses a blob read from a pack, and checks it against its id."""
+        data = compression.decompress(self._opener.open(BLOB_KIND[blob_type], envelope), plain_length)
+        if self.hash_blob(data) != wanted:
+            raise IdMismatch(f"blob {bytes(wanted).hex()} does not match its id")
+        return data
+
+    def read_pack_header(self, pack_id: Id, size: int | None = None) -> list[PackEntry]:
+        handle = Handle(FileType.PACK, pack_id.hex())
+        if size is None:
+            size = self.backend.stat(handle).size
+        tail_len = min(size, _PACK_TAIL_GUESS)
+        tail = self.backend.load(handle, size - tail_len, tail_len)
+        start, header = pack.split_tail(tail, size)
+        if header is None:
+            header = self.backend.load(handle, start, size - pack.TRAILER_SIZE - start)
+        return self.parse_pack_header(header, start)
+
+    def parse_pack_header(self, header_envelope: bytes, header_offset: int) -> list[PackEntry]:
+        plaintext = compression.decompress(self._opener.open(Kind.PACK_HEADER, header_envelope))
+        entries = pack.decode_header(plaintext)
+        pack.check_entries_fit(entries, header_offset)
+        return entries
+
+    def lookup(self, blob_id: bytes) -> BlobLocation | None:
+        return self.index.lookup(blob_id)
+
+    # -- whole objects: snapshots, index files, locks -------------------------------------
+    def save_object(self, file_type: FileType, plaintext: bytes) -> Id:
+        sealed = self._sealer.seal(OBJECT_KIND[file_type], compression.compress(plaintext))
+        name = object_id(sealed)
+        self.backend.save(Handle(file_type, name.hex()), sealed)
+        return name
+
+    def load_object(self, file_type: FileType, name: str) -> bytes:
+        sealed = self.backend.load(Handle(file_type, name))
+        if file_type is not FileType.LOCK and object_id(sealed).hex() != name:
+            raise IntegrityError(f"{file_type.value}/{name} does not match its name: damaged")
+        return compression.decompress(self._opener.open(OBJECT_KIND[file_type], sealed))
+
+    def list_objects(self, file_type: FileType) -> Iterator[FileInfo]:
+        return self.backend.list(file_type)
+
+    def remove_object(self, file_type: FileType, name: str) -> None:
+        self.backend.remove(Handle(file_type, name))
+
+    def close(self) -> None:
+        if self._packer is not None:
+            self._packer.close()
+            self._packer = None
+        self.backend.close()
+
+    def __enter__(self) -> "Repository":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _exists(backend: Backend, handle: Handle) -> bool:
+    try:
+        backend.stat(handle)
+        return True
+    except ObjectNotFound:
+        return False
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""

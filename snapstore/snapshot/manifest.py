@@ -1,0 +1,111 @@
+"""Snapshot codec (SPEC.md section 9): a msgpack map stored under `snapshots/`.
+
+    {"v": 1, "time": str (ISO 8601 with UTC offset), "host": str, "user": str,
+     "tags": [str], "source": str, "paths": [str], "tree": bin(32), "parent": bin(32) | nil,
+     "summary": {"files": int, "dirs": int, "bytes_read": int, "bytes_added": int,
+                 "blobs_added": int, "errors": int, "duration_s": float},
+     "chunker": {profile: [min, avg, max, normalization]},
+     "program_version": str, "metadata": map}
+
+The snapshot's id is its object name: the BLAKE3 hash of the stored envelope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgpack
+
+from snapstore.errors import IntegrityError, UnsupportedVersion
+from snapstore.ids import Id
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    dirs: int = 0
+    bytes_read: int = 0
+    bytes_added: int = 0
+    blobs_added: int = 0
+    errors: int = 0
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Snapshot:
+    time: datetime
+    host: str
+    user: str
+    tags: list[str]
+    source: str
+    paths: list[str]
+    tree: Id
+    parent: Id | None = None
+    summary: Summary = field(default_factory=Summary)
+    chunker: dict[str, list[int]] = field(default_factory=dict)
+    program_version: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: Id | None = None  # known once stored or loaded; not part of the encoding
+
+    @property
+    def short_id(self) -> str:
+        return self.id.hex()[:8] if self.id else "(unsaved)"
+
+
+def encode_snapshot(snap: Snapshot) -> bytes:
+    if snap.time.tzinfo is None:
+        raise ValueError("snapshot time must carry a UTC offset")
+    return msgpack.packb(
+        {
+            "v": SNAPSHOT_VERSION,
+            "time": snap.time.isoformat(),
+            "host": snap.host,
+            "user": snap.user,
+            "tags": list(snap.tags),
+            "source": snap.source,
+            "paths": list(snap.paths),
+            "tree": bytes(snap.tree),
+            "parent": bytes(snap.parent) if snap.parent else None,
+            "summary": snap.summary.to_dict(),
+            "chunker": snap.chunker,
+            "program_version": snap.program_version,
+            "metadata": snap.metadata,
+        },
+        use_bin_type=True,
+    )
+
+
+def decode_snapshot(plaintext: bytes, snapshot_id: Id | None = None) -> Snapshot:
+    try:
+        doc = msgpack.unpackb(plaintext, raw=False, strict_map_key=False)
+        if not isinstance(doc, dict):
+            raise ValueError("not a map")
+        if doc.get("v") != SNAPSHOT_VERSION:
+            raise UnsupportedVersion(f"snapshot version {doc.get('v')!r} is not supported")
+        summary_fields = set(Summary.__dataclass_fields__)
+        return Snapshot(
+            time=datetime.fromisoformat(doc["time"]),
+            host=doc["host"],
+            user=doc["user"],
+            tags=list(doc["tags"]),
+            source=doc["source"],
+            paths=list(doc["paths"]),
+            tree=Id(doc["tree"]),
+            parent=Id(doc["parent"]) if doc.get("parent") else None,
+            summary=Summary(**{k: v for k, v in doc["summary"].items() if k in summary_fields}),
+            chunker=dict(doc.get("chunker") or {}),
+            program_version=doc.get("program_version", ""),
+            metadata=dict(doc.get("metadata") or {}),
+            id=snapshot_id,
+        )
+    except UnsupportedVersion:
+        raise
+    except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+        raise IntegrityError(f"snapshot is malformed: {exc}") from None

@@ -1,0 +1,84 @@
+"""Reading and writing snapshots and trees through the repository, and naming snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from snapstore.backend.base import FileType
+from snapstore.errors import AmbiguousPrefix, PathNotFound, SnapshotNotFound
+from snapstore.ids import Id
+from snapstore.pack import BlobType
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.manifest import Snapshot, decode_snapshot, encode_snapshot
+from snapstore.snapshot.tree import Node, NodeType, decode_tree
+
+
+def save_snapshot(repo: Repository, snapshot: Snapshot) -> Id:
+    snapshot.id = repo.save_object(FileType.SNAPSHOT, encode_snapshot(snapshot))
+    return snapshot.id
+
+
+def load_snapshot(repo: Repository, name: str) -> Snapshot:
+    return decode_snapshot(repo.load_object(FileType.SNAPSHOT, name), Id.from_hex(name))
+
+
+def list_snapshots(repo: Repository) -> list[Snapshot]:
+    """All snapshots, oldest first."""
+    snaps = [load_snapshot(repo, info.handle.name) for info in repo.list_objects(FileType.SNAPSHOT)]
+    return sorted(snaps, key=lambda s: (s.time, s.id or b""))
+
+
+def find_snapshot(repo: Repository, name: str) -> Snapshot:
+    """Resolves `latest` or a hex id prefix to one snapshot."""
+    if name == "latest":
+        snaps = list_snapshots(repo)
+        if not snaps:
+            raise SnapshotNotFound("the repository has no snapshots")
+        return snaps[-1]
+    prefix = name.lower()
+    if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+        raise SnapshotNotFound(f"{name!r} is not a snapshot id or 'latest'")
+    matches = [
+        info.handle.name
+        for info in repo.list_objects(FileType.SNAPSHOT)
+        if info.handle.name.startswith(prefix)
+    ]
+    if not matches:
+        raise SnapshotNotFound(f"no snapshot matches {name!r}")
+    if len(matches) > 1:
+        raise AmbiguousPrefix(f"{name!r} matches {len(matches)} snapshots; give more characters")
+    return load_snapshot(repo, matches[0])
+
+
+def load_tree(repo: Repository, tree_id: Id) -> list[Node]:
+    return decode_tree(repo.load_blob(BlobType.TREE, tree_id))
+
+
+def split_path(path: str) -> list[bytes]:
+    return [p for p in path.encode("utf-8", "surrogateescape").split(b"/") if p and p != b"."]
+
+
+def find_node(repo: Repository, root: Id, path: str) -> Node | None:
+    """The node at `path` inside the tree `root`; None means the root itself."""
+    parts = split_path(path)
+    tree_id = root
+    node: Node | None = None
+    for depth, part in enumerate(parts):
+        nodes = load_tree(repo, tree_id)
+        node = next((n for n in nodes if n.name == part), None)
+        if node is None:
+            raise PathNotFound(f"{path!r} is not in the snapshot")
+        if depth < len(parts) - 1:
+            if node.type is not NodeType.DIR or node.subtree is None:
+                raise PathNotFound(f"{path!r} is not in the snapshot")
+            tree_id = node.subtree
+    return node
+
+
+def walk(repo: Repository, tree_id: Id, prefix: tuple[bytes, ...] = ()) -> Iterator[tuple[tuple[bytes, ...], Node]]:
+    """Depth-first (path, node) pairs below a tree, parents before children."""
+    for node in load_tree(repo, tree_id):
+        path = prefix + (node.name,)
+        yield path, node
+        if node.type is NodeType.DIR and node.subtree is not None:
+            yield from walk(repo, node.subtree, path)

@@ -1,0 +1,140 @@
+"""Tree codec (SPEC.md section 9): a msgpack map with a fixed key order.
+
+    {"v": 1, "nodes": [node, ...]}       nodes sorted by name bytes, names unique
+
+    node = {"name": bin, "type": "file" | "dir" | "symlink", "mode": int (permission bits),
+            "uid": int, "gid": int, "user": str, "group": str, "mtime_ns": int, "size": int,
+            then by type:  file    "content": [bin(32), ...]   data blob ids in order
+                           dir     "subtree": bin(32)          tree blob id
+                           symlink "target": bin}
+            optionally "extra": map (source-specific facts; readers ignore unknown keys)
+
+Decoding refuses names that could escape a restore target ("", ".", "..", or containing "/"
+or NUL) and duplicate names, so no later layer ever sees one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from snapstore.errors import IntegrityError, UnsafePath, UnsupportedVersion
+from snapstore.ids import Id
+
+TREE_VERSION = 1
+
+
+class NodeType(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+
+@dataclass
+class Node:
+    name: bytes
+    type: NodeType
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    user: str = ""
+    group: str = ""
+    mtime_ns: int = 0
+    size: int = 0
+    content: list[Id] = field(default_factory=list)
+    subtree: Id | None = None
+    target: bytes = b""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        return self.name.decode("utf-8", "surrogateescape")
+
+
+def check_name(name: bytes) -> None:
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise UnsafePath(f"unsafe name in snapshot: {name!r}")
+
+
+def _encode_node(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": node.name,
+        "type": node.type.value,
+        "mode": node.mode,
+        "uid": node.uid,
+        "gid": node.gid,
+        "user": node.user,
+        "group": node.group,
+        "mtime_ns": node.mtime_ns,
+        "size": node.size,
+    }
+    if node.type is NodeType.FILE:
+        out["content"] = [bytes(i) for i in node.content]
+    elif node.type is NodeType.DIR:
+        if node.subtree is None:
+            raise ValueError("a directory node needs a subtree")
+        out["subtree"] = bytes(node.subtree)
+    else:
+        out["target"] = node.target
+    if node.extra:
+        out["extra"] = node.extra
+    return out
+
+
+def encode_tree(nodes: Sequence[Node]) -> bytes:
+    ordered = sorted(nodes, key=lambda n: n.name)
+    for a, b in zip(ordered, ordered[1:]):
+        if a.name == b.name:
+            raise ValueError(f"duplicate name {a.name!r} in one directory")
+    return msgpack.packb(
+        {"v": TREE_VERSION, "nodes": [_encode_node(n) for n in ordered]}, use_bin_type=True
+    )
+
+
+def _decode_node(raw: dict[str, Any]) -> Node:
+    node_type = NodeType(raw["type"])
+    name = raw["name"]
+    if not isinstance(name, bytes):
+        raise IntegrityError("node name is not binary")
+    check_name(name)
+    node = Node(
+        name=name,
+        type=node_type,
+        mode=int(raw["mode"]),
+        uid=int(raw["uid"]),
+        gid=int(raw["gid"]),
+        user=str(raw["user"]),
+        group=str(raw["group"]),
+        mtime_ns=int(raw["mtime_ns"]),
+        size=int(raw["size"]),
+        extra=dict(raw.get("extra") or {}),
+    )
+    if node_type is NodeType.FILE:
+        node.content = [Id(i) for i in raw["content"]]
+    elif node_type is NodeType.DIR:
+        node.subtree = Id(raw["subtree"])
+    else:
+        node.target = bytes(raw["target"])
+    return node
+
+
+def decode_tree(plaintext: bytes) -> list[Node]:
+    try:
+        doc = msgpack.unpackb(plaintext, raw=False, strict_map_key=False)
+        if not isinstance(doc, dict):
+            raise ValueError("tree is not a map")
+        if doc.get("v") != TREE_VERSION:
+            raise UnsupportedVersion(f"tree version {doc.get('v')!r} is not supported")
+        nodes = [_decode_node(n) for n in doc["nodes"]]
+    except (UnsupportedVersion, UnsafePath):
+        raise
+    except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+        raise IntegrityError(f"tree is malformed: {exc}") from None
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise UnsafePath("duplicate names in one directory of the snapshot")
+    return nodes
