@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -53,8 +54,8 @@ def repository_options(func: F) -> F:
     def wrapper(repo: str | None, password_file: str | None, password_command: str | None, **kwargs: Any) -> Any:
         return func(RepoOptions(repo, password_file, password_command), **kwargs)
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
+    functools.update_wrapper(wrapper, func)  # keeps options already attached to func
+    del wrapper.__wrapped__  # click must see the wrapper's signature, not func's
     result: Any = wrapper
     for decorate in reversed(decorators):
         result = decorate(result)

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from snapstore.crypto.idhash import derive_key
-from snapstore.errors import AuthenticationFailed, Truncated, UnsupportedVersion
+from snapstore.errors import AuthenticationFailed, Truncated
 
 ENVELOPE_VERSION = 1
 SUITE_AES256GCM_SESSION = 1
@@ -106,8 +106,10 @@ class Opener:
         if len(envelope) < OVERHEAD:
             raise Truncated(f"envelope of {len(envelope)} bytes is shorter than its framing")
         if envelope[0] != ENVELOPE_VERSION or envelope[1] != SUITE_AES256GCM_SESSION:
-            raise UnsupportedVersion(
-                f"envelope version {envelope[0]} suite {envelope[1]} is not supported"
+            # The config gates the format version, so inside a version-1 repository an
+            # unknown envelope header is damage, not a newer writer.
+            raise AuthenticationFailed(
+                f"envelope header is damaged (version {envelope[0]}, suite {envelope[1]})"
             )
         header = envelope[:HEADER_SIZE]
         nonce = b"\0\0\0\0" + header[18:26]

@@ -1,0 +1,5 @@
+"""`python -m snapstore.cli` runs the command line."""
+
+from snapstore.cli.app import run
+
+run()

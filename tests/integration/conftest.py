@@ -1,0 +1,101 @@
+"""Real servers for integration tests, started once per session on free ports.
+
+`postgres_server` and `redis_server` are throwaway servers (see tests/support); they never
+touch a system PostgreSQL or Redis. `mastodon_db` gives each test its own freshly seeded
+Mastodon-like database; `fresh_redis` is `redis_server` emptied for the test; `start_redis`
+starts a test's own extra server, under the same skip-or-fail rule.
+
+When a server cannot be found or started, the tests that need it are skipped, except
+under CI=true, where they fail: a CI run must not go green by skipping its real servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from tests.support import ServerUnavailable
+from tests.support.mastodon import SeedSummary, create_mastodon_db
+from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.redis import RedisServer, running_redis
+
+HERE = Path(__file__).parent
+_db_numbers = itertools.count(1)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def server_unavailable(reason: str) -> NoReturn:
+    """Skip, or fail under CI=true, when a real server is missing."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: integration servers are required)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_postgres())
+        except ServerUnavailable as exc:
+            server_unavailable(f"PostgreSQL unavailable: {exc}")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_redis())
+        except ServerUnavailable as exc:
+            server_unavailable(f"Redis unavailable: {exc}")
+        yield server
+
+
+@pytest.fixture
+def start_redis() -> Callable[..., AbstractContextManager[RedisServer]]:
+    """`running_redis` for a test's own extra server (a restore target, a password)."""
+
+    @contextlib.contextmanager
+    def start(**kwargs: object) -> Iterator[RedisServer]:
+        with contextlib.ExitStack() as stack:
+            try:
+                server = stack.enter_context(running_redis(**kwargs))  # type: ignore[arg-type]
+            except ServerUnavailable as exc:
+                server_unavailable(f"Redis unavailable: {exc}")
+            yield server
+
+    return start
+
+
+@pytest.fixture
+def fresh_redis(redis_server: RedisServer) -> RedisServer:
+    """The session's Redis with every database emptied."""
+    redis_server.cli("FLUSHALL")
+    return redis_server
+
+
+@pytest.fixture
+def mastodon_db(postgres_server: PostgresServer) -> Iterator[tuple[str, SeedSummary]]:
+    """A database of its own for the test, with the Mastodon-like schema seeded (seed=1)."""
+    name = f"mastodon_test_{next(_db_numbers)}"
+    postgres_server.createdb(name)
+    try:
+        yield name, create_mastodon_db(postgres_server, name)
+    finally:
+        postgres_server.dropdb(name)
