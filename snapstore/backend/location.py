@@ -1,0 +1,123 @@
+"""Turn a repository location (a path or a URL) into a ready backend stack.
+
+    /srv/backup, ./repo, file:///srv/backup   -> LocalBackend
+    s3://bucket/prefix                        -> RetryBackend(FsspecBackend(s3fs))
+    sftp://user@host/path, gs://..., ...      -> RetryBackend(FsspecBackend(fsspec))
+
+Options arrive explicitly from the caller (the CLI reads the environment, not the library).
+For s3 they are: endpoint_url, region, profile, key, secret, token, addressing_style
+(auto, virtual or path). For other fsspec protocols they are passed to the filesystem as
+storage options. `memory:` is refused: an in-memory repository only makes sense in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import fsspec
+from fsspec import AbstractFileSystem
+from fsspec.registry import known_implementations, registry
+
+from snapstore.backend.base import Backend
+from snapstore.backend.fsspec import FsspecBackend
+from snapstore.backend.local import LocalBackend
+from snapstore.backend.retry import RetryBackend
+from snapstore.errors import UsageError
+
+S3_OPTIONS = frozenset(
+    {"endpoint_url", "region", "profile", "key", "secret", "token", "addressing_style"}
+)
+_ADDRESSING_STYLES = frozenset({"auto", "virtual", "path"})
+
+
+def open_backend(url_or_path: str, *, options: Mapping[str, str] | None = None) -> Backend:
+    """The backend for a location; remote ones come wrapped in retries. Nothing is created."""
+    options = dict(options or {})
+    if "::" in url_or_path:
+        raise UsageError(f"chained fsspec URLs are not supported: {_redact(url_or_path)}")
+    scheme = _scheme(url_or_path)
+    if scheme is None:
+        _no_options(url_or_path, options)
+        return LocalBackend(url_or_path)
+    if scheme == "memory":
+        raise UsageError("memory backends cannot be opened from a URL; build MemoryBackend()")
+    if scheme == "file":
+        _no_options(url_or_path, options)
+        return LocalBackend(_file_url_path(url_or_path))
+    if scheme in ("s3", "s3a"):
+        return RetryBackend(_s3_backend(url_or_path, options))
+    if scheme not in known_implementations and scheme not in registry:
+        raise UsageError(f"unknown storage scheme {scheme!r} in {_redact(url_or_path)}")
+    return RetryBackend(_fsspec_backend(url_or_path, options))
+
+
+def _scheme(url_or_path: str) -> str | None:
+    """The URL scheme, or None for a plain path (including Windows drive letters)."""
+    if url_or_path.startswith("memory:"):
+        return "memory"
+    head, sep, _ = url_or_path.partition("://")
+    if not sep or not head.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        return None
+    return head.lower()
+
+
+def _no_options(location: str, options: Mapping[str, str]) -> None:
+    if options:
+        raise UsageError(f"{location} is a local path and takes no options: {sorted(options)}")
+
+
+def _file_url_path(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(f"file URLs name a local path, not a host: {url}")
+    path = unquote(parts.path)
+    if not path:
+        raise UsageError(f"no path in {url}")
+    return path
+
+
+def _s3_backend(url: str, options: Mapping[str, str]) -> FsspecBackend:
+    unknown = set(options) - S3_OPTIONS
+    if unknown:
+        raise UsageError(f"unknown s3 options {sorted(unknown)}; known: {sorted(S3_OPTIONS)}")
+    parts = urlsplit(url)
+    if not parts.netloc:
+        raise UsageError(f"no bucket in {url}")
+    root = f"{parts.netloc}{parts.path}".rstrip("/")
+    kwargs: dict[str, Any] = {
+        "skip_instance_cache": True,
+        "use_listings_cache": False,
+    }
+    for name in ("key", "secret", "token", "profile", "endpoint_url"):
+        if options.get(name):
+            kwargs[name] = options[name]
+    if options.get("region"):
+        kwargs["client_kwargs"] = {"region_name": options["region"]}
+    style = options.get("addressing_style")
+    if style:
+        if style not in _ADDRESSING_STYLES:
+            raise UsageError(f"addressing_style must be one of {sorted(_ADDRESSING_STYLES)}")
+        kwargs["config_kwargs"] = {"s3": {"addressing_style": style}}
+    fs: AbstractFileSystem = fsspec.filesystem("s3", **kwargs)
+    fs.retries = 1  # RetryBackend owns the waiting; botocore still retries quick glitches
+    return FsspecBackend(fs, root, atomic_put=True, location=f"s3://{root}")
+
+
+def _fsspec_backend(url: str, options: Mapping[str, str]) -> FsspecBackend:
+    try:
+        fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
+    except (ImportError, TypeError, ValueError) as exc:
+        raise UsageError(f"cannot open {_redact(url)}: {exc}") from exc
+    return FsspecBackend(fs, root, location=_redact(url))
+
+
+def _redact(url: str) -> str:
+    """The URL without a password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
