@@ -72,7 +72,7 @@ class RepositoryConfig:
                 repository_id=doc["id"],
                 created=doc["created"],
                 pack_size=int(doc["pack_size"]),
-                chunker={k: tuple(v) for k, v in doc["chunker"].items()},  # type: ignore[misc]
+                chunker={k: tuple(v) for k, v in doc["chunker"].items()},
                 compression_level=int(doc["compression_level"]),
                 features=tuple(doc.get("features", [])),
             )

@@ -7,26 +7,13 @@ the S3 tests are skipped, except under CI=true, where they fail.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
-from typing import NoReturn
 
 import pytest
 
 from snapstore.backend.base import Backend
-from tests.support import ServerUnavailable
+from tests.support import ServerUnavailable, server_unavailable
 from tests.support.s3server import S3Endpoint, running_s3_server, s3_backend_on_fresh_bucket
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1")
-
-
-def server_unavailable(reason: str) -> NoReturn:
-    """Skip, or fail under CI=true, when a real server is missing."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: the S3 endpoint is required)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -13,32 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-from tests.support import ServerUnavailable
+from tests.support import ServerUnavailable, server_unavailable
 from tests.support.mastodon import SeedSummary, create_mastodon_db
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.redis import RedisServer, running_redis
 
 HERE = Path(__file__).parent
 _db_numbers = itertools.count(1)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1")
-
-
-def server_unavailable(reason: str) -> NoReturn:
-    """Skip, or fail under CI=true, when a real server is missing."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: integration servers are required)", pytrace=False)
-    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
