@@ -25,7 +25,7 @@ from snapstore.errors import PathNotFound, SnapstoreError
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import Restorer, RestoreResult
-from snapstore.restorer.stream import iter_content
+from snapstore.restorer.stream import stream_content
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots, walk
 from snapstore.snapshot.tree import Node, NodeType
@@ -149,7 +149,7 @@ def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes
     node = find_node(repo, snapshot.tree, path)
     if node is None or node.type is not NodeType.FILE:
         raise PathNotFound(f"{path!r} is not a file in snapshot {snapshot.short_id}")
-    return iter_content(repo, node.content)
+    return stream_content(repo, node.content)
 
 
 def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:

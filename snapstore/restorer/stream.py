@@ -33,3 +33,9 @@ def iter_content(
     finally:
         for future in window:
             future.cancel()
+
+
+def stream_content(repo: Repository, blob_ids: Sequence[Id]) -> Iterator[bytes]:
+    """Like `iter_content`, with its own read-ahead threads (for dump and restore-to-pipe)."""
+    with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="snapstore-read") as pool:
+        yield from iter_content(repo, blob_ids, pool)
