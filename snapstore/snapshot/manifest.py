@@ -107,5 +107,5 @@ def decode_snapshot(plaintext: bytes, snapshot_id: Id | None = None) -> Snapshot
         )
     except UnsupportedVersion:
         raise
-    except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException) as exc:
         raise IntegrityError(f"snapshot is malformed: {exc}") from None

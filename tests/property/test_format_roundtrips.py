@@ -1,0 +1,331 @@
+"""Round trips of every format codec, the BlobIndex against a dict, and backup then restore.
+
+Example counts are modest so the whole file runs in a few seconds; the codecs are pure, so
+hypothesis shrinks any failure to a small input.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snapstore import pack
+from snapstore.archiver.archiver import Archiver, SnapshotOptions
+from snapstore.archiver.source import ChunkingProfile
+from snapstore.backend.memory import MemoryBackend
+from snapstore.checker.checker import CheckOptions, check_repository
+from snapstore.compression import compress, decompress
+from snapstore.crypto.aead import Kind, Opener, Sealer
+from snapstore.crypto.kdf import TEST_KDF
+from snapstore.ids import Id
+from snapstore.index import index as index_module
+from snapstore.index.codec import IndexFile, decode_index, encode_index
+from snapstore.index.index import BlobIndex, BlobLocation
+from snapstore.pack import BlobType, PackEntry
+from snapstore.repository.repository import Repository
+from snapstore.restorer.restorer import Restorer
+from snapstore.restorer.stream import iter_content
+from snapstore.snapshot.manifest import Snapshot, Summary, decode_snapshot, encode_snapshot
+from snapstore.snapshot.store import load_tree
+from snapstore.snapshot.tree import Node, NodeType, decode_tree, encode_tree
+from tests.support.memory_source import Dir, File, Link, MemorySource, expected_tree, read_tree
+
+PASSWORD = b"property"
+# Tiny chunks, so small generated files still split into many blobs.
+TINY_CHUNKS = {"files": (64, 256, 1024, 2), "database": (32, 128, 512, 1)}
+
+ids = st.binary(min_size=32, max_size=32).map(Id)
+u32 = st.integers(0, 2**32 - 1)
+blob_types = st.sampled_from(BlobType)
+safe_names = st.binary(min_size=1, max_size=40).filter(
+    lambda n: n not in (b".", b"..") and b"/" not in n and b"\0" not in n
+)
+texts = st.text(max_size=20)
+
+
+# -- pack -------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(blob_types, ids, st.binary(max_size=300), u32), max_size=20))
+def test_pack_round_trip(blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
+    sealer, opener = Sealer(bytes(32)), Opener(bytes(32))
+    data, entries = pack.assemble(
+        blobs, lambda header: sealer.seal(Kind.PACK_HEADER, compress(header))
+    )
+    start, header = pack.split_tail(data, len(data))
+    assert header is not None
+    decoded = pack.decode_header(decompress(opener.open(Kind.PACK_HEADER, header)))
+    pack.check_entries_fit(decoded, start)
+    assert decoded == entries
+    for (blob_type, blob_id, body, plain), entry in zip(blobs, decoded, strict=True):
+        assert (entry.type, entry.id, entry.plain_length) == (blob_type, blob_id, plain)
+        assert data[entry.offset : entry.offset + entry.length] == body
+
+
+# -- index codec ------------------------------------------------------------------------------
+
+pack_entries = st.builds(PackEntry, blob_types, ids, u32, u32, u32, st.integers(0, 255))
+index_files = st.builds(
+    IndexFile,
+    packs=st.dictionaries(ids, st.lists(pack_entries, max_size=8), max_size=6),
+    supersedes=st.lists(ids, max_size=4),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(index_files)
+def test_index_codec_round_trip(index_file: IndexFile) -> None:
+    assert decode_index(encode_index(index_file)) == index_file
+
+
+# -- tree and snapshot codecs -----------------------------------------------------------------
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | texts
+    | st.binary(max_size=20)
+    | st.floats(allow_nan=False)
+)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    max_leaves=10,
+)
+extras = st.dictionaries(texts, json_like, max_size=3)
+
+
+@st.composite
+def nodes(draw: st.DrawFn, name: bytes) -> Node:
+    node_type = draw(st.sampled_from(NodeType))
+    node = Node(
+        name=name,
+        type=node_type,
+        mode=draw(st.integers(0, 0o7777)),
+        uid=draw(u32),
+        gid=draw(u32),
+        user=draw(texts),
+        group=draw(texts),
+        mtime_ns=draw(st.integers(-(2**63), 2**63 - 1)),
+        size=draw(st.integers(0, 2**63)),
+        extra=draw(extras),
+    )
+    if node_type is NodeType.FILE:
+        node.content = draw(st.lists(ids, max_size=5))
+    elif node_type is NodeType.DIR:
+        node.subtree = draw(ids)
+    else:
+        node.target = draw(st.binary(max_size=60))
+    return node
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> list[Node]:
+    names = draw(st.lists(safe_names, unique=True, max_size=12))
+    return [draw(nodes(name)) for name in names]
+
+
+@settings(max_examples=80, deadline=None)
+@given(trees())
+def test_tree_round_trip(tree: list[Node]) -> None:
+    encoded = encode_tree(tree)
+    decoded = decode_tree(encoded)
+    assert decoded == sorted(tree, key=lambda n: n.name)
+    assert encode_tree(decoded) == encoded  # canonical
+
+
+timezones = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+summaries = st.builds(
+    Summary,
+    files=st.integers(0, 2**40),
+    dirs=st.integers(0, 2**40),
+    bytes_read=st.integers(0, 2**62),
+    bytes_added=st.integers(0, 2**62),
+    blobs_added=st.integers(0, 2**40),
+    errors=st.integers(0, 2**20),
+    duration_s=st.floats(0, 1e6),
+)
+snapshots = st.builds(
+    Snapshot,
+    time=st.datetimes(timezones=timezones),
+    host=texts,
+    user=texts,
+    tags=st.lists(texts, max_size=4),
+    source=texts,
+    paths=st.lists(texts, max_size=4),
+    tree=ids,
+    parent=st.none() | ids,
+    summary=summaries,
+    chunker=st.dictionaries(texts, st.lists(st.integers(0, 2**32), min_size=4, max_size=4)),
+    program_version=texts,
+    metadata=extras,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(snapshots)
+def test_snapshot_round_trip(snap: Snapshot) -> None:
+    decoded = decode_snapshot(encode_snapshot(snap))
+    assert decoded == snap
+    assert decoded.time.utcoffset() == snap.time.utcoffset()
+
+
+# -- BlobIndex against a dict model -----------------------------------------------------------
+
+# A few ids, some sharing the 8-byte sort key, so duplicates and key collisions are common.
+_rng = random.Random(7)
+ID_POOL = [Id(_rng.randbytes(32)) for _ in range(12)] + [
+    Id(b"\x42" * 8 + _rng.randbytes(24)) for _ in range(4)
+]
+PACK_POOL = [Id(bytes([n]) * 32) for n in range(1, 6)]
+
+# Flags stay 0 here: BlobIndex drops them on merge (see test_index.py::test_flags_survive_merge).
+index_entries = st.builds(
+    PackEntry, blob_types, st.sampled_from(ID_POOL), u32, u32, u32, st.just(0)
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from(PACK_POOL), st.lists(index_entries, max_size=6)),
+        st.tuples(st.just("compact")),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(operations)
+def test_blob_index_matches_a_dict(ops: list[tuple[Any, ...]]) -> None:
+    model: dict[bytes, list[BlobLocation]] = {}
+    index = BlobIndex()
+    with mock.patch.object(index_module, "_MIN_MERGE", 3):  # merge often
+        for op in ops:
+            if op[0] == "compact":
+                index.compact()
+                continue
+            _, pack_id, entries = op
+            index.add_pack(pack_id, entries)
+            for e in entries:
+                model.setdefault(bytes(e.id), []).append(
+                    BlobLocation(pack_id, e.type, e.offset, e.length, e.plain_length)
+                )
+            key = lambda loc: (loc.pack_id, loc.offset, loc.length, loc.plain_length, loc.type)
+            for blob_id in ID_POOL:
+                want = sorted(model.get(bytes(blob_id), []), key=key)
+                assert sorted(index.lookup_all(blob_id), key=key) == want
+                found = index.lookup(blob_id)
+                assert (found is None) if not want else (found in want)
+                assert (blob_id in index) == bool(want)
+    assert len(index) == sum(map(len, model.values()))
+    assert index.pack_ids() == {loc.pack_id for locs in model.values() for loc in locs}
+    listed = Counter((bytes(i), loc) for i, loc in index.entries())
+    assert listed == Counter((i, loc) for i, locs in model.items() for loc in locs)
+
+
+# -- archiver and restorer --------------------------------------------------------------------
+
+small_data = st.binary(max_size=3000) | st.builds(
+    lambda n, seed: random.Random(seed).randbytes(n), st.integers(0, 20_000), st.integers()
+)
+leaves = st.one_of(
+    st.builds(
+        File,
+        small_data,
+        mode=st.integers(0, 0o777),
+        mtime_ns=st.integers(0, 2**62),
+        profile=st.sampled_from(ChunkingProfile),
+    ),
+    st.builds(
+        Link,
+        st.binary(min_size=1, max_size=50).filter(lambda t: b"\0" not in t),
+        mtime_ns=st.integers(0, 2**62),
+    ),
+)
+# A directory is a dict of name -> leaf or directory; modes keep the owner's rwx so a
+# non-root test run can still write into and read back from every restored directory.
+dir_trees = st.recursive(
+    st.dictionaries(safe_names, leaves, max_size=4),
+    lambda inner: st.dictionaries(safe_names, leaves | inner, max_size=4),
+    max_leaves=12,
+)
+dir_modes = st.integers(0, 0o777).map(lambda m: m | 0o700)
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> dict[tuple[bytes, ...], File | Dir | Link]:
+    spec: dict[tuple[bytes, ...], File | Dir | Link] = {}
+
+    def flatten(tree: dict[bytes, Any], prefix: tuple[bytes, ...]) -> None:
+        for name, value in tree.items():
+            path = prefix + (name,)
+            if isinstance(value, dict):
+                spec[path] = Dir(draw(dir_modes), draw(st.integers(0, 2**62)))
+                flatten(value, path)
+            else:
+                spec[path] = value
+
+    flatten(draw(dir_trees), ())
+    return spec
+
+
+def new_repository() -> Repository:
+    return Repository.init(
+        MemoryBackend(), PASSWORD, kdf=TEST_KDF, pack_size=64 << 10, chunker=TINY_CHUNKS
+    )
+
+
+def reader(repo: Repository) -> Repository:
+    again = Repository.open(repo.backend, PASSWORD)
+    again.load_index()
+    return again
+
+
+def checked(repo: Repository) -> None:
+    again = Repository.open(repo.backend, PASSWORD)
+    report = check_repository(again, CheckOptions(read_data=True))
+    assert report.ok, [str(f) for f in report.findings]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_backup_then_restore_round_trip(spec: dict[tuple[bytes, ...], File | Dir | Link]) -> None:
+    repo = new_repository()
+    result = Archiver(repo).run(MemorySource(spec), SnapshotOptions(time=datetime.now(UTC)))
+    assert result.complete
+    with tempfile.TemporaryDirectory() as target:
+        Restorer(reader(repo), owners=False).restore(result.snapshot, target)
+        # The restored tree has the snapshot's metadata, whatever the umask was.
+        assert read_tree(target) == expected_tree(spec)
+        for dirpath, _, _ in os.walk(target):
+            os.chmod(dirpath, 0o700)  # let TemporaryDirectory clean up without root
+    checked(repo)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(small_data, min_size=1, max_size=4),
+    st.sampled_from(ChunkingProfile),
+)
+def test_streams_round_trip_and_dedup(streams: list[bytes], profile: ChunkingProfile) -> None:
+    repo = new_repository()
+    spec = {f"s{n}": File(data, profile=profile) for n, data in enumerate(streams)}
+    first = Archiver(repo).run(MemorySource(spec))
+    again = reader(repo)
+    by_name = {n.name: n for n in load_tree(again, first.snapshot.tree)}
+    for n, data in enumerate(streams):
+        node = by_name[f"s{n}".encode()]
+        assert node.size == len(data)
+        assert b"".join(iter_content(again, node.content)) == data
+    second = Archiver(repo).run(MemorySource(spec))
+    assert second.snapshot.summary.bytes_added == 0
+    assert second.snapshot.tree == first.snapshot.tree
+    checked(repo)

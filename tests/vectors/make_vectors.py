@@ -1,0 +1,454 @@
+"""Writes the format test vectors SPEC.md cites (section 13) into this directory.
+
+Everything is derived from fixed inputs, so running this twice writes the same bytes:
+
+    python tests/vectors/make_vectors.py
+
+Regenerate only for a deliberate format change, in the same commit as the SPEC.md edit;
+`test_format_vectors.py` fails if these files and this script disagree. The files:
+
+    ids.json       keyed BLAKE3 blob ids and unkeyed object names
+    envelope.json  session key derivation, sealed envelopes, the compression framing
+    keyfile.json   a key file with fixed salt and nonce, and what it unwraps to
+    pack.json      a pack of three blobs byte by byte, its header and its index entry
+    snapshot.json  two trees and a snapshot, as msgpack and as a stored object
+
+Compression: zstd's output depends on the zstd version, so every vector that must be
+byte-exact uses the stored flag (0x00). That is always a valid choice for a writer; the
+zstd vector in envelope.json is checked in the decoding direction only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":  # run as a script: make snapstore importable
+    sys.path.insert(0, str(HERE.parents[1]))
+
+from snapstore import pack
+from snapstore.crypto.aead import HEADER_SIZE, SESSION_KEY_CONTEXT, Kind, Sealer, session_key
+from snapstore.crypto.idhash import blob_id, object_id
+from snapstore.crypto.kdf import TEST_KDF, derive_wrapping_key
+from snapstore.crypto.keys import KEY_FILE_AAD
+from snapstore.index.codec import IndexFile, encode_index
+from snapstore.pack import BlobType
+from snapstore.snapshot.manifest import Snapshot, Summary, encode_snapshot
+from snapstore.snapshot.tree import Node, NodeType, encode_tree
+
+ENCRYPTION_KEY = bytes(range(32))
+ID_KEY = bytes(range(32, 64))
+CHUNKER_SEED = bytes(range(64, 96))
+SESSION_ID = bytes(16)
+
+KEYS = {
+    "encryption_key_hex": ENCRYPTION_KEY.hex(),
+    "id_key_hex": ID_KEY.hex(),
+    "session_id_hex": SESSION_ID.hex(),
+}
+
+
+def stored(plaintext: bytes) -> bytes:
+    """The compression framing with the stored flag."""
+    return b"\x00" + plaintext
+
+
+def _envelope_entry(sealer: Sealer, kind: Kind, framed: bytes, counter: int) -> dict[str, Any]:
+    envelope = sealer.seal(kind, framed)
+    header = envelope[:HEADER_SIZE]
+    assert int.from_bytes(header[18:26], "big") == counter
+    return {
+        "kind": kind.name,
+        "kind_byte": int(kind),
+        "counter": counter,
+        "plaintext_hex": framed.hex(),  # the compression framing, as sealed
+        "nonce_hex": (b"\0\0\0\0" + header[18:26]).hex(),
+        "associated_data_hex": (header + bytes((kind,))).hex(),
+        "envelope_hex": envelope.hex(),
+    }
+
+
+# -- ids.json ---------------------------------------------------------------------------------
+
+ID_PLAINTEXTS = [
+    ("empty", b""),
+    ("ascii", b"snapstore"),
+    ("bytes 0..255", bytes(range(256))),
+    ("1025 x 'a' (crosses a BLAKE3 chunk boundary)", b"a" * 1025),
+]
+
+
+def ids_vectors() -> dict[str, Any]:
+    return {
+        "about": (
+            "Blob ids (SPEC.md section 5): blob_id = BLAKE3-256 in keyed mode, key = id_key, "
+            "input = the blob's plaintext (before compression and encryption). Object names: "
+            "object_id = unkeyed BLAKE3-256 of the bytes as stored on the backend."
+        ),
+        "id_key_hex": ID_KEY.hex(),
+        "blob_ids": [
+            {"note": note, "plaintext_hex": data.hex(), "blob_id_hex": blob_id(ID_KEY, data).hex()}
+            for note, data in ID_PLAINTEXTS
+        ],
+        "object_ids": [
+            {"note": note, "stored_hex": data.hex(), "object_id_hex": object_id(data).hex()}
+            for note, data in ID_PLAINTEXTS[:3]
+        ],
+    }
+
+
+# -- envelope.json ----------------------------------------------------------------------------
+
+ZSTD_PLAINTEXT = b"snapstore " * 20
+# The framing of ZSTD_PLAINTEXT as compress() wrote it at level 3 with libzstd 1.5.7 (one frame,
+# with its content size). A constant rather than recomputed: other zstd versions may encode
+# the same input differently, and every zstd must still decode this.
+ZSTD_FRAMED = bytes.fromhex("0128b52ffd20c88d000050736e617073746f7265200100bb520509")
+
+
+def envelope_vectors() -> dict[str, Any]:
+    sealer = Sealer(ENCRYPTION_KEY, session_id=SESSION_ID)
+    envelopes = [
+        _envelope_entry(sealer, Kind.SNAPSHOT, stored(b'{"hello": "snapshot"}'), 0),
+        _envelope_entry(sealer, Kind.DATA_BLOB, stored(b"a data blob"), 1),
+        _envelope_entry(sealer, Kind.TREE_BLOB, stored(b""), 2),
+    ]
+    return {
+        "about": (
+            "The envelope (SPEC.md section 6). session_key = BLAKE3 derive_key(context, "
+            "key_material = encryption_key || session_id), 32 bytes. Each envelope is sealed "
+            "in order by one writer whose session starts at counter 0: header = version 0x01 || "
+            "suite 0x01 || session_id (16) || counter (u64 big-endian); nonce = 4 zero bytes || "
+            "counter; associated data = header || kind byte; envelope = header || "
+            "AES-256-GCM(session_key, nonce, plaintext, associated data) (ciphertext || 16-byte "
+            "tag). The plaintext is the compression framing: flag byte 0x00 (stored) or 0x01 "
+            "(one zstd frame), then the payload."
+        ),
+        **KEYS,
+        "session_key": {
+            "context": SESSION_KEY_CONTEXT,
+            "key_material_hex": (ENCRYPTION_KEY + SESSION_ID).hex(),
+            "session_key_hex": session_key(ENCRYPTION_KEY, SESSION_ID).hex(),
+        },
+        "envelopes": envelopes,
+        "compression": [
+            {
+                "note": "stored: flag 0x00 then the plaintext as is",
+                "plaintext_hex": b"incompressible?".hex(),
+                "framed_hex": stored(b"incompressible?").hex(),
+            },
+            {
+                "note": "zstd: flag 0x01 then one zstd frame; check by decompressing only",
+                "plaintext_hex": ZSTD_PLAINTEXT.hex(),
+                "framed_hex": ZSTD_FRAMED.hex(),
+            },
+        ],
+    }
+
+
+# -- keyfile.json -----------------------------------------------------------------------------
+
+KEY_FILE_PASSWORD = b"correct horse battery staple"
+KEY_FILE_SALT = bytes(range(16))
+KEY_FILE_NONCE = bytes(range(100, 112))
+
+
+def keyfile_vectors() -> dict[str, Any]:
+    params = TEST_KDF
+    wrapping_key = derive_wrapping_key(KEY_FILE_PASSWORD, KEY_FILE_SALT, params)
+    secret = msgpack.packb(
+        {"encryption": ENCRYPTION_KEY, "id": ID_KEY, "chunker_seed": CHUNKER_SEED}
+    )
+    wrapped = AESGCM(wrapping_key).encrypt(KEY_FILE_NONCE, secret, KEY_FILE_AAD)
+    key_file = msgpack.packb(
+        {
+            "v": 1,
+            "kdf": "argon2id",
+            "time_cost": params.time_cost,
+            "memory_kib": params.memory_kib,
+            "lanes": params.lanes,
+            "salt": KEY_FILE_SALT,
+            "created": "2026-11-22T00:00:00+00:00",
+            "host": "vector-host",
+            "user": "vector-user",
+            "nonce": KEY_FILE_NONCE,
+            "wrapped": wrapped,
+        }
+    )
+    return {
+        "about": (
+            "A key file (SPEC.md section 4) with a fixed salt and nonce (real ones are random). "
+            "wrapping_key = Argon2id(password, salt, time_cost, memory_kib, lanes), 32 bytes "
+            "(version 0x13); wrapped = AES-256-GCM(wrapping_key, nonce, secret, associated "
+            "data = aad) where secret is the msgpack map {encryption, id, chunker_seed}. The "
+            "KDF cost here is the cheap test setting, never used for real repositories."
+        ),
+        "password": KEY_FILE_PASSWORD.decode(),
+        "kdf": {
+            "time_cost": params.time_cost,
+            "memory_kib": params.memory_kib,
+            "lanes": params.lanes,
+        },
+        "salt_hex": KEY_FILE_SALT.hex(),
+        "nonce_hex": KEY_FILE_NONCE.hex(),
+        "aad": KEY_FILE_AAD.decode(),
+        "wrapping_key_hex": wrapping_key.hex(),
+        "secret_hex": secret.hex(),
+        "key_file_hex": key_file.hex(),
+        "master_key": {
+            "encryption_hex": ENCRYPTION_KEY.hex(),
+            "id_hex": ID_KEY.hex(),
+            "chunker_seed_hex": CHUNKER_SEED.hex(),
+        },
+    }
+
+
+# -- pack.json --------------------------------------------------------------------------------
+
+PACK_BLOBS = [
+    (BlobType.DATA, b"hello, snapstore\n"),
+    (BlobType.DATA, b"a second blob"),
+    (BlobType.TREE, b"a tree blob's plaintext is msgpack; any bytes do here"),
+]
+
+
+def pack_vectors() -> dict[str, Any]:
+    sealer = Sealer(ENCRYPTION_KEY, session_id=SESSION_ID)
+    blobs = []
+    described = []
+    for counter, (blob_type, plaintext) in enumerate(PACK_BLOBS):
+        kind = Kind.DATA_BLOB if blob_type is BlobType.DATA else Kind.TREE_BLOB
+        entry = _envelope_entry(sealer, kind, stored(plaintext), counter)
+        the_id = blob_id(ID_KEY, plaintext)
+        blobs.append((blob_type, the_id, bytes.fromhex(entry["envelope_hex"]), len(plaintext)))
+        described.append(
+            {
+                "type": blob_type.name,
+                "type_byte": int(blob_type),
+                "blob_plaintext_hex": plaintext.hex(),
+                "blob_id_hex": the_id.hex(),
+                **entry,
+            }
+        )
+    header_seal: dict[str, Any] = {}
+
+    def seal_header(header: bytes) -> bytes:
+        header_seal.update(
+            _envelope_entry(sealer, Kind.PACK_HEADER, stored(header), len(PACK_BLOBS))
+        )
+        header_seal["header_plaintext_hex"] = header.hex()
+        return bytes.fromhex(header_seal["envelope_hex"])
+
+    data, entries = pack.assemble(blobs, seal_header)
+    pack_id = object_id(data)
+    trailer = data[-pack.TRAILER_SIZE :]
+    return {
+        "about": (
+            "A pack (SPEC.md section 7) of three blobs, each sealed as in envelope.json by one "
+            "writer (counters 0-2), then the header sealed with kind PACK_HEADER (counter 3). "
+            "pack = blob envelopes back to back || header envelope || trailer; trailer = header "
+            "envelope length (u32 LE) || 'SNP' || pack version 0x01. Header plaintext = version "
+            "0x01 || count (u32 LE) || per blob: type u8, flags u8, stored length u32 LE, plain "
+            "length u32 LE, blob id (32). pack_id = unkeyed BLAKE3 of the pack. index_plaintext "
+            "is the index file (SPEC.md section 8) naming just this pack, before compression and "
+            "sealing."
+        ),
+        **KEYS,
+        "blobs": described,
+        "header": header_seal,
+        "entries": [
+            {
+                "type_byte": int(e.type),
+                "flags": e.flags,
+                "offset": e.offset,
+                "length": e.length,
+                "plain_length": e.plain_length,
+                "blob_id_hex": e.id.hex(),
+            }
+            for e in entries
+        ],
+        "trailer_hex": trailer.hex(),
+        "pack_hex": data.hex(),
+        "pack_id_hex": pack_id.hex(),
+        "index_plaintext_hex": encode_index(IndexFile(packs={pack_id: entries})).hex(),
+    }
+
+
+# -- snapshot.json ----------------------------------------------------------------------------
+
+
+def node_json(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name_hex": node.name.hex(),
+        "type": node.type.value,
+        "mode": node.mode,
+        "uid": node.uid,
+        "gid": node.gid,
+        "user": node.user,
+        "group": node.group,
+        "mtime_ns": node.mtime_ns,
+        "size": node.size,
+    }
+    if node.type is NodeType.FILE:
+        out["content_hex"] = [i.hex() for i in node.content]
+    elif node.type is NodeType.DIR:
+        out["subtree_hex"] = node.subtree.hex() if node.subtree else None
+    else:
+        out["target_hex"] = node.target.hex()
+    if node.extra:
+        out["extra"] = node.extra
+    return out
+
+
+def by_name(nodes: list[Node]) -> list[Node]:
+    """The order a tree stores its nodes in: by name bytes."""
+    return sorted(nodes, key=lambda n: n.name)
+
+
+SNAPSHOT_TIME = datetime(2026, 11, 22, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=1)))
+
+
+def snapshot_vectors() -> dict[str, Any]:
+    hello = blob_id(ID_KEY, b"hello, snapstore\n")
+    second = blob_id(ID_KEY, b"a second blob")
+    subtree_nodes = [
+        Node(
+            b"hello.txt",
+            NodeType.FILE,
+            mode=0o644,
+            uid=991,
+            gid=991,
+            user="mastodon",
+            group="mastodon",
+            mtime_ns=1_763_780_645_123_456_789,
+            size=17,
+            content=[hello],
+        ),
+        Node(
+            b"two-chunks.bin",
+            NodeType.FILE,
+            mode=0o600,
+            mtime_ns=1,
+            size=30,
+            content=[hello, second],
+        ),
+        Node(b"latest", NodeType.SYMLINK, mode=0o777, target=b"hello.txt"),
+    ]
+    subtree_plain = encode_tree(subtree_nodes)
+    subtree_id = blob_id(ID_KEY, subtree_plain)
+    root_nodes = [
+        Node(
+            b"live",
+            NodeType.DIR,
+            mode=0o755,
+            uid=991,
+            gid=991,
+            user="mastodon",
+            group="mastodon",
+            mtime_ns=1_763_780_000_000_000_000,
+            subtree=subtree_id,
+        ),
+        Node("caf\u00e9.txt".encode(), NodeType.FILE, extra={"source": "vector"}),
+    ]
+    root_plain = encode_tree(root_nodes)
+    root_id = blob_id(ID_KEY, root_plain)
+    snapshot = Snapshot(
+        time=SNAPSHOT_TIME,
+        host="mastodon.example",
+        user="backup",
+        tags=["daily"],
+        source="files",
+        paths=["/home/mastodon/live"],
+        tree=root_id,
+        parent=None,
+        summary=Summary(
+            files=3,
+            dirs=1,
+            bytes_read=47,
+            bytes_added=1234,
+            blobs_added=4,
+            errors=0,
+            duration_s=0.5,
+        ),
+        chunker={"files": [524288, 1048576, 8388608, 2]},
+        program_version="snapstore 0.1.0",
+        metadata={"note": "test vector"},
+    )
+    snapshot_plain = encode_snapshot(snapshot)
+    sealer = Sealer(ENCRYPTION_KEY, session_id=SESSION_ID)
+    stored_object = _envelope_entry(sealer, Kind.SNAPSHOT, stored(snapshot_plain), 0)
+    return {
+        "about": (
+            "Trees and a snapshot (SPEC.md section 9), msgpack with str keys in the order "
+            "shown and bin for names, ids and targets. Nodes are sorted by name bytes; "
+            "tree_id = blob_id (ids.json) of the encoded tree. The subtree's id is the root "
+            "tree's 'live' subtree. The snapshot is stored as an envelope of kind SNAPSHOT "
+            "(counter 0, stored framing) under snapshots/<snapshot_id>, snapshot_id = unkeyed "
+            "BLAKE3 of the envelope."
+        ),
+        **KEYS,
+        "trees": [  # nodes listed in stored order
+            {
+                "name": "subtree",
+                "nodes": [node_json(n) for n in by_name(subtree_nodes)],
+                "encoded_hex": subtree_plain.hex(),
+                "tree_id_hex": subtree_id.hex(),
+            },
+            {
+                "name": "root",
+                "nodes": [node_json(n) for n in by_name(root_nodes)],
+                "encoded_hex": root_plain.hex(),
+                "tree_id_hex": root_id.hex(),
+            },
+        ],
+        "snapshot": {
+            "fields": {
+                "time": snapshot.time.isoformat(),
+                "host": snapshot.host,
+                "user": snapshot.user,
+                "tags": snapshot.tags,
+                "source": snapshot.source,
+                "paths": snapshot.paths,
+                "tree_hex": root_id.hex(),
+                "parent_hex": None,
+                "summary": snapshot.summary.to_dict(),
+                "chunker": snapshot.chunker,
+                "program_version": snapshot.program_version,
+                "metadata": snapshot.metadata,
+            },
+            "encoded_hex": snapshot_plain.hex(),
+            "stored_object": stored_object,
+            "snapshot_id_hex": object_id(bytes.fromhex(stored_object["envelope_hex"])).hex(),
+        },
+    }
+
+
+BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "ids.json": ids_vectors,
+    "envelope.json": envelope_vectors,
+    "keyfile.json": keyfile_vectors,
+    "pack.json": pack_vectors,
+    "snapshot.json": snapshot_vectors,
+}
+
+
+def render(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    for name, build in BUILDERS.items():
+        (HERE / name).write_text(render(build()), encoding="utf-8")
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()
