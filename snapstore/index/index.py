@@ -48,6 +48,7 @@ class BlobIndex:
         self._length = np.empty(0, dtype=np.uint32)
         self._plain = np.empty(0, dtype=np.uint32)
         self._type = np.empty(0, dtype=np.uint8)
+        self._flags = np.empty(0, dtype=np.uint8)
         self._pending: dict[bytes, list[tuple[int, int, int, int, int, int]]] = {}
         self._pending_count = 0
 
@@ -78,6 +79,7 @@ class BlobIndex:
         length = np.empty(n, dtype=np.uint32)
         plain = np.empty(n, dtype=np.uint32)
         types = np.empty(n, dtype=np.uint8)
+        flags = np.empty(n, dtype=np.uint8)
         rest_bytes = bytearray()
         i = 0
         for blob_id, locations in self._pending.items():
@@ -87,6 +89,7 @@ class BlobIndex:
                 rest_bytes += blob_id[8:]
                 pack[i], offset[i], length[i], plain[i] = number, off, ln, pl
                 types[i] = type_flags & 0xFF
+                flags[i] = type_flags >> 8
                 i += 1
         rest[:] = np.frombuffer(bytes(rest_bytes), dtype=np.uint8).reshape(n, 24)
         all_keys = np.concatenate([self._keys, keys])
@@ -98,6 +101,7 @@ class BlobIndex:
         self._length = np.concatenate([self._length, length])[order]
         self._plain = np.concatenate([self._plain, plain])[order]
         self._type = np.concatenate([self._type, types])[order]
+        self._flags = np.concatenate([self._flags, flags])[order]
         self._pending.clear()
         self._pending_count = 0
 
@@ -123,6 +127,7 @@ class BlobIndex:
             int(self._offset[i]),
             int(self._length[i]),
             int(self._plain[i]),
+            int(self._flags[i]),
         )
 
     def lookup_all(self, blob_id: bytes) -> list[BlobLocation]:
@@ -171,5 +176,8 @@ class BlobIndex:
 
     def memory_bytes(self) -> int:
         with self._lock:
-            arrays = (self._keys, self._rest, self._pack, self._offset, self._length, self._plain, self._type)
+            arrays = (
+                self._keys, self._rest, self._pack, self._offset, self._length, self._plain,
+                self._type, self._flags,
+            )
             return sum(a.nbytes for a in arrays)

@@ -64,7 +64,10 @@ class RepositoryConfig:
             raise UnsupportedVersion(
                 f"repository format version {version} is newer than this snapstore understands"
             )
-        unknown = set(doc.get("features", [])) - KNOWN_FEATURES
+        try:
+            unknown = set(doc.get("features", [])) - KNOWN_FEATURES
+        except TypeError:
+            raise IntegrityError("config features are malformed") from None
         if unknown:
             raise UnsupportedVersion(f"repository uses unknown features: {', '.join(sorted(unknown))}")
         try:
@@ -76,5 +79,5 @@ class RepositoryConfig:
                 compression_level=int(doc["compression_level"]),
                 features=tuple(doc.get("features", [])),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IntegrityError(f"config is malformed: {exc}") from None

@@ -58,7 +58,7 @@ class Restorer:
         self._repo = repo
         self._progress = progress or NoProgress()
         self._owners = os.geteuid() == 0 if owners is None else owners
-        self._pool = ThreadPoolExecutor(8, thread_name_prefix="snapstore-restore")
+        self._pool: ThreadPoolExecutor  # one per restore() call
 
     def restore(
         self, snapshot: Snapshot, target: str | Path, includes: list[str] | None = None
@@ -67,10 +67,10 @@ class Restorer:
         os.makedirs(target, exist_ok=True)
         root_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            self._restore_tree(snapshot.tree, root_fd, (), _Selection(includes or []), result)
+            with ThreadPoolExecutor(8, thread_name_prefix="snapstore-restore") as self._pool:
+                self._restore_tree(snapshot.tree, root_fd, (), _Selection(includes or []), result)
         finally:
             os.close(root_fd)
-            self._pool.shutdown(wait=True)
         return result
 
     def _restore_tree(

@@ -118,7 +118,10 @@ def _decode_node(raw: dict[str, Any]) -> Node:
     elif node_type is NodeType.DIR:
         node.subtree = Id(raw["subtree"])
     else:
-        node.target = bytes(raw["target"])
+        target = raw["target"]
+        if not isinstance(target, bytes):
+            raise IntegrityError("symlink target is not binary")
+        node.target = target
     return node
 
 

@@ -180,10 +180,6 @@ def test_flags_survive_lookup_before_merge() -> None:
     assert index.lookup(entry.id).flags == 5  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BlobIndex._merge keeps only type_flags & 0xFF, so flags read back as 0 once merged",
-)
 def test_flags_survive_merge() -> None:
     index = BlobIndex()
     entry = PackEntry(BlobType.DATA, Id(os.urandom(32)), 0, 10, 20, flags=5)

@@ -137,11 +137,6 @@ def test_open_with_a_second_key_file(repo: Repository, backend: MemoryBackend) -
     assert_repository_ok(repo)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Repository.open only skips key files that raise WrongPassword, so one "
-    "unreadable key file listed first stops the open although another key file fits",
-)
 def test_a_damaged_key_file_does_not_lock_out_the_others(
     repo: Repository, backend: MemoryBackend
 ) -> None:
@@ -191,11 +186,6 @@ def test_malformed_config(plaintext: bytes) -> None:
         RepositoryConfig.decode(plaintext)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RepositoryConfig.decode lets TypeError/AttributeError escape for a "
-    "non-list 'features' (checked outside the try) or a non-map 'chunker'",
-)
 @pytest.mark.parametrize("changes", [{"features": 5}, {"chunker": [1, 2]}])
 def test_mistyped_config_fields(changes: dict[str, object]) -> None:
     with pytest.raises(IntegrityError):

@@ -353,11 +353,6 @@ def test_file_writer_replaces_links_instead_of_following(tmp_path: Path, outside
     assert os.readlink(target / "l") == "elsewhere"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Restorer.restore shuts its read-ahead pool down in `finally`, so a second "
-    "restore with the same Restorer fails on the first multi-chunk file",
-)
 def test_one_restorer_restores_twice(repo: Repository, tmp_path: Path) -> None:
     snap = backup(repo, {"db": File(os.urandom(1 << 20), profile=ChunkingProfile.DATABASE)})
     restorer = Restorer(reopen(repo), owners=False)
