@@ -17,11 +17,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import fsspec
-from fsspec import AbstractFileSystem
 from fsspec.registry import known_implementations, registry
 
 from snapstore.backend.base import Backend
-from snapstore.backend.fsspec import FsspecBackend
 from snapstore.backend.local import LocalBackend
 from snapstore.backend.retry import RetryBackend
 from snapstore.errors import UsageError
@@ -78,7 +76,15 @@ def _file_url_path(url: str) -> str:
     return path
 
 
-def _s3_backend(url: str, options: Mapping[str, str]) -> FsspecBackend:
+def _remote(fs: Any, root: str, **kwargs: Any) -> Backend:
+    """Wraps a remote filesystem. The adapter (and with it botocore and aiohttp, half a second
+    of imports) is loaded only here, so commands on local repositories start fast."""
+    from snapstore.backend.fsspec import FsspecBackend
+
+    return FsspecBackend(fs, root, **kwargs)
+
+
+def _s3_backend(url: str, options: Mapping[str, str]) -> Backend:
     unknown = set(options) - S3_OPTIONS
     if unknown:
         raise UsageError(f"unknown s3 options {sorted(unknown)}; known: {sorted(S3_OPTIONS)}")
@@ -100,17 +106,17 @@ def _s3_backend(url: str, options: Mapping[str, str]) -> FsspecBackend:
         if style not in _ADDRESSING_STYLES:
             raise UsageError(f"addressing_style must be one of {sorted(_ADDRESSING_STYLES)}")
         kwargs["config_kwargs"] = {"s3": {"addressing_style": style}}
-    fs: AbstractFileSystem = fsspec.filesystem("s3", **kwargs)
+    fs = fsspec.filesystem("s3", **kwargs)
     fs.retries = 1  # RetryBackend owns the waiting; botocore still retries quick glitches
-    return FsspecBackend(fs, root, atomic_put=True, location=f"s3://{root}")
+    return _remote(fs, root, atomic_put=True, location=f"s3://{root}")
 
 
-def _fsspec_backend(url: str, options: Mapping[str, str]) -> FsspecBackend:
+def _fsspec_backend(url: str, options: Mapping[str, str]) -> Backend:
     try:
         fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
     except (ImportError, TypeError, ValueError) as exc:
         raise UsageError(f"cannot open {_redact(url)}: {exc}") from exc
-    return FsspecBackend(fs, root, location=_redact(url))
+    return _remote(fs, root, location=_redact(url))
 
 
 def _redact(url: str) -> str:
