@@ -8,18 +8,35 @@ Exit codes (also in the README):
     10 repository does not exist
     11 repository is locked
     12 wrong password
-    130 interrupted
+    130 interrupted (Ctrl-C)
+    143 terminated (SIGTERM); like Ctrl-C, locks are released and uploaded data is kept
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
+from types import FrameType
 
 import click
 
-from snapstore.cli.commands import check, dump, init, ls, restore, snapshot, snapshots, stats
+from snapstore.cli.commands import (
+    check,
+    drill,
+    dump,
+    forget,
+    init,
+    ls,
+    prune,
+    restore,
+    snapshot,
+    snapshots,
+    stats,
+    unlock,
+)
+from snapstore.cli.config_file import build_default_map, load_config
 from snapstore.errors import (
     RepositoryLocked,
     RepositoryNotFound,
@@ -36,6 +53,15 @@ EXIT_NO_REPOSITORY = 10
 EXIT_LOCKED = 11
 EXIT_WRONG_PASSWORD = 12
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so `with` blocks unwind and locks are released."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
 
 #: The one table from exception class to exit code; the first matching class wins.
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -58,10 +84,21 @@ def build_cli() -> click.Group:
     @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(package_name="snapstore", prog_name="snapstore")
     @click.option("--debug", is_flag=True, envvar="SNAPSTORE_DEBUG", help="Show tracebacks.")
-    def group(debug: bool) -> None:
+    @click.option(
+        "--config", "config_path", envvar="SNAPSTORE_CONFIG", type=click.Path(dir_okay=False),
+        help="TOML file of defaults: repository, password, Mastodon, retention (env SNAPSTORE_CONFIG).",
+    )
+    @click.pass_context
+    def group(ctx: click.Context, debug: bool, config_path: str | None) -> None:
         """Deduplicating, encrypted snapshots: files, streams, PostgreSQL, Redis, Mastodon."""
+        if config_path:
+            config = load_config(config_path)
+            ctx.meta["snapstore.config"] = config
+            ctx.default_map = build_default_map(config, group)
 
-    for module in (init, snapshot, snapshots, ls, restore, dump, check, stats):
+    for module in (
+        init, snapshot, snapshots, ls, restore, dump, check, stats, forget, drill, prune, unlock
+    ):
         group.add_command(module.build())
     return group
 
@@ -78,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("SNAPSTORE_DEBUG") == "1"
     cli = build_cli()
     try:
+        previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        previous_handler = None
+    try:
         result = cli.main(args=argv, prog_name="snapstore", standalone_mode=False)
         code = result if isinstance(result, int) else EXIT_OK
     except click.exceptions.Exit as exc:
@@ -88,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("snapstore: interrupted", err=True)
-        code = EXIT_INTERRUPTED
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):  # click wraps it
+            click.echo("snapstore: terminated", err=True)
+            code = EXIT_TERMINATED
+        else:
+            click.echo("snapstore: interrupted", err=True)
+            code = EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()
         code = EXIT_ERROR
@@ -104,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"snapstore: internal error: {type(exc).__name__}: {_message(exc)} (run with --debug for details)", err=True)
         code = EXIT_ERROR
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     sys.stdout.flush()
     return code
 

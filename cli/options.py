@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -14,6 +15,25 @@ from snapstore.cli.password import read_password
 from snapstore.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+LockMode = Literal["shared", "exclusive"]
+
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_WAIT = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+|\d+(?:\.\d+)?")
+_WAIT_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_wait(text: str) -> float:
+    """Seconds in a wait like `30s`, `5m`, `1h30m` or a bare number of seconds."""
+    spelled = text.strip().lower()
+    if not _WAIT.fullmatch(spelled):
+        raise UsageError(f"{text!r} is not a duration like 90, 30s, 5m or 1h30m")
+    if spelled.replace(".", "").isdigit():
+        return float(spelled)
+    return sum(float(n) * _SECONDS[unit] for n, unit in _WAIT_PART.findall(spelled))
+
+
+def _retry_lock(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    return parse_wait(value) if value else 0.0
 
 
 @dataclass
@@ -21,6 +41,7 @@ class RepoOptions:
     repo: str | None
     password_file: str | None
     password_command: str | None
+    retry_lock: float = 0.0
 
     def location(self) -> str:
         if not self.repo:
@@ -30,13 +51,16 @@ class RepoOptions:
     def password(self, confirm: bool = False) -> bytes:
         return read_password(self.password_file, self.password_command, confirm=confirm)
 
-    def open(self, load_index: bool = True) -> snapstore.Repository:
+    def open(self, load_index: bool = True, lock: LockMode | None = None) -> snapstore.Repository:
+        """Opens the repository; with `lock`, holds a shared or exclusive lock until closed."""
         location = self.location()
-        return snapstore.open_repository(location, self.password(), load_index=load_index)
+        return snapstore.open_repository(
+            location, self.password(), load_index=load_index, lock=lock, retry_lock=self.retry_lock
+        )
 
 
 def repository_options(func: F) -> F:
-    """Adds --repo/--password-file/--password-command and passes them as `repo_options`."""
+    """Adds --repo/--password-file/--password-command/--retry-lock, passed as `repo_options`."""
     decorators = [
         click.option(
             "-r", "--repo", envvar="SNAPSTORE_REPOSITORY", help="Repository path or URL (env SNAPSTORE_REPOSITORY)."
@@ -49,14 +73,21 @@ def repository_options(func: F) -> F:
             "--password-command", envvar="SNAPSTORE_PASSWORD_COMMAND",
             help="Run this shell command to get the password (env SNAPSTORE_PASSWORD_COMMAND).",
         ),
+        click.option(
+            "--retry-lock", metavar="DURATION", callback=_retry_lock,
+            help="If the repository is locked, keep trying this long (e.g. 30s, 5m); default: fail at once.",
+        ),
     ]
 
-    def wrapper(repo: str | None, password_file: str | None, password_command: str | None, **kwargs: Any) -> Any:
-        return func(RepoOptions(repo, password_file, password_command), **kwargs)
+    def wrapper(
+        repo: str | None, password_file: str | None, password_command: str | None, retry_lock: float,
+        **kwargs: Any,
+    ) -> Any:
+        return func(RepoOptions(repo, password_file, password_command, retry_lock), **kwargs)
 
     functools.update_wrapper(wrapper, func)  # keeps options already attached to func
-    del wrapper.__wrapped__  # click must see the wrapper's signature, not func's
+    del wrapper.__wrapped__  # type: ignore[attr-defined]  # click must see the wrapper's signature
     result: Any = wrapper
     for decorate in reversed(decorators):
         result = decorate(result)
-    return result  # type: ignore[no-any-return]
+    return result

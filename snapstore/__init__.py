@@ -11,8 +11,10 @@ Everything else inside the package is private to it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Literal
 
 from snapstore.archiver.archiver import PROGRAM_VERSION, Archiver, BackupResult, SnapshotOptions
 from snapstore.archiver.source import ChunkingProfile, Source
@@ -22,14 +24,29 @@ from snapstore.checker.checker import CheckOptions, CheckReport, check_repositor
 from snapstore.checker.findings import Finding
 from snapstore.crypto.kdf import DEFAULT_KDF, TEST_KDF, KdfParams
 from snapstore.errors import PathNotFound, SnapstoreError
+from snapstore.forget import ForgetResult, forget_snapshots
 from snapstore.progress import NoProgress, Progress
+from snapstore.prune import PruneOptions, PruneReport, prune
+from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import Restorer, RestoreResult
 from snapstore.restorer.stream import stream_content
+from snapstore.retention import DEFAULT_GROUP_BY, Decision, Duration, RetentionPolicy
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots, walk
 from snapstore.snapshot.tree import Node, NodeType
+from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_database_snapshot
 from snapstore.sources.files import FileSource
+from snapstore.sources.mastodon import MastodonOptions, MastodonSource
+from snapstore.sources.pg_client import PgConnection
+from snapstore.sources.pg_restore import (
+    DatabaseRestoreOptions,
+    DatabaseRestoreResult,
+    restore_database,
+)
+from snapstore.sources.postgres import PostgresOptions, PostgresSource
+from snapstore.sources.redis import RedisOptions, RedisSource
+from snapstore.sources.redis_restore import RdbRestoreResult, restore_redis_rdb
 from snapstore.sources.stdin import StreamSource
 from snapstore.stats import RepositoryStats, repository_stats
 
@@ -42,34 +59,61 @@ __all__ = [
     "CheckReport",
     "ChunkingProfile",
     "DEFAULT_KDF",
+    "DatabaseRestoreOptions",
+    "DatabaseRestoreResult",
+    "Decision",
+    "Duration",
+    "DrillCheck",
+    "DrillReport",
     "FileSource",
     "Finding",
+    "ForgetResult",
     "KdfParams",
+    "LockInfo",
+    "MastodonOptions",
+    "MastodonSource",
     "NoProgress",
     "Node",
     "NodeType",
+    "PgConnection",
+    "PostgresOptions",
+    "PostgresSource",
     "Progress",
+    "PruneOptions",
+    "PruneReport",
+    "RdbRestoreResult",
+    "RedisOptions",
+    "RedisSource",
     "Repository",
     "RepositoryStats",
     "RestoreResult",
+    "RetentionPolicy",
     "Snapshot",
     "SnapshotOptions",
     "SnapstoreError",
     "Source",
+    "StoredLock",
     "StreamSource",
     "Summary",
     "TEST_KDF",
     "__version__",
     "check",
+    "drill",
     "dump_file",
     "find_snapshot",
+    "forget",
     "init_repository",
+    "latest_database_snapshot",
     "list_snapshots",
     "list_tree",
     "open_repository",
+    "prune",
     "repository_stats",
     "restore",
+    "restore_database",
+    "restore_redis_rdb",
     "take_snapshot",
+    "unlock",
 ]
 
 
@@ -79,9 +123,13 @@ def init_repository(
     *,
     kdf: KdfParams = DEFAULT_KDF,
     backend_options: Mapping[str, str] | None = None,
+    pack_size: int | None = None,
 ) -> Repository:
-    """Creates an encrypted repository at a path or URL."""
-    return Repository.init(open_backend(location, options=backend_options), password, kdf=kdf)
+    """Creates an encrypted repository at a path or URL (`pack_size`: target bytes per pack)."""
+    backend = open_backend(location, options=backend_options)
+    if pack_size is None:
+        return Repository.init(backend, password, kdf=kdf)
+    return Repository.init(backend, password, kdf=kdf, pack_size=pack_size)
 
 
 def open_repository(
@@ -90,17 +138,34 @@ def open_repository(
     *,
     backend_options: Mapping[str, str] | None = None,
     load_index: bool = True,
+    lock: Literal["shared", "exclusive"] | None = None,
+    retry_lock: float = 0.0,
 ) -> Repository:
-    """Opens an existing repository; loads its index unless asked not to (e.g. for check)."""
+    """Opens an existing repository; loads its index unless asked not to (e.g. for check).
+
+    With `lock`, takes a shared or exclusive lock first, waiting up to `retry_lock` seconds
+    for a conflicting one to go (else RepositoryLocked); `close()` releases it.
+    """
     backend = open_backend(location, options=backend_options)
     try:
         repo = Repository.open(backend, password)
     except BaseException:
         backend.close()
         raise
-    if load_index:
-        repo.load_index()
+    try:
+        if lock is not None:
+            repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
+        if load_index:
+            repo.load_index()
+    except BaseException:
+        repo.close()
+        raise
     return repo
+
+
+def unlock(repo: Repository, *, remove_all: bool = False) -> list[StoredLock]:
+    """Removes stale locks (all locks with `remove_all`); returns the ones removed."""
+    return remove_locks(repo, remove_all=remove_all)
 
 
 def take_snapshot(
@@ -157,3 +222,23 @@ def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:
     return check_repository(repo, options)
 
 
+def forget(
+    repo: Repository,
+    policy: RetentionPolicy,
+    *,
+    group_by: Collection[str] = DEFAULT_GROUP_BY,
+    tags: Sequence[str] = (),
+    hosts: Sequence[str] = (),
+    dry_run: bool = False,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    allow_remove_all: bool = False,
+) -> ForgetResult:
+    """Removes the snapshots `policy` does not keep, per group (restic's rules; see
+    snapstore.retention). Only snapshot objects go: prune frees their data. `tags` ("a,b" = both)
+    and `hosts` choose the snapshots considered; `tz` (default: local time) places day, week and
+    month boundaries. A policy with no rule raises UsageError unless `allow_remove_all`."""
+    return forget_snapshots(
+        repo, policy, group_by=group_by, tags=tags, hosts=hosts, dry_run=dry_run, now=now, tz=tz,
+        allow_remove_all=allow_remove_all,
+    )

@@ -18,7 +18,7 @@ def build() -> click.Command:
     def dump(repo_options: RepoOptions, snapshot_name: str, path: str) -> int:
         """Write one file from a snapshot to standard output (e.g. into pg_restore)."""
         out = sys.stdout.buffer
-        with repo_options.open() as repo:
+        with repo_options.open(lock="shared") as repo:
             snap = snapstore.find_snapshot(repo, snapshot_name)
             for chunk in snapstore.dump_file(repo, snap, path):
                 out.write(chunk)

@@ -10,11 +10,14 @@ from snapstore.cli.options import RepoOptions, repository_options
 
 def build() -> click.Command:
     @click.command("init")
+    @click.option("--pack-size", type=click.IntRange(min=4096, max=1 << 30), hidden=True,
+                  help="Target pack size in bytes (default 16 MiB).")
     @repository_options
-    def init(repo_options: RepoOptions) -> int:
+    def init(repo_options: RepoOptions, pack_size: int | None) -> int:
         """Create a new encrypted repository (refuses to overwrite one)."""
         location = repo_options.location()
-        with snapstore.init_repository(location, repo_options.password(confirm=True)) as repo:
+        password = repo_options.password(confirm=True)
+        with snapstore.init_repository(location, password, pack_size=pack_size) as repo:
             click.echo(f"created repository {repo.repository_id[:8]} at {location}")
             click.echo("Keep the password safe: without it the backups cannot be read.", err=True)
         return 0

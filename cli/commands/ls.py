@@ -22,7 +22,7 @@ def build() -> click.Command:
     @repository_options
     def ls(repo_options: RepoOptions, snapshot_name: str, path: str, as_json: bool) -> int:
         """List files in a snapshot (SNAPSHOT is an id prefix or 'latest')."""
-        with repo_options.open() as repo:
+        with repo_options.open(lock="shared") as repo:
             snap = snapstore.find_snapshot(repo, snapshot_name)
             entries = list(snapstore.list_tree(repo, snap, path))
         if as_json:

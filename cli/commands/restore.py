@@ -1,12 +1,15 @@
-"""`snapstore restore SNAPSHOT --target DIR`: bring files back."""
+"""`snapstore restore SNAPSHOT`: files into a directory, a dump into PostgreSQL, an RDB to a path."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size
+from snapstore.cli.pg_options import pg_connection, pg_connection_options
 from snapstore.errors import UsageError
 
 
@@ -14,20 +17,61 @@ def build() -> click.Command:
     @click.command("restore")
     @click.argument("snapshot_name", metavar="SNAPSHOT")
     @click.option("--target", type=click.Path(file_okay=False), help="Directory to restore into.")
-    @click.option("--include", "includes", multiple=True, help="Restore only this path (repeatable).")
+    @click.option("--include", "includes", multiple=True,
+                  help="Restore only this path (repeatable).")
+    @click.option("--pg-database", metavar="NAME",
+                  help="Restore the snapshot's dump into this database.")
+    @click.option("--create", is_flag=True, help="Create the database if it does not exist.")
+    @click.option("--clean", is_flag=True, help="Replace the contents of a non-empty database.")
+    @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                  help="Parallel pg_restore jobs (more than 1 spools the dump to a temp file).")
+    @click.option("--globals", "with_globals", is_flag=True,
+                  help="Apply postgres/globals.sql first.")
+    @click.option("--no-owner", is_flag=True, help="Do not restore object owners.")
+    @click.option("--pg-dump", "dump_path", metavar="PATH",
+                  help="The dump's path in the snapshot (default: the one postgres/*.dump).")
+    @pg_connection_options
+    @click.option("--redis-rdb", type=click.Path(dir_okay=False),
+                  help="Write the snapshot's redis/dump.rdb to this file (stop Redis first).")
     @repository_options
-    def restore(repo_options: RepoOptions, snapshot_name: str, target: str | None, includes: tuple[str, ...]) -> int:
-        """Restore a snapshot (an id prefix or 'latest') into a directory."""
-        if not target:
-            raise UsageError("restore needs --target DIR")
-        with repo_options.open() as repo, TerminalProgress() as progress:
+    def restore(repo_options: RepoOptions, snapshot_name: str, target: str | None,
+                includes: tuple[str, ...], pg_database: str | None, create: bool, clean: bool,
+                jobs: int, with_globals: bool, no_owner: bool, dump_path: str | None,
+                redis_rdb: str | None, pg_host: str | None, pg_port: int | None,
+                pg_user: str | None, pg_command_prefix: str | None) -> int:
+        """Restore a snapshot (an id prefix or 'latest'): its files into a directory (--target),
+        its database dump into PostgreSQL (--pg-database), its Redis RDB (--redis-rdb)."""
+        if not (target or pg_database or redis_rdb):
+            raise UsageError("restore needs --target DIR, --pg-database NAME or --redis-rdb PATH")
+        if pg_database is None and (create or clean or with_globals or jobs > 1):
+            raise UsageError("--create, --clean, --jobs and --globals go with --pg-database")
+        with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
             snap = snapstore.find_snapshot(repo, snapshot_name)
-            result = snapstore.restore(repo, snap, target, list(includes), progress)
-        click.echo(
-            f"restored snapshot {snap.short_id}: {result.files} files, {result.dirs} dirs, "
-            f"{result.symlinks} links, {human_size(result.bytes_written)} to {target}",
-            err=True,
-        )
+            if pg_database:
+                options = snapstore.DatabaseRestoreOptions(
+                    pg_database, create=create, clean=clean, jobs=jobs, globals=with_globals,
+                    no_owner=no_owner, dump_path=dump_path,
+                )  # fmt: skip
+                if jobs > 1:
+                    click.echo("spooling the dump to a temporary file for parallel pg_restore",
+                               err=True)
+                connection = pg_connection(pg_host, pg_port, pg_user, pg_command_prefix)
+                db = snapstore.restore_database(repo, snap, connection, options, progress)
+                for warning in db.warnings:
+                    click.echo(f"snapstore: warning: {warning}", err=True)
+                click.echo(f"restored {db.dump_path} of snapshot {snap.short_id} into database "
+                           f"{db.dbname} ({human_size(db.bytes_restored)})", err=True)
+            if redis_rdb:
+                rdb = snapstore.restore_redis_rdb(repo, snap, Path(redis_rdb))
+                click.echo(f"restored redis/dump.rdb of snapshot {snap.short_id} to {rdb.path} "
+                           f"({human_size(rdb.size)}, RDB version {rdb.rdb_version})", err=True)
+            if target:
+                result = snapstore.restore(repo, snap, target, list(includes), progress)
+                click.echo(
+                    f"restored snapshot {snap.short_id}: {result.files} files, {result.dirs} dirs, "
+                    f"{result.symlinks} links, {human_size(result.bytes_written)} to {target}",
+                    err=True,
+                )
         return 0
 
     return restore

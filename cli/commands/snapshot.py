@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,11 +30,12 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.astimezone()
 
 
-def snapshot_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--tag/--host/--time/--json, common to every snapshot kind."""
+def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Callable[..., Any]:
+    """--tag/--host/--time/--json, common to every snapshot kind. Where `--host` names a
+    database server, the recorded host name is `--snapshot-host` instead."""
     func = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")(func)
     func = click.option("--time", "time_", help="Time to record (ISO 8601), default now.")(func)
-    func = click.option("--host", help="Host name to record, default this machine's.")(func)
+    func = click.option(host_flag, "host", help="Host name to record (default: this one).")(func)
     func = click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")(func)
     return repository_options(func)
 
@@ -45,7 +49,7 @@ def run_snapshot(
     as_json: bool,
 ) -> int:
     options = snapstore.SnapshotOptions(tags=list(tags), host=host, time=_parse_time(time_))
-    with repo_options.open() as repo, TerminalProgress() as progress:
+    with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
         result = snapstore.take_snapshot(repo, source, options, progress)
     snap = result.snapshot
     summary = snap.summary
@@ -75,9 +79,14 @@ def run_snapshot(
         )
         click.echo(snap.id.hex() if snap.id else "")
     if result.errors:
-        click.echo(f"snapstore: warning: {len(result.errors)} source files could not be read", err=True)
+        click.echo(f"snapstore: warning: snapshot incomplete: {len(result.errors)} source items "
+                   "could not be read (see the warnings above)", err=True)
         return EXIT_INCOMPLETE
     return 0
+
+
+def server_snapshot_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return snapshot_options(func, host_flag="--snapshot-host")
 
 
 def build() -> click.Group:
@@ -103,6 +112,89 @@ def build() -> click.Group:
         source = snapstore.StreamSource(sys.stdin.buffer, name, profile=profile)
         return run_snapshot(repo_options, source, **common)
 
+    @group.command("postgres")
+    @click.option("--dbname", required=True, help="Database to dump.")
+    @click.option("--host", "server_host", help="Server host or socket directory (libpq default).")
+    @click.option("--port", type=int, help="Server port (libpq default).")
+    @click.option("--username", help="Database user (libpq default).")
+    @click.option("--command-prefix", help="Run the clients through this ('docker exec -i db').")
+    @click.option("--no-globals", is_flag=True, help="Leave out pg_dumpall --globals-only.")
+    @click.option("--no-role-passwords", is_flag=True, help="Globals without role passwords.")
+    @click.option("--no-row-counts", is_flag=True, help="Skip the row counts (a full scan).")
+    @server_snapshot_options
+    def postgres(repo_options: RepoOptions, dbname: str, server_host: str | None, port: int | None,
+                 username: str | None, command_prefix: str | None, no_globals: bool,
+                 no_role_passwords: bool, no_row_counts: bool, **common: Any) -> int:
+        """Dump one PostgreSQL database (pg_dump, streamed) and the globals.
+
+        The password comes from libpq: PGPASSWORD or ~/.pgpass."""
+        options = snapstore.PostgresOptions(
+            dbname, host=server_host, port=port, username=username,
+            command_prefix=_split(command_prefix),
+            dump_globals=not no_globals, role_passwords=not no_role_passwords,
+            count_rows=not no_row_counts,
+        )
+        return run_snapshot(repo_options, snapstore.PostgresSource(options), **common)
+
+    @group.command("redis")
+    @click.option("--host", "server_host", default="127.0.0.1", show_default=True,
+                  help="Redis host.")
+    @click.option("--port", type=int, default=6379, show_default=True, help="Redis port.")
+    @click.option("--password-env", metavar="VAR", help="Variable holding the password.")
+    @click.option("--rdb-file", type=click.Path(dir_okay=False), help="Take this RDB file instead.")
+    @click.option("--command-prefix", help="Run redis-cli through this ('docker exec -i r').")
+    @server_snapshot_options
+    def redis(repo_options: RepoOptions, server_host: str, port: int, password_env: str | None,
+              rdb_file: str | None, command_prefix: str | None, **common: Any) -> int:
+        """Take a fresh RDB from a running Redis (or an existing dump file)."""
+        if rdb_file is not None:
+            return run_snapshot(repo_options, snapstore.RedisSource(rdb_file=rdb_file), **common)
+        password = None
+        if password_env:
+            password = os.environ.get(password_env)
+            if password is None:
+                raise UsageError(f"--password-env {password_env}: that variable is not set")
+        options = snapstore.RedisOptions(server_host, port, password=password,
+                                         command_prefix=_split(command_prefix))
+        return run_snapshot(repo_options, snapstore.RedisSource(options), **common)
+
+    @group.command("mastodon")
+    @click.option("--env-file", type=click.Path(dir_okay=False), show_default=True,
+                  default="/home/mastodon/live/.env.production", help="The instance's env file.")
+    @click.option("--include-media-cache", is_flag=True, help="Also take public/system/cache.")
+    @click.option("--no-media", is_flag=True, help="Leave out public/system.")
+    @click.option("--no-redis", is_flag=True, help="Leave out the Redis RDB.")
+    @click.option("--no-letsencrypt", is_flag=True, help="Leave out the Let's Encrypt directory.")
+    @click.option("--letsencrypt-dir", type=click.Path(file_okay=False), default="/etc/letsencrypt",
+                  show_default=True, help="Where the TLS certificates are.")
+    @click.option("--role-passwords", is_flag=True, help="Dump role passwords (superuser only).")
+    @click.option("--pg-command-prefix", help="Run the PostgreSQL clients through this.")
+    @click.option("--redis-command-prefix", help="Run redis-cli through this.")
+    @snapshot_options
+    def mastodon(repo_options: RepoOptions, env_file: str, include_media_cache: bool,
+                 no_media: bool, no_redis: bool, no_letsencrypt: bool, letsencrypt_dir: str,
+                 role_passwords: bool, pg_command_prefix: str | None,
+                 redis_command_prefix: str | None, tags: tuple[str, ...], **common: Any) -> int:
+        """Database, secrets, media, Redis and certificates of an instance: one snapshot.
+
+        Exit 3 when a part (Redis, media, certificates, globals) could not be taken; a
+        failed database dump leaves no snapshot."""
+        options = snapstore.MastodonOptions(
+            env_file=Path(env_file), media=not no_media, include_media_cache=include_media_cache,
+            redis=not no_redis, letsencrypt_dir=None if no_letsencrypt else Path(letsencrypt_dir),
+            pg_command_prefix=_split(pg_command_prefix),
+            redis_command_prefix=_split(redis_command_prefix), role_passwords=role_passwords,
+        )
+        source = snapstore.MastodonSource(options)
+        return run_snapshot(repo_options, source, tags=(*tags, "mastodon"), **common)
+
     return group
+
+
+def _split(command_prefix: str | None) -> list[str]:
+    try:
+        return shlex.split(command_prefix) if command_prefix else []
+    except ValueError as exc:
+        raise UsageError(f"cannot split the command prefix {command_prefix!r}: {exc}") from None
 
 

@@ -15,7 +15,7 @@ def build() -> click.Command:
     @repository_options
     def stats(repo_options: RepoOptions, as_json: bool) -> int:
         """Show what the repository stores and how well it deduplicates."""
-        with repo_options.open() as repo:
+        with repo_options.open(lock="shared") as repo:
             s = snapstore.repository_stats(repo)
         if as_json:
             print_json(

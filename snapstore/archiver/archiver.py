@@ -92,6 +92,9 @@ class Archiver:
     def run(self, source: Source, options: SnapshotOptions | None = None) -> BackupResult:
         options = options or SnapshotOptions()
         started = time.monotonic()
+        self._summary = Summary()
+        self._errors = []
+        self._repo.recover_unindexed_packs()  # resume: reuse what an interrupted run uploaded
         uploaded_before = self._repo.bytes_uploaded
         snapshot_time = options.time or datetime.now(timezone.utc).astimezone()
         stack: list[_OpenDir] = [_OpenDir((), None)]
@@ -172,8 +175,6 @@ class Archiver:
         if not future.cancelled() and future.exception() is None:
             saved = future.result()
             self._progress.advance(saved.plain_length, saved.stored_length)
-            if saved.added:
-                self._summary.blobs_added += 1
 
     def _close_dir(self, stack: list[_OpenDir]) -> None:
         closing = stack.pop()
@@ -185,12 +186,14 @@ class Archiver:
         nodes = []
         for pending in children:
             if pending.futures:
-                pending.node.content = [f.result().id for f in pending.futures]
+                blobs = [f.result() for f in pending.futures]
+                pending.node.content = [b.id for b in blobs]
+                self._summary.blobs_added += sum(1 for b in blobs if b.added)
             nodes.append(pending.node)
-        saved = self._repo.save_blob(BlobType.TREE, encode_tree(nodes))
-        if saved.added:
+        tree = self._repo.save_blob(BlobType.TREE, encode_tree(nodes))
+        if tree.added:
             self._summary.blobs_added += 1
-        return saved.id
+        return tree.id
 
 
 def _node_for(entry: SourceEntry, node_type: NodeType) -> Node:

@@ -40,6 +40,22 @@ BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
 PackCallback = Callable[[Id, list[PackEntry], int], None]
 
 
+def store_pack(
+    backend: Backend, sealer: Sealer, level: int, blobs: list[tuple[BlobType, Id, bytes, int]]
+) -> tuple[Id, list[PackEntry], int]:
+    """Assembles (type, id, envelope, plain length) blobs into a pack and stores it whole.
+
+    Returns the pack's id, its entries and its size. Nothing is indexed here: the caller decides
+    when an index file names the pack (always after this returns).
+    """
+    data, entries = pack.assemble(
+        blobs, lambda header: sealer.seal(Kind.PACK_HEADER, compression.compress(header, level))
+    )
+    pack_id = object_id(data)
+    backend.save(Handle(FileType.PACK, pack_id.hex()), data)
+    return pack_id, entries, len(data)
+
+
 class Packer:
     """Turns blobs into uploaded packs. One per repository writer session."""
 
@@ -126,17 +142,12 @@ class Packer:
             self._error = exc
 
     def _store_pack(self, blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
-        data, entries = pack.assemble(
-            blobs,
-            lambda header: self._sealer.seal(Kind.PACK_HEADER, compression.compress(header, self._level)),
-        )
-        pack_id = object_id(data)
-        self._backend.save(Handle(FileType.PACK, pack_id.hex()), data)
+        pack_id, entries, size = store_pack(self._backend, self._sealer, self._level, blobs)
         with self._dedup_lock:
             self._index.add_pack(pack_id, entries)
             for entry in entries:
                 self._unstored.discard(bytes(entry.id))
-        self._on_pack_stored(pack_id, entries, len(data))
+        self._on_pack_stored(pack_id, entries, size)
 
     def _raise_pending_error(self) -> None:
         if self._error is not None:

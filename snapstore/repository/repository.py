@@ -6,13 +6,13 @@ Everything above this layer sees blob ids and object ids, never paths. Only this
 
 from __future__ import annotations
 
-import getpass
 import socket
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Self
 
 from snapstore import compression, pack
 from snapstore.backend.base import Backend, FileInfo, FileType, Handle
@@ -28,6 +28,8 @@ from snapstore.errors import (
     RepositoryExists,
     RepositoryNotFound,
     SnapstoreError,
+    UnsupportedVersion,
+    UsageError,
     WrongPassword,
 )
 from snapstore.ids import Id
@@ -35,7 +37,8 @@ from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType, PackEntry
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
-from snapstore.repository.packer import BLOB_KIND, Packer, SavedBlob
+from snapstore.repository.lock import RepositoryLock, current_user
+from snapstore.repository.packer import BLOB_KIND, Packer, SavedBlob, store_pack
 
 OBJECT_KIND = {
     FileType.INDEX: Kind.INDEX,
@@ -49,7 +52,7 @@ _PACK_TAIL_GUESS = 64 * 1024
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Repository:
@@ -62,13 +65,14 @@ class Repository:
         self._sealer = Sealer(master_key.encryption)
         self._opener = Opener(master_key.encryption)
         self.index = BlobIndex()
-        self._index_loaded = False
+        self._index_files: set[str] = set()  # index files in self.index (read or written)
         self._packer: Packer | None = None
         self._packer_lock = threading.Lock()
         self._unindexed: dict[Id, list[PackEntry]] = {}
         self._unindexed_lock = threading.Lock()
         self._tree_cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._tree_cache_lock = threading.Lock()
+        self._lock: RepositoryLock | None = None
         self.bytes_uploaded = 0
 
     # -- creating and opening -------------------------------------------------------------
@@ -81,7 +85,7 @@ class Repository:
         kdf: KdfParams = DEFAULT_KDF,
         pack_size: int = DEFAULT_PACK_SIZE,
         chunker: dict[str, tuple[int, int, int, int]] | None = None,
-    ) -> "Repository":
+    ) -> Repository:
         """Creates a new repository; refuses if anything repository-like is there already."""
         backend.create()
         if _exists(backend, Handle(FileType.CONFIG)) or any(backend.list(FileType.KEY)):
@@ -93,7 +97,7 @@ class Repository:
         }
         config = RepositoryConfig.new(_now(), profiles, pack_size)
         key_blob = wrap_master_key(
-            master, password, kdf, KeyFileInfo(_now(), socket.gethostname(), _user())
+            master, password, kdf, KeyFileInfo(_now(), socket.gethostname(), current_user())
         )
         backend.save(Handle(FileType.KEY, object_id(key_blob).hex()), key_blob)
         repo = cls(backend, master, config)
@@ -103,20 +107,24 @@ class Repository:
         return repo
 
     @classmethod
-    def open(cls, backend: Backend, password: bytes) -> "Repository":
+    def open(cls, backend: Backend, password: bytes) -> Repository:
         try:
             sealed_config = backend.load(Handle(FileType.CONFIG))
         except ObjectNotFound:
             raise RepositoryNotFound(f"no repository at {backend.location}") from None
         master = None
+        damaged = 0
         for info in backend.list(FileType.KEY):
             try:
                 master = unwrap_master_key(backend.load(info.handle), password)
                 break
             except WrongPassword:
                 continue
+            except (IntegrityError, UnsupportedVersion):
+                damaged += 1  # another key file may still open
         if master is None:
-            raise WrongPassword("wrong password, or no key file opens with it")
+            note = f" ({damaged} key files are unreadable)" if damaged else ""
+            raise WrongPassword(f"wrong password, or no key file opens with it{note}")
         plaintext = compression.decompress(Opener(master.encryption).open(Kind.CONFIG, sealed_config))
         return cls(backend, master, RepositoryConfig.decode(plaintext))
 
@@ -132,26 +140,123 @@ class Repository:
     def hash_blob(self, data: bytes) -> Id:
         return blob_id(self._master.id_key, data)
 
+    # -- locks ----------------------------------------------------------------------------
+    def lock(self, *, exclusive: bool, retry: float = 0.0) -> RepositoryLock:
+        """Takes a shared or exclusive lock (SPEC.md section 10), held until `unlock` or `close`."""
+        if self._lock is not None:
+            raise UsageError("this repository handle already holds a lock")
+        lock = RepositoryLock(self, exclusive)
+        lock.acquire(retry)
+        self._lock = lock
+        return lock
+
+    @property
+    def held_lock(self) -> RepositoryLock | None:
+        return self._lock
+
+    def _check_lock(self) -> None:
+        """A holder whose lock others may have found stale must not commit anything: a prune
+        may have deleted packs its index files or snapshot would name."""
+        if self._lock is not None:
+            self._lock.check()
+
+    def unlock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
     # -- index ----------------------------------------------------------------------------
     def load_index(self) -> None:
-        """Reads every index file into memory (in parallel: index files are independent)."""
-        infos = list(self.backend.list(FileType.INDEX))
+        """Reads every index file not read yet into memory (in parallel: they are independent).
+
+        Calling it again picks up the index files other writers stored meanwhile.
+        """
+        infos = [
+            i for i in self.backend.list(FileType.INDEX) if i.handle.name not in self._index_files
+        ]
 
         def read(info: FileInfo) -> IndexFile:
             return self.load_index_file(info.handle.name)
 
         with ThreadPoolExecutor(8) as pool:
-            for index_file in pool.map(read, infos):
+            for info, index_file in zip(infos, pool.map(read, infos)):
                 for pack_id, entries in index_file.packs.items():
                     self.index.add_pack(pack_id, entries)
+                self._index_files.add(info.handle.name)
         self.index.compact()
-        self._index_loaded = True
 
     def load_index_file(self, name: str) -> IndexFile:
         return decode_index(self.load_object(FileType.INDEX, name))
 
     def write_index(self, index_file: IndexFile) -> Id:
-        return self.save_object(FileType.INDEX, encode_index(index_file))
+        return self.write_index_file(index_file)[0]
+
+    def write_index_file(self, index_file: IndexFile) -> tuple[Id, int]:
+        """Stores an index file; returns its name and its size as stored."""
+        self._check_lock()
+        sealed = self._sealer.seal(Kind.INDEX, compression.compress(encode_index(index_file)))
+        name = object_id(sealed)
+        self._index_files.add(name.hex())  # its packs are in self.index already
+        self.backend.save(Handle(FileType.INDEX, name.hex()), sealed)
+        return name, len(sealed)
+
+    def read_index_files(self) -> list[tuple[FileInfo, IndexFile]]:
+        """Every index file; a damaged one raises (callers that delete need to know them all)."""
+        infos = list(self.backend.list(FileType.INDEX))
+        with ThreadPoolExecutor(8) as pool:
+            return list(zip(infos, pool.map(lambda i: self.load_index_file(i.handle.name), infos)))
+
+    def replace_index(self, packs: Mapping[Id, list[PackEntry]]) -> None:
+        """Makes the in-memory index exactly these packs, standing for every index file now
+        stored (prune, which has read them all, or has just rewritten them)."""
+        index = BlobIndex()
+        for pack_id, entries in packs.items():
+            index.add_pack(pack_id, entries)
+        index.compact()
+        self.index = index
+        self._index_files = {info.handle.name for info in self.backend.list(FileType.INDEX)}
+
+    def read_unindexed_packs(
+        self, sizes: Mapping[Id, int], known: set[Id]
+    ) -> tuple[dict[Id, list[PackEntry]], dict[Id, str]]:
+        """Reads the headers of the packs in `sizes` that are not in `known`.
+
+        Returns the entries of those whose header is whole, and the reason for each one that is
+        not (a pack cut short by a store without atomic writes, or damaged).
+        """
+        todo = sorted(set(sizes) - known)
+
+        def read(pack_id: Id) -> list[PackEntry] | str:
+            try:
+                return self.read_pack_header(pack_id, sizes[pack_id])
+            except IntegrityError as exc:
+                return str(exc)
+
+        found: dict[Id, list[PackEntry]] = {}
+        damaged: dict[Id, str] = {}
+        with ThreadPoolExecutor(8) as pool:
+            for pack_id, result in zip(todo, pool.map(read, todo)):
+                if isinstance(result, str):
+                    damaged[pack_id] = result
+                else:
+                    found[pack_id] = result
+        return found, damaged
+
+    def recover_unindexed_packs(self) -> int:
+        """Indexes whole packs that no index file names, so a backup run after an interrupted
+        one reuses everything the interrupted one uploaded. Returns how many were indexed.
+
+        Such packs are left by a writer killed between storing packs and writing the index
+        file naming them; storing packs is atomic, so their headers are trustworthy. Packs whose
+        header cannot be read are left alone (prune deletes them).
+        """
+        self.load_index()  # index files written by others meanwhile name packs that look unindexed
+        found, _ = self.read_unindexed_packs(self.list_packs(), self.index.pack_ids())
+        if found:
+            self.write_index(IndexFile(packs=found))
+            for pack_id, entries in found.items():
+                self.index.add_pack(pack_id, entries)
+        return len(found)
 
     # -- blobs ----------------------------------------------------------------------------
     def _writer(self) -> Packer:
@@ -256,8 +361,30 @@ class Repository:
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
         return self.index.lookup(blob_id)
 
+    # -- whole packs (prune) --------------------------------------------------------------
+    def list_packs(self) -> dict[Id, int]:
+        """Every pack on the backend with its size (names that are not ids are ignored)."""
+        packs = {}
+        for info in self.backend.list(FileType.PACK):
+            try:
+                packs[Id.from_hex(info.handle.name)] = info.size
+            except ValueError:
+                continue
+        return packs
+
+    def load_pack(self, pack_id: Id) -> bytes:
+        return self.backend.load(Handle(FileType.PACK, pack_id.hex()))
+
+    def write_pack(
+        self, blobs: list[tuple[BlobType, Id, bytes, int]]
+    ) -> tuple[Id, list[PackEntry], int]:
+        """Stores a pack of existing (type, id, envelope, plain length) blobs, unindexed."""
+        return store_pack(self.backend, self._sealer, self.config.compression_level, blobs)
+
     # -- whole objects: snapshots, index files, locks -------------------------------------
     def save_object(self, file_type: FileType, plaintext: bytes) -> Id:
+        if file_type is FileType.SNAPSHOT:
+            self._check_lock()
         sealed = self._sealer.seal(OBJECT_KIND[file_type], compression.compress(plaintext))
         name = object_id(sealed)
         self.backend.save(Handle(file_type, name.hex()), sealed)
@@ -276,12 +403,29 @@ class Repository:
         self.backend.remove(Handle(file_type, name))
 
     def close(self) -> None:
-        if self._packer is not None:
-            self._packer.close()
-            self._packer = None
-        self.backend.close()
+        """Waits for uploads under way, indexes every stored pack, releases the lock.
 
-    def __enter__(self) -> "Repository":
+        After an interruption (Ctrl-C, SIGTERM) this keeps what was uploaded: the packs stored
+        so far get an index file, so the next backup reuses them.
+        """
+        try:
+            if self._packer is not None:
+                self._packer.close()
+                self._packer = None
+                with self._unindexed_lock:
+                    batch, self._unindexed = self._unindexed, {}
+                if batch:
+                    try:
+                        self.write_index(IndexFile(packs=batch))
+                    except SnapstoreError:
+                        pass  # the packs stay unindexed; the next backup recovers them
+        finally:
+            try:
+                self.unlock()
+            finally:
+                self.backend.close()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -294,10 +438,3 @@ def _exists(backend: Backend, handle: Handle) -> bool:
         return True
     except ObjectNotFound:
         return False
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return ""

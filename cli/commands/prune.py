@@ -1,0 +1,100 @@
+"""`snapstore prune`: delete the data no snapshot uses, under an exclusive lock."""
+
+from __future__ import annotations
+
+import click
+
+import snapstore
+from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.errors import UsageError
+
+
+def parse_percent(value: str) -> float:
+    """'5', '5%' or '2.5%' as a fraction (0.05); 'unlimited' means never repack."""
+    text = value.strip().rstrip("%").strip()
+    if text.lower() == "unlimited":
+        return 1.0
+    try:
+        percent = float(text)
+    except ValueError:
+        raise UsageError(f"--max-unused {value!r} is not a percentage like 5 or 5%") from None
+    if not 0 <= percent <= 100:
+        raise UsageError(f"--max-unused {value!r} must be between 0 and 100")
+    return percent / 100
+
+
+def report_record(report: snapstore.PruneReport) -> dict[str, object]:
+    return {
+        "dry_run": report.dry_run,
+        "snapshots": report.snapshots,
+        "blobs_used": report.blobs_used,
+        "blobs_unused": report.blobs_unused,
+        "packs_before": report.packs_before,
+        "packs_deleted": report.packs_deleted,
+        "packs_repacked": report.packs_repacked,
+        "packs_written": report.packs_written,
+        "unindexed_packs": report.unindexed_packs,
+        "index_files_deleted": report.index_files_deleted,
+        "index_files_written": report.index_files_written,
+        "bytes_before": report.bytes_before,
+        "bytes_after": report.bytes_after,
+        "bytes_freed": report.bytes_freed,
+        "bytes_deleted": report.bytes_deleted,
+        "bytes_read": report.bytes_read,
+        "bytes_written": report.bytes_written,
+        "unused_before": report.unused_before,
+        "unused_after": report.unused_after,
+    }
+
+
+def render(report: snapstore.PruneReport) -> None:
+    would = "would " if report.dry_run else ""
+    click.echo(
+        f"{report.snapshots} snapshots use {report.blobs_used} blobs; "
+        f"{report.blobs_unused} blobs ({human_size(report.unused_before)}) are unused"
+    )
+    if report.unindexed_packs:
+        damaged = (
+            f", {report.damaged_unindexed_packs} unreadable"
+            if report.damaged_unindexed_packs
+            else ""
+        )
+        click.echo(
+            f"found {report.unindexed_packs} packs no index names (left by interrupted runs{damaged})"
+        )
+    click.echo(
+        f"{would}delete {report.packs_deleted} packs, repack {report.packs_repacked} "
+        f"(reading {human_size(report.bytes_read)}, writing {human_size(report.bytes_written)})"
+    )
+    click.echo(
+        f"{would}free {human_size(report.bytes_freed)}: {human_size(report.bytes_before)} -> "
+        f"{human_size(report.bytes_after)}, {human_size(report.unused_after)} left unused"
+    )
+
+
+def build() -> click.Command:
+    @click.command("prune")
+    @click.option(
+        "--max-unused",
+        default="5%",
+        show_default=True,
+        metavar="PERCENT",
+        help="Repack partly used packs until at most this share of the repository is unused.",
+    )
+    @click.option("--dry-run", is_flag=True, help="Only say what would be deleted and repacked.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @repository_options
+    def prune(repo_options: RepoOptions, max_unused: str, dry_run: bool, as_json: bool) -> int:
+        """Delete data no snapshot uses (run after forget). Takes an exclusive lock."""
+        options = snapstore.PruneOptions(max_unused=parse_percent(max_unused), dry_run=dry_run)
+        lock = "shared" if dry_run else "exclusive"
+        with repo_options.open(load_index=False, lock=lock) as repo, TerminalProgress() as progress:
+            report = snapstore.prune(repo, options, progress)
+        if as_json:
+            print_json(report_record(report))
+        else:
+            render(report)
+        return 0
+
+    return prune

@@ -1,0 +1,198 @@
+"""The TOML config file (`--config PATH` or SNAPSTORE_CONFIG), so that cron needs one line.
+
+    repository = "/srv/backup/snapstore"
+    password_file = "/root/.snapstore-password"      # or password_command = "..."
+
+    [mastodon]                      # `snapshot mastodon`
+    env_file = "/home/mastodon/live/.env.production"
+    media = true                    # false: like --no-media
+    include_media_cache = false
+    redis = true                    # false: like --no-redis
+    letsencrypt = true              # false: like --no-letsencrypt
+    letsencrypt_dir = "/etc/letsencrypt"
+
+    [postgres]                      # `snapshot postgres`; restore and drill connect here
+    command_prefix = ["docker", "exec", "-i", "-e", "PGPASSWORD", "mastodon-db-1"]
+    host = "127.0.0.1"
+    port = 5432
+    username = "postgres"
+    dbname = "mastodon_production"
+
+    [redis]                         # `snapshot redis`; the prefix also serves `snapshot mastodon`
+    command_prefix = ["docker", "exec", "-i", "mastodon-redis-1"]
+    host = "127.0.0.1"
+    port = 6379
+    password_env = "REDIS_PASSWORD"
+
+    [retention]                     # read by `forget`: keep_daily = 7, keep_weekly = 4, ...
+    keep_daily = 7
+
+The file only supplies defaults: an option on the command line or its environment variable
+wins over the file. It works through click's `default_map`, built here for the whole
+command tree, so commands need nothing special. Relative paths in the file are taken from
+the file's folder. Unknown keys and wrong types are usage errors (a typo must not silently
+drop a setting). `retention` is kept as a plain dict (keys with `-` or `_` alike) and also
+offered as defaults to the `forget` command's options of the same names.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from snapstore.errors import UsageError
+
+REPOSITORY_KEYS = {"repository": "repo", "password_file": "password_file",
+                   "password_command": "password_command"}  # fmt: skip
+_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir"}
+_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
+    "": {"repository": (str,), "password_file": (str,), "password_command": (str,)},
+    "mastodon": {
+        "env_file": (str,), "media": (bool,), "include_media_cache": (bool,),
+        "redis": (bool,), "letsencrypt": (bool,), "letsencrypt_dir": (str,),
+    },
+    "postgres": {
+        "command_prefix": (list, str), "host": (str,), "port": (int,), "username": (str,),
+        "dbname": (str,),
+    },
+    "redis": {
+        "command_prefix": (list, str), "host": (str,), "port": (int,), "password_env": (str,),
+    },
+}  # fmt: skip
+_SECTIONS = {"mastodon", "postgres", "redis", "retention"}
+
+
+@dataclass
+class ConfigFile:
+    path: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    mastodon: dict[str, Any] = field(default_factory=dict)
+    postgres: dict[str, Any] = field(default_factory=dict)
+    redis: dict[str, Any] = field(default_factory=dict)
+    retention: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def repository(self) -> str | None:
+        value = self.settings.get("repository")
+        return str(value) if value is not None else None
+
+
+def _check(section: str, table: dict[str, Any], path: Path, base: Path) -> dict[str, Any]:
+    schema = _SCHEMA[section]
+    where = f"[{section}]" if section else "top level"
+    checked: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise UsageError(f"{path}: unknown key {key!r} at {where} (known: {known})")
+        wrong_bool = isinstance(value, bool) and bool not in schema[key]
+        if not isinstance(value, schema[key]) or wrong_bool:
+            raise UsageError(f"{path}: {where} {key} has the wrong type")
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            raise UsageError(f"{path}: {where} {key} must be a list of strings")
+        if key in _PATH_KEYS:
+            value = str(base / Path(str(value)).expanduser())
+        checked[key] = value
+    return checked
+
+
+def load_config(path: str | Path) -> ConfigFile:
+    """Read and validate a config file; any problem is a `UsageError` naming the file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path}: {exc}") from None
+    base = path.absolute().parent
+    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    for name, value in raw.items():
+        if isinstance(value, dict) and name not in _SECTIONS:
+            raise UsageError(f"{path}: unknown section [{name}]")
+    retention = raw.get("retention", {})
+    for key, value in retention.items():
+        if isinstance(value, (dict, list)):
+            raise UsageError(f"{path}: [retention] {key} must be a number or a string")
+    return ConfigFile(
+        path=path,
+        settings=_check("", top, path, base),
+        mastodon=_check("mastodon", raw.get("mastodon", {}), path, base),
+        postgres=_check("postgres", raw.get("postgres", {}), path, base),
+        redis=_check("redis", raw.get("redis", {}), path, base),
+        retention={key.replace("-", "_"): value for key, value in retention.items()},
+    )
+
+
+def _prefix(value: list[str] | str | None) -> str | None:
+    """Command prefixes travel as one shell-quoted string, as on the command line."""
+    if value is None:
+        return None
+    return shlex.join(value) if isinstance(value, list) else value
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Option defaults per command path, e.g. ("snapshot", "mastodon") -> {"env_file": ...}."""
+    m, pg, rd = config.mastodon, config.postgres, config.redis
+    connection = _drop_none({
+        "pg_host": pg.get("host"), "pg_port": pg.get("port"), "pg_user": pg.get("username"),
+        "pg_command_prefix": _prefix(pg.get("command_prefix")),
+    })  # fmt: skip
+    return {
+        ("snapshot", "mastodon"): _drop_none({
+            "env_file": m.get("env_file"),
+            "include_media_cache": m.get("include_media_cache"),
+            "no_media": None if "media" not in m else not m["media"],
+            "no_redis": None if "redis" not in m else not m["redis"],
+            "no_letsencrypt": None if "letsencrypt" not in m else not m["letsencrypt"],
+            "letsencrypt_dir": m.get("letsencrypt_dir"),
+            "pg_command_prefix": _prefix(pg.get("command_prefix")),
+            "redis_command_prefix": _prefix(rd.get("command_prefix")),
+        }),
+        ("snapshot", "postgres"): _drop_none({
+            "dbname": pg.get("dbname"), "server_host": pg.get("host"), "port": pg.get("port"),
+            "username": pg.get("username"), "command_prefix": _prefix(pg.get("command_prefix")),
+        }),
+        ("snapshot", "redis"): _drop_none({
+            "server_host": rd.get("host"), "port": rd.get("port"),
+            "password_env": rd.get("password_env"),
+            "command_prefix": _prefix(rd.get("command_prefix")),
+        }),
+        ("restore",): dict(connection),
+        ("drill",): dict(connection),
+        ("forget",): {key: str(value) for key, value in config.retention.items()},
+    }  # fmt: skip
+
+
+def build_default_map(config: ConfigFile, group: click.Group) -> dict[str, Any]:
+    """click's nested default_map for every command under `group`."""
+    per_command = command_defaults(config)
+    repository = _drop_none({REPOSITORY_KEYS[k]: v for k, v in config.settings.items()})
+
+    def visit(command: click.Command, path: tuple[str, ...]) -> dict[str, Any]:
+        if isinstance(command, click.Group):
+            return {name: visit(sub, path + (name,)) for name, sub in command.commands.items()}
+        names = {param.name for param in command.params}
+        values = {**repository, **per_command.get(path, {})}
+        return {key: value for key, value in values.items() if key in names}
+
+    return visit(group, ())
+
+
+def current_config() -> ConfigFile | None:
+    """The config file loaded for this invocation, if any (for commands that want more)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    config = ctx.find_root().meta.get("snapstore.config")
+    return config if isinstance(config, ConfigFile) else None

@@ -1,0 +1,68 @@
+"""Forgetting snapshots: apply a retention policy to the repository and remove the snapshot
+objects it does not keep. Only the snapshot objects go; their data stays until prune.
+
+The decisions come from the pure `snapstore.retention`; this module adds the I/O around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from snapstore.backend.base import FileType
+from snapstore.errors import ObjectNotFound
+from snapstore.repository.repository import Repository
+from snapstore.retention import DEFAULT_GROUP_BY, ForgetGroup, RetentionPolicy, plan_forget
+from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.store import list_snapshots
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    policy: RetentionPolicy
+    groups: list[ForgetGroup]
+    dry_run: bool  # True: `removed` lists what would have been removed
+
+    @property
+    def kept(self) -> list[Snapshot]:
+        return [d.snapshot for g in self.groups for d in g.keep]
+
+    @property
+    def removed(self) -> list[Snapshot]:
+        return [d.snapshot for g in self.groups for d in g.remove]
+
+
+def forget_snapshots(
+    repo: Repository,
+    policy: RetentionPolicy,
+    *,
+    group_by: Collection[str] = DEFAULT_GROUP_BY,
+    tags: Sequence[str] = (),
+    hosts: Sequence[str] = (),
+    dry_run: bool = False,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    allow_remove_all: bool = False,
+) -> ForgetResult:
+    """Decides for every group first, then removes: a refused group leaves everything as it was."""
+    groups = plan_forget(
+        list_snapshots(repo),
+        policy,
+        now=now or datetime.now(UTC),
+        tz=tz,
+        group_by=group_by,
+        tags=tags,
+        hosts=hosts,
+        allow_remove_all=allow_remove_all,
+    )
+    result = ForgetResult(policy, groups, dry_run)
+    if not dry_run:
+        for snapshot in result.removed:
+            if snapshot.id is None:  # list_snapshots always sets it
+                raise ValueError("cannot remove a snapshot without an id")
+            try:
+                repo.remove_object(FileType.SNAPSHOT, snapshot.id.hex())
+            except ObjectNotFound:
+                pass  # a concurrent forget got there first: gone either way
+    return result

@@ -1,0 +1,439 @@
+"""Prune: give back the space of blobs no snapshot uses, following SPEC.md section 11.
+
+Two halves. `plan_prune` is pure: given every pack's size and entries and the set of blobs the
+snapshots use, it decides which packs to delete whole, which to repack (copy their used blobs
+into new packs, then delete them) and which to keep. `prune` gathers those facts from the
+repository and carries the plan out in the only safe order:
+
+1. under an exclusive lock, read every index file, list every pack, read the headers of packs
+   no index names, and walk every snapshot's trees; any snapshot or tree that cannot be read,
+   and any used blob that is nowhere to be found, stops prune before it changes anything;
+2. copy the used blobs out of the packs to repack into new packs (envelopes are copied as they
+   are, after checking each one decrypts to its id);
+3. write the new index files, the last of them listing the old ones in `supersedes`;
+4. delete the old index files, then the packs nothing names any more.
+
+A crash at any point leaves every snapshot readable: until step 3 ends the old index is
+complete and nothing was deleted; after it, the new index names only packs that stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+
+from snapstore.backend.base import FileType
+from snapstore.errors import IntegrityError, ObjectNotFound, SnapstoreError, UsageError
+from snapstore.ids import Id
+from snapstore.index.codec import IndexFile
+from snapstore.pack import BlobType, PackEntry
+from snapstore.progress import NoProgress, Progress
+from snapstore.repository.lock import RepositoryLock
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.store import load_snapshot, load_tree
+from snapstore.snapshot.tree import NodeType
+
+DEFAULT_MAX_UNUSED = 0.05
+#: New index files hold at most this many blob entries (46 bytes each before compression).
+INDEX_FILE_MAX_BLOBS = 100_000
+
+
+# -- the plan (pure) --------------------------------------------------------------------------
+def blob_key(blob_type: BlobType, blob_id: bytes) -> bytes:
+    """What prune counts as one blob: its type and id (a tree and a data blob may share an id)."""
+    return bytes((blob_type,)) + bytes(blob_id)
+
+
+@dataclass(frozen=True)
+class PackContents:
+    """A pack as prune sees it: its size on the backend and the blobs it holds."""
+
+    size: int
+    entries: tuple[PackEntry, ...]
+
+
+@dataclass
+class PrunePlan:
+    delete: set[Id] = field(default_factory=set)  # no copy to keep inside: delete as is
+    repack: dict[Id, list[PackEntry]] = field(default_factory=dict)  # copy these out, then delete
+    keep: set[Id] = field(default_factory=set)
+    missing: set[bytes] = field(default_factory=set)  # keys of used blobs found in no pack
+    used_bytes: int = 0  # stored bytes of one copy of every used blob
+    unused_before: int = 0  # stored bytes of blob copies nothing needs
+    unused_after: int = 0
+    blobs_used: int = 0
+    blobs_unused: int = 0  # distinct blobs nothing uses
+
+    @property
+    def copy_bytes(self) -> int:
+        return sum(e.length for entries in self.repack.values() for e in entries)
+
+
+def unused_allowed(max_unused: float, used_bytes: int) -> float:
+    """Unused bytes that may stay so that unused / (used + unused) <= max_unused."""
+    if max_unused >= 1:
+        return float("inf")
+    return max_unused / (1 - max_unused) * used_bytes
+
+
+def plan_prune(
+    packs: Mapping[Id, PackContents], used: AbstractSet[bytes], max_unused: float
+) -> PrunePlan:
+    """Decides what to delete and what to repack so that at most `max_unused` stays unused.
+
+    `used` holds `blob_key`s. One copy of each used blob is kept: the one in the pack whose
+    blobs are most used, so the fewest packs need rewriting. Packs holding no copy to keep are
+    deleted. Partly used packs are repacked, largest unused share first, until the unused
+    bytes left are within `max_unused` of what stays. The result does not depend on input order.
+    """
+    if not 0 <= max_unused <= 1:
+        raise UsageError(f"max unused share {max_unused} is not between 0 and 1")
+    order = sorted(packs)
+    holders: dict[bytes, list[Id]] = {}
+    naive_used: dict[Id, int] = {}
+    for pack_id in order:
+        for entry in packs[pack_id].entries:
+            key = blob_key(entry.type, entry.id)
+            if key in used:
+                found_in = holders.setdefault(key, [])
+                if pack_id not in found_in:
+                    found_in.append(pack_id)
+                    naive_used[pack_id] = naive_used.get(pack_id, 0) + entry.length
+
+    def preference(pack_id: Id) -> tuple[float, bytes]:
+        return (naive_used.get(pack_id, 0) / max(packs[pack_id].size, 1), bytes(pack_id))
+
+    keeper = {key: max(found_in, key=preference) for key, found_in in holders.items()}
+    plan = PrunePlan(missing=set(used) - holders.keys(), blobs_used=len(keeper))
+    kept: dict[Id, list[PackEntry]] = {}
+    unused: dict[Id, int] = {}
+    every_key: set[bytes] = set()
+    placed: set[bytes] = set()  # a second copy inside the keeper pack is not needed either
+    for pack_id in order:
+        for entry in packs[pack_id].entries:
+            key = blob_key(entry.type, entry.id)
+            every_key.add(key)
+            if keeper.get(key) == pack_id and key not in placed:
+                kept.setdefault(pack_id, []).append(entry)
+                placed.add(key)
+            else:
+                unused[pack_id] = unused.get(pack_id, 0) + entry.length
+    plan.blobs_unused = len(every_key) - plan.blobs_used
+    plan.used_bytes = sum(e.length for entries in kept.values() for e in entries)
+    plan.unused_before = sum(unused.values())
+
+    partial = []
+    for pack_id in order:
+        if pack_id not in kept:
+            plan.delete.add(pack_id)
+        elif unused.get(pack_id, 0):
+            partial.append(pack_id)
+        else:
+            plan.keep.add(pack_id)
+    left = sum(unused[p] for p in partial)
+    allowed = unused_allowed(max_unused, plan.used_bytes)
+    partial.sort(key=lambda p: (-unused[p] / max(packs[p].size, 1), bytes(p)))
+    for pack_id in partial:
+        if left > allowed:
+            plan.repack[pack_id] = kept[pack_id]
+            left -= unused[pack_id]
+        else:
+            plan.keep.add(pack_id)
+
+    # A blob to copy out may also sit in a pack that stays: that copy serves instead.
+    in_kept = {
+        blob_key(e.type, e.id): e.length for p in sorted(plan.keep) for e in packs[p].entries
+    }
+    for pack_id in list(plan.repack):
+        plan.repack[pack_id] = [
+            e for e in plan.repack[pack_id] if blob_key(e.type, e.id) not in in_kept
+        ]
+        if not plan.repack[pack_id]:
+            del plan.repack[pack_id]
+            plan.delete.add(pack_id)
+    kept_blob_bytes = sum(e.length for p in plan.keep for e in packs[p].entries)
+    plan.unused_after = kept_blob_bytes - sum(n for key, n in in_kept.items() if key in holders)
+    return plan
+
+
+# -- carrying it out --------------------------------------------------------------------------
+@dataclass
+class PruneOptions:
+    max_unused: float = DEFAULT_MAX_UNUSED  # a fraction: 0.05 is 5%
+    dry_run: bool = False
+
+
+@dataclass
+class PruneReport:
+    dry_run: bool = False
+    snapshots: int = 0
+    packs_before: int = 0
+    bytes_before: int = 0  # packs and index files
+    blobs_used: int = 0
+    blobs_unused: int = 0
+    unused_before: int = 0
+    unused_after: int = 0
+    packs_deleted: int = 0  # nothing used inside (including leftovers no index named)
+    packs_repacked: int = 0
+    packs_written: int = 0
+    unindexed_packs: int = 0  # found on the backend with no index naming them
+    damaged_unindexed_packs: int = 0
+    index_files_deleted: int = 0
+    index_files_written: int = 0
+    bytes_deleted: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    @property
+    def bytes_freed(self) -> int:
+        return self.bytes_deleted - self.bytes_written
+
+    @property
+    def bytes_after(self) -> int:
+        return self.bytes_before - self.bytes_freed
+
+
+@dataclass
+class _State:
+    """What prune learnt from the repository before deciding anything."""
+
+    index_files: dict[str, int]  # name -> size
+    indexed: dict[Id, list[PackEntry]]  # packs an index names that are on the backend
+    recovered: dict[Id, list[PackEntry]]  # packs no index names, with a whole header
+    damaged: dict[Id, str]  # packs no index names whose header cannot be read
+    vanished: set[Id]  # packs an index names that are not on the backend
+    sizes: dict[Id, int]
+    used: set[bytes]
+    snapshots: int
+
+
+def prune(
+    repo: Repository, options: PruneOptions | None = None, progress: Progress | None = None
+) -> PruneReport:
+    """Deletes what no snapshot uses. Needs an exclusive lock, which it takes if the repository
+    holds none (a dry run is content with a shared one)."""
+    options = options or PruneOptions()
+    progress = progress or NoProgress()
+    held = repo.held_lock
+    if held is None:
+        lock = repo.lock(exclusive=not options.dry_run)
+        try:
+            return _prune(repo, lock, options, progress)
+        finally:
+            repo.unlock()
+    if not held.exclusive and not options.dry_run:
+        raise UsageError("prune needs an exclusive lock, but this repository holds a shared one")
+    return _prune(repo, held, options, progress)
+
+
+def _prune(
+    repo: Repository, lock: RepositoryLock, options: PruneOptions, progress: Progress
+) -> PruneReport:
+    state = _gather(repo, progress)
+    contents = {
+        pack_id: PackContents(state.sizes[pack_id], tuple(entries))
+        for pack_id, entries in {**state.indexed, **state.recovered}.items()
+    }
+    plan = plan_prune(contents, state.used, options.max_unused)
+    if plan.missing:
+        sample = ", ".join(sorted(key[1:].hex()[:16] for key in plan.missing)[:3])
+        raise IntegrityError(
+            f"prune stopped, nothing was deleted: {len(plan.missing)} blobs the snapshots use are "
+            f"in no pack ({sample}); run `snapstore check`"
+        )
+    doomed = plan.delete | set(plan.repack) | set(state.damaged)
+    rewrite_index = bool(
+        plan.repack  # the new packs need an index
+        or doomed & state.indexed.keys()
+        or state.vanished
+        or plan.keep & state.recovered.keys()
+    )
+    report = PruneReport(
+        dry_run=options.dry_run,
+        snapshots=state.snapshots,
+        packs_before=len(state.sizes),
+        bytes_before=sum(state.sizes.values()) + sum(state.index_files.values()),
+        blobs_used=plan.blobs_used,
+        blobs_unused=plan.blobs_unused,
+        unused_before=plan.unused_before,
+        unused_after=plan.unused_after,
+        packs_deleted=len(plan.delete) + len(state.damaged),
+        packs_repacked=len(plan.repack),
+        unindexed_packs=len(state.recovered) + len(state.damaged),
+        damaged_unindexed_packs=len(state.damaged),
+        bytes_deleted=sum(state.sizes[p] for p in doomed),
+    )
+    if rewrite_index:
+        report.index_files_deleted = len(state.index_files)
+        report.bytes_deleted += sum(state.index_files.values())
+    if options.dry_run:
+        repo.replace_index(state.indexed)
+        report.bytes_read = sum(state.sizes[p] for p in plan.repack)
+        report.bytes_written = plan.copy_bytes
+        return report
+
+    final = {p: state.indexed.get(p) or state.recovered[p] for p in sorted(plan.keep)}
+    final.update(_repack(repo, plan, report, progress))
+    if rewrite_index:
+        lock.check()
+        _write_index(repo, final, sorted(state.index_files), report)
+        lock.check()
+        for name in sorted(state.index_files):
+            progress.item(f"deleting index/{name[:16]}")
+            _remove(repo, FileType.INDEX, name)
+    repo.replace_index(final)
+    for number, pack_id in enumerate(sorted(doomed)):
+        if number % 100 == 0:
+            lock.check()
+        progress.item(f"deleting data/{pack_id.hex()[:16]}")
+        _remove(repo, FileType.PACK, pack_id.hex())
+    return report
+
+
+def _gather(repo: Repository, progress: Progress) -> _State:
+    progress.item("reading the index")
+    try:
+        files = repo.read_index_files()
+    except (IntegrityError, ObjectNotFound) as exc:
+        raise IntegrityError(
+            f"prune stopped, nothing was deleted: an index file cannot be read ({exc})"
+        ) from exc
+    sizes = repo.list_packs()
+    indexed: dict[Id, list[PackEntry]] = {}
+    vanished: set[Id] = set()
+    for _, index_file in sorted(files, key=lambda f: f[0].handle.name):
+        for pack_id, entries in index_file.packs.items():
+            if pack_id not in sizes:
+                vanished.add(pack_id)
+            elif pack_id in indexed:
+                indexed[pack_id] = _merge_entries(indexed[pack_id], entries)
+            else:
+                indexed[pack_id] = list(entries)
+    progress.item("reading the headers of packs no index names")
+    recovered, damaged = repo.read_unindexed_packs(sizes, set(indexed))
+    repo.replace_index({**indexed, **recovered})
+    used, snapshots = _used_blobs(repo, progress)
+    return _State(
+        index_files={info.handle.name: info.size for info, _ in files},
+        indexed=indexed,
+        recovered=recovered,
+        damaged=damaged,
+        vanished=vanished,
+        sizes=sizes,
+        used=used,
+        snapshots=snapshots,
+    )
+
+
+def _merge_entries(first: list[PackEntry], second: list[PackEntry]) -> list[PackEntry]:
+    """One pack named by two index files: the union of what they say, in pack order."""
+    by_place = {(e.offset, bytes(e.id)): e for e in first}
+    for entry in second:
+        by_place.setdefault((entry.offset, bytes(entry.id)), entry)
+    return [by_place[k] for k in sorted(by_place)]
+
+
+def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
+    """Keys of every blob some snapshot reaches; stops at any snapshot or tree it cannot read."""
+    used: set[bytes] = set()
+    names = sorted(info.handle.name for info in repo.list_objects(FileType.SNAPSHOT))
+    for name in names:
+        progress.item(f"finding the blobs snapshot {name[:8]} uses")
+        try:
+            snapshot = load_snapshot(repo, name)
+        except (IntegrityError, ObjectNotFound) as exc:
+            raise IntegrityError(
+                f"prune stopped, nothing was deleted: snapshot {name[:8]} cannot be read ({exc})"
+            ) from exc
+        stack = [snapshot.tree]
+        while stack:
+            tree_id = stack.pop()
+            key = blob_key(BlobType.TREE, tree_id)
+            if key in used:
+                continue
+            used.add(key)
+            try:
+                nodes = load_tree(repo, tree_id)
+            except (IntegrityError, ObjectNotFound) as exc:
+                raise IntegrityError(
+                    f"prune stopped, nothing was deleted: tree {tree_id.hex()[:16]} of snapshot "
+                    f"{name[:8]} cannot be read ({exc})"
+                ) from exc
+            for node in nodes:
+                if node.type is NodeType.DIR and node.subtree is not None:
+                    stack.append(node.subtree)
+                elif node.type is NodeType.FILE:
+                    used.update(blob_key(BlobType.DATA, b) for b in node.content)
+    return used, len(names)
+
+
+def _repack(
+    repo: Repository, plan: PrunePlan, report: PruneReport, progress: Progress
+) -> dict[Id, list[PackEntry]]:
+    """Copies the blobs to keep out of the packs to repack into new, as yet unindexed, packs."""
+    written: dict[Id, list[PackEntry]] = {}
+    batch: list[tuple[BlobType, Id, bytes, int]] = []
+    batch_size = 0
+
+    def store() -> None:
+        nonlocal batch, batch_size
+        pack_id, entries, size = repo.write_pack(batch)
+        written[pack_id] = entries
+        report.packs_written += 1
+        report.bytes_written += size
+        progress.advance(0, size)
+        batch, batch_size = [], 0
+
+    for pack_id in sorted(plan.repack):
+        progress.item(f"repacking data/{pack_id.hex()[:16]}")
+        data = repo.load_pack(pack_id)
+        report.bytes_read += len(data)
+        progress.advance(len(data), 0)
+        for entry in plan.repack[pack_id]:
+            envelope = data[entry.offset : entry.offset + entry.length]
+            try:
+                repo.decode_blob(entry.type, entry.id, envelope, entry.plain_length)
+            except SnapstoreError as exc:
+                raise IntegrityError(
+                    f"prune stopped, nothing was deleted: blob {entry.id.hex()[:16]} in pack "
+                    f"{pack_id.hex()[:16]} is damaged ({exc}); run `snapstore check --read-data`"
+                ) from exc
+            batch.append((entry.type, entry.id, envelope, entry.plain_length))
+            batch_size += len(envelope)
+            if batch_size >= repo.config.pack_size:
+                store()
+    if batch:
+        store()
+    return written
+
+
+def _write_index(
+    repo: Repository, packs: dict[Id, list[PackEntry]], old: list[str], report: PruneReport
+) -> None:
+    """Writes the new index in files of bounded size. Only the last one lists the old files in
+    `supersedes`, so a reader that honours it never sees part of the new index alone."""
+    files: list[IndexFile] = []
+    current, count = IndexFile(), 0
+    for pack_id, entries in packs.items():
+        if current.packs and count + len(entries) > INDEX_FILE_MAX_BLOBS:
+            files.append(current)
+            current, count = IndexFile(), 0
+        current.packs[pack_id] = entries
+        count += len(entries)
+    if current.packs:
+        files.append(current)
+    if not files:
+        return  # nothing stays: the old index files are simply deleted
+    files[-1].supersedes = [Id.from_hex(name) for name in old]
+    for index_file in files:
+        _, size = repo.write_index_file(index_file)
+        report.index_files_written += 1
+        report.bytes_written += size
+
+
+def _remove(repo: Repository, file_type: FileType, name: str) -> None:
+    try:
+        repo.remove_object(file_type, name)
+    except ObjectNotFound:
+        pass  # already gone

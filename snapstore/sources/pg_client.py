@@ -1,0 +1,99 @@
+"""A PostgreSQL server to restore into, reached through its command-line clients.
+
+The restore side (pg_restore.py, drill.py) talks to the server only through `psql` and
+`pg_restore` run as subprocesses, like the dump side: the same `command_prefix` (a
+`docker exec -i ...`) works for both, and no driver is needed. Each query here must print
+one value per row; results come back as text lines (`psql -At`).
+
+Nothing reads the environment: the password reaches the children as PGPASSWORD only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from snapstore.sources.command import child_environment, run_command
+
+MAINTENANCE_DB = "postgres"
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, double-quoted: any database name is safe in a statement."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class PgConnection:
+    """How to reach a server; `None` leaves the choice to libpq's defaults and environment."""
+
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    command_prefix: Sequence[str] = field(default_factory=list)
+    psql: str = "psql"
+    pg_restore: str = "pg_restore"
+    # The children's base environment; None means they inherit this process's.
+    env: Mapping[str, str] | None = None
+    connect_timeout: int = 30
+    # Where to connect for CREATE/DROP DATABASE and for applying globals.
+    maintenance_db: str = MAINTENANCE_DB
+
+    def connection_args(self) -> list[str]:
+        args = []
+        if self.host is not None:
+            args.append(f"--host={self.host}")
+        if self.port is not None:
+            args.append(f"--port={self.port}")
+        if self.username is not None:
+            args.append(f"--username={self.username}")
+        return args
+
+    def command(self, program: str, *args: str) -> list[str]:
+        return [*self.command_prefix, program, *args]
+
+    def environment(self) -> dict[str, str] | None:
+        extra = {"PGAPPNAME": "snapstore", "PGCONNECT_TIMEOUT": str(self.connect_timeout)}
+        if self.password is not None:
+            extra["PGPASSWORD"] = self.password
+        return child_environment(self.env, extra)
+
+    def psql_argv(self, dbname: str, *extra: str) -> list[str]:
+        return self.command(
+            self.psql, "-X", "-q", "-At", "-w", "-v", "ON_ERROR_STOP=1",
+            *self.connection_args(), f"--dbname={dbname}", *extra,
+        )  # fmt: skip
+
+    def query(self, sql: str, dbname: str | None = None) -> list[str]:
+        """Run SQL in `dbname` (default: the maintenance database); the output lines.
+
+        A failure raises `DumpFailed` naming psql, with the tail of its stderr.
+        """
+        argv = self.psql_argv(dbname or self.maintenance_db, "-c", sql)
+        output = run_command(argv, env=self.environment(), name="psql")
+        return output.decode("utf-8", errors="replace").splitlines()
+
+    def database_exists(self, dbname: str) -> bool:
+        sql = f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(dbname)}"
+        return self.query(sql) == ["1"]
+
+    def user_relations(self, dbname: str) -> int:
+        """Tables, views, sequences... outside the system schemas: 0 means empty."""
+        sql = (
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+        )
+        return int(self.query(sql, dbname)[0])
+
+    def create_database(self, dbname: str) -> None:
+        self.query(f"CREATE DATABASE {quote_ident(dbname)}")
+
+    def drop_database(self, dbname: str) -> None:
+        """Drop, ending other sessions first (PostgreSQL 13+ `WITH (FORCE)`)."""
+        self.query(f"DROP DATABASE IF EXISTS {quote_ident(dbname)} WITH (FORCE)")
