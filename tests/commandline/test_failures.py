@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
-from tests.support.cli import PASSWORD, Cli
+from tests.support.cli import PASSWORD, Cli, snapstore_command
 from tests.support.trees import make_tree
 
 
@@ -56,6 +57,15 @@ def test_no_repository_given_is_a_usage_error(cli: Cli) -> None:
     done = Cli(cli.repo, env)("snapshots")
     assert done.code == 2
     assert "--repo" in _one_line(done.err)
+
+
+def test_no_password_without_a_terminal_is_one_clear_line(cli: Cli) -> None:
+    env = {k: v for k, v in cli.env.items() if k != "SNAPSTORE_PASSWORD"}
+    done = subprocess.run(
+        snapstore_command() + ["init"], env=env, capture_output=True, start_new_session=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "SNAPSTORE_PASSWORD" in _one_line(done.stderr.decode())
 
 
 def test_password_file_and_command(with_snapshot: tuple[Cli, str], tmp_path: Path) -> None:
