@@ -24,6 +24,7 @@ import click
 
 from snapstore.cli.commands import (
     check,
+    copy,
     drill,
     dump,
     forget,
@@ -86,7 +87,7 @@ def build_cli() -> click.Group:
     @click.option("--debug", is_flag=True, envvar="SNAPSTORE_DEBUG", help="Show tracebacks.")
     @click.option(
         "--config", "config_path", envvar="SNAPSTORE_CONFIG", type=click.Path(dir_okay=False),
-        help="TOML file of defaults: repository, password, Mastodon, retention (env SNAPSTORE_CONFIG).",
+        help="TOML file of defaults: repository, password, S3/SFTP, copy, Mastodon, retention (env SNAPSTORE_CONFIG).",
     )
     @click.pass_context
     def group(ctx: click.Context, debug: bool, config_path: str | None) -> None:
@@ -97,7 +98,8 @@ def build_cli() -> click.Group:
             ctx.default_map = build_default_map(config, group)
 
     for module in (
-        init, snapshot, snapshots, ls, restore, dump, check, stats, forget, drill, prune, unlock
+        init, snapshot, snapshots, ls, restore, dump, check, stats, forget, drill, prune, unlock,
+        copy,
     ):
         group.add_command(module.build())
     return group

@@ -27,6 +27,24 @@
     [retention]                     # read by `forget`: keep_daily = 7, keep_weekly = 4, ...
     keep_daily = 7
 
+    connections = 8                 # top level, like repository: parallel transfers
+    cache_dir = "/var/cache/snapstore"
+
+    [s3]                            # S3 and work-alikes; credentials: AWS_* or profile
+    endpoint = "https://<account>.r2.cloudflarestorage.com"
+    region = "auto"
+    profile = "backup"
+    addressing_style = "path"       # auto, virtual or path
+    storage_class = "STANDARD_IA"   # data packs only
+
+    [sftp]
+    key_file = "/root/.ssh/id_ed25519_backup"
+    known_hosts = "/root/.ssh/known_hosts"
+
+    [copy]                          # `copy`'s destination (--to, --to-password-*)
+    repository = "s3://offsite-bucket/snapstore"
+    password_file = "/root/.snapstore-offsite-password"
+
 The file only supplies defaults: an option on the command line or its environment variable
 wins over the file. It works through click's `default_map`, built here for the whole
 command tree, so commands need nothing special. Relative paths in the file are taken from
@@ -48,10 +66,24 @@ import click
 from snapstore.errors import UsageError
 
 REPOSITORY_KEYS = {"repository": "repo", "password_file": "password_file",
-                   "password_command": "password_command"}  # fmt: skip
-_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir"}
+                   "password_command": "password_command", "connections": "connections",
+                   "cache_dir": "cache_dir"}  # fmt: skip
+_REMOTE_KEYS = {
+    "s3": {"endpoint": "s3_endpoint", "region": "s3_region", "profile": "s3_profile",
+           "addressing_style": "s3_addressing_style", "storage_class": "s3_storage_class"},
+    "sftp": {"key_file": "sftp_key_file", "known_hosts": "sftp_known_hosts"},
+}  # fmt: skip
+"""Keys of the [s3] and [sftp] sections -> the options every repository command takes."""
+_COPY_KEYS = {"repository": "to_repo", "password_file": "to_password_file",
+              "password_command": "to_password_command"}  # fmt: skip
+_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir", "cache_dir", "key_file",
+              "known_hosts"}  # fmt: skip
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
-    "": {"repository": (str,), "password_file": (str,), "password_command": (str,)},
+    "": {"repository": (str,), "password_file": (str,), "password_command": (str,),
+         "connections": (int,), "cache_dir": (str,)},
+    "s3": {key: (str,) for key in _REMOTE_KEYS["s3"]},
+    "sftp": {key: (str,) for key in _REMOTE_KEYS["sftp"]},
+    "copy": {key: (str,) for key in _COPY_KEYS},
     "mastodon": {
         "env_file": (str,), "media": (bool,), "include_media_cache": (bool,),
         "redis": (bool,), "letsencrypt": (bool,), "letsencrypt_dir": (str,),
@@ -64,7 +96,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "command_prefix": (list, str), "host": (str,), "port": (int,), "password_env": (str,),
     },
 }  # fmt: skip
-_SECTIONS = {"mastodon", "postgres", "redis", "retention"}
+_SECTIONS = {"mastodon", "postgres", "redis", "retention", "s3", "sftp", "copy"}
 
 
 @dataclass
@@ -75,6 +107,9 @@ class ConfigFile:
     postgres: dict[str, Any] = field(default_factory=dict)
     redis: dict[str, Any] = field(default_factory=dict)
     retention: dict[str, Any] = field(default_factory=dict)
+    s3: dict[str, Any] = field(default_factory=dict)
+    sftp: dict[str, Any] = field(default_factory=dict)
+    copy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def repository(self) -> str | None:
@@ -127,6 +162,9 @@ def load_config(path: str | Path) -> ConfigFile:
         postgres=_check("postgres", raw.get("postgres", {}), path, base),
         redis=_check("redis", raw.get("redis", {}), path, base),
         retention={key.replace("-", "_"): value for key, value in retention.items()},
+        s3=_check("s3", raw.get("s3", {}), path, base),
+        sftp=_check("sftp", raw.get("sftp", {}), path, base),
+        copy=_check("copy", raw.get("copy", {}), path, base),
     )
 
 
@@ -171,6 +209,7 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
         ("restore",): dict(connection),
         ("drill",): dict(connection),
         ("forget",): {key: str(value) for key, value in config.retention.items()},
+        ("copy",): {_COPY_KEYS[key]: value for key, value in config.copy.items()},
     }  # fmt: skip
 
 
@@ -178,6 +217,8 @@ def build_default_map(config: ConfigFile, group: click.Group) -> dict[str, Any]:
     """click's nested default_map for every command under `group`."""
     per_command = command_defaults(config)
     repository = _drop_none({REPOSITORY_KEYS[k]: v for k, v in config.settings.items()})
+    for section, keys in _REMOTE_KEYS.items():
+        repository.update({keys[k]: v for k, v in getattr(config, section).items()})
 
     def visit(command: click.Command, path: tuple[str, ...]) -> dict[str, Any]:
         if isinstance(command, click.Group):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import click
 
 import snapstore
 from snapstore.cli.password import read_password
+from snapstore.cli.remote_options import RemoteOptions, pop_remote, remote_decorators
 from snapstore.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,6 +43,8 @@ class RepoOptions:
     password_file: str | None
     password_command: str | None
     retry_lock: float = 0.0
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
+    password_env: str = "SNAPSTORE_PASSWORD"
 
     def location(self) -> str:
         if not self.repo:
@@ -49,18 +52,35 @@ class RepoOptions:
         return self.repo
 
     def password(self, confirm: bool = False) -> bytes:
-        return read_password(self.password_file, self.password_command, confirm=confirm)
+        return read_password(
+            self.password_file, self.password_command, confirm=confirm, env=self.password_env
+        )
 
-    def open(self, load_index: bool = True, lock: LockMode | None = None) -> snapstore.Repository:
-        """Opens the repository; with `lock`, holds a shared or exclusive lock until closed."""
+    def open(
+        self, load_index: bool = True, lock: LockMode | None = None, *, cache: bool = True
+    ) -> snapstore.Repository:
+        """Opens the repository; with `lock`, holds a shared or exclusive lock until closed.
+        `cache=False` reads everything from the repository, whatever --no-cache says."""
         location = self.location()
+        kwargs = self.remote.repository_kwargs(location)
+        if not cache:
+            kwargs["cache_dir"] = None
         return snapstore.open_repository(
-            location, self.password(), load_index=load_index, lock=lock, retry_lock=self.retry_lock
+            location, self.password(), load_index=load_index, lock=lock, retry_lock=self.retry_lock,
+            **kwargs,
+        )
+
+    def init(self, password: bytes, pack_size: int | None = None) -> snapstore.Repository:
+        """Creates the repository (an S3 bucket too, if missing)."""
+        location = self.location()
+        return snapstore.init_repository(
+            location, password, pack_size=pack_size, **self.remote.repository_kwargs(location)
         )
 
 
 def repository_options(func: F) -> F:
-    """Adds --repo/--password-file/--password-command/--retry-lock, passed as `repo_options`."""
+    """Adds --repo/--password-file/--password-command/--retry-lock and the remote options
+    (--s3-*, --sftp-*, --connections, --cache-dir, --no-cache), passed as `repo_options`."""
     decorators = [
         click.option(
             "-r", "--repo", envvar="SNAPSTORE_REPOSITORY", help="Repository path or URL (env SNAPSTORE_REPOSITORY)."
@@ -77,13 +97,15 @@ def repository_options(func: F) -> F:
             "--retry-lock", metavar="DURATION", callback=_retry_lock,
             help="If the repository is locked, keep trying this long (e.g. 30s, 5m); default: fail at once.",
         ),
+        *remote_decorators(),
     ]
 
     def wrapper(
         repo: str | None, password_file: str | None, password_command: str | None, retry_lock: float,
         **kwargs: Any,
     ) -> Any:
-        return func(RepoOptions(repo, password_file, password_command, retry_lock), **kwargs)
+        remote = pop_remote(kwargs)
+        return func(RepoOptions(repo, password_file, password_command, retry_lock, remote), **kwargs)
 
     functools.update_wrapper(wrapper, func)  # keeps options already attached to func
     del wrapper.__wrapped__  # type: ignore[attr-defined]  # click must see the wrapper's signature

@@ -31,10 +31,15 @@ def _terminal() -> bool:
 
 
 def read_password(
-    password_file: str | None, password_command: str | None, *, confirm: bool = False
+    password_file: str | None,
+    password_command: str | None,
+    *,
+    confirm: bool = False,
+    env: str = "SNAPSTORE_PASSWORD",
 ) -> bytes:
-    """The password, trying in order: --password-file, --password-command,
-    SNAPSTORE_PASSWORD, then a prompt on the terminal."""
+    """The password, trying in order: --password-file, --password-command, the variable
+    `env` (SNAPSTORE_PASSWORD; `copy` reads SNAPSTORE_TO_PASSWORD for its destination), then
+    a prompt on the terminal."""
     if password_file:
         try:
             with open(password_file, "rb") as f:
@@ -43,15 +48,15 @@ def read_password(
             raise UsageError(f"cannot read password file {password_file}: {exc.strerror}") from None
     if password_command:
         return _from_command(password_command)
-    env = os.environ.get("SNAPSTORE_PASSWORD")
-    if env is not None:
-        return env.encode()
+    from_env = os.environ.get(env)
+    if from_env is not None:
+        return from_env.encode()
     if not _terminal():
         raise UsageError(
-            "no password given: set SNAPSTORE_PASSWORD, SNAPSTORE_PASSWORD_FILE or "
-            "SNAPSTORE_PASSWORD_COMMAND, or run on a terminal"
+            f"no password given: set {env}, {env}_FILE or {env}_COMMAND, or run on a terminal"
         )
-    first = getpass.getpass("repository password: ")
+    whose = "destination " if env != "SNAPSTORE_PASSWORD" else ""
+    first = getpass.getpass(f"{whose}repository password: ")
     if confirm and getpass.getpass("repeat password: ") != first:
         raise UsageError("the passwords do not match")
     if not first:

@@ -19,9 +19,11 @@ from typing import Literal
 from snapstore.archiver.archiver import PROGRAM_VERSION, Archiver, BackupResult, SnapshotOptions
 from snapstore.archiver.source import ChunkingProfile, Source
 from snapstore.backend.base import Backend
-from snapstore.backend.location import open_backend
+from snapstore.backend.cache import CacheBackend
+from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
 from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
 from snapstore.checker.findings import Finding
+from snapstore.copy import CopyResult, copy_snapshots
 from snapstore.crypto.kdf import DEFAULT_KDF, TEST_KDF, KdfParams
 from snapstore.errors import PathNotFound, SnapstoreError
 from snapstore.forget import ForgetResult, forget_snapshots
@@ -58,6 +60,7 @@ __all__ = [
     "CheckOptions",
     "CheckReport",
     "ChunkingProfile",
+    "CopyResult",
     "DEFAULT_KDF",
     "DatabaseRestoreOptions",
     "DatabaseRestoreResult",
@@ -98,6 +101,7 @@ __all__ = [
     "TEST_KDF",
     "__version__",
     "check",
+    "copy_snapshots",
     "drill",
     "dump_file",
     "find_snapshot",
@@ -124,12 +128,20 @@ def init_repository(
     kdf: KdfParams = DEFAULT_KDF,
     backend_options: Mapping[str, str] | None = None,
     pack_size: int | None = None,
+    connections: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Repository:
-    """Creates an encrypted repository at a path or URL (`pack_size`: target bytes per pack)."""
-    backend = open_backend(location, options=backend_options)
+    """Creates an encrypted repository at a path or URL (`pack_size`: target bytes per pack).
+
+    `connections` and `cache_dir` are as for `open_repository`.
+    """
+    backend = open_backend(location, options=backend_options, connections=connections)
     if pack_size is None:
-        return Repository.init(backend, password, kdf=kdf)
-    return Repository.init(backend, password, kdf=kdf, pack_size=pack_size)
+        repo = Repository.init(backend, password, kdf=kdf)
+    else:
+        repo = Repository.init(backend, password, kdf=kdf, pack_size=pack_size)
+    _set_up(repo, location, connections, cache_dir)
+    return repo
 
 
 def open_repository(
@@ -140,18 +152,26 @@ def open_repository(
     load_index: bool = True,
     lock: Literal["shared", "exclusive"] | None = None,
     retry_lock: float = 0.0,
+    connections: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Repository:
     """Opens an existing repository; loads its index unless asked not to (e.g. for check).
 
     With `lock`, takes a shared or exclusive lock first, waiting up to `retry_lock` seconds
     for a conflicting one to go (else RepositoryLocked); `close()` releases it.
+
+    `connections` bounds parallel transfers (pack uploads; a remote store's connections);
+    default 5. With `cache_dir`, a remote repository's index, snapshots, keys and trees are
+    kept in `cache_dir/<repository id>` (see snapstore.backend.cache); local repositories
+    are not cached.
     """
-    backend = open_backend(location, options=backend_options)
+    backend = open_backend(location, options=backend_options, connections=connections)
     try:
         repo = Repository.open(backend, password)
     except BaseException:
         backend.close()
         raise
+    _set_up(repo, location, connections, cache_dir)
     try:
         if lock is not None:
             repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
@@ -161,6 +181,16 @@ def open_repository(
         repo.close()
         raise
     return repo
+
+
+def _set_up(
+    repo: Repository, location: str, connections: int | None, cache_dir: str | Path | None
+) -> None:
+    """Transfer limits and the metadata cache, which is keyed by the repository id and so
+    can only go in front of the backend once the config has been read."""
+    repo.connections = connections or DEFAULT_CONNECTIONS
+    if cache_dir is not None and not is_local(location):
+        repo.backend = CacheBackend(repo.backend, Path(cache_dir) / repo.repository_id)
 
 
 def unlock(repo: Repository, *, remove_all: bool = False) -> list[StoredLock]:

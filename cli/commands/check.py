@@ -31,7 +31,8 @@ def build() -> click.Command:
         """Check the structure (and with --read-data, every byte) of the repository."""
         subset = _subset(read_data_subset)
         options = snapstore.CheckOptions(read_data=read_data or subset is not None, subset=subset)
-        with repo_options.open(load_index=False, lock="shared") as repo:
+        # never the local cache: check proves what the repository holds, not what we kept
+        with repo_options.open(load_index=False, lock="shared", cache=False) as repo:
             report = snapstore.check(repo, options)
         if as_json:
             print_json(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 
 
@@ -17,7 +16,7 @@ def build() -> click.Command:
         """Create a new encrypted repository (refuses to overwrite one)."""
         location = repo_options.location()
         password = repo_options.password(confirm=True)
-        with snapstore.init_repository(location, password, pack_size=pack_size) as repo:
+        with repo_options.init(password, pack_size) as repo:
             click.echo(f"created repository {repo.repository_id[:8]} at {location}")
             click.echo("Keep the password safe: without it the backups cannot be read.", err=True)
         return 0

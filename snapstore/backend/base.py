@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -21,10 +21,16 @@ class FileType(enum.Enum):
 
 @dataclass(frozen=True)
 class Handle:
-    """Names one object. The config object has the empty name."""
+    """Names one object. The config object has the empty name.
+
+    `metadata` is a hint for caching wrappers, not part of the name (it takes no part in
+    equality or hashing): a ranged load of a pack marked so reads repository metadata (a tree
+    blob) that commands read again and again, and a cache may keep it (restic's IsMetadata).
+    """
 
     type: FileType
     name: str = ""
+    metadata: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.type is FileType.CONFIG:

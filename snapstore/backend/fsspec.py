@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import errno
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -122,7 +122,9 @@ class FsspecBackend:
 
     `atomic_put` says whether one write is atomic on this store; by default it is guessed from
     the protocol (true for object stores). `location` labels messages; it defaults to the
-    root with its protocol and must not contain credentials.
+    root with its protocol and must not contain credentials. `put_options` are extra keyword
+    arguments for the writes of one file type (s3: `{"StorageClass": ...}` for packs);
+    `closer` is called by `close` (to end a connection the filesystem holds).
     """
 
     def __init__(
@@ -132,6 +134,8 @@ class FsspecBackend:
         *,
         atomic_put: bool | None = None,
         location: str | None = None,
+        put_options: Mapping[FileType, Mapping[str, Any]] | None = None,
+        closer: Callable[[], object] | None = None,
     ) -> None:
         self._fs = fs
         self._root = fs._strip_protocol(root).rstrip("/")
@@ -143,6 +147,8 @@ class FsspecBackend:
             atomic_put = bool(protocols & OBJECT_STORE_PROTOCOLS)
         self._atomic_put = atomic_put
         self._location = location or fs.unstrip_protocol(self._root)
+        self._put_options = {t: dict(o) for t, o in (put_options or {}).items()}
+        self._closer = closer
 
     @property
     def location(self) -> str:
@@ -163,7 +169,7 @@ class FsspecBackend:
         temp = None if self._atomic_put else f"{posixpath.dirname(path)}/{layout.temp_name()}"
         try:
             with _map_errors(where):
-                self._write_file(temp or path, data)
+                self._write_file(temp or path, data, self._put_options.get(handle.type, {}))
                 if temp is not None:
                     self._fs.mv(temp, path)
         except ObjectNotFound as exc:
@@ -222,9 +228,13 @@ class FsspecBackend:
         try:
             with _map_errors(f"{self._location}/{folder}"):
                 self._fs.invalidate_cache()
-                found: Mapping[str, Mapping[str, Any]] = self._fs.find(
-                    self._join(folder), detail=True
-                )
+                found: Mapping[str, Mapping[str, Any]]
+                if self._protocols & _S3_PROTOCOLS:
+                    # by key prefix: one request, where find(folder) adds two more for an
+                    # empty folder (checking that the "folder" exists)
+                    found = self._fs.find(self._root, prefix=f"{folder}/", detail=True)
+                else:
+                    found = self._fs.find(self._join(folder), detail=True)
         except ObjectNotFound:
             return
         prefix = self._root + "/"
@@ -236,7 +246,10 @@ class FsspecBackend:
                 yield FileInfo(handle, int(info["size"]))
 
     def close(self) -> None:
-        pass
+        if self._closer is not None:
+            closer, self._closer = self._closer, None
+            with _map_errors(self._location):
+                closer()
 
     def _join(self, relative: str) -> str:
         return f"{self._root}/{relative}"
@@ -265,10 +278,10 @@ class FsspecBackend:
                 raise
         self._fs.invalidate_cache()
 
-    def _write_file(self, path: str, data: bytes) -> None:
+    def _write_file(self, path: str, data: bytes, options: Mapping[str, Any]) -> None:
         """Write a file, making its folder (a new pack shard) if needed, but never the root."""
         try:
-            self._fs.pipe_file(path, bytes(data))
+            self._fs.pipe_file(path, bytes(data), **options)
             return
         except FileNotFoundError:
             pass
@@ -278,7 +291,7 @@ class FsspecBackend:
         except OSError:
             if not self._fs.isdir(folder):  # else another writer made it first
                 raise
-        self._fs.pipe_file(path, bytes(data))
+        self._fs.pipe_file(path, bytes(data), **options)
 
     def _remove_quietly(self, path: str) -> None:
         try:
@@ -300,6 +313,10 @@ def _map_errors(where: str) -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from exc
+
+
+map_errors = _map_errors
+"""The same boundary for other modules of this package that call fsspec (sftp.py connects)."""
 
 
 def _translate(exc: Exception, where: str) -> BackendError | None:

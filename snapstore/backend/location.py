@@ -2,12 +2,16 @@
 
     /srv/backup, ./repo, file:///srv/backup   -> LocalBackend
     s3://bucket/prefix                        -> RetryBackend(FsspecBackend(s3fs))
-    sftp://user@host/path, gs://..., ...      -> RetryBackend(FsspecBackend(fsspec))
+    sftp://user@host[:port]/path              -> RetryBackend(PooledBackend(FsspecBackend(sftp)))
+    gs://..., any other fsspec URL            -> RetryBackend(FsspecBackend(fsspec))
 
 Options arrive explicitly from the caller (the CLI reads the environment, not the library).
 For s3 they are: endpoint_url, region, profile, key, secret, token, addressing_style
-(auto, virtual or path). For other fsspec protocols they are passed to the filesystem as
-storage options. `memory:` is refused: an in-memory repository only makes sense in code.
+(auto, virtual or path) and storage_class (for packs only, e.g. STANDARD_IA). For sftp:
+key_filename and known_hosts (see `sftp.py`: unknown host keys are refused). For other fsspec
+protocols they are passed to the filesystem as storage options. `connections` bounds the
+connections a remote backend opens (S3's connection pool, SFTP's sessions). `memory:` is
+refused: an in-memory repository only makes sense in code.
 """
 
 from __future__ import annotations
@@ -19,20 +23,40 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import fsspec
 from fsspec.registry import known_implementations, registry
 
-from snapstore.backend.base import Backend
+from snapstore.backend.base import Backend, FileType
 from snapstore.backend.local import LocalBackend
 from snapstore.backend.retry import RetryBackend
 from snapstore.errors import UsageError
 
 S3_OPTIONS = frozenset(
-    {"endpoint_url", "region", "profile", "key", "secret", "token", "addressing_style"}
+    {
+        "endpoint_url",
+        "region",
+        "profile",
+        "key",
+        "secret",
+        "token",
+        "addressing_style",
+        "storage_class",
+    }
 )
+SFTP_OPTIONS = frozenset({"key_filename", "known_hosts"})
+DEFAULT_CONNECTIONS = 5
+"""Connections a remote backend opens at most unless told otherwise."""
 _ADDRESSING_STYLES = frozenset({"auto", "virtual", "path"})
 
 
-def open_backend(url_or_path: str, *, options: Mapping[str, str] | None = None) -> Backend:
+def open_backend(
+    url_or_path: str,
+    *,
+    options: Mapping[str, str] | None = None,
+    connections: int | None = None,
+) -> Backend:
     """The backend for a location; remote ones come wrapped in retries. Nothing is created."""
     options = dict(options or {})
+    connections = DEFAULT_CONNECTIONS if connections is None else connections
+    if connections < 1:
+        raise UsageError("connections must be at least 1")
     if "::" in url_or_path:
         raise UsageError(f"chained fsspec URLs are not supported: {_redact(url_or_path)}")
     scheme = _scheme(url_or_path)
@@ -45,10 +69,17 @@ def open_backend(url_or_path: str, *, options: Mapping[str, str] | None = None) 
         _no_options(url_or_path, options)
         return LocalBackend(_file_url_path(url_or_path))
     if scheme in ("s3", "s3a"):
-        return RetryBackend(_s3_backend(url_or_path, options))
+        return RetryBackend(_s3_backend(url_or_path, options, connections))
+    if scheme in ("sftp", "ssh"):
+        return RetryBackend(_sftp_backend(url_or_path, options, connections))
     if scheme not in known_implementations and scheme not in registry:
         raise UsageError(f"unknown storage scheme {scheme!r} in {_redact(url_or_path)}")
     return RetryBackend(_fsspec_backend(url_or_path, options))
+
+
+def is_local(url_or_path: str) -> bool:
+    """Whether a location is a local path (or file URL): it needs no cache in front of it."""
+    return _scheme(url_or_path) in (None, "file")
 
 
 def _scheme(url_or_path: str) -> str | None:
@@ -84,7 +115,7 @@ def _remote(fs: Any, root: str, **kwargs: Any) -> Backend:
     return FsspecBackend(fs, root, **kwargs)
 
 
-def _s3_backend(url: str, options: Mapping[str, str]) -> Backend:
+def _s3_backend(url: str, options: Mapping[str, str], connections: int) -> Backend:
     unknown = set(options) - S3_OPTIONS
     if unknown:
         raise UsageError(f"unknown s3 options {sorted(unknown)}; known: {sorted(S3_OPTIONS)}")
@@ -101,14 +132,38 @@ def _s3_backend(url: str, options: Mapping[str, str]) -> Backend:
             kwargs[name] = options[name]
     if options.get("region"):
         kwargs["client_kwargs"] = {"region_name": options["region"]}
+    config: dict[str, Any] = {"max_pool_connections": connections}
     style = options.get("addressing_style")
     if style:
         if style not in _ADDRESSING_STYLES:
             raise UsageError(f"addressing_style must be one of {sorted(_ADDRESSING_STYLES)}")
-        kwargs["config_kwargs"] = {"s3": {"addressing_style": style}}
+        config["s3"] = {"addressing_style": style}
+    kwargs["config_kwargs"] = config
+    put_options: dict[FileType, dict[str, Any]] = {}
+    if options.get("storage_class"):
+        put_options[FileType.PACK] = {"StorageClass": options["storage_class"]}
     fs = fsspec.filesystem("s3", **kwargs)
     fs.retries = 1  # RetryBackend owns the waiting; botocore still retries quick glitches
-    return _remote(fs, root, atomic_put=True, location=f"s3://{root}")
+    fs.max_concurrency = 1  # one GET per object: no HEAD first to split a large one up
+    return _remote(fs, root, atomic_put=True, location=f"s3://{root}", put_options=put_options)
+
+
+def _sftp_backend(url: str, options: Mapping[str, str], connections: int) -> Backend:
+    """Loads paramiko only here, like `_remote` loads botocore."""
+    unknown = set(options) - SFTP_OPTIONS
+    if unknown:
+        raise UsageError(f"unknown sftp options {sorted(unknown)}; known: {sorted(SFTP_OPTIONS)}")
+    try:
+        from snapstore.backend.sftp import sftp_backend
+    except ImportError as exc:
+        raise UsageError(f"sftp needs paramiko, which is not installed: {exc}") from exc
+    return sftp_backend(
+        url,
+        location=_redact(url),
+        key_filename=options.get("key_filename"),
+        known_hosts=options.get("known_hosts"),
+        connections=connections,
+    )
 
 
 def _fsspec_backend(url: str, options: Mapping[str, str]) -> Backend:

@@ -74,6 +74,9 @@ class Repository:
         self._tree_cache_lock = threading.Lock()
         self._lock: RepositoryLock | None = None
         self.bytes_uploaded = 0
+        #: Packs uploaded at once (and so connections used); set before the first save.
+        #: Memory for packs stays within (connections + 2) x pack size.
+        self.connections = 2
 
     # -- creating and opening -------------------------------------------------------------
     @classmethod
@@ -270,6 +273,7 @@ class Repository:
                     pack_size=self.config.pack_size,
                     compression_level=self.config.compression_level,
                     on_pack_stored=self._pack_stored,
+                    uploads=self.connections,
                 )
             return self._packer
 
@@ -315,9 +319,11 @@ class Repository:
         error: SnapstoreError | None = None
         for location in locations:
             try:
-                raw = self.backend.load(
-                    Handle(FileType.PACK, location.pack_id.hex()), location.offset, location.length
+                # trees are marked as metadata: a caching backend keeps them (backend/cache.py)
+                handle = Handle(
+                    FileType.PACK, location.pack_id.hex(), metadata=blob_type is BlobType.TREE
                 )
+                raw = self.backend.load(handle, location.offset, location.length)
                 data = self.decode_blob(blob_type, wanted, raw, location.plain_length)
                 break
             except SnapstoreError as exc:

@@ -11,6 +11,7 @@ from snapstore.backend import open_backend
 from snapstore.backend.base import Backend, FileType, Handle
 from snapstore.backend.fsspec import FsspecBackend
 from snapstore.backend.local import LocalBackend
+from snapstore.backend.location import is_local
 from snapstore.backend.retry import RetryBackend
 from snapstore.errors import UsageError
 
@@ -76,8 +77,42 @@ def test_s3_options_reach_s3fs() -> None:
     assert fs.endpoint_url == "http://127.0.0.1:9000"
     assert fs.key == "AKIAEXAMPLE" and fs.secret == "very-secret"
     assert fs.client_kwargs == {"region_name": "eu-central-1"}
-    assert fs.config_kwargs == {"s3": {"addressing_style": "path"}}
+    assert fs.config_kwargs == {"s3": {"addressing_style": "path"}, "max_pool_connections": 5}
     assert "very-secret" not in backend.location
+
+
+def test_connections_and_storage_class_reach_s3fs() -> None:
+    backend = open_backend(
+        "s3://bucket/repo", options={"storage_class": "STANDARD_IA"}, connections=12
+    )
+    assert isinstance(backend, RetryBackend) and isinstance(backend._inner, FsspecBackend)
+    assert backend._inner._fs.config_kwargs == {"max_pool_connections": 12}
+    assert backend._inner._put_options == {FileType.PACK: {"StorageClass": "STANDARD_IA"}}
+
+
+@pytest.mark.parametrize(
+    ("location", "local"),
+    [("/srv/backup", True), ("file:///srv/backup", True), ("repo", True),
+     ("s3://b/p", False), ("sftp://u@h/p", False), ("gs://b/p", False)],
+)  # fmt: skip
+def test_is_local(location: str, local: bool) -> None:
+    assert is_local(location) is local
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "connections", "message"),
+    [
+        ("sftp://u@h/p", {"password": "x"}, None, "unknown sftp options"),
+        ("sftp://u@h/", {}, None, "no path"),
+        ("sftp:///p", {}, None, "no host"),
+        ("s3://bucket/repo", {}, 0, "at least 1"),
+    ],
+)
+def test_bad_remote_options(
+    url: str, options: dict[str, str], connections: int | None, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        open_backend(url, options=options, connections=connections)
 
 
 def test_each_s3_backend_gets_its_own_filesystem() -> None:

@@ -3,19 +3,26 @@
 The server runs in a thread of the test process and speaks the S3 wire protocol, so s3fs,
 botocore and aiohttp are exercised for real. Credentials are dummies handed to clients
 explicitly; nothing here reads or sets AWS_* environment variables.
+
+Every request passes a `RequestCounter` (a WSGI middleware in front of moto), so tests can
+count what a command sent over the wire (a snapstore subprocess included, since the server
+lives in the test process) and make the next few requests fail with an HTTP error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 
@@ -26,6 +33,86 @@ from tests.support import ServerUnavailable
 START_TIMEOUT = 10.0
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class RequestCounter:
+    """Counts requests by kind (GET, LIST, PUT, HEAD, DELETE, POST, ...) and fails on demand.
+
+    A GET of a bucket (no key) counts as LIST. Counting ignores moto's own /moto-api/ calls.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._log: list[str] = []
+        self._uploaded = 0
+        self._failures: list[tuple[str, int, str]] = []  # (kind, status, path part) to fail
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._log.clear()
+            self._uploaded = 0
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict(self._counts)
+        counts["total"] = sum(counts.values())
+        return counts
+
+    def bytes_uploaded(self) -> int:
+        """Request body bytes of the PUTs since the last reset."""
+        with self._lock:
+            return self._uploaded
+
+    def log(self) -> list[str]:
+        """'KIND /path?query' for every request counted since the last reset, in order."""
+        with self._lock:
+            return list(self._log)
+
+    def fail_next(self, kind: str, times: int = 1, status: int = 503, path_part: str = "") -> None:
+        """The next `times` requests of this kind (whose path contains `path_part`) get
+        `status` instead of an answer (503: S3's SlowDown; 403: access denied)."""
+        with self._lock:
+            self._failures.extend([(kind, status, path_part)] * times)
+
+    def wrap(self, app: WsgiApp) -> WsgiApp:
+        def counting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path.startswith("/moto-api"):
+                return app(environ, start_response)
+            kind = _kind(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
+            with self._lock:
+                self._counts[kind] += 1
+                if kind == "PUT":
+                    self._uploaded += int(environ.get("CONTENT_LENGTH") or 0)
+                query = environ.get("QUERY_STRING", "")
+                self._log.append(f"{kind} {path}" + (f"?{query}" if query else ""))
+                failure = next(
+                    (f for f in self._failures if f[0] == kind and f[2] in path), None
+                )
+                if failure is not None:
+                    self._failures.remove(failure)
+            if failure is not None:
+                environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                code = b"SlowDown" if failure[1] == 503 else b"AccessDenied"
+                body = b"<Error><Code>" + code + b"</Code><Message>injected</Message></Error>"
+                start_response(f"{failure[1]} Injected", [("Content-Type", "application/xml"),
+                                                         ("Content-Length", str(len(body)))])
+                return [body]
+            return app(environ, start_response)
+
+        return counting
+
+
+def _kind(method: str, path: str, query: str) -> str:
+    has_key = "/" in path.strip("/")
+    if method == "GET" and not has_key and "location" not in parse_qs(query, True):
+        return "LIST"
+    return method
+
+
 @dataclass(frozen=True)
 class S3Endpoint:
     """Where the test server listens and the credentials it accepts."""
@@ -34,6 +121,17 @@ class S3Endpoint:
     key: str = "snapstore-test-key"
     secret: str = "snapstore-test-secret"
     region: str = "us-east-1"
+    requests: RequestCounter = field(default_factory=RequestCounter, compare=False)
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment for the snapstore command: options as SNAPSTORE_S3_*, keys as AWS_*."""
+        return {
+            "SNAPSTORE_S3_ENDPOINT": self.url,
+            "SNAPSTORE_S3_REGION": self.region,
+            "SNAPSTORE_S3_ADDRESSING_STYLE": "path",
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+        }
 
     def options(self) -> dict[str, str]:
         """Options for `open_backend("s3://...", options=...)`."""
@@ -91,22 +189,27 @@ def delete_bucket(endpoint: S3Endpoint, bucket: str) -> None:
 def running_s3_server() -> Iterator[S3Endpoint]:
     """Start moto's S3 server on 127.0.0.1 and stop it on exit; ServerUnavailable if it can't."""
     try:
-        from moto.server import ThreadedMotoServer
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
     except ImportError as exc:
         raise ServerUnavailable(f"moto[server] is not installed: {exc}") from exc
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    counter = RequestCounter()
     try:
-        server.start()
-        host, port = server.get_host_and_port()
+        app = counter.wrap(DomainDispatcherApplication(create_backend_app))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
     except Exception as exc:
         raise ServerUnavailable(f"moto server did not start: {exc}") from exc
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="moto-s3")
+    thread.start()
     try:
+        host, port = server.server_address[:2]
         url = f"http://{host}:{port}"
         _wait_until_serving(url)
-        yield S3Endpoint(url)
+        yield S3Endpoint(url, requests=counter)
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 def _wait_until_serving(url: str) -> None:

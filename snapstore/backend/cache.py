@@ -1,0 +1,180 @@
+"""A wrapper that keeps repository metadata on local disk, so commands stop fetching it again.
+
+What is kept, all of it immutable and content-addressed:
+
+    keys/<name>, index/<name>, snapshots/<name>   whole objects, on load and on save
+    packs/<pack>/<offset>-<length>                ranged pack loads whose handle is marked
+                                                  `metadata` (the repository marks tree reads)
+
+Nothing else is: not the config or locks (not named by their content), not data blob reads,
+listings or stat. So `snapshots`, `ls` and a second backup read the index, snapshots and trees
+locally, while every listing still goes to the backend, which keeps the cache coherent:
+
+- **Verified.** A whole object's name is the BLAKE3 hash of its bytes (SPEC.md section 2), and
+  a cached range is stored behind the BLAKE3 hash of its bytes; both are checked on every read
+  from the cache. A copy that fails the check is deleted and fetched again. The repository then
+  authenticates what it reads as usual, whether it came from here or from the backend.
+- **Deleted with the original.** A complete listing of a type drops the cached objects of that
+  type the backend no longer has (for packs: their ranges), and `remove` drops them at once.
+
+The cache is not part of the repository format and never fails an operation: a cache folder
+that cannot be read or written only costs requests. It holds ciphertext only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import blake3
+
+from snapstore.backend.base import Backend, FileInfo, FileType, Handle
+
+WHOLE_OBJECT_TYPES = frozenset({FileType.KEY, FileType.INDEX, FileType.SNAPSHOT})
+"""Types cached whole: every object of these types is named by the BLAKE3 hash of its bytes."""
+
+_RANGES = "packs"
+_DIGEST_SIZE = 32
+_CACHEDIR_TAG = (
+    b"Signature: 8a477f597d28d172789f06886806bc55\n"
+    b"# This file is a cache directory tag created by snapstore.\n"
+    b"# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+class CacheBackend:
+    """Serves metadata from `directory` when it has a good copy, else from `inner`, keeping one."""
+
+    def __init__(self, inner: Backend, directory: str | os.PathLike[str]) -> None:
+        self._inner = inner
+        self._dir = Path(directory)
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def location(self) -> str:
+        return self._inner.location
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    def create(self) -> None:
+        self._inner.create()
+
+    def save(self, handle: Handle, data: bytes) -> None:
+        self._inner.save(handle, data)
+        if handle.type in WHOLE_OBJECT_TYPES:
+            self._write(self._object_path(handle), bytes(data))
+
+    def load(self, handle: Handle, offset: int = 0, length: int | None = None) -> bytes:
+        if handle.type in WHOLE_OBJECT_TYPES and offset == 0 and length is None:
+            return self._load_object(handle)
+        if handle.type is FileType.PACK and handle.metadata and length:
+            return self._load_range(handle, offset, length)
+        return self._inner.load(handle, offset, length)
+
+    def stat(self, handle: Handle) -> FileInfo:
+        return self._inner.stat(handle)
+
+    def remove(self, handle: Handle) -> None:
+        try:
+            self._inner.remove(handle)
+        finally:
+            self._evict(handle)
+
+    def list(self, file_type: FileType) -> Iterator[FileInfo]:
+        if file_type not in WHOLE_OBJECT_TYPES and file_type is not FileType.PACK:
+            return self._inner.list(file_type)
+        found = list(self._inner.list(file_type))  # evict only after a complete listing
+        present = {info.handle.name for info in found}
+        folder = self._dir / (_RANGES if file_type is FileType.PACK else file_type.value)
+        for name in _entries(folder):
+            if name not in present:
+                self._evict(Handle(file_type, name))
+        return iter(found)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _object_path(self, handle: Handle) -> Path:
+        return self._dir / handle.type.value / handle.name
+
+    def _load_object(self, handle: Handle) -> bytes:
+        path = self._object_path(handle)
+        cached = _read(path)
+        if cached is not None:
+            if blake3.blake3(cached).hexdigest() == handle.name:
+                self.hits += 1
+                return cached
+            _unlink(path)  # damaged or tampered with: fetch it again
+        self.misses += 1
+        data = self._inner.load(handle)
+        if blake3.blake3(data).hexdigest() == handle.name:  # keep only what can be verified
+            self._write(path, data)
+        return data
+
+    def _load_range(self, handle: Handle, offset: int, length: int) -> bytes:
+        path = self._dir / _RANGES / handle.name / f"{offset}-{length}"
+        cached = _read(path)
+        if cached is not None:
+            digest, data = cached[:_DIGEST_SIZE], cached[_DIGEST_SIZE:]
+            if len(data) == length and blake3.blake3(data).digest() == digest:
+                self.hits += 1
+                return data
+            _unlink(path)
+        self.misses += 1
+        data = self._inner.load(handle, offset, length)
+        self._write(path, blake3.blake3(data).digest() + data)
+        return data
+
+    def _evict(self, handle: Handle) -> None:
+        if handle.type is FileType.PACK:
+            shutil.rmtree(self._dir / _RANGES / handle.name, ignore_errors=True)
+        elif handle.type in WHOLE_OBJECT_TYPES:
+            _unlink(self._object_path(handle))
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Store a file atomically; any failure just leaves it uncached."""
+        try:
+            if not self._dir.is_dir():
+                self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                (self._dir / "CACHEDIR.TAG").write_bytes(_CACHEDIR_TAG)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(temp, path)
+            except BaseException:
+                _unlink(Path(temp))
+                raise
+        except OSError:
+            pass
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _entries(folder: Path) -> list[str]:
+    """Names cached in a folder, without temporary files."""
+    try:
+        return [name for name in os.listdir(folder) if not name.startswith(".")]
+    except OSError:
+        return []

@@ -1,0 +1,166 @@
+"""Copying snapshots to another repository with its own keys: the off-site half of 3-2-1.
+
+Blob ids are keyed with each repository's id key (SPEC.md section 5), so the same content has
+different ids in the source and in the destination. A copy therefore reads every blob of a
+snapshot from the source, saves it in the destination, which hashes it with its own key and
+stores it only if its index lacks it, and rewrites the trees bottom-up with the new ids. The
+snapshot goes last, after the packs and the index file naming them (SPEC.md section 11), with
+the source's time, host, user, tags, source, paths and summary, and with
+`metadata["copied_from"]` set to the source snapshot's id.
+
+- **Re-running copies nothing new**: a snapshot whose id a destination snapshot records in
+  `copied_from` is skipped without reading anything.
+- **Shared data is read once per run**: source tree id -> destination tree id and source blob
+  id -> destination blob id are remembered for the whole run, so a subtree or a file shared
+  by several snapshots is copied once.
+- **Chunks are kept as they are**, not cut again: a copied snapshot's data chunks were cut with
+  the source's chunker seed and parameters (recorded in the snapshot's `chunker`), so later
+  backups into the destination, cut with its own seed, do not deduplicate against them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Self
+
+from snapstore.ids import Id
+from snapstore.pack import BlobType
+from snapstore.progress import NoProgress, Progress
+from snapstore.repository.packer import SavedBlob
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.store import list_snapshots, load_tree, save_snapshot
+from snapstore.snapshot.tree import NodeType, encode_tree
+
+COPIED_FROM = "copied_from"
+"""The snapshot metadata key naming the snapshot a copy was made from (hex id)."""
+READ_AHEAD = 8
+
+
+@dataclass
+class CopyResult:
+    copied: list[tuple[Snapshot, Snapshot]] = field(default_factory=list)  # (source, copy)
+    skipped: list[Snapshot] = field(default_factory=list)  # copied by an earlier run
+    blobs_read: int = 0
+    bytes_read: int = 0  # plaintext read from the source
+    blobs_added: int = 0  # blobs the destination did not have
+    bytes_added: int = 0  # as stored in the destination (compressed and encrypted)
+
+
+def copy_snapshots(
+    src: Repository,
+    dst: Repository,
+    snapshots: Sequence[Snapshot] | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copies `snapshots` (default: all) of `src` that `dst` does not have yet, oldest first.
+
+    Both repositories must be open with their index loaded; the caller holds their locks.
+    """
+    chosen = list_snapshots(src) if snapshots is None else list(snapshots)
+    chosen = sorted({bytes(s.id or b""): s for s in chosen}.values(), key=lambda s: s.time)
+    copies = {
+        str(snap.metadata[COPIED_FROM]): snap
+        for snap in list_snapshots(dst)
+        if isinstance(snap.metadata.get(COPIED_FROM), str)
+    }
+    result = CopyResult()
+    copier = _Copier(src, dst, progress or NoProgress(), result)
+    with copier:
+        for snap in chosen:
+            if snap.id is None:
+                raise ValueError("only stored snapshots can be copied")
+            if snap.id.hex() in copies:
+                result.skipped.append(snap)
+                continue
+            tree = copier.copy_tree(snap.tree, snap.short_id)
+            dst.flush()  # packs, then the index naming them, then the snapshot
+            parent = copies.get(snap.parent.hex()) if snap.parent else None
+            copy = dataclasses.replace(
+                snap,
+                tree=tree,
+                parent=parent.id if parent is not None else None,
+                metadata={**snap.metadata, COPIED_FROM: snap.id.hex()},
+                id=None,
+            )
+            save_snapshot(dst, copy)
+            copies[snap.id.hex()] = copy
+            result.copied.append((snap, copy))
+    return result
+
+
+class _Copier:
+    """Copies trees and their content, remembering what it did for the whole run."""
+
+    def __init__(self, src: Repository, dst: Repository, progress: Progress, result: CopyResult):
+        self._src = src
+        self._dst = dst
+        self._progress = progress
+        self._result = result
+        self._trees: dict[bytes, Id] = {}
+        self._blobs: dict[bytes, Id] = {}
+        self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="snapstore-copy")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def copy_tree(self, tree_id: Id, display: str) -> Id:
+        """The destination id of a source tree, copied with everything below it if new."""
+        known = self._trees.get(bytes(tree_id))
+        if known is not None:
+            return known
+        nodes = load_tree(self._src, tree_id)
+        for node in nodes:
+            path = f"{display}/{node.name.decode('utf-8', 'surrogateescape')}"
+            if node.type is NodeType.DIR and node.subtree is not None:
+                node.subtree = self.copy_tree(node.subtree, path)
+            elif node.type is NodeType.FILE and node.content:
+                self._progress.item(path)
+                node.content = self._copy_content(node.content)
+        saved = self._dst.save_blob(BlobType.TREE, encode_tree(nodes))
+        self._count(saved)
+        self._trees[bytes(tree_id)] = saved.id
+        return saved.id
+
+    def _copy_content(self, blob_ids: Sequence[Id]) -> list[Id]:
+        todo = list(dict.fromkeys(bytes(b) for b in blob_ids if bytes(b) not in self._blobs))
+        pending: list[tuple[bytes, Future[SavedBlob]]] = []
+        for blob_id, data in self._read(todo):
+            self._result.blobs_read += 1
+            self._result.bytes_read += len(data)
+            pending.append((blob_id, self._dst.submit_blob(BlobType.DATA, data)))
+        for blob_id, future in pending:
+            saved = future.result()
+            self._count(saved)
+            self._progress.advance(saved.plain_length, saved.stored_length)
+            self._blobs[blob_id] = saved.id
+        return [self._blobs[bytes(b)] for b in blob_ids]
+
+    def _read(self, blob_ids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """(id, plaintext) in order, with at most READ_AHEAD reads in flight."""
+        window: deque[tuple[bytes, Future[bytes]]] = deque()
+        try:
+            for blob_id in blob_ids:
+                future = self._pool.submit(self._src.load_blob, BlobType.DATA, Id(blob_id))
+                window.append((blob_id, future))
+                if len(window) >= READ_AHEAD:
+                    done_id, done = window.popleft()
+                    yield done_id, done.result()
+            while window:
+                done_id, done = window.popleft()
+                yield done_id, done.result()
+        finally:
+            for _, future in window:
+                future.cancel()
+
+    def _count(self, saved: SavedBlob) -> None:
+        if saved.added:
+            self._result.blobs_added += 1
+            self._result.bytes_added += saved.stored_length
