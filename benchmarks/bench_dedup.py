@@ -1,0 +1,436 @@
+"""What day 2 of a database dump and of a Redis RDB costs: snapstore against restic and borg.
+
+Builds the Mastodon-like database of `tests/support/mastodon_scale.py` in a throwaway
+PostgreSQL cluster, dumps it (`pg_dump -Fc -Z0`, day 1), applies one day of churn (+2%
+statuses, favourites and notifications, 0.3% of statuses deleted, counters of 5% of
+accounts updated, VACUUM), dumps it again (day 2). Does the same for a throwaway
+redis-server: N keys (RDB day 1), 5% of them changed (RDB day 2). Then backs both days up
+with snapstore (`snapshot stdin --database`), restic and borg (zstd,3) when installed, in
+the same run and on the same files, and prints per tool: bytes the repository grew by for
+each day, chunk counts, snapshot and restore time (the restore is checked byte for byte),
+and ratios against snapstore.
+
+It also prints an estimate of what delta blobs (issue 6) would store for day 2: each new
+snapstore chunk compressed with zstd against the parent's chunk in the same gap between
+matching chunks, at the same byte offset into the gap (raw-content dictionary), kept
+when under 80% of the plain compressed size, counting 32 bytes for the base id; and, as a
+control, the same against random parent chunks. That is a simulation on the real chunk
+lists (blob envelopes and index records not counted), not bytes written to a repository.
+
+    python benchmarks/bench_dedup.py                 # scale 0.1: ~160 MB dump, ~2.5 minutes
+    python benchmarks/bench_dedup.py --scale 1.0     # the issue's fixture: ~1.6 GB dump, ~300 MB RDB
+
+Scale 1.0 takes about 12 minutes on 15 cores (5.5 of them building the database) and
+about 15 GB of free space in the temp dir (or `--work DIR`).
+
+Needs PostgreSQL server binaries (see tests/support/postgres.py) and redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import snapstore
+from tests.support.mastodon_scale import apply_day_churn, create_scaled_db
+from tests.support.postgres import running_postgres
+from tests.support.redis import RedisServer, running_redis
+
+PASSWORD = "benchmark password"
+ZSTD_LEVEL = 3
+DELTA_KEEP = 0.8  # keep a delta only below this fraction of the plain compressed chunk
+REDIS_KEYS_FULL = 1_000_000
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run(
+    cmd: list[str], env: dict[str, str], stdin: Path | None = None, stdout: Path | None = None
+) -> str:
+    with open(stdin or os.devnull, "rb") as source, open(stdout or os.devnull, "wb") as sink:
+        done = subprocess.run(
+            cmd,
+            env=env,
+            stdin=source,
+            stdout=sink if stdout else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()[-2000:]}"
+        )
+    return done.stdout.decode() if done.stdout else ""
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+def make_dumps(work: Path, scale: float) -> tuple[Path, Path]:
+    first, second = work / "day1.dump", work / "day2.dump"
+    with running_postgres(work) as pg:
+        pg.createdb("mastodon")
+        started = time.perf_counter()
+        counts = create_scaled_db(pg, "mastodon", scale)
+        print(f"database: {counts} built in {time.perf_counter() - started:.1f} s")
+        dump = [pg.bin("pg_dump"), "-Fc", "-Z0", *pg.connection_args("mastodon"), "-f"]
+        subprocess.run([*dump, str(first)], check=True)
+        started = time.perf_counter()
+        churn = apply_day_churn(pg, "mastodon", day=1)
+        print(f"churn:    {churn} in {time.perf_counter() - started:.1f} s")
+        subprocess.run([*dump, str(second)], check=True)
+    print(
+        f"dumps:    day 1 {first.stat().st_size / 1e6:.1f} MB, day 2 {second.stat().st_size / 1e6:.1f} MB"
+    )
+    return first, second
+
+
+def _redis_fill(server: RedisServer, commands: Iterator[list[str]]) -> None:
+    def encode(args: list[str]) -> bytes:
+        parts = [f"*{len(args)}\r\n".encode()]
+        for arg in args:
+            raw = arg.encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+        return b"".join(parts)
+
+    payload = b"".join(encode(c) for c in commands)
+    subprocess.run(
+        ["redis-cli", "-h", server.host, "-p", str(server.port), "--pipe"],
+        input=payload,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _status_json(rng: random.Random, n: int) -> str:
+    words = " ".join(
+        rng.choice(("toot", "boost", "fediverse", "admin", "backup", "relay", "cache"))
+        for _ in range(rng.randint(5, 40))
+    )
+    return json.dumps(
+        {
+            "id": str(111_680_000_000_000_000 + n * 65_536),
+            "content": f"<p>{words}</p>",
+            "account": {"id": str(rng.getrandbits(56)), "acct": f"user{rng.randint(0, 9999)}"},
+            "favourites_count": rng.randint(0, 500),
+            "token": f"{rng.getrandbits(96):024x}",
+        }
+    )
+
+
+def make_rdbs(work: Path, keys: int) -> tuple[Path, Path]:
+    """Mastodon's Redis in miniature: 80% cached statuses (JSON strings), 20% home feeds (zsets)."""
+    first, second = work / "day1.rdb", work / "day2.rdb"
+    rng = random.Random(7)
+    feeds = keys // 5
+
+    def fill() -> Iterator[list[str]]:
+        for n in range(keys - feeds):
+            yield ["SET", f"cache:status:{n}", _status_json(rng, n)]
+        for n in range(feeds):
+            members = [str(111_680_000_000_000_000 + rng.getrandbits(30)) for _ in range(40)]
+            yield ["ZADD", f"feed:home:{n}", *[x for m in members for x in (m, m)]]
+
+    def churn() -> Iterator[list[str]]:
+        for n in rng.sample(range(keys), k=keys // 20):
+            if n < keys - feeds:
+                yield ["SET", f"cache:status:{n}", _status_json(rng, n)]
+            else:
+                member = str(111_690_000_000_000_000 + rng.getrandbits(30))
+                yield ["ZADD", f"feed:home:{n - (keys - feeds)}", member, member]
+
+    with running_redis(work) as server:
+        _redis_fill(server, fill())
+        server.cli("--rdb", str(first))
+        _redis_fill(server, churn())
+        server.cli("--rdb", str(second))
+    print(
+        f"redis:    {keys} keys, 5% changed; RDB day 1 {first.stat().st_size / 1e6:.1f} MB, "
+        f"day 2 {second.stat().st_size / 1e6:.1f} MB"
+    )
+    return first, second
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    tool: str
+    added: list[int] = field(default_factory=list)  # repository growth per day, bytes
+    backup_s: list[float] = field(default_factory=list)
+    restore_s: float = 0.0
+    chunks: str = ""
+
+
+@dataclass
+class Tool:
+    name: str
+    init: Callable[[Path], list[str]]
+    backup: Callable[[Path, int], list[str]]
+    restore: Callable[[Path, Path], list[str]]  # day 2 into a directory, or to stdout
+    restores_to_dir: bool = False
+
+
+SNAPSTORE = Tool(
+    "snapstore",
+    lambda repo: ["snapstore", "init", "-r", str(repo)],
+    lambda repo, day: [
+        "snapstore",
+        "snapshot",
+        "stdin",
+        "-r",
+        str(repo),
+        "--name",
+        "data",
+        "--database",
+        "--json",
+    ],
+    lambda repo, out: ["snapstore", "restore", "latest", "-r", str(repo), "--target", str(out)],
+    restores_to_dir=True,
+)
+RESTIC = Tool(
+    "restic",
+    lambda repo: ["restic", "init", "-r", str(repo)],
+    lambda repo, day: [
+        "restic",
+        "-r",
+        str(repo),
+        "--no-cache",
+        "backup",
+        "--stdin",
+        "--stdin-filename",
+        "data",
+    ],
+    lambda repo, out: ["restic", "-r", str(repo), "--no-cache", "dump", "latest", "data"],
+)
+BORG = Tool(
+    "borg",
+    lambda repo: ["borg", "init", "--encryption", "repokey-blake2", str(repo)],
+    lambda repo, day: [
+        "borg",
+        "create",
+        "--compression",
+        f"zstd,{ZSTD_LEVEL}",
+        f"{repo}::day{day}",
+        "-",
+    ],
+    lambda repo, out: ["borg", "extract", "--stdout", f"{repo}::day2"],
+)
+
+
+def measure(tool: Tool, days: tuple[Path, Path], work: Path, env: dict[str, str]) -> Result:
+    repo = work / f"repo-{tool.name}"
+    out = work / f"restored-{tool.name}"
+    run(tool.init(repo), env)
+    result = Result(tool.name)
+    for day, dump in enumerate(days, start=1):
+        before = dir_size(repo)
+        started = time.perf_counter()
+        output = run(tool.backup(repo, day), env, stdin=dump)
+        result.backup_s.append(time.perf_counter() - started)
+        result.added.append(dir_size(repo) - before)
+        if tool is SNAPSTORE:
+            result.chunks += f"{json.loads(output)['blobs_added']} blobs added day {day}; "
+    started = time.perf_counter()
+    run(tool.restore(repo, out), env, stdout=None if tool.restores_to_dir else out)
+    result.restore_s = time.perf_counter() - started
+    restored = out / "data" if tool.restores_to_dir else out
+    if restored.read_bytes() != days[1].read_bytes():
+        raise SystemExit(f"{tool.name}: the restored day 2 is not byte-identical")
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        out.unlink()
+    return result
+
+
+# --- delta estimate ---------------------------------------------------------------------------
+
+
+@dataclass
+class DeltaEstimate:
+    chunks_day1: int
+    chunks_day2: int
+    new_chunks: int
+    plain_bytes: int  # new chunks, zstd only
+    delta_bytes: int  # new chunks, delta where it pays
+    deltas_kept: int
+    control_bytes: int = 0  # the same against a random parent chunk: how much the alignment matters
+
+
+def _chunks(repo: snapstore.Repository, snapshot: snapstore.Snapshot) -> list[tuple[bytes, bytes]]:
+    node = next(node for _, node in snapstore.list_tree(repo, snapshot, "/data"))
+    return list(zip(node.content, snapstore.dump_file(repo, snapshot, "/data"), strict=True))
+
+
+def estimate_deltas(repo_path: Path) -> DeltaEstimate:
+    """Day-2 bytes if each new chunk were stored as a delta against the parent chunk in its gap."""
+    repo = snapstore.open_repository(str(repo_path), PASSWORD.encode())
+    try:
+        day1_snap, day2_snap = snapstore.list_snapshots(repo)[-2:]
+        parent, child = _chunks(repo, day1_snap), _chunks(repo, day2_snap)
+    finally:
+        repo.close()
+    position: dict[bytes, int] = {}
+    for i, (blob_id, _) in enumerate(parent):
+        position.setdefault(blob_id, i)
+    # For each child chunk, the parent position just after the previous matching chunk and
+    # of the next matching chunk: the gap a new chunk replaced.
+    next_match = [len(parent)] * (len(child) + 1)
+    for i in range(len(child) - 1, -1, -1):
+        next_match[i] = position.get(child[i][0], next_match[i + 1])
+    plain = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    rng = random.Random(3)
+
+    def delta_size(data: bytes, base_index: int) -> int:
+        base = zstandard.ZstdCompressionDict(
+            parent[base_index][1], dict_type=zstandard.DICT_TYPE_RAWCONTENT
+        )
+        return 32 + len(zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=base).compress(data))
+
+    parent_starts = [0]
+    for _, data in parent:
+        parent_starts.append(parent_starts[-1] + len(data))
+    seen: set[bytes] = set()
+    estimate = DeltaEstimate(len(parent), len(child), 0, 0, 0, 0)
+    # Where the current gap starts: parent chunk index, and byte offsets in parent and child.
+    gap_start, gap_parent_offset, gap_child_offset, child_offset = 0, 0, 0, 0
+    for i, (blob_id, data) in enumerate(child):
+        child_offset += len(data)
+        if blob_id in position:
+            gap_start = position[blob_id] + 1
+            gap_parent_offset, gap_child_offset = parent_starts[gap_start], child_offset
+            continue
+        if blob_id in seen:
+            continue
+        seen.add(blob_id)
+        # Parent chunks [gap_start, gap_end) were replaced; the base is the parent chunk at
+        # the same byte offset into the gap (or a neighbour).
+        gap_end = max(next_match[i + 1], gap_start)
+        target = gap_parent_offset + (child_offset - len(data) - gap_child_offset)
+        guess = bisect.bisect_right(parent_starts, target) - 1
+        low, high = max(0, gap_start - 1), min(gap_end, len(parent) - 1)
+        guess = min(max(guess, low), high)
+        candidates = [c for c in (guess - 1, guess, guess + 1) if low <= c <= high]
+        size = len(plain.compress(data))
+        best = min([size] + [delta_size(data, c) for c in candidates])
+        control = min([size] + [delta_size(data, rng.randrange(len(parent))) for _ in candidates])
+        estimate.control_bytes += control if control < DELTA_KEEP * size else size
+        estimate.new_chunks += 1
+        estimate.plain_bytes += size
+        if best < DELTA_KEEP * size:
+            estimate.delta_bytes += best
+            estimate.deltas_kept += 1
+        else:
+            estimate.delta_bytes += size
+    return estimate
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def report(label: str, size: int, results: list[Result], estimate: DeltaEstimate) -> None:
+    print(f"\n== {label}: day 2 is {size / 1e6:.1f} MB ==")
+    for r in results:
+        print(
+            f"{r.tool:9} day 1 added {r.added[0] / 1e6:9.2f} MB in {r.backup_s[0]:6.1f} s | "
+            f"day 2 added {r.added[1] / 1e6:9.2f} MB ({100 * r.added[1] / size:5.1f}% of the dump) in "
+            f"{r.backup_s[1]:6.1f} s | restore day 2 {r.restore_s:6.1f} s, byte-identical"
+        )
+    ours = results[0]
+    print(
+        f"snapstore chunks: day 1 {estimate.chunks_day1}, day 2 {estimate.chunks_day2}, "
+        f"new in day 2 {estimate.new_chunks} ({ours.chunks.strip('; ')})"
+    )
+    print(
+        f"delta estimate (not stored): new chunks zstd-only {estimate.plain_bytes / 1e6:.2f} MB, "
+        f"with deltas {estimate.delta_bytes / 1e6:.2f} MB ({estimate.deltas_kept} of "
+        f"{estimate.new_chunks} chunks as deltas); against random parent chunks instead "
+        f"{estimate.control_bytes / 1e6:.2f} MB"
+    )
+    for other in results[1:]:
+        print(
+            f"ratio     day 2 added: snapstore {ours.added[1] / max(1, other.added[1]):.3f}x {other.tool}; "
+            f"with deltas (estimate) {estimate.delta_bytes / max(1, other.added[1]):.3f}x {other.tool}; "
+            f"snapshot speed {other.backup_s[1] / ours.backup_s[1]:.2f}x, "
+            f"restore speed {other.restore_s / ours.restore_s:.2f}x {other.tool}'s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=0.1,
+        help="database size; 1.0 is the issue's ~1.5 GB dump (default 0.1)",
+    )
+    parser.add_argument(
+        "--redis-keys",
+        type=int,
+        default=None,
+        help=f"Redis keys (default {REDIS_KEYS_FULL} x scale; 1M keys is ~300 MB)",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="work directory (default: a temp dir)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="snapstore-dedup-", dir=args.work))
+    work.chmod(0o755)  # the PostgreSQL server runs as another user inside it
+    env = dict(
+        os.environ,
+        SNAPSTORE_PASSWORD=PASSWORD,
+        RESTIC_PASSWORD=PASSWORD,
+        BORG_PASSPHRASE=PASSWORD,
+        BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes",
+        BORG_RELOCATED_REPO_ACCESS_IS_OK="yes",
+    )
+    env.pop("SNAPSTORE_REPOSITORY", None)
+    tools = [RESTIC if shutil.which("restic") else None, BORG if shutil.which("borg") else None]
+    try:
+        fixtures = [
+            ("PostgreSQL dump (pg_dump -Fc -Z0)", make_dumps(work, args.scale)),
+            (
+                "Redis RDB",
+                make_rdbs(work, args.redis_keys or max(1000, round(REDIS_KEYS_FULL * args.scale))),
+            ),
+        ]
+        for n, (label, days) in enumerate(fixtures):
+            sub = work / f"run{n}"
+            sub.mkdir()
+            results = [measure(SNAPSTORE, days, sub, env)]
+            results += [measure(t, days, sub, env) for t in tools if t is not None]
+            report(label, days[1].stat().st_size, results, estimate_deltas(sub / "repo-snapstore"))
+        for name, tool in (("restic", tools[0]), ("borg", tools[1])):
+            if tool is None:
+                print(f"{name} not installed: no comparison")
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
