@@ -35,7 +35,7 @@ class TerminalProgress:
         self._current = ""
         self._live: Live | None = None
 
-    def __enter__(self) -> "TerminalProgress":
+    def __enter__(self) -> TerminalProgress:
         if self._enabled:
             self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=True)
             self._live.__enter__()

@@ -8,12 +8,12 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+
+import snapstore
 from snapstore.cli.commands.prune import render as render_prune
 from snapstore.cli.commands.snapshots import snapshot_record
 from snapstore.cli.options import LockMode, RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
-
-import snapstore
 from snapstore.errors import UsageError
 
 KEEP_COUNTS = {

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from snapstore.archiver.source import ChunkingProfile, EntryKind, Source, SourceEntry
 from snapstore.chunker import PROFILES, Chunker, ChunkerParams
@@ -96,7 +96,7 @@ class Archiver:
         self._errors = []
         self._repo.recover_unindexed_packs()  # resume: reuse what an interrupted run uploaded
         uploaded_before = self._repo.bytes_uploaded
-        snapshot_time = options.time or datetime.now(timezone.utc).astimezone()
+        snapshot_time = options.time or datetime.now(UTC).astimezone()
         stack: list[_OpenDir] = [_OpenDir((), None)]
 
         for entry in source.entries(self._record_error):

@@ -68,7 +68,7 @@ def read_packs(
 ) -> Iterator[tuple[Id, Finding | None]]:
     packs = sorted(p for p in on_backend if selected(p, subset))
     with ThreadPoolExecutor(4) as pool:
-        for pack_id, finding in zip(packs, pool.map(lambda p: verify_pack(repo, p, indexed.get(p, set())), packs)):
+        for pack_id, finding in zip(packs, pool.map(lambda p: verify_pack(repo, p, indexed.get(p, set())), packs), strict=True):
             if on_pack is not None:
                 on_pack()
             yield pack_id, finding

@@ -36,7 +36,7 @@ class MasterKey:
     chunker_seed: bytes
 
     @classmethod
-    def generate(cls) -> "MasterKey":
+    def generate(cls) -> MasterKey:
         return cls(os.urandom(32), os.urandom(32), os.urandom(32))
 
     def __repr__(self) -> str:

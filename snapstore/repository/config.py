@@ -36,7 +36,7 @@ class RepositoryConfig:
     @classmethod
     def new(
         cls, created: str, chunker: dict[str, tuple[int, int, int, int]], pack_size: int
-    ) -> "RepositoryConfig":
+    ) -> RepositoryConfig:
         return cls(os.urandom(16), created, pack_size, dict(chunker))
 
     def encode(self) -> bytes:
@@ -54,7 +54,7 @@ class RepositoryConfig:
         )
 
     @classmethod
-    def decode(cls, plaintext: bytes) -> "RepositoryConfig":
+    def decode(cls, plaintext: bytes) -> RepositoryConfig:
         try:
             doc = msgpack.unpackb(plaintext, raw=False)
             version = doc["v"]

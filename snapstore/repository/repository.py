@@ -182,7 +182,7 @@ class Repository:
             return self.load_index_file(info.handle.name)
 
         with ThreadPoolExecutor(8) as pool:
-            for info, index_file in zip(infos, pool.map(read, infos)):
+            for info, index_file in zip(infos, pool.map(read, infos), strict=True):
                 for pack_id, entries in index_file.packs.items():
                     self.index.add_pack(pack_id, entries)
                 self._index_files.add(info.handle.name)
@@ -207,7 +207,7 @@ class Repository:
         """Every index file; a damaged one raises (callers that delete need to know them all)."""
         infos = list(self.backend.list(FileType.INDEX))
         with ThreadPoolExecutor(8) as pool:
-            return list(zip(infos, pool.map(lambda i: self.load_index_file(i.handle.name), infos)))
+            return list(zip(infos, pool.map(lambda i: self.load_index_file(i.handle.name), infos), strict=True))
 
     def replace_index(self, packs: Mapping[Id, list[PackEntry]]) -> None:
         """Makes the in-memory index exactly these packs, standing for every index file now
@@ -238,7 +238,7 @@ class Repository:
         found: dict[Id, list[PackEntry]] = {}
         damaged: dict[Id, str] = {}
         with ThreadPoolExecutor(8) as pool:
-            for pack_id, result in zip(todo, pool.map(read, todo)):
+            for pack_id, result in zip(todo, pool.map(read, todo), strict=True):
                 if isinstance(result, str):
                     damaged[pack_id] = result
                 else:

@@ -16,6 +16,7 @@ or NUL) and duplicate names, so no later layer ever sees one.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +88,7 @@ def _encode_node(node: Node) -> dict[str, Any]:
 
 def encode_tree(nodes: Sequence[Node]) -> bytes:
     ordered = sorted(nodes, key=lambda n: n.name)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if a.name == b.name:
             raise ValueError(f"duplicate name {a.name!r} in one directory")
     return msgpack.packb(

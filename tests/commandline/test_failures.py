@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgpack
@@ -138,7 +138,7 @@ def _hostile_snapshot(repo_path: Path, nodes: list[dict[str, object]]) -> None:
     repo.flush()
     save_snapshot(
         repo,
-        Snapshot(datetime.now(timezone.utc), "evil", "evil", [], "files", ["/"], tree_id),
+        Snapshot(datetime.now(UTC), "evil", "evil", [], "files", ["/"], tree_id),
     )
     repo.close()
 

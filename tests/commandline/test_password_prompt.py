@@ -9,7 +9,7 @@ from tests.support.cli import Cli, snapstore_command
 pexpect = pytest.importorskip("pexpect")
 
 
-def _spawn(cli: Cli, *args: str) -> "pexpect.spawn":
+def _spawn(cli: Cli, *args: str) -> pexpect.spawn:
     env = {k: v for k, v in cli.env.items() if k != "SNAPSTORE_PASSWORD"}
     command = snapstore_command()
     return pexpect.spawn(command[0], list(command[1:]) + list(args), env=env, timeout=60)

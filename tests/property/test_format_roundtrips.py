@@ -218,7 +218,9 @@ def test_blob_index_matches_a_dict(ops: list[tuple[Any, ...]]) -> None:
                 model.setdefault(bytes(e.id), []).append(
                     BlobLocation(pack_id, e.type, e.offset, e.length, e.plain_length)
                 )
-            key = lambda loc: (loc.pack_id, loc.offset, loc.length, loc.plain_length, loc.type)
+            def key(loc: BlobLocation) -> tuple[object, ...]:
+                return (loc.pack_id, loc.offset, loc.length, loc.plain_length, loc.type)
+
             for blob_id in ID_POOL:
                 want = sorted(model.get(bytes(blob_id), []), key=key)
                 assert sorted(index.lookup_all(blob_id), key=key) == want

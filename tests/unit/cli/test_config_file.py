@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 import pytest
+
 from snapstore.cli.app import build_cli
 from snapstore.cli.config_file import build_default_map, load_config
-
 from snapstore.errors import UsageError
 
 EXAMPLE = """

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
+import snapstore
 from snapstore.cli.app import build_cli
 from snapstore.cli.config_file import build_default_map, load_config
 from snapstore.cli.remote_options import RemoteOptions
-
-import snapstore
 
 CONFIG = """
 repository = "s3://bucket/repo"

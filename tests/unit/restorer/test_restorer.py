@@ -235,7 +235,7 @@ def nothing_outside(tmp_path: Path, target: Path) -> None:
     """Only the target (and the empty `outside`) may exist below tmp_path."""
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["outside", target.name])
     assert list((tmp_path / "outside").iterdir()) == []
-    for dirpath, dirnames, filenames in os.walk(target):
+    for _dirpath, dirnames, filenames in os.walk(target):
         for name in filenames + dirnames:
             assert name in ("a-first", "sub", "ok"), name
 
