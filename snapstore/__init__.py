@@ -11,8 +11,7 @@ Everything else inside the package is private to it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -26,14 +25,15 @@ from snapstore.checker.findings import Finding
 from snapstore.copy import CopyResult, copy_snapshots
 from snapstore.crypto.kdf import DEFAULT_KDF, TEST_KDF, KdfParams
 from snapstore.errors import PathNotFound, SnapstoreError
-from snapstore.forget import ForgetResult, forget_snapshots
+from snapstore.forget import ForgetResult
+from snapstore.forget import forget_snapshots as forget
 from snapstore.progress import NoProgress, Progress
 from snapstore.prune import PruneOptions, PruneReport, prune
 from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import Restorer, RestoreResult
 from snapstore.restorer.stream import stream_content
-from snapstore.retention import DEFAULT_GROUP_BY, Decision, Duration, RetentionPolicy
+from snapstore.retention import Decision, Duration, RetentionPolicy
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots, walk
 from snapstore.snapshot.tree import Node, NodeType
@@ -250,25 +250,3 @@ def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes
 def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:
     """Checks a repository opened with load_index=False."""
     return check_repository(repo, options)
-
-
-def forget(
-    repo: Repository,
-    policy: RetentionPolicy,
-    *,
-    group_by: Collection[str] = DEFAULT_GROUP_BY,
-    tags: Sequence[str] = (),
-    hosts: Sequence[str] = (),
-    dry_run: bool = False,
-    now: datetime | None = None,
-    tz: tzinfo | None = None,
-    allow_remove_all: bool = False,
-) -> ForgetResult:
-    """Removes the snapshots `policy` does not keep, per group (restic's rules; see
-    snapstore.retention). Only snapshot objects go: prune frees their data. `tags` ("a,b" = both)
-    and `hosts` choose the snapshots considered; `tz` (default: local time) places day, week and
-    month boundaries. A policy with no rule raises UsageError unless `allow_remove_all`."""
-    return forget_snapshots(
-        repo, policy, group_by=group_by, tags=tags, hosts=hosts, dry_run=dry_run, now=now, tz=tz,
-        allow_remove_all=allow_remove_all,
-    )

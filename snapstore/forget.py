@@ -45,7 +45,11 @@ def forget_snapshots(
     tz: tzinfo | None = None,
     allow_remove_all: bool = False,
 ) -> ForgetResult:
-    """Decides for every group first, then removes: a refused group leaves everything as it was."""
+    """Removes the snapshots `policy` does not keep, per group (restic's rules; see
+    snapstore.retention). Only snapshot objects go: prune frees their data. `tags` ("a,b" = both)
+    and `hosts` choose the snapshots considered; `tz` (default: local time) places day, week and
+    month boundaries. A policy with no rule raises UsageError unless `allow_remove_all`.
+    Decides for every group first, then removes: a refused group leaves everything as it was."""
     groups = plan_forget(
         list_snapshots(repo),
         policy,
