@@ -21,7 +21,10 @@
     │   └── AmbiguousPrefix           an id prefix matches several snapshots
     ├── PathNotFound                  a path is not in the snapshot
     ├── SourceError                   a backup source could not be read
-    │   └── DumpFailed                a dump command exited non-zero
+    │   └── DumpFailed                a dump command failed (also a CommandFailed)
+    ├── CommandFailed                 an external program (pg_dump, pg_restore, psql...) failed
+    │   ├── DumpFailed
+    │   └── RestoreFailed             a restore into a database or server failed
     ├── UnsafePath                    a snapshot entry would land outside the restore target
     └── UsageError                    the caller asked for something contradictory
 
@@ -115,19 +118,36 @@ class SourceError(SnapstoreError):
     """A backup source could not be read."""
 
 
-class DumpFailed(SourceError):
-    """A dump command (pg_dump, redis-cli, ...) failed, so its output is not a backup."""
+class CommandFailed(SnapstoreError):
+    """An external program exited non-zero or was killed; the message ends with its error."""
 
     def __init__(self, command: str, returncode: int | None, stderr_tail: str) -> None:
         self.command = command
         self.returncode = returncode
         self.stderr_tail = stderr_tail
         status = "was killed" if returncode is None or returncode < 0 else f"exited {returncode}"
-        detail = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
-        message = f"{command} {status}"
-        if detail:
-            message += f": {detail}"
-        super().__init__(message)
+        detail = last_message(stderr_tail)
+        super().__init__(f"{command} {status}: {detail}" if detail else f"{command} {status}")
+
+
+def last_message(stderr: str) -> str:
+    """The last message in a program's stderr, with its indented continuation lines joined
+    (libpq prints "connection ... failed" and then an indented hint)."""
+    lines = [line for line in stderr.rstrip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    start = len(lines) - 1
+    while start > 0 and lines[start][:1].isspace():
+        start -= 1
+    return " ".join(line.strip() for line in lines[start:])
+
+
+class DumpFailed(SourceError, CommandFailed):
+    """A dump command (pg_dump, redis-cli, ...) failed, so its output is not a backup."""
+
+
+class RestoreFailed(CommandFailed):
+    """pg_restore, psql or another restore-side program failed."""
 
 
 class UnsafePath(SnapstoreError):

@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from snapstore.errors import SnapshotNotFound, SourceError
+from snapstore.errors import CommandFailed, SnapshotNotFound, SourceError
 from snapstore.progress import Progress
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
@@ -108,7 +108,7 @@ def drill(
             restored = restore_database(
                 repo, snapshot, connection, DatabaseRestoreOptions(scratch, create=True), progress
             )
-        except SourceError as exc:
+        except (SourceError, CommandFailed) as exc:
             report.add("restore", False, str(exc))
         else:
             report.add("restore", True, f"{restored.dump_path}: {restored.bytes_restored} bytes")
@@ -118,7 +118,7 @@ def drill(
             try:
                 connection.drop_database(scratch)
                 report.dropped = True
-            except SourceError as exc:
+            except (SourceError, CommandFailed) as exc:
                 report.add("drop scratch database", False, str(exc))
         report.duration_s = round(time.monotonic() - started, 3)
     return report

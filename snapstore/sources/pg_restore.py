@@ -18,7 +18,7 @@ Safety rules, checked before anything is written:
   are reported as warnings, not errors, as with `psql -f globals.sql`.
 
 With one job pg_restore runs `--single-transaction`, so a failed restore changes nothing;
-with several it runs `--exit-on-error`. A non-zero exit raises `DumpFailed` naming
+with several it runs `--exit-on-error`. A non-zero exit raises `RestoreFailed` naming
 pg_restore with the tail of its stderr.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snapstore.errors import DumpFailed, PathNotFound, SourceError, UsageError
+from snapstore.errors import PathNotFound, RestoreFailed, SourceError, UsageError
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
 from snapstore.restorer.stream import iter_content, stream_content
@@ -179,7 +179,7 @@ def _restore_streaming(connection: PgConnection, argv: list[str], chunks: Iterab
             env=connection.environment(),
         )
     except OSError as exc:
-        raise DumpFailed("pg_restore", CANNOT_EXECUTE, f"cannot execute: {exc}") from exc
+        raise RestoreFailed("pg_restore", CANNOT_EXECUTE, f"cannot execute: {exc}") from exc
     assert proc.stdin is not None and proc.stderr is not None
     stderr = StderrTail(proc.stderr, STDERR_TAIL_BYTES)
     stopped_reading = False
@@ -202,7 +202,7 @@ def _restore_streaming(connection: PgConnection, argv: list[str], chunks: Iterab
     returncode = proc.wait()
     tail = stderr.text(timeout=STDERR_WAIT_SECONDS)
     if returncode != 0:
-        raise DumpFailed("pg_restore", returncode, tail)
+        raise RestoreFailed("pg_restore", returncode, tail)
     if stopped_reading:
         raise SourceError("pg_restore exited 0 before reading the whole dump")
     return tail
@@ -231,10 +231,10 @@ def _run(argv: list[str], connection: PgConnection, stdin: bytes | None) -> str:
             check=False,
         )
     except OSError as exc:
-        raise DumpFailed(name, CANNOT_EXECUTE, f"cannot execute: {exc}") from exc
+        raise RestoreFailed(name, CANNOT_EXECUTE, f"cannot execute: {exc}") from exc
     tail = done.stderr[-STDERR_TAIL_BYTES:].decode("utf-8", errors="replace")
     if done.returncode != 0:
-        raise DumpFailed(name, done.returncode, tail)
+        raise RestoreFailed(name, done.returncode, tail)
     return tail
 
 
