@@ -6,23 +6,18 @@ the S3 tests are skipped, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
 
 from snapstore.backend.base import Backend
-from tests.support import ServerUnavailable, server_unavailable
+from tests.support import required_server
 from tests.support.s3server import S3Endpoint, running_s3_server, s3_backend_on_fresh_bucket
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[S3Endpoint]:
-    with contextlib.ExitStack() as stack:
-        try:
-            endpoint = stack.enter_context(running_s3_server())
-        except ServerUnavailable as exc:
-            server_unavailable(f"S3 endpoint unavailable: {exc}")
+    with required_server(running_s3_server(), "S3 endpoint") as endpoint:
         yield endpoint
 
 

@@ -6,7 +6,6 @@ these tests are skipped, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from snapstore.backend.retry import RetryBackend
 from snapstore.backend.sftp import sftp_backend as raw_sftp_backend
 from snapstore.errors import BackendError, TransientBackendError
 from tests.backend.conformance import BackendConformance
-from tests.support import ServerUnavailable, server_unavailable
+from tests.support import required_server
 from tests.support.sshd import SshServer, running_sshd
 
 _repos = itertools.count(1)
@@ -29,11 +28,7 @@ _repos = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(running_sshd(tmp_path_factory.mktemp("sshd")))
-        except ServerUnavailable as exc:
-            server_unavailable(f"SFTP server unavailable: {exc}")
+    with required_server(running_sshd(tmp_path_factory.mktemp("sshd")), "SFTP server") as server:
         yield server
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerUnavailable, server_unavailable
+from tests.support import required_server
 from tests.support.mastodon import SeedSummary, create_mastodon_db
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.redis import RedisServer, running_redis
@@ -36,21 +36,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(running_postgres())
-        except ServerUnavailable as exc:
-            server_unavailable(f"PostgreSQL unavailable: {exc}")
+    with required_server(running_postgres(), "PostgreSQL") as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(running_redis())
-        except ServerUnavailable as exc:
-            server_unavailable(f"Redis unavailable: {exc}")
+    with required_server(running_redis(), "Redis") as server:
         yield server
 
 
@@ -60,11 +52,7 @@ def start_redis() -> Callable[..., AbstractContextManager[RedisServer]]:
 
     @contextlib.contextmanager
     def start(**kwargs: object) -> Iterator[RedisServer]:
-        with contextlib.ExitStack() as stack:
-            try:
-                server = stack.enter_context(running_redis(**kwargs))  # type: ignore[arg-type]
-            except ServerUnavailable as exc:
-                server_unavailable(f"Redis unavailable: {exc}")
+        with required_server(running_redis(**kwargs), "Redis") as server:  # type: ignore[arg-type]
             yield server
 
     return start

@@ -4,7 +4,6 @@ the HTTP level; and `copy` from a local repository to an off-site one."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import textwrap
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerUnavailable, server_unavailable
+from tests.support import required_server
 from tests.support.cli import Cli
 from tests.support.remote_cli import bucket_of, clean_env, s3_cli, sftp_cli
 from tests.support.s3server import S3Endpoint, running_s3_server
@@ -22,21 +21,13 @@ from tests.support.trees import make_tree, tree_state
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[S3Endpoint]:
-    with contextlib.ExitStack() as stack:
-        try:
-            endpoint = stack.enter_context(running_s3_server())
-        except ServerUnavailable as exc:
-            server_unavailable(f"S3 endpoint unavailable: {exc}")
+    with required_server(running_s3_server(), "S3 endpoint") as endpoint:
         yield endpoint
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(running_sshd(tmp_path_factory.mktemp("sshd")))
-        except ServerUnavailable as exc:
-            server_unavailable(f"SFTP server unavailable: {exc}")
+    with required_server(running_sshd(tmp_path_factory.mktemp("sshd")), "SFTP server") as server:
         yield server
 
 

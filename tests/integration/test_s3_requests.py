@@ -8,14 +8,13 @@ per file, per chunk or per index file breaks them. The counts are printed (pytes
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ServerUnavailable, server_unavailable
+from tests.support import required_server
 from tests.support.cli import Cli
 from tests.support.remote_cli import bucket_of, s3_cli
 from tests.support.s3server import S3Endpoint, running_s3_server
@@ -44,11 +43,7 @@ BOUNDS: dict[str, dict[str, int]] = {
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[S3Endpoint]:
-    with contextlib.ExitStack() as stack:
-        try:
-            endpoint = stack.enter_context(running_s3_server())
-        except ServerUnavailable as exc:
-            server_unavailable(f"S3 endpoint unavailable: {exc}")
+    with required_server(running_s3_server(), "S3 endpoint") as endpoint:
         yield endpoint
 
 

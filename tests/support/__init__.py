@@ -7,8 +7,11 @@ run must not go green by skipping its real servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import NoReturn
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -26,3 +29,17 @@ def server_unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (CI=true: the real server is required)", pytrace=False)
     pytest.skip(reason)
+
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def required_server(server: AbstractContextManager[T], what: str) -> Iterator[T]:
+    """Enters a server's context manager; if it cannot start, skips (fails under CI=true)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            running = stack.enter_context(server)
+        except ServerUnavailable as exc:
+            server_unavailable(f"{what} unavailable: {exc}")
+        yield running
