@@ -2,6 +2,9 @@
 
     0x00  stored: the payload is the plaintext as is
     0x01  zstd:   the payload is one zstd frame holding the plaintext
+    0x02  delta:  the payload is the base blob's id (32 bytes), then one zstd frame holding
+                  the plaintext, compressed with the base's plaintext as a raw-content
+                  dictionary (SPEC.md section 6)
 
 Compression is skipped when it does not pay (media, already-compressed dumps): a quick probe
 of the first 64 KiB decides for large inputs, and the result is kept only if it is smaller,
@@ -18,6 +21,8 @@ from snapstore.errors import DecompressionError, UnsupportedVersion
 
 STORED = 0
 ZSTD = 1
+DELTA = 2
+_BASE_ID_SIZE = 32
 DEFAULT_LEVEL = 3
 _PROBE_SIZE = 64 * 1024
 _PROBE_MIN_SAVING = 0.03
@@ -57,20 +62,46 @@ def compress(data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
     return b"\x00" + data
 
 
-def decompress(framed: bytes, expected_size: int | None = None) -> bytes:
+def compress_delta(data: bytes, base_id: bytes, base: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+    """Frames `data` as a delta: zstd with the base's plaintext as a raw-content dictionary."""
+    dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    cctx = zstandard.ZstdCompressor(level=level, dict_data=dictionary, write_content_size=True)
+    return b"\x02" + bytes(base_id) + cctx.compress(data)
+
+
+def delta_base(framed: bytes) -> bytes | None:
+    """The base id a delta frame names, or None when the frame is not a delta."""
+    if not framed or framed[0] != DELTA:
+        return None
+    if len(framed) < 1 + _BASE_ID_SIZE:
+        raise DecompressionError("delta frame is cut short before its base id")
+    return framed[1 : 1 + _BASE_ID_SIZE]
+
+
+def _inflate(frame: bytes, expected_size: int | None, dctx: zstandard.ZstdDecompressor) -> bytes:
+    try:
+        out = dctx.decompress(frame, max_output_size=expected_size or 0)
+    except zstandard.ZstdError as exc:
+        raise DecompressionError(f"zstd frame is damaged: {exc}") from None
+    if expected_size is not None and len(out) != expected_size:
+        raise DecompressionError(f"expected {expected_size} bytes, zstd gave {len(out)}")
+    return out
+
+
+def decompress(framed: bytes, expected_size: int | None = None, base: bytes | None = None) -> bytes:
+    """Undoes `compress` or `compress_delta`; a delta needs its base's plaintext."""
     if not framed:
         raise DecompressionError("empty compression frame")
     flag = framed[0]
     if flag == STORED:
         return framed[1:]
     if flag == ZSTD:
-        try:
-            out = _decompressor().decompress(
-                framed[1:], max_output_size=expected_size or 0
-            )
-        except zstandard.ZstdError as exc:
-            raise DecompressionError(f"zstd frame is damaged: {exc}") from None
-        if expected_size is not None and len(out) != expected_size:
-            raise DecompressionError(f"expected {expected_size} bytes, zstd gave {len(out)}")
-        return out
+        return _inflate(framed[1:], expected_size, _decompressor())
+    if flag == DELTA:
+        delta_base(framed)  # checks the length
+        if base is None:
+            raise DecompressionError("a delta frame needs its base blob")
+        dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        dctx = zstandard.ZstdDecompressor(dict_data=dictionary)
+        return _inflate(framed[1 + _BASE_ID_SIZE :], expected_size, dctx)
     raise UnsupportedVersion(f"unknown compression flag {flag}")

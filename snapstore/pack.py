@@ -5,10 +5,13 @@ Pure bytes in, bytes out; no I/O and no crypto (the caller seals and opens the h
     blob envelope 0 | blob envelope 1 | ... | header envelope | trailer
 
 Trailer, 8 bytes: header envelope length (u32 little-endian), then b"SNP", then the pack
-format version (1). Header plaintext: version (u8, 1), blob count (u32 LE), then one 42-byte
-entry per blob in file order:
+format version (1). Header plaintext: version (u8, 1 or 2), blob count (u32 LE), then one
+42-byte entry per blob in file order:
 
     type u8 | flags u8 | stored length u32 LE | plain length u32 LE | blob id (32 bytes)
+
+In a version 2 header, an entry whose flags have FLAG_DELTA set is followed by the 32-byte id
+of its base blob (SPEC.md section 7). Writers use version 1 when no blob is a delta.
 
 Offsets are implicit: blobs sit back to back from offset 0. Because every pack describes its
 own contents, the index can always be rebuilt from the packs alone.
@@ -20,12 +23,16 @@ import enum
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from snapstore.errors import IntegrityError, Truncated, UnsupportedVersion
 from snapstore.ids import ID_SIZE, Id
 
 PACK_VERSION = 1
 HEADER_VERSION = 1
+HEADER_VERSION_DELTAS = 2
+#: Entry flag: the blob is stored as a delta against the base blob its entry names.
+FLAG_DELTA = 0x01
 TRAILER_MAGIC = b"SNP"
 TRAILER_SIZE = 8
 ENTRY_SIZE = 42
@@ -50,12 +57,37 @@ class PackEntry:
     length: int
     plain_length: int
     flags: int = 0
+    base: Id | None = None  # the base blob of a delta (flags has FLAG_DELTA)
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.flags & FLAG_DELTA)
+
+
+class PackBlob(NamedTuple):
+    """A blob ready to go into a pack: its envelope and what the header says about it."""
+
+    type: BlobType
+    id: Id
+    envelope: bytes
+    plain_length: int
+    base: Id | None = None
+
+
+def check_delta_fields(flags: int, base: bytes | None) -> None:
+    if bool(flags & FLAG_DELTA) != (base is not None):
+        raise IntegrityError("a delta entry must name its base, and only a delta entry may")
 
 
 def encode_header(entries: Sequence[PackEntry]) -> bytes:
-    out = bytearray(struct.pack("<BI", HEADER_VERSION, len(entries)))
+    deltas = any(e.is_delta for e in entries)
+    version = HEADER_VERSION_DELTAS if deltas else HEADER_VERSION
+    out = bytearray(struct.pack("<BI", version, len(entries)))
     for entry in entries:
+        check_delta_fields(entry.flags, entry.base)
         out += _ENTRY.pack(entry.type, entry.flags, entry.length, entry.plain_length, entry.id)
+        if entry.base is not None:
+            out += entry.base
     return bytes(out)
 
 
@@ -63,34 +95,50 @@ def decode_header(plaintext: bytes) -> list[PackEntry]:
     if len(plaintext) < 5:
         raise Truncated("pack header is too short")
     version, count = struct.unpack_from("<BI", plaintext)
-    if version != HEADER_VERSION:
+    if version not in (HEADER_VERSION, HEADER_VERSION_DELTAS):
         raise UnsupportedVersion(f"pack header version {version} is not supported")
-    if len(plaintext) != 5 + count * ENTRY_SIZE:
-        raise Truncated(f"pack header says {count} entries but has {len(plaintext)} bytes")
     entries = []
     offset = 0
-    for i in range(count):
-        type_, flags, length, plain_length, blob_id = _ENTRY.unpack_from(plaintext, 5 + i * ENTRY_SIZE)
+    position = 5
+    for _ in range(count):
+        if position + ENTRY_SIZE > len(plaintext):
+            raise Truncated(f"pack header says {count} entries but has {len(plaintext)} bytes")
+        type_, flags, length, plain_length, blob_id = _ENTRY.unpack_from(plaintext, position)
+        position += ENTRY_SIZE
         try:
             blob_type = BlobType(type_)
         except ValueError:
             raise IntegrityError(f"pack header names unknown blob type {type_}") from None
-        entries.append(PackEntry(blob_type, Id(blob_id), offset, length, plain_length, flags))
+        base = None
+        if flags & FLAG_DELTA:
+            if version < HEADER_VERSION_DELTAS:
+                raise IntegrityError("a version 1 pack header cannot hold delta blobs")
+            if position + ID_SIZE > len(plaintext):
+                raise Truncated("pack header ends inside a base id")
+            base = Id(plaintext[position : position + ID_SIZE])
+            position += ID_SIZE
+        entries.append(PackEntry(blob_type, Id(blob_id), offset, length, plain_length, flags, base))
         offset += length
+    if position != len(plaintext):
+        raise Truncated(f"pack header says {count} entries but has {len(plaintext)} bytes")
     return entries
 
 
 def assemble(
-    blobs: Sequence[tuple[BlobType, Id, bytes, int]], seal_header: Callable[[bytes], bytes]
+    blobs: Sequence[PackBlob] | Sequence[tuple[BlobType, Id, bytes, int]], seal_header: Callable[[bytes], bytes]
 ) -> tuple[bytes, list[PackEntry]]:
-    """Lays out (type, id, envelope, plain length) blobs and appends the sealed header."""
+    """Lays out blobs back to back and appends the sealed header."""
     entries = []
     parts = []
     offset = 0
-    for blob_type, blob_id, envelope, plain_length in blobs:
-        entries.append(PackEntry(blob_type, blob_id, offset, len(envelope), plain_length))
-        parts.append(envelope)
-        offset += len(envelope)
+    for item in blobs:
+        blob = PackBlob(*item)  # plain (type, id, envelope, plain length) tuples are fine too
+        flags = FLAG_DELTA if blob.base is not None else 0
+        entries.append(
+            PackEntry(blob.type, blob.id, offset, len(blob.envelope), blob.plain_length, flags, blob.base)
+        )
+        parts.append(blob.envelope)
+        offset += len(blob.envelope)
     header = seal_header(encode_header(entries))
     parts.append(header)
     parts.append(_TRAILER.pack(len(header), TRAILER_MAGIC, PACK_VERSION))

@@ -27,7 +27,7 @@ from snapstore.backend.base import FileType
 from snapstore.errors import IntegrityError, ObjectNotFound, SnapstoreError, UsageError
 from snapstore.ids import Id
 from snapstore.index.codec import IndexFile
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.repository import Repository
@@ -373,7 +373,7 @@ def _repack(
 ) -> dict[Id, list[PackEntry]]:
     """Copies the blobs to keep out of the packs to repack into new, as yet unindexed, packs."""
     written: dict[Id, list[PackEntry]] = {}
-    batch: list[tuple[BlobType, Id, bytes, int]] = []
+    batch: list[PackBlob] = []
     batch_size = 0
 
     def store() -> None:
@@ -399,7 +399,7 @@ def _repack(
                     f"prune stopped, nothing was deleted: blob {entry.id.hex()[:16]} in pack "
                     f"{pack_id.hex()[:16]} is damaged ({exc}); run `snapstore check --read-data`"
                 ) from exc
-            batch.append((entry.type, entry.id, envelope, entry.plain_length))
+            batch.append(PackBlob(entry.type, entry.id, envelope, entry.plain_length, entry.base))
             batch_size += len(envelope)
             if batch_size >= repo.config.pack_size:
                 store()

@@ -1,7 +1,9 @@
 """A compact in-memory blob index: sorted numpy columns plus a small dict of recent additions.
 
 Per blob it keeps the id (32 bytes, split into a sortable 8-byte key and 24 more bytes), the
-pack number, offset, stored and plain lengths, and the type: 49 bytes. Lookups binary-search
+pack number, offset, stored and plain lengths, type and flags, and for a delta the first 8
+bytes of its base's id (0 otherwise): 58 bytes. The full base id is inside the delta's own
+envelope and in the index files; the key is enough to find the base's candidates here. Lookups binary-search
 the key column. New entries go to a dict and are merged into the arrays in batches, so adding
 stays amortised O(1) per blob while memory stays compact.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snapstore.ids import Id
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
 
 _MIN_MERGE = 1 << 16
 
@@ -28,6 +30,11 @@ class BlobLocation:
     length: int
     plain_length: int
     flags: int = 0
+    base_key: int = 0  # first 8 bytes of a delta's base id, big-endian; 0 for a full blob
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.flags & FLAG_DELTA)
 
 
 def _split(blob_id: bytes) -> tuple[int, bytes]:
@@ -49,6 +56,7 @@ class BlobIndex:
         self._plain = np.empty(0, dtype=np.uint32)
         self._type = np.empty(0, dtype=np.uint8)
         self._flags = np.empty(0, dtype=np.uint8)
+        self._base = np.empty(0, dtype=np.uint64)
         self._pending: dict[bytes, list[tuple[int, int, int, int, int, int]]] = {}
         self._pending_count = 0
 
@@ -62,7 +70,14 @@ class BlobIndex:
                 self._pack_numbers[pack_id] = number
             for e in entries:
                 self._pending.setdefault(bytes(e.id), []).append(
-                    (number, int(e.type) | (e.flags << 8), e.offset, e.length, e.plain_length, 0)
+                    (
+                        number,
+                        int(e.type) | (e.flags << 8),
+                        e.offset,
+                        e.length,
+                        e.plain_length,
+                        _split(e.base)[0] if e.base is not None else 0,
+                    )
                 )
                 self._pending_count += 1
             if self._pending_count > max(_MIN_MERGE, len(self._keys) // 8):
@@ -80,16 +95,18 @@ class BlobIndex:
         plain = np.empty(n, dtype=np.uint32)
         types = np.empty(n, dtype=np.uint8)
         flags = np.empty(n, dtype=np.uint8)
+        bases = np.empty(n, dtype=np.uint64)
         rest_bytes = bytearray()
         i = 0
         for blob_id, locations in self._pending.items():
             key = int.from_bytes(blob_id[:8], "big")
-            for number, type_flags, off, ln, pl, _ in locations:
+            for number, type_flags, off, ln, pl, base in locations:
                 keys[i] = key
                 rest_bytes += blob_id[8:]
                 pack[i], offset[i], length[i], plain[i] = number, off, ln, pl
                 types[i] = type_flags & 0xFF
                 flags[i] = type_flags >> 8
+                bases[i] = base
                 i += 1
         rest[:] = np.frombuffer(bytes(rest_bytes), dtype=np.uint8).reshape(n, 24)
         all_keys = np.concatenate([self._keys, keys])
@@ -102,6 +119,7 @@ class BlobIndex:
         self._plain = np.concatenate([self._plain, plain])[order]
         self._type = np.concatenate([self._type, types])[order]
         self._flags = np.concatenate([self._flags, flags])[order]
+        self._base = np.concatenate([self._base, bases])[order]
         self._pending.clear()
         self._pending_count = 0
 
@@ -128,15 +146,16 @@ class BlobIndex:
             int(self._length[i]),
             int(self._plain[i]),
             int(self._flags[i]),
+            int(self._base[i]),
         )
 
     def lookup_all(self, blob_id: bytes) -> list[BlobLocation]:
         with self._lock:
             found = [self._location(i) for i in self._array_positions(blob_id)]
-            for number, type_flags, off, ln, pl, _ in self._pending.get(bytes(blob_id), ()):
+            for number, type_flags, off, ln, pl, base in self._pending.get(bytes(blob_id), ()):
                 found.append(
                     BlobLocation(
-                        self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8
+                        self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8, base
                     )
                 )
             return found
@@ -145,13 +164,54 @@ class BlobIndex:
         with self._lock:
             pending = self._pending.get(bytes(blob_id))
             if pending:
-                number, type_flags, off, ln, pl, _ = pending[0]
+                number, type_flags, off, ln, pl, base = pending[0]
                 return BlobLocation(
-                    self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8
+                    self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8, base
                 )
             for i in self._array_positions(blob_id):
                 return self._location(i)
             return None
+
+    def ids_with_key(self, key: int) -> list[Id]:
+        """Every id whose first 8 bytes (big-endian) are `key`: how a delta's base is found
+        from `BlobLocation.base_key` (almost always exactly one)."""
+        prefix = key.to_bytes(8, "big")
+        with self._lock:
+            found = {
+                Id(prefix + self._rest[i].tobytes())
+                for i in range(
+                    int(np.searchsorted(self._keys, np.uint64(key), side="left")),
+                    int(np.searchsorted(self._keys, np.uint64(key), side="right")),
+                )
+            }
+            found.update(Id(b) for b in self._pending if b[:8] == prefix)
+            return sorted(found)
+
+    def plain_lengths(self, blob_ids: list[bytes]) -> list[int | None]:
+        """Plaintext length of each blob (None when not indexed), vectorised for long lists."""
+        with self._lock:
+            self._merge()
+            if not blob_ids:
+                return []
+            raw = np.frombuffer(b"".join(bytes(b) for b in blob_ids), dtype=np.uint8).reshape(-1, 32)
+            keys = raw[:, :8].copy().view(">u8").ravel().astype(np.uint64)
+            n = len(self._keys)
+            pos = np.searchsorted(self._keys, keys, side="left")
+            at = np.minimum(pos, max(n - 1, 0))
+            if n:
+                hit = (pos < n) & (self._keys[at] == keys) & (self._rest[at] == raw[:, 8:]).all(axis=1)
+                plain = self._plain[at].tolist()
+            else:
+                hit = np.zeros(len(keys), dtype=bool)
+                plain = [0] * len(keys)
+            out: list[int | None] = []
+            for j, found in enumerate(hit.tolist()):
+                if found:
+                    out.append(int(plain[j]))
+                else:  # pending, a key shared by several ids, or not indexed
+                    location = self.lookup(blob_ids[j])
+                    out.append(location.plain_length if location is not None else None)
+            return out
 
     def __contains__(self, blob_id: object) -> bool:
         return isinstance(blob_id, bytes) and self.lookup(blob_id) is not None
@@ -178,6 +238,6 @@ class BlobIndex:
         with self._lock:
             arrays = (
                 self._keys, self._rest, self._pack, self._offset, self._length, self._plain,
-                self._type, self._flags,
+                self._type, self._flags, self._base,
             )
             return sum(a.nbytes for a in arrays)

@@ -7,6 +7,11 @@ Stored at `config` inside an envelope (kind CONFIG). Plaintext msgpack map:
      "compression_level": int, "features": [str, ...]}
 
 A reader refuses a config whose "v" or any entry of "features" it does not know.
+
+Features:
+    "delta-v1"  blobs may be stored as deltas (compression flag 0x02, pack header and index
+                file version 2; SPEC.md sections 6 to 8). New repositories have it; writers
+                store deltas only where it is present, so older readers are never surprised.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import msgpack
 from snapstore.errors import IntegrityError, UnsupportedVersion
 
 REPOSITORY_VERSION = 1
-KNOWN_FEATURES: frozenset[str] = frozenset()
+FEATURE_DELTAS = "delta-v1"
+KNOWN_FEATURES: frozenset[str] = frozenset({FEATURE_DELTAS})
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 
 
@@ -37,7 +43,12 @@ class RepositoryConfig:
     def new(
         cls, created: str, chunker: dict[str, tuple[int, int, int, int]], pack_size: int
     ) -> RepositoryConfig:
-        return cls(os.urandom(16), created, pack_size, dict(chunker))
+        return cls(os.urandom(16), created, pack_size, dict(chunker), features=(FEATURE_DELTAS,))
+
+    @property
+    def deltas(self) -> bool:
+        """Whether writers may store delta blobs here."""
+        return FEATURE_DELTAS in self.features
 
     def encode(self) -> bytes:
         return msgpack.packb(

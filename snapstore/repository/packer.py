@@ -4,6 +4,9 @@ The pipeline is bounded at every stage so memory stays constant whatever is back
 `submit` blocks while too many blobs are in flight, and a full pack waits for an upload
 slot. The native libraries (BLAKE3, zstd, AES-GCM) release the GIL, so the workers overlap.
 
+A blob given candidate bases is also tried as a delta against each (SPEC.md section 6) and
+stored as the smallest delta when that is clearly smaller than its plain compressed form.
+
 Ordering (SPEC.md section 11): a blob enters the in-memory index only after the pack holding
 it has been stored, and the index files naming packs are written only after those packs.
 """
@@ -12,17 +15,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from snapstore import compression, pack
 from snapstore.backend.base import Backend, FileType, Handle
 from snapstore.crypto.aead import Kind, Sealer
-from snapstore.crypto.idhash import blob_id, object_id
+from snapstore.crypto.idhash import blob_id as _hash
+from snapstore.crypto.idhash import object_id
 from snapstore.ids import Id
 from snapstore.index.index import BlobIndex
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import BlobType, PackBlob, PackEntry
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SavedBlob:
     id: Id
     plain_length: int
     stored_length: int  # 0 when the blob was already in the repository
+    delta: bool = False  # stored as a delta against a base blob
 
     @property
     def added(self) -> bool:
@@ -38,12 +43,18 @@ class SavedBlob:
 
 BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
 PackCallback = Callable[[Id, list[PackEntry], int], None]
+#: Returns a candidate base's plaintext, or None when it cannot serve as a base.
+BaseLoader = Callable[[Id], bytes | None]
+#: A delta is kept only below this fraction of the plain compressed blob (SPEC.md section 6).
+DELTA_KEEP_RATIO = 0.8
+#: A delta this small is good enough: the remaining candidates are not tried.
+DELTA_GOOD_ENOUGH = 0.25
 
 
 def store_pack(
-    backend: Backend, sealer: Sealer, level: int, blobs: list[tuple[BlobType, Id, bytes, int]]
+    backend: Backend, sealer: Sealer, level: int, blobs: Sequence[PackBlob]
 ) -> tuple[Id, list[PackEntry], int]:
-    """Assembles (type, id, envelope, plain length) blobs into a pack and stores it whole.
+    """Assembles blobs into a pack and stores it whole.
 
     Returns the pack's id, its entries and its size. Nothing is indexed here: the caller decides
     when an index file names the pack (always after this returns).
@@ -71,6 +82,7 @@ class Packer:
         on_pack_stored: PackCallback,
         workers: int | None = None,
         uploads: int = 2,
+        load_base: BaseLoader | None = None,
     ) -> None:
         self._backend = backend
         self._sealer = sealer
@@ -79,6 +91,7 @@ class Packer:
         self._pack_size = pack_size
         self._level = compression_level
         self._on_pack_stored = on_pack_stored
+        self._load_base = load_base
         workers = workers or max(2, (os.cpu_count() or 2) + 1)
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="snapstore-blob")
         self._uploads = ThreadPoolExecutor(uploads, thread_name_prefix="snapstore-upload")
@@ -88,43 +101,80 @@ class Packer:
         self._dedup_lock = threading.Lock()
         self._unstored: set[bytes] = set()
         self._pack_lock = threading.Lock()
-        self._open_blobs: list[tuple[BlobType, Id, bytes, int]] = []
+        self._open_blobs: list[PackBlob] = []
         self._open_size = 0
         self._pending_uploads: list[Future[None]] = []
         self._error: BaseException | None = None
 
     # -- saving ---------------------------------------------------------------------------
-    def submit(self, blob_type: BlobType, data: bytes) -> Future[SavedBlob]:
+    def submit(
+        self,
+        blob_type: BlobType,
+        data: bytes,
+        *,
+        blob_id: Id | None = None,
+        bases: Sequence[Id] = (),
+    ) -> Future[SavedBlob]:
         """Saves in the background; blocks while the pipeline is full."""
         self._raise_pending_error()
         self._in_flight_slots.acquire()
         try:
-            future = self._workers.submit(self.save, blob_type, data)
+            future = self._workers.submit(self.save, blob_type, data, blob_id=blob_id, bases=bases)
         except BaseException:
             self._in_flight_slots.release()
             raise
         future.add_done_callback(lambda _: self._in_flight_slots.release())
         return future
 
-    def save(self, blob_type: BlobType, data: bytes) -> SavedBlob:
-        new_id = blob_id(self._id_key, data)
+    def save(
+        self,
+        blob_type: BlobType,
+        data: bytes,
+        *,
+        blob_id: Id | None = None,
+        bases: Sequence[Id] = (),
+    ) -> SavedBlob:
+        """Stores `data` unless the repository has it. `blob_id`, when given, must be its id
+        (a caller that hashed already); `bases` are candidate bases for a delta."""
+        new_id = blob_id if blob_id is not None else _hash(self._id_key, data)
         with self._dedup_lock:
             if new_id in self._unstored or self._index.lookup(new_id) is not None:
                 return SavedBlob(new_id, len(data), 0)
             self._unstored.add(bytes(new_id))
-        envelope = self._sealer.seal(BLOB_KIND[blob_type], compression.compress(data, self._level))
-        full: list[tuple[BlobType, Id, bytes, int]] | None = None
+        framed = compression.compress(data, self._level)
+        base_used = None
+        if bases and self._load_base is not None and data:
+            framed, base_used = self._smallest_delta(data, framed, bases)
+        envelope = self._sealer.seal(BLOB_KIND[blob_type], framed)
+        full: list[PackBlob] | None = None
         with self._pack_lock:
-            self._open_blobs.append((blob_type, new_id, envelope, len(data)))
+            self._open_blobs.append(PackBlob(blob_type, new_id, envelope, len(data), base_used))
             self._open_size += len(envelope)
             if self._open_size >= self._pack_size:
                 full, self._open_blobs, self._open_size = self._open_blobs, [], 0
         if full:
             self._queue_upload(full)
-        return SavedBlob(new_id, len(data), len(envelope))
+        return SavedBlob(new_id, len(data), len(envelope), base_used is not None)
+
+    def _smallest_delta(
+        self, data: bytes, plain: bytes, bases: Sequence[Id]
+    ) -> tuple[bytes, Id | None]:
+        assert self._load_base is not None
+        best, best_base = plain, None
+        limit = DELTA_KEEP_RATIO * len(plain)
+        for base_id in dict.fromkeys(bases):  # in order, without repeats
+            base = self._load_base(base_id)
+            if not base:
+                continue
+            framed = compression.compress_delta(data, base_id, base, self._level)
+            if len(framed) < limit and len(framed) < len(best):
+                best, best_base = framed, base_id
+                if len(framed) < DELTA_GOOD_ENOUGH * len(plain):
+                    break
+        return best, best_base
 
     # -- packs ----------------------------------------------------------------------------
-    def _queue_upload(self, blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
+    def _queue_upload(self, blobs: list[PackBlob]) -> None:
         self._upload_slots.acquire()
         try:
             future = self._uploads.submit(self._store_pack, blobs)
@@ -141,7 +191,7 @@ class Packer:
         if exc is not None and self._error is None:
             self._error = exc
 
-    def _store_pack(self, blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
+    def _store_pack(self, blobs: list[PackBlob]) -> None:
         pack_id, entries, size = store_pack(self._backend, self._sealer, self._level, blobs)
         with self._dedup_lock:
             self._index.add_pack(pack_id, entries)

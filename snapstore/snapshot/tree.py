@@ -1,10 +1,13 @@
 """Tree codec (SPEC.md section 9): a msgpack map with a fixed key order.
 
-    {"v": 1, "nodes": [node, ...]}       nodes sorted by name bytes, names unique
+    {"v": 1 or 2, "nodes": [node, ...]}       nodes sorted by name bytes, names unique
 
     node = {"name": bin, "type": "file" | "dir" | "symlink", "mode": int (permission bits),
             "uid": int, "gid": int, "user": str, "group": str, "mtime_ns": int, "size": int,
             then by type:  file    "content": [bin(32), ...]   data blob ids in order
+                                   or, in a version 2 tree,
+                                   "content_lists": [bin(32), ...]  chunk-list blob ids
+                                   (snapshot/content.py; for files of many chunks)
                            dir     "subtree": bin(32)          tree blob id
                            symlink "target": bin}
             optionally "extra": map (source-specific facts; readers ignore unknown keys)
@@ -27,6 +30,8 @@ from snapstore.errors import IntegrityError, UnsafePath, UnsupportedVersion
 from snapstore.ids import Id
 
 TREE_VERSION = 1
+#: Written when a node lists its chunks through chunk-list blobs; readers accept both.
+TREE_VERSION_CHUNK_LISTS = 2
 
 
 class NodeType(enum.Enum):
@@ -47,6 +52,8 @@ class Node:
     mtime_ns: int = 0
     size: int = 0
     content: list[Id] = field(default_factory=list)
+    #: For a file of many chunks, instead of `content`: blobs listing its chunk ids
+    content_lists: list[Id] = field(default_factory=list)
     subtree: Id | None = None
     target: bytes = b""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -74,7 +81,12 @@ def _encode_node(node: Node) -> dict[str, Any]:
         "size": node.size,
     }
     if node.type is NodeType.FILE:
-        out["content"] = [bytes(i) for i in node.content]
+        if node.content_lists:
+            if node.content:
+                raise ValueError("a file node lists its chunks either inline or in chunk lists")
+            out["content_lists"] = [bytes(i) for i in node.content_lists]
+        else:
+            out["content"] = [bytes(i) for i in node.content]
     elif node.type is NodeType.DIR:
         if node.subtree is None:
             raise ValueError("a directory node needs a subtree")
@@ -91,12 +103,13 @@ def encode_tree(nodes: Sequence[Node]) -> bytes:
     for a, b in itertools.pairwise(ordered):
         if a.name == b.name:
             raise ValueError(f"duplicate name {a.name!r} in one directory")
+    version = TREE_VERSION_CHUNK_LISTS if any(n.content_lists for n in ordered) else TREE_VERSION
     return msgpack.packb(
-        {"v": TREE_VERSION, "nodes": [_encode_node(n) for n in ordered]}, use_bin_type=True
+        {"v": version, "nodes": [_encode_node(n) for n in ordered]}, use_bin_type=True
     )
 
 
-def _decode_node(raw: dict[str, Any]) -> Node:
+def _decode_node(raw: dict[str, Any], version: int) -> Node:
     node_type = NodeType(raw["type"])
     name = raw["name"]
     if not isinstance(name, bytes):
@@ -115,7 +128,12 @@ def _decode_node(raw: dict[str, Any]) -> Node:
         extra=dict(raw.get("extra") or {}),
     )
     if node_type is NodeType.FILE:
-        node.content = [Id(i) for i in raw["content"]]
+        if version >= TREE_VERSION_CHUNK_LISTS and "content_lists" in raw:
+            if "content" in raw:
+                raise ValueError("file node has both content and content_lists")
+            node.content_lists = [Id(i) for i in raw["content_lists"]]
+        else:
+            node.content = [Id(i) for i in raw["content"]]
     elif node_type is NodeType.DIR:
         node.subtree = Id(raw["subtree"])
     else:
@@ -131,9 +149,10 @@ def decode_tree(plaintext: bytes) -> list[Node]:
         doc = msgpack.unpackb(plaintext, raw=False, strict_map_key=False)
         if not isinstance(doc, dict):
             raise ValueError("tree is not a map")
-        if doc.get("v") != TREE_VERSION:
-            raise UnsupportedVersion(f"tree version {doc.get('v')!r} is not supported")
-        nodes = [_decode_node(n) for n in doc["nodes"]]
+        version = doc.get("v")
+        if version not in (TREE_VERSION, TREE_VERSION_CHUNK_LISTS):
+            raise UnsupportedVersion(f"tree version {version!r} is not supported")
+        nodes = [_decode_node(n, version) for n in doc["nodes"]]
     except (UnsupportedVersion, UnsafePath):
         raise
     except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:

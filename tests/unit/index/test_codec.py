@@ -18,7 +18,7 @@ from snapstore.index.codec import (
     encode_entries,
     encode_index,
 )
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
 
 
 def sample_entries(count: int) -> list[PackEntry]:
@@ -26,7 +26,11 @@ def sample_entries(count: int) -> list[PackEntry]:
     for n in range(count):
         length = 40 + n
         blob_type = BlobType.TREE if n % 2 else BlobType.DATA
-        out.append(PackEntry(blob_type, Id(os.urandom(32)), offset, length, 3 * n, flags=n % 3))
+        delta = n % 3 == 1
+        base = Id(os.urandom(32)) if delta else None
+        out.append(
+            PackEntry(blob_type, Id(os.urandom(32)), offset, length, 3 * n, FLAG_DELTA if delta else 0, base)
+        )
         offset += length
     return out
 

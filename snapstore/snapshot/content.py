@@ -1,0 +1,61 @@
+"""A file's chunk ids: inline in its tree node, or in chunk-list blobs for big files.
+
+A 100 GB dump cut at 64 KiB has 1.6 million chunks; listing all of them in the tree node
+would store 51 MB of ids anew every day. Instead, the ids of a file with more than
+`INLINE_CHUNK_LIMIT` chunks go into chunk-list blobs (SPEC.md section 9): data blobs whose
+plaintext is a run of 32-byte chunk ids. The list is cut after every id whose last two bytes
+(u16 little-endian) are divisible by `LIST_CUT_MODULUS`, or after `LIST_MAX_IDS` ids: the
+cuts depend only on the ids themselves, so an unchanged stretch of a dump yields the same
+list blobs day after day, and a changed one can be stored as a delta against yesterday's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from snapstore.errors import IntegrityError
+from snapstore.ids import ID_SIZE, Id
+from snapstore.pack import BlobType
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.tree import Node
+
+#: Files with more chunks than this list them in chunk-list blobs.
+INLINE_CHUNK_LIMIT = 1024
+#: A chunk list is cut after an id whose last two bytes (u16 LE) are divisible by this...
+LIST_CUT_MODULUS = 2048
+#: ...or after this many ids, whichever comes first.
+LIST_MAX_IDS = 8192
+
+
+def split_chunk_list(
+    ids: Sequence[bytes], modulus: int = LIST_CUT_MODULUS, max_ids: int = LIST_MAX_IDS
+) -> list[bytes]:
+    """Cuts a file's chunk ids into chunk-list plaintexts (see the module docstring)."""
+    lists: list[bytes] = []
+    start = 0
+    for i, blob_id in enumerate(ids):
+        if int.from_bytes(blob_id[-2:], "little") % modulus == 0 or i + 1 - start >= max_ids:
+            lists.append(b"".join(bytes(b) for b in ids[start : i + 1]))
+            start = i + 1
+    if start < len(ids):
+        lists.append(b"".join(bytes(b) for b in ids[start:]))
+    return lists
+
+
+def parse_chunk_list(plaintext: bytes) -> list[Id]:
+    if not plaintext or len(plaintext) % ID_SIZE:
+        raise IntegrityError(f"chunk list of {len(plaintext)} bytes is not a run of ids")
+    return [Id(plaintext[i : i + ID_SIZE]) for i in range(0, len(plaintext), ID_SIZE)]
+
+
+def iter_chunk_ids(repo: Repository, node: Node) -> Iterator[Id]:
+    """The file's data blob ids in order, reading one chunk-list blob at a time."""
+    if not node.content_lists:
+        yield from node.content
+        return
+    for list_id in node.content_lists:
+        yield from parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+
+
+def chunk_ids(repo: Repository, node: Node) -> list[Id]:
+    return list(iter_chunk_ids(repo, node))
