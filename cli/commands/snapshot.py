@@ -34,6 +34,11 @@ def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Cal
     """--tag/--host/--time/--json, common to every snapshot kind. Where `--host` names a
     database server, the recorded host name is `--snapshot-host` instead."""
     func = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")(func)
+    func = click.option(
+        "--parent",
+        help="Snapshot to store changes against (id or 'none'); default: the latest snapshot "
+        "of the same source and paths.",
+    )(func)
     func = click.option("--time", "time_", help="Time to record (ISO 8601), default now.")(func)
     func = click.option(host_flag, "host", help="Host name to record (default: this one).")(func)
     func = click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")(func)
@@ -47,9 +52,14 @@ def run_snapshot(
     host: str | None,
     time_: str | None,
     as_json: bool,
+    parent: str | None = None,
 ) -> int:
-    options = snapstore.SnapshotOptions(tags=list(tags), host=host, time=_parse_time(time_))
+    options = snapstore.SnapshotOptions(
+        tags=list(tags), host=host, time=_parse_time(time_), use_parent=parent != "none"
+    )
     with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
+        if parent not in (None, "none"):
+            options.parent = snapstore.find_snapshot(repo, parent)
         result = snapstore.take_snapshot(repo, source, options, progress)
     snap = result.snapshot
     summary = snap.summary
@@ -67,6 +77,8 @@ def run_snapshot(
                 "bytes_read": summary.bytes_read,
                 "bytes_added": summary.bytes_added,
                 "blobs_added": summary.blobs_added,
+                "deltas_added": summary.deltas_added,
+                "parent": snap.parent.hex() if snap.parent else None,
                 "errors": [{"path": p, "message": m} for p, m in result.errors],
                 "duration_s": summary.duration_s,
             }

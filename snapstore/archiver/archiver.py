@@ -11,11 +11,13 @@ from __future__ import annotations
 import getpass
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from snapstore.archiver.parent import ParentStream, ParentTree, find_parent, parent_chunk_ids
 from snapstore.archiver.source import ChunkingProfile, EntryKind, Source, SourceEntry
 from snapstore.chunker import PROFILES, Chunker, ChunkerParams
 from snapstore.errors import SourceError
@@ -24,6 +26,7 @@ from snapstore.pack import BlobType
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, split_chunk_list
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, check_name, encode_tree
@@ -37,6 +40,10 @@ class SnapshotOptions:
     host: str | None = None
     time: datetime | None = None
     user: str | None = None
+    #: Where delta bases come from; None: the latest snapshot of the same source and paths.
+    parent: Snapshot | None = None
+    #: False: no parent at all (every new chunk is stored whole).
+    use_parent: bool = True
 
 
 @dataclass
@@ -55,10 +62,29 @@ def _display(path: tuple[bytes, ...]) -> str:
 
 @dataclass
 class _PendingNode:
-    """A node whose content blobs may still be in the pipeline."""
+    """A node whose content blobs may still be in the pipeline.
+
+    Finished blobs move from `futures` to `ids` (32 bytes each) as the file is read, so a
+    file of millions of chunks holds only its ids, not millions of futures.
+    """
 
     node: Node
-    futures: list[Future[SavedBlob]] = field(default_factory=list)
+    futures: deque[Future[SavedBlob]] = field(default_factory=deque)
+    ids: bytearray = field(default_factory=bytearray)
+    added: int = 0
+    deltas: int = 0
+    parent: Node | None = None  # the same file in the parent snapshot
+
+    def collect(self, *, wait: bool) -> None:
+        while self.futures and (wait or self.futures[0].done()):
+            saved = self.futures.popleft().result()
+            self.ids += saved.id
+            self.added += saved.added
+            self.deltas += saved.delta
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.futures or self.ids)
 
 
 @dataclass
@@ -69,12 +95,21 @@ class _OpenDir:
 
 
 class Archiver:
-    def __init__(self, repo: Repository, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        progress: Progress | None = None,
+        *,
+        inline_chunk_limit: int = INLINE_CHUNK_LIMIT,
+    ) -> None:
         self._repo = repo
         self._progress = progress or NoProgress()
         self._chunkers: dict[ChunkingProfile, Chunker] = {}
         self._summary = Summary()
         self._errors: list[tuple[str, str]] = []
+        self._inline_chunk_limit = inline_chunk_limit
+        self._parent: Snapshot | None = None
+        self._parent_tree: ParentTree | None = None
 
     def _chunker(self, profile: ChunkingProfile) -> Chunker:
         if profile not in self._chunkers:
@@ -97,6 +132,14 @@ class Archiver:
         self._repo.recover_unindexed_packs()  # resume: reuse what an interrupted run uploaded
         uploaded_before = self._repo.bytes_uploaded
         snapshot_time = options.time or datetime.now(UTC).astimezone()
+        host = options.host or socket.gethostname()
+        self._parent, self._parent_tree = None, None
+        if options.use_parent and self._repo.config.deltas:
+            self._parent = options.parent or find_parent(
+                self._repo, source.kind, source.describe(), host
+            )
+            if self._parent is not None:
+                self._parent_tree = ParentTree(self._repo, self._parent.tree)
         stack: list[_OpenDir] = [_OpenDir((), None)]
 
         for entry in source.entries(self._record_error):
@@ -129,12 +172,13 @@ class Archiver:
         self._summary.duration_s = round(time.monotonic() - started, 3)
         snapshot = Snapshot(
             time=snapshot_time,
-            host=options.host or socket.gethostname(),
+            host=host,
             user=options.user if options.user is not None else _user(),
             tags=sorted(set(options.tags)),
             source=source.kind,
             paths=source.describe(),
             tree=root_tree,
+            parent=self._parent.id if self._parent is not None else None,
             summary=self._summary,
             chunker={p.value: list(self._params(p)) for p in self._chunkers},
             program_version=PROGRAM_VERSION,
@@ -153,14 +197,29 @@ class Archiver:
         if entry.open_content is None:
             return pending
         chunker = self._chunker(entry.profile)
+        if self._parent_tree is not None:
+            pending.parent = self._parent_tree.file_at(entry.path)
+        aligner = None
+        if pending.parent is not None and entry.profile is ChunkingProfile.DATABASE:
+            aligner = ParentStream(self._repo, parent_chunk_ids(self._repo, pending.parent))
         read = 0
         try:
             with entry.open_content() as stream:
                 for chunk in chunker.iter_chunks(stream):
                     read += len(chunk)
-                    future = self._repo.submit_blob(BlobType.DATA, chunk)
+                    if aligner is None:
+                        future = self._repo.submit_blob(BlobType.DATA, chunk)
+                    else:
+                        chunk_id = self._repo.hash_blob(chunk)
+                        future = self._repo.submit_blob(
+                            BlobType.DATA,
+                            chunk,
+                            blob_id=chunk_id,
+                            bases=aligner.candidates(chunk_id, len(chunk)),
+                        )
                     future.add_done_callback(self._count_added)
                     pending.futures.append(future)
+                    pending.collect(wait=False)
         except SourceError:
             raise
         except OSError as exc:
@@ -176,6 +235,27 @@ class Archiver:
             saved = future.result()
             self._progress.advance(saved.plain_length, saved.stored_length)
 
+    def _set_content(self, pending: _PendingNode) -> None:
+        """Lists the file's chunks in its node, or in chunk-list blobs when there are many."""
+        ids = pending.ids
+        count = len(ids) // 32
+        if count <= self._inline_chunk_limit or not self._repo.config.deltas:
+            pending.node.content = [Id(bytes(ids[i : i + 32])) for i in range(0, len(ids), 32)]
+            return
+        lists = split_chunk_list([bytes(ids[i : i + 32]) for i in range(0, len(ids), 32)])
+        aligner = None
+        if pending.parent is not None and pending.parent.content_lists:
+            aligner = ParentStream(self._repo, b"".join(bytes(i) for i in pending.parent.content_lists))
+        list_ids = []
+        for plaintext in lists:
+            list_id = self._repo.hash_blob(plaintext)
+            bases = aligner.candidates(list_id, len(plaintext)) if aligner is not None else []
+            saved = self._repo.save_blob(BlobType.DATA, plaintext, blob_id=list_id, bases=bases)
+            self._summary.blobs_added += saved.added
+            self._summary.deltas_added += saved.delta
+            list_ids.append(saved.id)
+        pending.node.content_lists = list_ids
+
     def _close_dir(self, stack: list[_OpenDir]) -> None:
         closing = stack.pop()
         assert closing.node is not None
@@ -185,10 +265,11 @@ class Archiver:
     def _save_tree(self, children: list[_PendingNode]) -> Id:
         nodes = []
         for pending in children:
-            if pending.futures:
-                blobs = [f.result() for f in pending.futures]
-                pending.node.content = [b.id for b in blobs]
-                self._summary.blobs_added += sum(1 for b in blobs if b.added)
+            if pending.has_content:
+                pending.collect(wait=True)
+                self._summary.blobs_added += pending.added
+                self._summary.deltas_added += pending.deltas
+                self._set_content(pending)
             nodes.append(pending.node)
         tree = self._repo.save_blob(BlobType.TREE, encode_tree(nodes))
         if tree.added:

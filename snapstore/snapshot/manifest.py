@@ -3,7 +3,7 @@
     {"v": 1, "time": str (ISO 8601 with UTC offset), "host": str, "user": str,
      "tags": [str], "source": str, "paths": [str], "tree": bin(32), "parent": bin(32) | nil,
      "summary": {"files": int, "dirs": int, "bytes_read": int, "bytes_added": int,
-                 "blobs_added": int, "errors": int, "duration_s": float},
+                 "blobs_added": int, "deltas_added": int, "errors": int, "duration_s": float},
      "chunker": {profile: [min, avg, max, normalization]},
      "program_version": str, "metadata": map}
 
@@ -31,6 +31,7 @@ class Summary:
     bytes_read: int = 0
     bytes_added: int = 0
     blobs_added: int = 0
+    deltas_added: int = 0  # of blobs_added, how many were stored as deltas
     errors: int = 0
     duration_s: float = 0.0
 
