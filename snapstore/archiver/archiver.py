@@ -211,12 +211,13 @@ class Archiver:
                         future = self._repo.submit_blob(BlobType.DATA, chunk)
                     else:
                         chunk_id = self._repo.hash_blob(chunk)
+                        start = aligner.offset
+                        bases = aligner.candidates(chunk_id, len(chunk))
                         future = self._repo.submit_blob(
-                            BlobType.DATA,
-                            chunk,
-                            blob_id=chunk_id,
-                            bases=aligner.candidates(chunk_id, len(chunk)),
+                            BlobType.DATA, chunk, blob_id=chunk_id, bases=bases
                         )
+                        if bases:
+                            future.add_done_callback(_report_base(aligner, start))
                     future.add_done_callback(self._count_added)
                     pending.futures.append(future)
                     pending.collect(wait=False)
@@ -275,6 +276,14 @@ class Archiver:
         if tree.added:
             self._summary.blobs_added += 1
         return tree.id
+
+
+def _report_base(aligner: ParentStream, start: int) -> Callable[[Future[SavedBlob]], None]:
+    def report(future: Future[SavedBlob]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            aligner.kept(start, future.result().base)
+
+    return report
 
 
 def _node_for(entry: SourceEntry, node_type: NodeType) -> Node:

@@ -5,6 +5,12 @@ stream stops matching the parent's chunks, the parent chunk at the same byte off
 gap (and its neighbours) is the most similar old content: the archiver offers those as
 candidate bases, and the packer keeps a delta against the best one when it pays.
 
+Where changes are everywhere (an RDB with 5% of its keys rewritten has no chunk left in
+common with yesterday's), there are no matching chunks to align on, and records that grew or
+shrank make the offsets drift. So each delta the packer keeps also serves as an anchor:
+the base it used tells where in the parent the new stream is, a few chunks late because the
+packer works in the background.
+
 Memory stays near 50 bytes per parent chunk (ids, sort keys, offsets in numpy arrays): a
 100 GB dump at 64 KiB is 1.6 million chunks, about 80 MB while that file is backed up.
 """
@@ -12,6 +18,7 @@ Memory stays near 50 bytes per parent chunk (ids, sort keys, offsets in numpy ar
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -107,6 +114,10 @@ class ParentStream:
         self._gap_parent_offset = 0
         self._gap_child_offset = 0
         self._child_offset = 0
+        # bases offered for a new chunk (by its start offset), and deltas reported kept
+        self._lock = threading.Lock()
+        self._offered: dict[int, dict[bytes, int]] = {}
+        self._kept: list[tuple[int, bytes]] = []
 
     def __len__(self) -> int:
         return self._count
@@ -125,9 +136,14 @@ class ParentStream:
         return next((p for p in found if p >= self._gap_start), found[0])
 
     def candidates(self, blob_id: bytes, size: int) -> list[Id]:
-        """Call for each new chunk in order; returns candidate bases ([] for a matching chunk)."""
+        """Call for each new chunk in order; returns candidate bases ([] for a matching chunk).
+
+        The chunk starts at offset `self.offset` of the new stream (read it before calling);
+        report what the packer did with it through `kept`.
+        """
         start = self._child_offset
         self._child_offset += size
+        self._apply_kept()
         position = self._position(blob_id) if self._count else None
         if position is not None:
             self._gap_start = position + 1
@@ -140,12 +156,46 @@ class ParentStream:
         guess = bisect.bisect_right(self._starts, target) - 1
         guess = min(max(guess, self._gap_start - 1, 0), self._count - 1)
         out: list[Id] = []
+        offered: dict[bytes, int] = {}
         for index in (guess, guess + 1, guess - 1)[:CANDIDATES]:
             if 0 <= index < self._count:
                 base = self._whole_blob(Id(self._ids[index].tobytes()))
                 if base is not None and base not in out:
                     out.append(base)
+                    offered[bytes(base)] = index
+        if offered:
+            with self._lock:
+                self._offered[start] = offered
         return out
+
+    @property
+    def offset(self) -> int:
+        """Where the next chunk starts in the new stream."""
+        return self._child_offset
+
+    def kept(self, start: int, base: bytes | None) -> None:
+        """The packer stored the chunk starting at `start` as a delta against `base` (or not).
+        Called from worker threads."""
+        with self._lock:
+            offered = self._offered.pop(start, None)
+            if base is not None and offered is not None and bytes(base) in offered:
+                self._kept.append((start, bytes(base)))
+                self._offered[start] = offered  # consumed by _apply_kept
+
+    def _apply_kept(self) -> None:
+        """Moves the alignment to the newest kept delta that is newer than the last anchor."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+            newest = None
+            for start, base in kept:
+                index = self._offered.pop(start, {}).get(base)
+                if index is not None and (newest is None or start > newest[0]):
+                    newest = (start, index)
+        if newest is not None and newest[0] >= self._gap_child_offset:
+            start, index = newest
+            self._gap_child_offset = start
+            self._gap_parent_offset = self._starts[index]
+            self._gap_start = max(self._gap_start, index)
 
     def _whole_blob(self, blob_id: Id) -> Id | None:
         """The blob itself, or for a delta its base: bases must be whole (depth 1)."""

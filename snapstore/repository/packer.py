@@ -34,7 +34,11 @@ class SavedBlob:
     id: Id
     plain_length: int
     stored_length: int  # 0 when the blob was already in the repository
-    delta: bool = False  # stored as a delta against a base blob
+    base: Id | None = None  # stored as a delta against this base blob
+
+    @property
+    def delta(self) -> bool:
+        return self.base is not None
 
     @property
     def added(self) -> bool:
@@ -154,7 +158,7 @@ class Packer:
                 full, self._open_blobs, self._open_size = self._open_blobs, [], 0
         if full:
             self._queue_upload(full)
-        return SavedBlob(new_id, len(data), len(envelope), base_used is not None)
+        return SavedBlob(new_id, len(data), len(envelope), base_used)
 
     def _smallest_delta(
         self, data: bytes, plain: bytes, bases: Sequence[Id]

@@ -156,6 +156,9 @@ def test_mastodon_backup_dedup_restore_and_drill(
           f"day 2 added {added} B ({added / dump_size:.1%} of the dump)")  # fmt: skip
     assert dump_size > 2_000_000
     assert day2["bytes_added"] < dump_size // 4
+    # the day's changes are scattered through the dump: deltas against day 1 carry them
+    assert day2["parent"] == day1["snapshot_id"]
+    assert day2["deltas_added"] > 0
 
     listed = snapshots(cli)
     assert [s["tags"] for s in listed] == [["mastodon"], ["mastodon"]]
@@ -367,6 +370,40 @@ def test_redis_rdb_file_round_trip_is_byte_identical(
     assert done.code == 0, done.err
     assert target.read_bytes() == original
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+FILL_KEYS = """
+for i = 1, tonumber(ARGV[1]) do
+  redis.call('SET', 'status:' .. i, '{"id":' .. i .. ',"account":' .. (i * 7919 % 100003) ..
+    ',"text":"post number ' .. i .. ' about backups and the fediverse","favourites":' ..
+    (i % 97) .. ',"edited":' .. ARGV[2] .. '}')
+end
+"""
+CHANGE_KEYS = """
+for i = 1, tonumber(ARGV[1]), 20 do
+  redis.call('SET', 'status:' .. i, '{"id":' .. i .. ',"edited":true,"favourites":' .. (i % 89) .. '}')
+end
+"""
+
+
+def test_redis_day_two_is_stored_as_deltas(cli: Cli, fresh_redis: RedisServer) -> None:
+    keys = "60000"
+    fresh_redis.cli("EVAL", FILL_KEYS, "0", keys, "false")
+    redis_args = ("snapshot", "redis", "--host", fresh_redis.host, "--port", str(fresh_redis.port), "--json")
+    day1 = cli(*redis_args)
+    assert day1.code == 0, day1.err
+    fresh_redis.cli("EVAL", CHANGE_KEYS, "0", keys)  # 5% of the keys
+    day2 = cli(*redis_args)
+    assert day2.code == 0, day2.err
+    first, second = json.loads(day1.out), json.loads(day2.out)
+    assert second["parent"] == first["snapshot_id"] and second["deltas_added"] > 0
+    # every save rewrites the whole RDB; the deltas keep day 2 to a fraction of day 1
+    assert second["bytes_added"] < first["bytes_added"] / 4, (first, second)
+    print(f"\nRDB day 1 added {first['bytes_added']} B, day 2 {second['bytes_added']} B ({second['deltas_added']} deltas)")
+    listed = listing(cli, second["snapshot_id"])
+    rdb_path = next(p for p in listed if p.endswith(".rdb"))
+    fresh_redis.cli("SAVE")
+    assert cli("dump", second["snapshot_id"], rdb_path).code == 0
 
 
 def test_drill_without_recorded_counts_still_checks_the_tables(
