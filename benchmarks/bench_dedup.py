@@ -99,6 +99,23 @@ def make_dumps(work: Path, scale: float) -> tuple[Path, Path]:
     return first, second
 
 
+def reuse(
+    keep: Path | None, kind: str, work: Path, make: Callable[[], tuple[Path, Path]]
+) -> tuple[Path, Path]:
+    """Day 1 and day 2 from `keep` when an earlier run left them there, else made (and kept)."""
+    if keep is None:
+        return make()
+    kept = keep / f"day1.{kind}", keep / f"day2.{kind}"
+    if all(p.exists() for p in kept):
+        print(f"reusing {kept[0]} and {kept[1]}")
+        return kept
+    made = make()
+    keep.mkdir(parents=True, exist_ok=True)
+    for source, target in zip(made, kept, strict=True):
+        shutil.copyfile(source, target)
+    return made
+
+
 def _redis_fill(server: RedisServer, commands: Iterator[list[str]]) -> None:
     def encode(args: list[str]) -> bytes:
         parts = [f"*{len(args)}\r\n".encode()]
@@ -353,6 +370,12 @@ def main() -> None:
         "--work", type=Path, default=None, help="work directory (default: a temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        default=None,
+        help="keep the dumps and RDBs here and reuse them on the next run (same scale)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="snapstore-dedup-", dir=args.work))
     work.chmod(0o755)  # the PostgreSQL server runs as another user inside it
@@ -367,12 +390,13 @@ def main() -> None:
     env.pop("SNAPSTORE_REPOSITORY", None)
     tools = [RESTIC if shutil.which("restic") else None, BORG if shutil.which("borg") else None]
     try:
+        keys = args.redis_keys or max(1000, round(REDIS_KEYS_FULL * args.scale))
         fixtures = [  # the issue's targets: day 2 at most 0.1x restic's (dump), 0.2x (RDB)
-            ("PostgreSQL dump (pg_dump -Fc -Z0)", make_dumps(work, args.scale)),
             (
-                "Redis RDB",
-                make_rdbs(work, args.redis_keys or max(1000, round(REDIS_KEYS_FULL * args.scale))),
+                "PostgreSQL dump (pg_dump -Fc -Z0)",
+                reuse(args.fixtures, "dump", work, lambda: make_dumps(work, args.scale)),
             ),
+            ("Redis RDB", reuse(args.fixtures, "rdb", work, lambda: make_rdbs(work, keys))),
         ]
         for n, (label, days) in enumerate(fixtures):
             sub = work / f"run{n}"
