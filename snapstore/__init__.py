@@ -32,7 +32,7 @@ from snapstore.prune import PruneOptions, PruneReport, prune
 from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import Restorer, RestoreResult
-from snapstore.restorer.stream import stream_content
+from snapstore.restorer.stream import stream_file
 from snapstore.retention import Decision, Duration, RetentionPolicy
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots, walk
@@ -244,7 +244,7 @@ def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes
     node = find_node(repo, snapshot.tree, path)
     if node is None or node.type is not NodeType.FILE:
         raise PathNotFound(f"{path!r} is not a file in snapshot {snapshot.short_id}")
-    return stream_content(repo, node.content)
+    return stream_file(repo, node)
 
 
 def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:

@@ -16,29 +16,40 @@ the source's time, host, user, tags, source, paths and summary, and with
 - **Chunks are kept as they are**, not cut again: a copied snapshot's data chunks were cut with
   the source's chunker seed and parameters (recorded in the snapshot's `chunker`), so later
   backups into the destination, cut with its own seed, do not deduplicate against them.
+- **Blobs are copied as plaintext, whole**: a delta in the source is rebuilt by `load_blob` and
+  saved whole in the destination, which may lack its base (no raw envelope is ever copied).
+- **Chunk lists are built again**: a file's chunk ids are read through its chunk-list blobs
+  a batch at a time, and the destination ids are listed inline when there are at most
+  `INLINE_CHUNK_LIMIT` of them, else cut into chunk-list blobs of the destination (which
+  depend on its ids, so they differ from the source's). A destination without the "delta-v1"
+  feature, whose readers may predate chunk lists, gets every file's ids inline.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Self
 
-from snapstore.ids import Id
+from snapstore.ids import ID_SIZE, Id
 from snapstore.pack import BlobType
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, iter_chunk_ids, split_chunk_list
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import list_snapshots, load_tree, save_snapshot
-from snapstore.snapshot.tree import NodeType, encode_tree
+from snapstore.snapshot.tree import Node, NodeType, encode_tree
 
 COPIED_FROM = "copied_from"
 """The snapshot metadata key naming the snapshot a copy was made from (hex id)."""
 READ_AHEAD = 8
+#: Chunk ids of one file copied at a time (a big file's ids are never all held at once).
+COPY_BATCH = 4096
 
 
 @dataclass
@@ -103,6 +114,8 @@ class _Copier:
         self._result = result
         self._trees: dict[bytes, Id] = {}
         self._blobs: dict[bytes, Id] = {}
+        # a file's source chunk-list ids -> its destination (content, content_lists)
+        self._files: dict[bytes, tuple[list[Id], list[Id]]] = {}
         self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="snapstore-copy")
 
     def __enter__(self) -> Self:
@@ -121,12 +134,32 @@ class _Copier:
             path = f"{display}/{node.name.decode('utf-8', 'surrogateescape')}"
             if node.type is NodeType.DIR and node.subtree is not None:
                 node.subtree = self.copy_tree(node.subtree, path)
-            elif node.type is NodeType.FILE and node.content:
+            elif node.type is NodeType.FILE and (node.content or node.content_lists):
                 self._progress.item(path)
-                node.content = self._copy_content(node.content)
+                node.content, node.content_lists = self._copy_file(node)
         saved = self._dst.save_blob(BlobType.TREE, encode_tree(nodes))
         self._count(saved)
         self._trees[bytes(tree_id)] = saved.id
+        return saved.id
+
+    def _copy_file(self, node: Node) -> tuple[list[Id], list[Id]]:
+        """A file's chunks copied; its destination ids, inline or in new chunk-list blobs."""
+        key = b"".join(node.content_lists)
+        known = self._files.get(key) if key else None
+        if known is not None:
+            return list(known[0]), list(known[1])
+        lists = _ChunkLists(self._save_list, listing_allowed=self._dst.config.deltas)
+        ids = iter_chunk_ids(self._src, node)
+        while batch := list(itertools.islice(ids, COPY_BATCH)):
+            lists.extend(self._copy_content(batch))
+        content, content_lists = lists.finish()
+        if key:
+            self._files[key] = (content, content_lists)
+        return list(content), list(content_lists)
+
+    def _save_list(self, plaintext: bytes) -> Id:
+        saved = self._dst.save_blob(BlobType.DATA, plaintext)
+        self._count(saved)
         return saved.id
 
     def _copy_content(self, blob_ids: Sequence[Id]) -> list[Id]:
@@ -164,3 +197,39 @@ class _Copier:
         if saved.added:
             self._result.blobs_added += 1
             self._result.bytes_added += saved.stored_length
+
+
+class _ChunkLists:
+    """A file's destination chunk ids: inline while there are few, else chunk-list blobs.
+
+    Ids come in batches; once past `INLINE_CHUNK_LIMIT` they are cut as `split_chunk_list`
+    cuts them, saving each finished list at once. The last piece of a split may not end at a
+    cut, so it is held back and split again with the next batch: the cuts are the same as if
+    the whole run of ids had been split in one go.
+    """
+
+    def __init__(self, save: Callable[[bytes], Id], *, listing_allowed: bool) -> None:
+        self._save = save
+        self._allowed = listing_allowed
+        self._pending: list[Id] = []  # ids after the last cut
+        self._lists: list[Id] = []
+        self._listing = False
+
+    def extend(self, ids: Iterable[Id]) -> None:
+        self._pending.extend(ids)
+        if not self._allowed or (not self._listing and len(self._pending) <= INLINE_CHUNK_LIMIT):
+            return
+        self._listing = True
+        *done, _ = split_chunk_list(self._pending)
+        for plaintext in done:
+            self._lists.append(self._save(plaintext))
+        del self._pending[: sum(len(p) for p in done) // ID_SIZE]
+
+    def finish(self) -> tuple[list[Id], list[Id]]:
+        """(content, content_lists): one of them empty."""
+        if not self._listing:
+            return self._pending, []
+        for plaintext in split_chunk_list(self._pending):
+            self._lists.append(self._save(plaintext))
+        self._pending = []
+        return [], self._lists

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from snapstore.backend.base import FileType
 from snapstore.ids import Id
+from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import parse_chunk_list
 from snapstore.snapshot.store import list_snapshots, walk
 from snapstore.snapshot.tree import NodeType
 
@@ -48,7 +50,11 @@ def repository_stats(repo: Repository) -> RepositoryStats:
 
 
 def _tree_size(repo: Repository, tree_id: bytes, seen: dict[bytes, int], unique: set[bytes]) -> int:
-    """Logical bytes below a tree; identical subtrees are sized once and reused."""
+    """Logical bytes below a tree; identical subtrees are sized once and reused.
+
+    `unique` collects the data blobs the files use: their chunks, and for a file of many
+    chunks its chunk-list blobs too (each list blob is read once, however many files share it).
+    """
     if tree_id in seen:
         return seen[tree_id]
     total = 0
@@ -56,5 +62,10 @@ def _tree_size(repo: Repository, tree_id: bytes, seen: dict[bytes, int], unique:
         if node.type is NodeType.FILE:
             total += node.size
             unique.update(bytes(i) for i in node.content)
+            for list_id in node.content_lists:
+                if bytes(list_id) not in unique:
+                    unique.add(bytes(list_id))
+                    listed = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+                    unique.update(bytes(i) for i in listed)
     seen[tree_id] = total
     return total

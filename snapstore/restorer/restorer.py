@@ -17,7 +17,7 @@ from snapstore.restorer.file_writer import (
     open_dir,
     write_file,
 )
-from snapstore.restorer.stream import iter_content
+from snapstore.restorer.stream import file_content
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import load_tree, split_path
 from snapstore.snapshot.tree import Node, NodeType
@@ -116,7 +116,7 @@ class Restorer:
         result.dirs += 1
 
     def _restore_file(self, node: Node, dir_fd: int, result: RestoreResult) -> None:
-        chunks = iter_content(self._repo, node.content, self._pool)
+        chunks = file_content(self._repo, node, self._pool)
         fd, written = write_file(dir_fd, node.name, chunks)
         try:
             apply_metadata(fd, node, self._owners)

@@ -33,7 +33,7 @@ from pathlib import Path
 from snapstore.errors import PathNotFound, RestoreFailed, SourceError, UsageError
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
-from snapstore.restorer.stream import iter_content, stream_content
+from snapstore.restorer.stream import file_content, stream_file
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import find_node, load_tree
 from snapstore.snapshot.tree import Node, NodeType
@@ -130,7 +130,7 @@ def restore_database(
     argv = _pg_restore_argv(connection, options)
     progress.item("/" + dump_path)
     try:
-        chunks = _counted(stream_content(repo, node.content), progress, result)
+        chunks = _counted(stream_file(repo, node), progress, result)
         if options.jobs > 1:
             stderr = _restore_spooled(connection, argv, chunks, options.spool_dir)
         else:
@@ -246,7 +246,7 @@ def _apply_globals(repo: Repository, snapshot: Snapshot, connection: PgConnectio
         node = None
     if node is None or node.type is not NodeType.FILE:
         raise PathNotFound(f"snapshot {snapshot.short_id} holds no {GLOBALS_PATH}")
-    script = b"".join(iter_content(repo, node.content))
+    script = b"".join(file_content(repo, node))
     argv = connection.command(
         connection.psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=0",
         *connection.connection_args(), f"--dbname={connection.maintenance_db}", "-f", "-",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from snapstore.errors import PathNotFound, UsageError
 from snapstore.repository.repository import Repository
-from snapstore.restorer.stream import iter_content
+from snapstore.restorer.stream import stream_file
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import find_node
 from snapstore.snapshot.tree import NodeType
@@ -56,7 +56,7 @@ def restore_redis_rdb(
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w+b") as out:
-            for chunk in iter_content(repo, node.content):
+            for chunk in stream_file(repo, node):
                 out.write(chunk)
             out.flush()
             size = out.tell()

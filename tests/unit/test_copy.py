@@ -13,6 +13,7 @@ from snapstore.backend.faulty import FaultyBackend
 from snapstore.backend.memory import MemoryBackend
 from snapstore.crypto.kdf import TEST_KDF
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import chunk_ids
 from snapstore.snapshot.store import list_snapshots
 from snapstore.snapshot.tree import NodeType
 from tests.conftest import PASSWORD, assert_repository_ok
@@ -119,7 +120,7 @@ def test_one_run_reads_shared_subtrees_once(src: Repository, dst: Repository) ->
 def _file_nodes(repo: Repository) -> list[list[bytes]]:
     snap = list_snapshots(repo)[0]
     return [
-        [bytes(b) for b in node.content]
+        [bytes(b) for b in chunk_ids(repo, node)]
         for _, node in snapstore.list_tree(repo, snap)
         if node.type is NodeType.FILE
     ]

@@ -22,6 +22,7 @@ from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.restorer import file_writer, stream
 from snapstore.restorer.restorer import Restorer
+from snapstore.snapshot.content import chunk_ids
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import load_tree, save_snapshot
 from tests.conftest import assert_repository_ok, reopen
@@ -103,10 +104,12 @@ def test_multi_chunk_file_from_the_stream(repo: Repository) -> None:
     snap = backup(repo, {"db": File(data, profile=ChunkingProfile.DATABASE)})
     again = reopen(repo)
     (node,) = load_tree(again, snap.tree)
-    assert len(node.content) > stream.READ_AHEAD
+    ids = chunk_ids(again, node)
+    assert len(ids) > stream.READ_AHEAD
     with ThreadPoolExecutor(4) as pool:
-        assert b"".join(stream.iter_content(again, node.content, pool)) == data
-    assert b"".join(stream.iter_content(again, node.content)) == data
+        assert b"".join(stream.iter_content(again, ids, pool)) == data
+        assert b"".join(stream.file_content(again, node, pool)) == data
+    assert b"".join(stream.iter_content(again, ids)) == data
     assert list(stream.iter_content(again, [])) == []
     assert_repository_ok(repo)
 
