@@ -19,6 +19,7 @@ from snapstore.crypto.keys import MasterKey
 from snapstore.errors import DumpFailed, SourceError, UnsafePath
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import chunk_ids
 from snapstore.snapshot.store import list_snapshots, load_snapshot, walk
 from snapstore.snapshot.tree import Node, NodeType
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
@@ -42,7 +43,7 @@ def snapshot_contents(repo: Repository, tree_id: bytes) -> dict[str, tuple[objec
     for path, node in walk(repo, tree_id):  # type: ignore[arg-type]
         name = b"/".join(path).decode("utf-8", "surrogateescape")
         if node.type is NodeType.FILE:
-            data = b"".join(repo.load_blob(BlobType.DATA, i) for i in node.content)
+            data = b"".join(repo.load_blob(BlobType.DATA, i) for i in chunk_ids(repo, node))
             assert node.size == len(data)
             out[name] = ("file", node.mode, node.mtime_ns, data)
         elif node.type is NodeType.DIR:
@@ -228,7 +229,7 @@ def test_insertion_in_a_large_stream_adds_only_a_few_chunks(
 
     again = reopen(repo)
     (node,) = [n for _, n in walk(again, second.snapshot.tree)]
-    restored = b"".join(again.load_blob(BlobType.DATA, i) for i in node.content)
+    restored = b"".join(again.load_blob(BlobType.DATA, i) for i in chunk_ids(again, node))
     assert blake3.blake3(restored).digest() == blake3.blake3(edited).digest()
     assert_repository_ok(repo)
 
