@@ -93,7 +93,7 @@ def decode_index(plaintext: bytes) -> IndexFile:
         if not isinstance(doc, dict):
             raise ValueError("not a map")
         version = doc.get("v")
-        if version not in (INDEX_VERSION, INDEX_VERSION_DELTAS):
+        if type(version) is not int or version not in (INDEX_VERSION, INDEX_VERSION_DELTAS):
             raise UnsupportedVersion(f"index version {version!r} is not supported")
         result = IndexFile(supersedes=[Id(x) for x in doc["supersedes"]])
         for row in doc["packs"]:

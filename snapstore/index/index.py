@@ -11,7 +11,7 @@ stays amortised O(1) per blob while memory stays compact.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,7 +187,7 @@ class BlobIndex:
             found.update(Id(b) for b in self._pending if b[:8] == prefix)
             return sorted(found)
 
-    def plain_lengths(self, blob_ids: list[bytes]) -> list[int | None]:
+    def plain_lengths(self, blob_ids: Sequence[bytes]) -> list[int | None]:
         """Plaintext length of each blob (None when not indexed), vectorised for long lists."""
         with self._lock:
             self._merge()

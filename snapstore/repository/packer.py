@@ -147,7 +147,7 @@ class Packer:
             self._unstored.add(bytes(new_id))
         framed = compression.compress(data, self._level)
         base_used = None
-        if bases and self._load_base is not None and data:
+        if bases and blob_type is BlobType.DATA and self._load_base is not None and data:
             framed, base_used = self._smallest_delta(data, framed, bases)
         envelope = self._sealer.seal(BLOB_KIND[blob_type], framed)
         full: list[PackBlob] | None = None

@@ -402,9 +402,10 @@ class Repository:
                 )
             try:
                 base = self._load_base(Id(base_id), bytes(wanted))
-            except ObjectNotFound:
+            except ObjectNotFound as exc:
+                where = "is not in the index" if self.index.lookup(base_id) is None else f"cannot be read: {exc}"
                 raise ObjectNotFound(
-                    f"base blob {base_id.hex()} of delta blob {bytes(wanted).hex()} is not in the index"
+                    f"base blob {base_id.hex()} of delta blob {bytes(wanted).hex()} {where}"
                 ) from None
             except SnapstoreError as exc:
                 raise type(exc)(

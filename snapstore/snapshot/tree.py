@@ -132,6 +132,8 @@ def _decode_node(raw: dict[str, Any], version: int) -> Node:
             if "content" in raw:
                 raise ValueError("file node has both content and content_lists")
             node.content_lists = [Id(i) for i in raw["content_lists"]]
+            if not node.content_lists:
+                raise ValueError("content_lists is empty (an empty file has empty content)")
         else:
             node.content = [Id(i) for i in raw["content"]]
     elif node_type is NodeType.DIR:
@@ -150,7 +152,7 @@ def decode_tree(plaintext: bytes) -> list[Node]:
         if not isinstance(doc, dict):
             raise ValueError("tree is not a map")
         version = doc.get("v")
-        if version not in (TREE_VERSION, TREE_VERSION_CHUNK_LISTS):
+        if type(version) is not int or version not in (TREE_VERSION, TREE_VERSION_CHUNK_LISTS):
             raise UnsupportedVersion(f"tree version {version!r} is not supported")
         nodes = [_decode_node(n, version) for n in doc["nodes"]]
     except (UnsupportedVersion, UnsafePath):

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import snapstore
-from snapstore.backend.base import FileType, Handle
 from snapstore.snapshot.content import chunk_ids
 from tests.support.cli import PASSWORD, Cli
 
@@ -83,7 +82,7 @@ def test_without_a_parent_nothing_is_a_delta(initialised: Cli, days: tuple[bytes
 
 
 def test_forgetting_the_snapshot_holding_the_bases_keeps_them(initialised: Cli, days: tuple[bytes, bytes]) -> None:
-    first = snapshot_stdin(initialised, days[0])
+    snapshot_stdin(initialised, days[0])
     second = snapshot_stdin(initialised, days[1])
     assert isinstance(second["deltas_added"], int) and second["deltas_added"] > 0
     forget = initialised("forget", "--keep-last", "1", "--prune")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from unittest import mock
 
+import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from snapstore.ids import Id
 from snapstore.index import index as index_module
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.index.index import BlobIndex, BlobLocation
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import FLAG_DELTA, BlobType, PackBlob, PackEntry
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import Restorer
 from snapstore.restorer.stream import iter_content
@@ -71,20 +72,79 @@ def test_pack_round_trip(blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
         assert data[entry.offset : entry.offset + entry.length] == body
 
 
-# -- index codec ------------------------------------------------------------------------------
-
-pack_entries = st.builds(PackEntry, blob_types, ids, u32, u32, u32, st.integers(0, 255))
-index_files = st.builds(
-    IndexFile,
-    packs=st.dictionaries(ids, st.lists(pack_entries, max_size=8), max_size=6),
-    supersedes=st.lists(ids, max_size=4),
-)
+# Whole blobs and deltas mixed at random, with any reserved flag bits: a delta names its base.
+pack_blobs = st.builds(PackBlob, blob_types, ids, st.binary(max_size=300), u32, st.none() | ids)
 
 
 @settings(max_examples=80, deadline=None)
-@given(index_files)
+@given(st.lists(pack_blobs, max_size=20))
+def test_pack_round_trip_with_deltas(blobs: list[PackBlob]) -> None:
+    sealer, opener = Sealer(bytes(32)), Opener(bytes(32))
+    data, entries = pack.assemble(
+        blobs, lambda header: sealer.seal(Kind.PACK_HEADER, compress(header))
+    )
+    start, header = pack.split_tail(data, len(data))
+    assert header is not None
+    plaintext = decompress(opener.open(Kind.PACK_HEADER, header))
+    deltas = sum(b.base is not None for b in blobs)
+    # Version 2 exactly when some blob is a delta; each base adds its 32 bytes.
+    assert plaintext[0] == (pack.HEADER_VERSION_DELTAS if deltas else pack.HEADER_VERSION)
+    assert len(plaintext) == 5 + pack.ENTRY_SIZE * len(blobs) + 32 * deltas
+    decoded = pack.decode_header(plaintext)
+    pack.check_entries_fit(decoded, start)
+    assert decoded == entries
+    for blob, entry in zip(blobs, decoded, strict=True):
+        assert (entry.type, entry.id, entry.plain_length, entry.base) == (
+            blob.type,
+            blob.id,
+            blob.plain_length,
+            blob.base,
+        )
+        assert entry.is_delta == (blob.base is not None)
+        assert data[entry.offset : entry.offset + entry.length] == blob.envelope
+
+
+# -- index codec ------------------------------------------------------------------------------
+
+
+@st.composite
+def pack_entries(draw: st.DrawFn, deltas: bool = True) -> PackEntry:
+    """An entry with any reserved flag bits; FLAG_DELTA set exactly when it names a base."""
+    base = draw(st.none() | ids) if deltas else None
+    reserved = draw(st.integers(0, 255)) & ~pack.FLAG_DELTA
+    flags = reserved | (pack.FLAG_DELTA if base is not None else 0)
+    return PackEntry(draw(blob_types), draw(ids), draw(u32), draw(u32), draw(u32), flags, base)
+
+
+def index_files(deltas: bool = True) -> st.SearchStrategy[IndexFile]:
+    return st.builds(
+        IndexFile,
+        packs=st.dictionaries(ids, st.lists(pack_entries(deltas), max_size=8), max_size=6),
+        supersedes=st.lists(ids, max_size=4),
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(index_files(deltas=False))
 def test_index_codec_round_trip(index_file: IndexFile) -> None:
-    assert decode_index(encode_index(index_file)) == index_file
+    encoded = encode_index(index_file)
+    assert msgpack.unpackb(encoded)["v"] == 1
+    assert decode_index(encoded) == index_file
+
+
+@settings(max_examples=120, deadline=None)
+@given(index_files())
+def test_index_codec_round_trip_with_deltas(index_file: IndexFile) -> None:
+    encoded = encode_index(index_file)
+    doc = msgpack.unpackb(encoded)
+    has_deltas = any(e.is_delta for entries in index_file.packs.values() for e in entries)
+    assert doc["v"] == (2 if has_deltas else 1)
+    if has_deltas:
+        for (_, _, bases), entries in zip(doc["packs"], index_file.packs.values(), strict=True):
+            assert bases == b"".join(bytes(e.base) for e in entries if e.base is not None)
+    decoded = decode_index(encoded)
+    assert decoded == index_file
+    assert encode_index(decoded) == encoded
 
 
 # -- tree and snapshot codecs -----------------------------------------------------------------
@@ -189,9 +249,18 @@ ID_POOL = [Id(_rng.randbytes(32)) for _ in range(12)] + [
 ]
 PACK_POOL = [Id(bytes([n]) * 32) for n in range(1, 6)]
 
-# Flags stay 0 here: BlobIndex drops them on merge (see test_index.py::test_flags_survive_merge).
+# Some entries are deltas whose base is another id of the pool (or one outside it).
+BASE_POOL = ID_POOL[:3] + [Id(b"\x42" * 8 + bytes(24)), Id(bytes(32))]
 index_entries = st.builds(
-    PackEntry, blob_types, st.sampled_from(ID_POOL), u32, u32, u32, st.just(0)
+    lambda blob_type, blob_id, offset, length, plain, base: PackEntry(
+        blob_type, blob_id, offset, length, plain, FLAG_DELTA if base is not None else 0, base
+    ),
+    blob_types,
+    st.sampled_from(ID_POOL),
+    u32,
+    u32,
+    u32,
+    st.none() | st.sampled_from(BASE_POOL),
 )
 operations = st.lists(
     st.one_of(
@@ -215,11 +284,23 @@ def test_blob_index_matches_a_dict(ops: list[tuple[Any, ...]]) -> None:
             _, pack_id, entries = op
             index.add_pack(pack_id, entries)
             for e in entries:
+                base_key = int.from_bytes(e.base[:8], "big") if e.base is not None else 0
                 model.setdefault(bytes(e.id), []).append(
-                    BlobLocation(pack_id, e.type, e.offset, e.length, e.plain_length)
+                    BlobLocation(
+                        pack_id, e.type, e.offset, e.length, e.plain_length, e.flags, base_key
+                    )
                 )
+
             def key(loc: BlobLocation) -> tuple[object, ...]:
-                return (loc.pack_id, loc.offset, loc.length, loc.plain_length, loc.type)
+                return (
+                    loc.pack_id,
+                    loc.offset,
+                    loc.length,
+                    loc.plain_length,
+                    loc.type,
+                    loc.flags,
+                    loc.base_key,
+                )
 
             for blob_id in ID_POOL:
                 want = sorted(model.get(bytes(blob_id), []), key=key)
@@ -227,7 +308,20 @@ def test_blob_index_matches_a_dict(ops: list[tuple[Any, ...]]) -> None:
                 found = index.lookup(blob_id)
                 assert (found is None) if not want else (found in want)
                 assert (blob_id in index) == bool(want)
+            for prefix_key in {int.from_bytes(b[:8], "big") for b in ID_POOL + BASE_POOL}:
+                assert index.ids_with_key(prefix_key) == sorted(
+                    Id(b) for b in model if int.from_bytes(b[:8], "big") == prefix_key
+                )
     assert len(index) == sum(map(len, model.values()))
+    pool: list[bytes] = list(ID_POOL)
+    lengths = index.plain_lengths(pool)
+    for blob_id, length in zip(ID_POOL, lengths, strict=True):
+        locations = model.get(bytes(blob_id), [])
+        assert (
+            (length is None)
+            if not locations
+            else (length in {loc.plain_length for loc in locations})
+        )
     assert index.pack_ids() == {loc.pack_id for locs in model.values() for loc in locs}
     listed = Counter((bytes(i), loc) for i, loc in index.entries())
     assert listed == Counter((i, loc) for i, locs in model.items() for loc in locs)

@@ -1,4 +1,5 @@
-"""The compression framing inside an envelope: a flag byte, then stored bytes or one zstd frame."""
+"""The compression framing inside an envelope: a flag byte, then stored bytes, one zstd frame,
+or a base id and one zstd frame compressed against the base (a delta)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import zstandard
 
-from snapstore.compression import STORED, ZSTD, compress, decompress
+from snapstore.compression import (
+    DELTA,
+    STORED,
+    ZSTD,
+    compress,
+    compress_delta,
+    decompress,
+    delta_base,
+)
 from snapstore.errors import DecompressionError, UnsupportedVersion
 
 TEXT = b"".join(b"line %d of a very repetitive database dump\n" % (i % 50) for i in range(5000))
@@ -108,10 +117,104 @@ def test_empty_frame() -> None:
         decompress(b"")
 
 
-@pytest.mark.parametrize("flag", [2, 0x7F, 0xFF])
+@pytest.mark.parametrize("flag", [3, 0x7F, 0xFF])
 def test_unknown_flag(flag: int) -> None:
     with pytest.raises(UnsupportedVersion):
         decompress(bytes([flag]) + TEXT)
+
+
+# -- delta frames (flag 0x02) --------------------------------------------------------------------
+
+BASE_ID = bytes(range(32))
+OTHER_ID = bytes(range(1, 33))
+BASE = b"".join(
+    b"row %d: name=user%d, score=%d\n" % (i, i * 7 % 1000, i * 31 % 977) for i in range(8000)
+)
+# Yesterday's dump with a few rows edited: a delta against BASE is tiny.
+EDITED = (
+    BASE[:50_000] + b"row 1234: name=changed, score=0\n" + BASE[50_000:150_000] + BASE[150_100:]
+)
+
+
+def test_delta_round_trip() -> None:
+    framed = compress_delta(EDITED, BASE_ID, BASE)
+    assert framed[0] == DELTA
+    assert framed[1:33] == BASE_ID
+    assert delta_base(framed) == BASE_ID
+    assert decompress(framed, len(EDITED), BASE) == EDITED
+    assert decompress(framed, None, BASE) == EDITED  # the frame carries its content size
+    assert len(framed) < len(compress(EDITED)) // 10
+
+
+def test_delta_of_unrelated_data_still_round_trips() -> None:
+    data = os.urandom(5000)
+    framed = compress_delta(data, BASE_ID, BASE)
+    assert decompress(framed, len(data), BASE) == data
+
+
+@pytest.mark.parametrize("data", [b"", b"x", BASE])
+def test_delta_edge_cases(data: bytes) -> None:
+    assert decompress(compress_delta(data, BASE_ID, BASE), len(data), BASE) == data
+    # A tiny base is still a valid raw-content dictionary.
+    assert (
+        decompress(compress_delta(data, BASE_ID, b"0123456789"), len(data), b"0123456789") == data
+    )
+
+
+def test_delta_base_is_none_for_other_frames() -> None:
+    assert delta_base(compress(TEXT)) is None
+    assert delta_base(compress(b"")) is None
+    assert delta_base(b"") is None
+
+
+def test_delta_against_the_wrong_base_never_yields_the_data() -> None:
+    """The frame cannot tell a wrong base: zstd fails, or gives other bytes that the caller's id
+    check refuses (the repository hashes every result). Either way, never the data."""
+    framed = compress_delta(EDITED, BASE_ID, BASE)
+    for wrong in (BASE[:-1] + b"?", b"\0" * len(BASE), BASE[100:], os.urandom(len(BASE))):
+        try:
+            result = decompress(framed, len(EDITED), wrong)
+        except DecompressionError:
+            continue
+        assert result != EDITED
+
+
+def test_delta_without_its_base_is_refused() -> None:
+    framed = compress_delta(EDITED, BASE_ID, BASE)
+    with pytest.raises(DecompressionError):
+        decompress(framed, len(EDITED))
+
+
+@pytest.mark.parametrize("length", [1, 2, 32])
+def test_delta_cut_short_before_its_base_id(length: int) -> None:
+    framed = compress_delta(EDITED, BASE_ID, BASE)[:length]
+    with pytest.raises(DecompressionError):
+        delta_base(framed)
+    with pytest.raises(DecompressionError):
+        decompress(framed, len(EDITED), BASE)
+
+
+def test_delta_with_a_damaged_or_truncated_frame() -> None:
+    framed = compress_delta(EDITED, BASE_ID, BASE)
+    with pytest.raises(DecompressionError):
+        decompress(framed[:33], len(EDITED), BASE)  # the base id and no zstd frame
+    with pytest.raises(DecompressionError):
+        decompress(framed[: len(framed) // 2], len(EDITED), BASE)
+    damaged = bytearray(framed)
+    damaged[33] ^= 0xFF  # the zstd magic number
+    with pytest.raises(DecompressionError):
+        decompress(bytes(damaged), len(EDITED), BASE)
+    with pytest.raises(DecompressionError):
+        decompress(framed, len(EDITED) + 1, BASE)
+
+
+def test_the_base_id_is_not_what_decompression_uses() -> None:
+    """The id in the frame only names the base; the caller fetches it. Another id in front of
+    the same zstd frame decodes the same: binding the id to the data is the envelope's job."""
+    framed = compress_delta(EDITED, BASE_ID, BASE)
+    relabelled = framed[:1] + OTHER_ID + framed[33:]
+    assert delta_base(relabelled) == OTHER_ID
+    assert decompress(relabelled, len(EDITED), BASE) == EDITED
 
 
 def test_thread_safety() -> None:

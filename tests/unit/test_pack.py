@@ -10,7 +10,7 @@ import pytest
 from snapstore import pack
 from snapstore.errors import IntegrityError, Truncated, UnsupportedVersion
 from snapstore.ids import Id
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import BlobType, PackBlob, PackEntry
 
 
 def identity(header: bytes) -> bytes:
@@ -146,8 +146,9 @@ def test_decode_header_refuses_damage() -> None:
         pack.decode_header(header + b"\0")
     with pytest.raises(Truncated):
         pack.decode_header(b"\x01" + struct.pack("<I", 3) + header[5:])
-    with pytest.raises(UnsupportedVersion):
-        pack.decode_header(b"\x02" + header[1:])
+    for version in (0, 3, 0xFF):
+        with pytest.raises(UnsupportedVersion):
+            pack.decode_header(bytes([version]) + header[1:])
     bad_type = bytearray(header)
     bad_type[5] = 9
     with pytest.raises(IntegrityError):
@@ -162,5 +163,119 @@ def test_offsets_are_implicit() -> None:
 
 
 def test_flags_survive_the_header() -> None:
-    entry = PackEntry(BlobType.DATA, Id(bytes(32)), 0, 10, 20, flags=3)
-    assert pack.decode_header(pack.encode_header([entry])) == [entry]
+    """Flag bits other than FLAG_DELTA are reserved: kept as they are, in both versions."""
+    entry = PackEntry(BlobType.DATA, Id(bytes(32)), 0, 10, 20, flags=0x82)
+    header = pack.encode_header([entry])
+    assert header[0] == pack.HEADER_VERSION
+    assert pack.decode_header(header) == [entry]
+    delta = PackEntry(
+        BlobType.DATA, Id(bytes(32)), 0, 10, 20, flags=0x82 | pack.FLAG_DELTA, base=BASE
+    )
+    header = pack.encode_header([delta])
+    assert header[0] == pack.HEADER_VERSION_DELTAS
+    assert pack.decode_header(header) == [delta]
+
+
+# -- version 2 headers: delta entries carry their base id ----------------------------------------
+
+BASE = Id(bytes(range(100, 132)))
+
+
+def mixed_blobs() -> list[PackBlob]:
+    """A whole blob, a delta, a tree, another delta: the order a writer may put them in."""
+    out = []
+    for i, (blob_type, base) in enumerate(
+        [
+            (BlobType.DATA, None),
+            (BlobType.DATA, BASE),
+            (BlobType.TREE, None),
+            (BlobType.DATA, Id(os.urandom(32))),
+        ]
+    ):
+        body = os.urandom(20 + 11 * i)
+        out.append(PackBlob(blob_type, Id(os.urandom(32)), body, 1000 + i, base))
+    return out
+
+
+def test_version_2_round_trip() -> None:
+    blobs = mixed_blobs()
+    data, entries = pack.assemble(blobs, identity)
+    assert parse(data) == entries
+    offset = 0
+    for blob, entry in zip(blobs, entries, strict=True):
+        flags = pack.FLAG_DELTA if blob.base is not None else 0
+        assert entry == PackEntry(
+            blob.type, blob.id, offset, len(blob.envelope), blob.plain_length, flags, blob.base
+        )
+        assert entry.is_delta == (blob.base is not None)
+        assert data[entry.offset : entry.offset + entry.length] == blob.envelope
+        offset += len(blob.envelope)
+    # The trailer's pack version stays 1: only the header inside knows about deltas.
+    assert data[-4:] == b"SNP\x01"
+
+
+def test_version_2_layout_bytes() -> None:
+    blobs = mixed_blobs()[:2]
+    _, entries = pack.assemble(blobs, identity)
+    header = pack.encode_header(entries)
+    assert header[:5] == b"\x02\x02\x00\x00\x00"
+    assert len(header) == 5 + 2 * pack.ENTRY_SIZE + 32
+    whole = header[5 : 5 + pack.ENTRY_SIZE]
+    delta = header[5 + pack.ENTRY_SIZE : 5 + 2 * pack.ENTRY_SIZE]
+    assert whole[1] == 0 and delta[1] == pack.FLAG_DELTA
+    assert (
+        delta
+        == struct.pack("<BBII", 1, 1, len(blobs[1].envelope), blobs[1].plain_length) + blobs[1].id
+    )
+    assert header[5 + 2 * pack.ENTRY_SIZE :] == BASE  # right after the delta's entry
+
+
+def test_whole_blobs_only_still_write_version_1() -> None:
+    blobs = [PackBlob(*b) for b in make_blobs(3)]
+    _, entries = pack.assemble(blobs, identity)
+    assert pack.encode_header(entries)[0] == pack.HEADER_VERSION == 1
+
+
+def test_version_1_header_with_a_delta_flag_is_refused() -> None:
+    _, entries = pack.assemble(mixed_blobs()[:2], identity)
+    header = pack.encode_header(entries)
+    with pytest.raises(IntegrityError):
+        pack.decode_header(b"\x01" + header[1:])
+    # Even without the base id that a version 1 reader would not expect.
+    with pytest.raises(IntegrityError):
+        pack.decode_header(b"\x01" + header[1:-32])
+
+
+def test_version_2_header_truncated_inside_a_base_id() -> None:
+    _, entries = pack.assemble(mixed_blobs()[:2], identity)
+    header = pack.encode_header(entries)
+    for cut in (1, 16, 31):
+        with pytest.raises(Truncated):
+            pack.decode_header(header[:-cut])
+    # The count says two entries; with the base id gone, the delta entry ends the header.
+    with pytest.raises(Truncated):
+        pack.decode_header(header[:-32] + b"\0")
+
+
+def test_every_truncation_of_a_version_2_header_is_refused() -> None:
+    _, entries = pack.assemble(mixed_blobs(), identity)
+    header = pack.encode_header(entries)
+    for length in range(len(header)):
+        with pytest.raises(IntegrityError):  # Truncated is an IntegrityError
+            pack.decode_header(header[:length])
+
+
+def test_a_delta_entry_must_name_its_base_and_only_a_delta_may() -> None:
+    with pytest.raises(IntegrityError):
+        pack.encode_header([PackEntry(BlobType.DATA, Id(bytes(32)), 0, 1, 1, pack.FLAG_DELTA)])
+    with pytest.raises(IntegrityError):
+        pack.encode_header([PackEntry(BlobType.DATA, Id(bytes(32)), 0, 1, 1, 0, BASE)])
+
+
+def test_a_base_id_flag_cleared_shifts_the_entries() -> None:
+    """Clearing a delta flag in a version 2 header leaves 32 bytes the count does not explain."""
+    _, entries = pack.assemble(mixed_blobs()[:2], identity)
+    header = bytearray(pack.encode_header(entries))
+    header[5 + pack.ENTRY_SIZE + 1] = 0
+    with pytest.raises(Truncated):
+        pack.decode_header(bytes(header))

@@ -12,10 +12,16 @@ Regenerate only for a deliberate format change, in the same commit as the SPEC.m
     keyfile.json   a key file with fixed salt and nonce, and what it unwraps to
     pack.json      a pack of three blobs byte by byte, its header and its index entry
     snapshot.json  two trees and a snapshot, as msgpack and as a stored object
+    deltas.json    a delta blob (compression flag 0x02) against a whole base, sealed; a
+                   version 2 pack holding both; the version 2 index file naming it
+    chunk_lists.json  the chunk-list cut rule on fixed ids, the list blobs' ids, and a
+                   version 2 tree whose file node names them in "content_lists"
 
 Compression: zstd's output depends on the zstd version, so every vector that must be
 byte-exact uses the stored flag (0x00). That is always a valid choice for a writer; the
-zstd vector in envelope.json is checked in the decoding direction only.
+zstd vector in envelope.json is checked in the decoding direction only. A delta has no
+stored form, so its zstd frame is a constant like ZSTD_FRAMED: every zstd must decode it, and
+everything around it (the base id in front, the envelope, the pack) is byte-exact.
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ if __name__ == "__main__":  # run as a script: make snapstore importable
     sys.path.insert(0, str(HERE.parents[1]))
 
 from snapstore import pack
+from snapstore.compression import decompress
 from snapstore.crypto.aead import HEADER_SIZE, SESSION_KEY_CONTEXT, Kind, Sealer, session_key
 from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import TEST_KDF, derive_wrapping_key
 from snapstore.crypto.keys import KEY_FILE_AAD
+from snapstore.ids import Id
 from snapstore.index.codec import IndexFile, encode_index
-from snapstore.pack import BlobType
+from snapstore.pack import BlobType, PackBlob, PackEntry
+from snapstore.snapshot.content import LIST_CUT_MODULUS, LIST_MAX_IDS, split_chunk_list
 from snapstore.snapshot.manifest import Snapshot, Summary, encode_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 
@@ -297,7 +306,9 @@ def node_json(node: Node) -> dict[str, Any]:
         "mtime_ns": node.mtime_ns,
         "size": node.size,
     }
-    if node.type is NodeType.FILE:
+    if node.type is NodeType.FILE and node.content_lists:
+        out["content_lists_hex"] = [i.hex() for i in node.content_lists]
+    elif node.type is NodeType.FILE:
         out["content_hex"] = [i.hex() for i in node.content]
     elif node.type is NodeType.DIR:
         out["subtree_hex"] = node.subtree.hex() if node.subtree else None
@@ -314,6 +325,21 @@ def by_name(nodes: list[Node]) -> list[Node]:
 
 
 SNAPSHOT_TIME = datetime(2026, 11, 22, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=1)))
+
+
+# The snapshot above as encoded before the summary gained "deltas_added" (a constant: the
+# current encoder writes the key). Readers must still accept it.
+LEGACY_SNAPSHOT = bytes.fromhex(
+    "8da17601a474696d65d920323032362d31312d32325430333a30343a30352e3637383930312b30313a3030a4"
+    "686f7374b06d6173746f646f6e2e6578616d706c65a475736572a66261636b7570a47461677391a56461696c"
+    "79a6736f75726365a566696c6573a5706174687391b32f686f6d652f6d6173746f646f6e2f6c697665a47472"
+    "6565c420de7a0e6bd9feb28153f898231a5d27c0f1497a80e1af8888a984fde2c1b82491a6706172656e74c0"
+    "a773756d6d61727987a566696c657303a46469727301aa62797465735f726561642fab62797465735f616464"
+    "6564cd04d2ab626c6f62735f616464656404a66572726f727300aa6475726174696f6e5f73cb3fe000000000"
+    "0000a76368756e6b657281a566696c657394ce00080000ce00100000ce0080000002af70726f6772616d5f76"
+    "657273696f6eaf736e617073746f726520302e312e30a86d6574616461746181a46e6f7465ab746573742076"
+    "6563746f72"
+)
 
 
 def snapshot_vectors() -> dict[str, Any]:
@@ -428,6 +454,180 @@ def snapshot_vectors() -> dict[str, Any]:
             "stored_object": stored_object,
             "snapshot_id_hex": object_id(bytes.fromhex(stored_object["envelope_hex"])).hex(),
         },
+        "older_encoding": {
+            "note": (
+                "the same snapshot as written before the summary had deltas_added: still "
+                "valid, and decodes to the same fields (deltas_added 0)"
+            ),
+            "encoded_hex": LEGACY_SNAPSHOT.hex(),
+        },
+    }
+
+
+# -- deltas.json ------------------------------------------------------------------------------
+
+DELTA_BASE = b"".join(
+    b"%03d|@alice@example.social|boosted status %d|2026-11-2%d\n" % (i, i * 37, i % 10)
+    for i in range(24)
+)
+DELTA_DATA = DELTA_BASE.replace(b"|boosted status 259|", b"|deleted status 259|")
+# The zstd frame of DELTA_DATA compressed at level 3 with DELTA_BASE as a raw-content
+# dictionary, as compress_delta() wrote it with libzstd 1.5.7. A constant for the same reason
+# as ZSTD_FRAMED: other zstd versions may encode it differently, and every zstd must decode it.
+DELTA_ZSTD_FRAME = bytes.fromhex(
+    "28b52ffd603c04c500003830303064656c650400974145673fa58218c3d7c4526001"
+)
+
+
+def entry_json(e: PackEntry) -> dict[str, Any]:
+    return {
+        "type_byte": int(e.type),
+        "flags": e.flags,
+        "offset": e.offset,
+        "length": e.length,
+        "plain_length": e.plain_length,
+        "blob_id_hex": e.id.hex(),
+        "base_hex": e.base.hex() if e.base is not None else None,
+    }
+
+
+def delta_vectors() -> dict[str, Any]:
+    base_id = blob_id(ID_KEY, DELTA_BASE)
+    data_id = blob_id(ID_KEY, DELTA_DATA)
+    framed = b"\x02" + base_id + DELTA_ZSTD_FRAME
+    assert decompress(framed, len(DELTA_DATA), DELTA_BASE) == DELTA_DATA
+    sealer = Sealer(ENCRYPTION_KEY, session_id=SESSION_ID)
+    base_entry = _envelope_entry(sealer, Kind.DATA_BLOB, stored(DELTA_BASE), 0)
+    delta_entry = _envelope_entry(sealer, Kind.DATA_BLOB, framed, 1)
+    header_seal: dict[str, Any] = {}
+
+    def seal_header(header: bytes) -> bytes:
+        header_seal.update(_envelope_entry(sealer, Kind.PACK_HEADER, stored(header), 2))
+        header_seal["header_plaintext_hex"] = header.hex()
+        return bytes.fromhex(header_seal["envelope_hex"])
+
+    data, entries = pack.assemble(
+        [
+            PackBlob(
+                BlobType.DATA, base_id, bytes.fromhex(base_entry["envelope_hex"]), len(DELTA_BASE)
+            ),
+            PackBlob(
+                BlobType.DATA,
+                data_id,
+                bytes.fromhex(delta_entry["envelope_hex"]),
+                len(DELTA_DATA),
+                base_id,
+            ),
+        ],
+        seal_header,
+    )
+    pack_id = object_id(data)
+    return {
+        "about": (
+            "A delta blob (SPEC.md section 6): compression flag 0x02, the base blob's id (32 "
+            "bytes), then one zstd frame of the data compressed with the base's plaintext as a "
+            "raw-content dictionary. The zstd frame may differ between zstd versions (check it "
+            "by decoding); the rest is byte-exact. One writer seals the base (stored framing, "
+            "counter 0), the delta (counter 1) and the pack header (counter 2). The pack's "
+            "header is version 2: the delta's 42-byte entry has flags 0x01 and is followed by "
+            "its base id. index_plaintext is the version 2 index file naming the pack: each "
+            "pack row is [pack id, entries, bases]."
+        ),
+        **KEYS,
+        "base": {
+            "plaintext_hex": DELTA_BASE.hex(),
+            "blob_id_hex": base_id.hex(),
+            "envelope": base_entry,
+        },
+        "delta": {
+            "plaintext_hex": DELTA_DATA.hex(),
+            "blob_id_hex": data_id.hex(),
+            "framed_hex": framed.hex(),
+            "envelope": delta_entry,
+        },
+        "pack": {
+            "header": header_seal,
+            "entries": [entry_json(e) for e in entries],
+            "pack_hex": data.hex(),
+            "pack_id_hex": pack_id.hex(),
+        },
+        "index_plaintext_hex": encode_index(IndexFile(packs={pack_id: entries})).hex(),
+    }
+
+
+# -- chunk_lists.json -------------------------------------------------------------------------
+
+
+def chunk_id(n: int) -> Id:
+    return blob_id(ID_KEY, b"chunk %d" % n)
+
+
+def is_list_cut(the_id: bytes) -> bool:
+    return int.from_bytes(the_id[-2:], "little") % LIST_CUT_MODULUS == 0
+
+
+def chunk_list_numbers() -> list[int]:
+    """The N of 'chunk N' for the vector's ids: the first two cut ids, with ordinary ids
+    around them."""
+    cuts: list[int] = []
+    n = 0
+    while len(cuts) < 2:
+        if is_list_cut(chunk_id(n)):
+            cuts.append(n)
+        n += 1
+    plain = [n for n in range(10) if n not in cuts]
+    return [*plain[:3], cuts[0], *plain[3:5], cuts[1], *plain[5:7]]
+
+
+def split_case(the_ids: list[Id], max_ids: int) -> dict[str, Any]:
+    lists = split_chunk_list(the_ids, LIST_CUT_MODULUS, max_ids)
+    return {
+        "modulus": LIST_CUT_MODULUS,
+        "max_ids": max_ids,
+        "list_lengths": [len(x) // 32 for x in lists],
+        "list_blob_ids_hex": [blob_id(ID_KEY, x).hex() for x in lists],
+    }
+
+
+def chunk_list_vectors() -> dict[str, Any]:
+    numbers = chunk_list_numbers()
+    the_ids = [chunk_id(n) for n in numbers]
+    lists = split_chunk_list(the_ids)
+    list_ids = [blob_id(ID_KEY, x) for x in lists]
+    nodes = [
+        Node(
+            b"mastodon.dump",
+            NodeType.FILE,
+            mode=0o600,
+            mtime_ns=1_763_780_645_000_000_000,
+            size=1 << 40,
+            content_lists=list_ids,
+        ),
+        Node(b"globals.sql", NodeType.FILE, mode=0o600, size=40, content=the_ids[:2]),
+    ]
+    encoded = encode_tree(nodes)
+    return {
+        "about": (
+            "Chunk lists (SPEC.md section 9). A file's chunk ids are cut into lists: a list "
+            "ends after an id whose last two bytes, as a u16 little-endian, are divisible by "
+            "modulus, or when it holds max_ids ids. Each list's plaintext is its ids "
+            "concatenated and is stored as a data blob (list_blob_id = blob_id of that "
+            "plaintext). The ids here are the blob ids (ids.json key) of the ASCII strings "
+            "'chunk N' for the N given; ids_cut says which are cut ids. The tree is version 2: "
+            "its big file's node has content_lists (the list blob ids of the default case) "
+            "instead of content, in the same place among the keys."
+        ),
+        "id_key_hex": ID_KEY.hex(),
+        "ids": [
+            {"n": n, "blob_id_hex": chunk_id(n).hex(), "cut": is_list_cut(chunk_id(n))}
+            for n in numbers
+        ],
+        "cases": [split_case(the_ids, LIST_MAX_IDS), split_case(the_ids, 3)],
+        "tree": {
+            "nodes": [node_json(n) for n in by_name(nodes)],
+            "encoded_hex": encoded.hex(),
+            "tree_id_hex": blob_id(ID_KEY, encoded).hex(),
+        },
     }
 
 
@@ -437,6 +637,8 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "keyfile.json": keyfile_vectors,
     "pack.json": pack_vectors,
     "snapshot.json": snapshot_vectors,
+    "deltas.json": delta_vectors,
+    "chunk_lists.json": chunk_list_vectors,
 }
 
 

@@ -1,4 +1,5 @@
-"""Fixed format vectors (ids, envelope, keyfile, pack, snapshot .json), cited by SPEC.md.
+"""Fixed format vectors (ids, envelope, keyfile, pack, snapshot, deltas, chunk_lists .json),
+cited by SPEC.md.
 
 Each test reads the inputs from the JSON file and recomputes the outputs with snapstore (and,
 where the spec names a primitive, with that primitive directly), then reads the stored bytes
@@ -16,21 +17,24 @@ from typing import Any
 import blake3
 import msgpack
 import pytest
+import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from snapstore import pack
 from snapstore.backend.base import FileType, Handle
 from snapstore.backend.memory import MemoryBackend
-from snapstore.compression import compress, decompress
+from snapstore.compression import DELTA, compress, compress_delta, decompress, delta_base
 from snapstore.crypto.aead import Kind, Opener, Sealer, session_key
 from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import KdfParams, derive_wrapping_key
 from snapstore.crypto.keys import MasterKey, key_file_info, unwrap_master_key
+from snapstore.errors import DecompressionError
 from snapstore.ids import Id
 from snapstore.index.codec import IndexFile, decode_index, encode_index
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.repository.config import RepositoryConfig
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import chunk_ids, parse_chunk_list, split_chunk_list
 from snapstore.snapshot.manifest import Snapshot, Summary, decode_snapshot, encode_snapshot
 from snapstore.snapshot.store import load_snapshot, load_tree
 from snapstore.snapshot.tree import Node, NodeType, decode_tree, encode_tree
@@ -244,6 +248,8 @@ def node_from_json(doc: dict[str, Any]) -> Node:
         node.subtree = Id.from_hex(doc["subtree_hex"])
     if "target_hex" in doc:
         node.target = h(doc["target_hex"])
+    if "content_lists_hex" in doc:
+        node.content_lists = [Id.from_hex(i) for i in doc["content_lists_hex"]]
     return node
 
 
@@ -294,6 +300,15 @@ def test_snapshot() -> None:
     assert object_id(h(stored["envelope_hex"])).hex() == doc["snapshot"]["snapshot_id_hex"]
 
 
+def test_snapshot_written_before_deltas_added_still_decodes() -> None:
+    doc = load("snapshot.json")
+    current = decode_snapshot(h(doc["snapshot"]["encoded_hex"]))
+    older = h(doc["older_encoding"]["encoded_hex"])
+    assert b"deltas_added" not in older and b"deltas_added" in h(doc["snapshot"]["encoded_hex"])
+    assert decode_snapshot(older) == current
+    assert current.summary.deltas_added == 0
+
+
 def test_snapshot_and_trees_read_back_through_the_repository() -> None:
     doc = load("snapshot.json")
     repo = vector_repository(doc)
@@ -314,6 +329,190 @@ def test_snapshot_and_trees_read_back_through_the_repository() -> None:
     assert [n.name for n in load_tree(repo, live.subtree)] == [
         h(n["name_hex"]) for n in doc["trees"][0]["nodes"]
     ]
+    repo.close()
+
+
+# -- deltas.json ------------------------------------------------------------------------------
+
+
+def delta_entries(doc: dict[str, Any]) -> list[PackEntry]:
+    return [
+        PackEntry(
+            BlobType(e["type_byte"]),
+            Id.from_hex(e["blob_id_hex"]),
+            e["offset"],
+            e["length"],
+            e["plain_length"],
+            e["flags"],
+            Id.from_hex(e["base_hex"]) if e["base_hex"] else None,
+        )
+        for e in doc["pack"]["entries"]
+    ]
+
+
+def test_delta_frame() -> None:
+    doc = load("deltas.json")
+    id_key = h(doc["id_key_hex"])
+    base, delta = doc["base"], doc["delta"]
+    base_plain, data = h(base["plaintext_hex"]), h(delta["plaintext_hex"])
+    assert blob_id(id_key, base_plain).hex() == base["blob_id_hex"]
+    assert blob_id(id_key, data).hex() == delta["blob_id_hex"]
+    framed = h(delta["framed_hex"])
+    # flag 0x02 | base id | one zstd frame (magic 28 b5 2f fd) with the base as raw dictionary
+    assert framed[0] == DELTA and framed[1:33] == h(base["blob_id_hex"])
+    assert framed[33:37] == b"\x28\xb5\x2f\xfd"
+    assert delta_base(framed) == h(base["blob_id_hex"])
+    assert decompress(framed, len(data), base_plain) == data
+    dictionary = zstandard.ZstdCompressionDict(base_plain, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    assert zstandard.ZstdDecompressor(dict_data=dictionary).decompress(framed[33:]) == data
+    with pytest.raises(DecompressionError):
+        decompress(framed, len(data))  # no base, no data
+    # This zstd may frame it differently, but the framing around the frame is fixed.
+    again = compress_delta(data, h(base["blob_id_hex"]), base_plain)
+    assert again[:33] == framed[:33]
+    assert decompress(again, len(data), base_plain) == data
+    assert len(framed) < len(compress(data))  # the reason deltas exist
+
+
+def test_delta_envelopes() -> None:
+    doc = load("deltas.json")
+    encryption_key = h(doc["encryption_key_hex"])
+    sealer = Sealer(encryption_key, session_id=h(doc["session_id_hex"]))
+    base, delta = doc["base"], doc["delta"]
+    assert h(base["envelope"]["plaintext_hex"]) == b"\x00" + h(base["plaintext_hex"])
+    assert h(delta["envelope"]["plaintext_hex"]) == h(delta["framed_hex"])
+    check_envelope(sealer, base["envelope"], encryption_key)
+    check_envelope(sealer, delta["envelope"], encryption_key)
+    assert delta["envelope"]["kind"] == "DATA_BLOB"
+
+
+def test_version_2_pack() -> None:
+    doc = load("deltas.json")
+    encryption_key = h(doc["encryption_key_hex"])
+    sealer = Sealer(encryption_key, session_id=h(doc["session_id_hex"]))
+    entries = delta_entries(doc)
+    whole, delta = entries
+    assert not whole.is_delta and whole.base is None
+    assert (
+        delta.is_delta
+        and delta.flags == pack.FLAG_DELTA
+        and delta.base == Id.from_hex(doc["base"]["blob_id_hex"])
+    )
+    header = doc["pack"]["header"]
+    plaintext = h(header["header_plaintext_hex"])
+    # version 2 | count 2 | whole entry | delta entry | the delta's base id
+    assert plaintext[:5] == b"\x02\x02\x00\x00\x00"
+    assert len(plaintext) == 5 + 2 * pack.ENTRY_SIZE + 32
+    assert plaintext[5 + pack.ENTRY_SIZE + 1] == pack.FLAG_DELTA
+    assert plaintext[-32:] == delta.base
+    assert pack.decode_header(plaintext) == entries
+    # Encoding: one writer seals the two blobs (counters 0 and 1), then the header.
+    blobs = []
+    for entry, blob in zip(entries, (doc["base"], doc["delta"]), strict=True):
+        check_envelope(sealer, blob["envelope"], encryption_key)
+        blobs.append(
+            PackBlob(
+                entry.type,
+                entry.id,
+                h(blob["envelope"]["envelope_hex"]),
+                entry.plain_length,
+                entry.base,
+            )
+        )
+
+    def seal_header(header_plaintext: bytes) -> bytes:
+        assert header_plaintext == plaintext
+        assert h(header["plaintext_hex"]) == b"\x00" + plaintext
+        check_envelope(sealer, header, encryption_key)
+        return h(header["envelope_hex"])
+
+    data, assembled = pack.assemble(blobs, seal_header)
+    assert assembled == entries
+    assert data.hex() == doc["pack"]["pack_hex"]
+    assert object_id(data).hex() == doc["pack"]["pack_id_hex"]
+    assert data[-4:] == b"SNP\x01"  # the trailer's pack version stays 1
+
+
+def test_version_2_pack_reads_back_through_the_repository() -> None:
+    doc = load("deltas.json")
+    repo = vector_repository(doc)
+    data, pack_id = h(doc["pack"]["pack_hex"]), Id.from_hex(doc["pack"]["pack_id_hex"])
+    repo.backend.save(Handle(FileType.PACK, pack_id.hex()), data)
+    entries = repo.read_pack_header(pack_id)
+    assert entries == delta_entries(doc)
+    repo.index.add_pack(pack_id, entries)
+    assert repo.load_blob(BlobType.DATA, entries[1].id) == h(doc["delta"]["plaintext_hex"])
+    assert repo.load_blob(BlobType.DATA, entries[0].id) == h(doc["base"]["plaintext_hex"])
+    assert repo.delta_base_of(entries[1].id) == entries[0].id
+
+
+def test_version_2_index_file() -> None:
+    doc = load("deltas.json")
+    entries = delta_entries(doc)
+    pack_id = Id.from_hex(doc["pack"]["pack_id_hex"])
+    plaintext = h(doc["index_plaintext_hex"])
+    index_file = IndexFile(packs={pack_id: entries})
+    assert decode_index(plaintext) == index_file
+    assert encode_index(index_file) == plaintext
+    raw = msgpack.unpackb(plaintext)
+    assert list(raw) == ["v", "supersedes", "packs"] and raw["v"] == 2
+    ((row_pack, records, bases),) = raw["packs"]
+    assert row_pack == pack_id and len(records) == 2 * 46 and bases == entries[1].base
+    assert records[46 + 1] == pack.FLAG_DELTA
+
+
+# -- chunk_lists.json -------------------------------------------------------------------------
+
+
+def test_chunk_list_cuts() -> None:
+    doc = load("chunk_lists.json")
+    id_key = h(doc["id_key_hex"])
+    ids = []
+    for entry in doc["ids"]:
+        the_id = blob_id(id_key, b"chunk %d" % entry["n"])
+        assert the_id.hex() == entry["blob_id_hex"]
+        assert (int.from_bytes(the_id[-2:], "little") % 2048 == 0) == entry["cut"]
+        ids.append(the_id)
+    assert any(e["cut"] for e in doc["ids"]) and not all(e["cut"] for e in doc["ids"])
+    for case in doc["cases"]:
+        lists = split_chunk_list(ids, case["modulus"], case["max_ids"])
+        assert [len(x) // 32 for x in lists] == case["list_lengths"]
+        assert [blob_id(id_key, x).hex() for x in lists] == case["list_blob_ids_hex"]
+        assert [i for x in lists for i in parse_chunk_list(x)] == ids
+    assert doc["cases"][0]["max_ids"] == 8192  # the default case names the tree's lists
+
+
+def test_version_2_tree() -> None:
+    doc = load("chunk_lists.json")
+    tree = doc["tree"]
+    nodes = [node_from_json(n) for n in tree["nodes"]]
+    encoded = h(tree["encoded_hex"])
+    assert encode_tree(nodes) == encoded
+    assert decode_tree(encoded) == nodes
+    assert blob_id(h(doc["id_key_hex"]), encoded).hex() == tree["tree_id_hex"]
+    raw = msgpack.unpackb(encoded, raw=False)
+    assert raw["v"] == 2
+    (big,) = [n for n in raw["nodes"] if "content_lists" in n]
+    assert "content" not in big
+    assert [i.hex() for i in big["content_lists"]] == doc["cases"][0]["list_blob_ids_hex"]
+    assert list(big)[-1] == "content_lists"
+
+
+def test_version_2_tree_reads_back_through_the_repository() -> None:
+    """Store the chunks, the lists and the tree as a writer would, then read the file's ids."""
+    doc = load("chunk_lists.json")
+    repo = vector_repository({**load("deltas.json"), "id_key_hex": doc["id_key_hex"]})
+    ids = [Id.from_hex(e["blob_id_hex"]) for e in doc["ids"]]
+    for entry in doc["ids"]:
+        assert repo.save_blob(BlobType.DATA, b"chunk %d" % entry["n"]).id == Id.from_hex(
+            entry["blob_id_hex"]
+        )
+    for plaintext in split_chunk_list(ids):
+        repo.save_blob(BlobType.DATA, plaintext)
+    tree_id = repo.save_blob(BlobType.TREE, h(doc["tree"]["encoded_hex"])).id
+    repo.flush()
+    big = next(n for n in load_tree(repo, tree_id) if n.content_lists)
+    assert chunk_ids(repo, big) == ids
     repo.close()
 
 

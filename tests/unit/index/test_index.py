@@ -11,7 +11,7 @@ import pytest
 from snapstore.ids import Id
 from snapstore.index import index as index_module
 from snapstore.index.index import BlobIndex, BlobLocation
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
 
 
 def entries_for(ids: list[bytes], blob_type: BlobType = BlobType.DATA) -> list[PackEntry]:
@@ -161,6 +161,28 @@ def test_memory_per_entry() -> None:
     assert index.memory_bytes() / count <= 64
 
 
+def test_memory_per_entry_with_deltas() -> None:
+    """The base key column keeps the index within 64 bytes per blob (58 by the docstring)."""
+    index = BlobIndex()
+    count = 100_000
+    ids = random_ids(count, seed=17)
+    for start in range(0, count, 1000):
+        entries = [
+            PackEntry(
+                e.type, e.id, e.offset, e.length, e.plain_length, FLAG_DELTA, Id(ids[start + n - 1])
+            )
+            if n % 2
+            else e
+            for n, e in enumerate(entries_for(ids[start : start + 1000]))
+        ]
+        index.add_pack(Id(start.to_bytes(32, "big")), entries)
+    index.compact()
+    assert len(index) == count
+    assert index.memory_bytes() / count <= 64
+    location = index.lookup(ids[1])
+    assert location is not None and location.base_key == int.from_bytes(ids[0][:8], "big")
+
+
 def test_entries_lists_everything() -> None:
     index = BlobIndex()
     entries = entries_for(random_ids(50, seed=8))
@@ -175,17 +197,134 @@ def test_entries_lists_everything() -> None:
 
 def test_flags_survive_lookup_before_merge() -> None:
     index = BlobIndex()
-    entry = PackEntry(BlobType.DATA, Id(os.urandom(32)), 0, 10, 20, flags=5)
+    entry = PackEntry(BlobType.DATA, Id(os.urandom(32)), 0, 10, 20, flags=4)
     index.add_pack(PACK_A, [entry])
-    assert index.lookup(entry.id).flags == 5  # type: ignore[union-attr]
+    assert index.lookup(entry.id).flags == 4  # type: ignore[union-attr]
 
 
 def test_flags_survive_merge() -> None:
     index = BlobIndex()
-    entry = PackEntry(BlobType.DATA, Id(os.urandom(32)), 0, 10, 20, flags=5)
+    entry = PackEntry(BlobType.DATA, Id(os.urandom(32)), 0, 10, 20, flags=4)
     index.add_pack(PACK_A, [entry])
     index.compact()
-    assert index.lookup(entry.id).flags == 5  # type: ignore[union-attr]
+    assert index.lookup(entry.id).flags == 4  # type: ignore[union-attr]
+
+
+# -- deltas: the base key column ----------------------------------------------------------------
+
+BASE = Id(bytes(range(40, 72)))
+BASE_KEY = int.from_bytes(bytes(range(40, 48)), "big")
+
+
+def delta_entry(blob_id: bytes, base: Id = BASE, offset: int = 0) -> PackEntry:
+    return PackEntry(BlobType.DATA, Id(blob_id), offset, 30, 9000, FLAG_DELTA, base)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_base_key_of_deltas_and_whole_blobs(compact: bool) -> None:
+    index = BlobIndex()
+    whole, delta = entries_for(random_ids(2, seed=20))
+    delta = delta_entry(delta.id, offset=delta.offset)
+    index.add_pack(PACK_A, [whole, delta])
+    if compact:
+        index.compact()
+    found = index.lookup(delta.id)
+    assert found is not None and found.is_delta and found.base_key == BASE_KEY
+    assert found == BlobLocation(
+        PACK_A, BlobType.DATA, delta.offset, 30, 9000, FLAG_DELTA, BASE_KEY
+    )
+    assert index.lookup_all(delta.id) == [found]
+    plain = index.lookup(whole.id)
+    assert plain is not None and not plain.is_delta and plain.base_key == 0
+    assert dict(index.entries())[delta.id] == found
+
+
+def test_a_blob_stored_whole_and_as_a_delta() -> None:
+    """Two writers may store the same blob differently; both copies are listed with their own
+    flags and base key."""
+    index = BlobIndex()
+    (blob_id,) = random_ids(1, seed=21)
+    whole = PackEntry(BlobType.DATA, Id(blob_id), 0, 500, 9000)
+    index.add_pack(PACK_A, [whole])
+    index.compact()
+    index.add_pack(PACK_B, [delta_entry(blob_id)])
+    found = sorted(index.lookup_all(blob_id), key=lambda loc: loc.pack_id)
+    assert [(loc.is_delta, loc.base_key) for loc in found] == [(False, 0), (True, BASE_KEY)]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_ids_with_key(compact: bool) -> None:
+    prefix = BASE[:8]
+    twins = [prefix + bytes([n]) * 24 for n in range(3)]  # share the base's 8-byte key
+    index = BlobIndex()
+    index.add_pack(PACK_A, entries_for([bytes(BASE), twins[0]] + random_ids(5, seed=22)))
+    index.compact()
+    index.add_pack(PACK_B, entries_for(twins[1:]))  # pending until compacted
+    if compact:
+        index.compact()
+    assert index.ids_with_key(BASE_KEY) == sorted([BASE, *map(Id, twins)])
+    assert all(isinstance(i, Id) for i in index.ids_with_key(BASE_KEY))
+    assert index.ids_with_key(BASE_KEY + 1) == []
+    assert index.ids_with_key(0) == []
+    assert BlobIndex().ids_with_key(BASE_KEY) == []
+
+
+def test_ids_with_key_lists_an_id_once() -> None:
+    index = BlobIndex()
+    index.add_pack(PACK_A, entries_for([bytes(BASE)]))
+    index.compact()
+    index.add_pack(PACK_B, entries_for([bytes(BASE)]))
+    index.add_pack(PACK_C, entries_for([bytes(BASE)]))
+    assert index.ids_with_key(BASE_KEY) == [BASE]
+
+
+def test_a_delta_base_is_found_from_its_key() -> None:
+    index = BlobIndex()
+    ids = random_ids(50, seed=23)
+    index.add_pack(PACK_A, entries_for(ids[:-1]))
+    index.add_pack(PACK_B, [delta_entry(ids[-1], base=Id(ids[10]))])
+    index.compact()
+    location = index.lookup(ids[-1])
+    assert location is not None
+    assert index.ids_with_key(location.base_key) == [Id(ids[10])]
+
+
+def test_plain_lengths() -> None:
+    index = BlobIndex()
+    merged = entries_for(random_ids(100, seed=24))
+    index.add_pack(PACK_A, merged)
+    index.compact()
+    pending = [delta_entry(i, offset=n) for n, i in enumerate(random_ids(3, seed=25))]
+    index.add_pack(PACK_B, pending)
+    unknown = random_ids(2, seed=26)
+    wanted: list[bytes] = [
+        merged[5].id,
+        Id(unknown[0]),
+        pending[1].id,
+        merged[99].id,
+        merged[5].id,
+        Id(unknown[1]),
+    ]
+    assert index.plain_lengths(wanted) == [205, None, 9000, 299, 205, None]
+    assert index.plain_lengths([]) == []
+    assert index.plain_lengths([e.id for e in merged]) == [e.plain_length for e in merged]
+
+
+def test_plain_lengths_of_ids_sharing_a_key() -> None:
+    """The vectorised path looks at the first row with the key; the others are still found."""
+    prefix = b"\x10" * 8
+    twins = [prefix + bytes([n]) * 24 for n in range(4)]
+    index = BlobIndex()
+    index.add_pack(PACK_A, entries_for(twins[:3]))
+    index.compact()
+    wanted: list[bytes] = [Id(t) for t in reversed(twins)]
+    lengths = index.plain_lengths(wanted)
+    assert lengths == [None, 202, 201, 200]
+    assert index.plain_lengths([Id(prefix + b"\xff" * 24)]) == [None]
+
+
+def test_plain_lengths_on_an_empty_index() -> None:
+    assert BlobIndex().plain_lengths([Id(b) for b in random_ids(3)]) == [None, None, None]
 
 
 def test_concurrent_adds_and_lookups() -> None:

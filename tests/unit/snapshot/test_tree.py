@@ -150,7 +150,7 @@ def test_names_must_be_binary() -> None:
         decode_tree(raw_tree(raw_node("text-name")))
 
 
-@pytest.mark.parametrize("version", [0, 2, None, "1"])
+@pytest.mark.parametrize("version", [0, 3, None, "1", "2"])
 def test_unknown_version(version: Any) -> None:
     with pytest.raises(UnsupportedVersion):
         decode_tree(raw_tree(raw_node(b"a"), version=version))
@@ -192,6 +192,98 @@ def test_unknown_node_keys_are_ignored() -> None:
 
 def test_every_truncation_is_refused() -> None:
     encoded = encode_tree(sample_nodes())
+    for length in range(len(encoded)):
+        with pytest.raises(IntegrityError):
+            decode_tree(encoded[:length])
+
+
+# -- version 2: files whose chunk ids are in chunk-list blobs ------------------------------------
+
+LIST_A = Id(bytes(range(64, 96)))
+LIST_B = Id(bytes(range(96, 128)))
+
+
+def big_file(name: bytes = b"db.dump") -> Node:
+    return Node(
+        name, NodeType.FILE, mode=0o600, size=10 << 30, content_lists=[LIST_A, LIST_B, LIST_A]
+    )
+
+
+def test_version_2_round_trip() -> None:
+    nodes = [*sample_nodes(), big_file()]
+    encoded = encode_tree(nodes)
+    decoded = decode_tree(encoded)
+    assert decoded == sorted(nodes, key=lambda n: n.name)
+    (dump,) = [n for n in decoded if n.name == b"db.dump"]
+    assert dump.content == [] and dump.content_lists == [LIST_A, LIST_B, LIST_A]
+    assert all(isinstance(i, Id) for i in dump.content_lists)
+    assert encode_tree(decoded) == encoded  # canonical
+
+
+def test_version_2_document_layout() -> None:
+    doc = msgpack.unpackb(encode_tree([*sample_nodes(), big_file()]), raw=False)
+    assert list(doc) == ["v", "nodes"] and doc["v"] == 2
+    dump = next(n for n in doc["nodes"] if n["name"] == b"db.dump")
+    assert list(dump) == [
+        "name",
+        "type",
+        "mode",
+        "uid",
+        "gid",
+        "user",
+        "group",
+        "mtime_ns",
+        "size",
+        "content_lists",
+    ]
+    assert dump["content_lists"] == [bytes(LIST_A), bytes(LIST_B), bytes(LIST_A)]
+    # The other file nodes of a version 2 tree keep their inline content.
+    zeta = next(n for n in doc["nodes"] if n["name"] == b"zeta.txt")
+    assert zeta["content"] == [bytes(BLOB)] * 2 and "content_lists" not in zeta
+
+
+def test_version_1_is_written_while_no_node_uses_chunk_lists() -> None:
+    assert msgpack.unpackb(encode_tree(sample_nodes()))["v"] == 1
+    assert msgpack.unpackb(encode_tree([big_file()]))["v"] == 2
+
+
+def test_a_node_with_both_content_and_content_lists_is_refused() -> None:
+    both = big_file()
+    both.content = [BLOB]
+    with pytest.raises(ValueError):
+        encode_tree([both])
+    hostile = raw_tree(
+        raw_node(b"a", content=[bytes(BLOB)], content_lists=[bytes(LIST_A)]), version=2
+    )
+    with pytest.raises(IntegrityError):
+        decode_tree(hostile)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"content_lists": [b"short"]},
+        {"content_lists": None},
+        {"content_lists": bytes(LIST_A)},
+    ],
+)
+def test_malformed_content_lists(fields: dict[str, Any]) -> None:
+    node = raw_node(b"a", **fields)
+    del node["content"]
+    with pytest.raises(IntegrityError):
+        decode_tree(raw_tree(node, version=2))
+
+
+def test_a_version_1_tree_has_no_chunk_lists() -> None:
+    """Chunk lists exist only in version 2: a version 1 file node must have inline content."""
+    node = raw_node(b"a", content_lists=[bytes(LIST_A)])
+    del node["content"]
+    with pytest.raises(IntegrityError):
+        decode_tree(raw_tree(node, version=1))
+
+
+def test_every_truncation_of_a_version_2_tree_is_refused() -> None:
+    encoded = encode_tree([big_file(), Node(b"x", NodeType.FILE, content=[BLOB])])
     for length in range(len(encoded)):
         with pytest.raises(IntegrityError):
             decode_tree(encoded[:length])

@@ -1,0 +1,393 @@
+"""Delta blobs in the repository: when the writer stores one, how a reader rebuilds it, and the
+one-level chain rule (SPEC.md section 6): a base is always a whole data blob.
+
+Fixtures that a correct writer never produces (a delta of a delta, a tree delta, a delta
+against the wrong base) are built with the repository's own keys and `write_pack`, as a buggy
+or hostile writer holding the key would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import msgpack
+import pytest
+
+from snapstore import compression
+from snapstore.backend.base import FileType, Handle
+from snapstore.backend.memory import MemoryBackend
+from snapstore.checker.checker import CheckOptions, check_repository
+from snapstore.crypto.aead import Kind, Opener, Sealer
+from snapstore.crypto.kdf import TEST_KDF
+from snapstore.crypto.keys import MasterKey, unwrap_master_key
+from snapstore.errors import AuthenticationFailed, IdMismatch, IntegrityError, ObjectNotFound
+from snapstore.ids import Id
+from snapstore.index.codec import IndexFile
+from snapstore.pack import BlobType, PackBlob
+from snapstore.repository.config import FEATURE_DELTAS, RepositoryConfig
+from snapstore.repository.packer import DELTA_KEEP_RATIO
+from snapstore.repository.repository import Repository
+from tests.conftest import PASSWORD, assert_repository_ok, reopen
+
+
+def dump_like(seed: int, size: int = 200_000) -> bytes:
+    """Compressible but varied bytes, like a database dump: zstd gets about 3:1 on its own."""
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(3, 9)).hex().encode() for _ in range(3000)]
+    return b" ".join(rng.choice(words) for _ in range(size // 8))[:size]
+
+
+def edit(data: bytes, *positions: int) -> bytes:
+    out = bytearray(data)
+    for position in positions:
+        out[position : position + 5] = b"EDIT!"
+    return bytes(out)
+
+
+OLD = dump_like(1)
+NEW = edit(OLD, 1000, 90_000, 150_000)
+
+
+def master_key(repo: Repository) -> MasterKey:
+    (info,) = repo.backend.list(FileType.KEY)
+    return unwrap_master_key(repo.backend.load(info.handle), PASSWORD)
+
+
+def key_of(blob_id: bytes) -> int:
+    return int.from_bytes(blob_id[:8], "big")
+
+
+def store_raw(
+    repo: Repository, blob_type: BlobType, blob_id: Id, framed: bytes, plain: int, base: Id | None
+) -> None:
+    """Stores one blob with exactly this compression frame, indexed, as a writer with the key
+    could: the format checks are the reader's."""
+    kind = Kind.DATA_BLOB if blob_type is BlobType.DATA else Kind.TREE_BLOB
+    envelope = Sealer(master_key(repo).encryption).seal(kind, framed)
+    pack_id, entries, _ = repo.write_pack([PackBlob(blob_type, blob_id, envelope, plain, base)])
+    repo.write_index(IndexFile(packs={pack_id: entries}))
+    repo.index.add_pack(pack_id, entries)
+
+
+def check_finds(repo: Repository, blob_id: bytes) -> None:
+    """The checker, on a fresh handle, reports the damage this blob is: a test that damaged the
+    repository on purpose ends with this instead of assert_repository_ok."""
+    report = check_repository(reopen(repo, load_index=False), CheckOptions(read_data=True))
+    assert not report.ok
+    found = [str(f) for f in report.findings]
+    assert any(bytes(blob_id).hex()[:16] in f for f in found), found
+
+
+def pack_of(repo: Repository, blob_id: bytes) -> Handle:
+    location = repo.index.lookup(blob_id)
+    assert location is not None
+    return Handle(FileType.PACK, location.pack_id.hex())
+
+
+def flip(repo: Repository, blob_id: bytes, at: int) -> None:
+    location = repo.index.lookup(blob_id)
+    assert location is not None
+    handle = pack_of(repo, blob_id)
+    data = bytearray(repo.backend.load(handle))
+    data[location.offset + at] ^= 0x01
+    repo.backend.save(handle, bytes(data))
+
+
+# -- the feature flag -------------------------------------------------------------------------
+
+
+def test_a_new_repository_has_the_delta_feature(repo: Repository) -> None:
+    assert FEATURE_DELTAS == "delta-v1"
+    assert repo.config.features == ("delta-v1",) and repo.config.deltas
+    again = Repository.open(repo.backend, PASSWORD)
+    assert again.config.features == ("delta-v1",) and again.config.deltas
+    sealed = repo.backend.load(Handle(FileType.CONFIG))
+    doc = msgpack.unpackb(
+        compression.decompress(Opener(master_key(repo).encryption).open(Kind.CONFIG, sealed))
+    )
+    assert doc["v"] == 1 and doc["features"] == ["delta-v1"]
+    assert_repository_ok(repo)
+
+
+def old_repository(backend: MemoryBackend) -> Repository:
+    """A repository whose config has no features, as snapstore wrote before deltas."""
+    repo = Repository.init(backend, PASSWORD, kdf=TEST_KDF, pack_size=1 << 20)
+    config = dataclasses.replace(repo.config, features=())
+    sealed = Sealer(master_key(repo).encryption).seal(
+        Kind.CONFIG, compression.compress(config.encode())
+    )
+    backend.save(Handle(FileType.CONFIG), sealed)
+    repo.close()
+    return Repository.open(backend, PASSWORD)
+
+
+def test_without_the_feature_bases_are_ignored(backend: MemoryBackend) -> None:
+    repo = old_repository(backend)
+    assert repo.config.features == () and not repo.config.deltas
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    new = repo.save_blob(BlobType.DATA, NEW, bases=[old.id])
+    assert new.added and not new.delta
+    repo.flush()
+    reader = reopen(repo)
+    location = reader.index.lookup(new.id)
+    assert location is not None and not location.is_delta and location.base_key == 0
+    assert reader.load_blob(BlobType.DATA, new.id) == NEW
+    # Everything stays in version 1 objects an older reader understands.
+    for info in repo.list_objects(FileType.INDEX):
+        assert msgpack.unpackb(repo.load_object(FileType.INDEX, info.handle.name))["v"] == 1
+    for pack_id in repo.list_packs():
+        assert all(e.base is None for e in repo.read_pack_header(pack_id))
+    assert_repository_ok(repo)
+    repo.close()
+
+
+# -- writing deltas ---------------------------------------------------------------------------
+
+
+def test_save_blob_stores_a_delta_when_it_pays(repo: Repository) -> None:
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    new = repo.save_blob(BlobType.DATA, NEW, bases=[old.id])
+    assert new.added and new.delta and new.base == old.id
+    plain = len(compression.compress(NEW, repo.config.compression_level))
+    assert new.stored_length < DELTA_KEEP_RATIO * plain
+    assert new.stored_length < plain // 20  # three small edits in 200 KB
+    repo.flush()
+
+    reader = reopen(repo)
+    assert reader.load_blob(BlobType.DATA, new.id) == NEW
+    location = reader.index.lookup(new.id)
+    assert location is not None and location.is_delta and location.base_key == key_of(old.id)
+    assert location.plain_length == len(NEW)
+    base_location = reader.index.lookup(old.id)
+    assert base_location is not None and not base_location.is_delta and base_location.base_key == 0
+    assert reader.delta_base_of(new.id) == old.id
+    assert reader.delta_base_of(old.id) is None
+    assert reader.delta_base_of(bytes(32)) is None
+    # The pack header (version 2) and the index file (version 2) both name the base.
+    (entry,) = [e for e in reader.read_pack_header(location.pack_id) if e.id == new.id]
+    assert entry.is_delta and entry.base == old.id
+    bases = [
+        e.base
+        for _, index_file in reader.read_index_files()
+        for entries in index_file.packs.values()
+        for e in entries
+        if e.id == new.id
+    ]
+    assert bases == [old.id]
+    assert_repository_ok(repo)
+
+
+def test_the_smallest_delta_of_several_candidates(repo: Repository) -> None:
+    far = repo.save_blob(BlobType.DATA, dump_like(7))
+    near = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    new = repo.save_blob(BlobType.DATA, NEW, bases=[far.id, Id(bytes(32)), near.id, near.id])
+    assert new.base == near.id
+    repo.flush()
+    assert reopen(repo).delta_base_of(new.id) == near.id
+    assert_repository_ok(repo)
+
+
+def test_a_delta_that_does_not_pay_is_not_kept(repo: Repository) -> None:
+    old = repo.save_blob(BlobType.DATA, dump_like(2))
+    repo.flush()
+    new = repo.save_blob(BlobType.DATA, dump_like(3), bases=[old.id])
+    assert new.added and not new.delta
+    repo.flush()
+    location = reopen(repo).index.lookup(new.id)
+    assert location is not None and not location.is_delta
+    assert_repository_ok(repo)
+
+
+def test_a_blob_already_stored_is_not_stored_again_as_a_delta(repo: Repository) -> None:
+    old = repo.save_blob(BlobType.DATA, OLD)
+    new = repo.save_blob(BlobType.DATA, NEW)
+    repo.flush()
+    again = repo.save_blob(BlobType.DATA, NEW, bases=[old.id])
+    assert not again.added and not again.delta and again.id == new.id
+    repo.flush()
+    assert_repository_ok(repo)
+
+
+def test_submit_blob_with_bases(repo: Repository) -> None:
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    future = repo.submit_blob(BlobType.DATA, NEW, bases=[old.id])
+    assert future.result().delta
+    repo.flush()
+    assert reopen(repo).load_blob(BlobType.DATA, future.result().id) == NEW
+    assert_repository_ok(repo)
+
+
+def test_a_delta_is_never_a_base(repo: Repository) -> None:
+    """Chains stay one level deep: a candidate stored as a delta is passed over, so the next
+    day's blob is stored whole or as a delta of a whole blob."""
+    day1 = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    day2 = repo.save_blob(BlobType.DATA, NEW, bases=[day1.id])
+    assert day2.delta
+    repo.flush()
+    day3_data = edit(NEW, 50_000)
+    day3 = repo.save_blob(BlobType.DATA, day3_data, bases=[day2.id])
+    assert day3.added and not day3.delta  # its only candidate is a delta
+    day4_data = edit(day3_data, 60_000)
+    day4 = repo.save_blob(BlobType.DATA, day4_data, bases=[day2.id, day1.id])
+    assert day4.base == day1.id
+    repo.flush()
+    reader = reopen(repo)
+    assert reader.delta_base_of(day4.id) == day1.id
+    for saved, data in ((day2, NEW), (day3, day3_data), (day4, day4_data)):
+        assert reader.load_blob(BlobType.DATA, saved.id) == data
+    for blob_id, _ in reader.index.entries():
+        base = reader.delta_base_of(blob_id)
+        if base is not None:
+            base_location = reader.index.lookup(base)
+            assert base_location is not None and not base_location.is_delta
+    assert_repository_ok(repo)
+
+
+def test_only_data_blobs_serve_as_bases(repo: Repository) -> None:
+    tree = repo.save_blob(BlobType.TREE, OLD)
+    repo.flush()
+    new = repo.save_blob(BlobType.DATA, NEW, bases=[tree.id])
+    assert new.added and not new.delta
+    repo.flush()
+    assert_repository_ok(repo)
+
+
+def test_tree_blobs_are_stored_whole_whatever_the_bases(repo: Repository) -> None:
+    """A reader refuses a tree delta, so a writer must never store one."""
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    tree = repo.save_blob(BlobType.TREE, NEW, bases=[old.id])
+    assert tree.added and not tree.delta
+    repo.flush()
+    assert reopen(repo).load_blob(BlobType.TREE, tree.id) == NEW
+    assert_repository_ok(repo)
+
+
+# -- reading deltas that went wrong -----------------------------------------------------------
+
+
+def saved_pair(repo: Repository) -> tuple[Id, Id]:
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    new = repo.save_blob(BlobType.DATA, NEW, bases=[old.id])
+    assert new.delta
+    repo.flush()
+    return old.id, new.id
+
+
+def test_a_delta_whose_base_is_not_indexed(repo: Repository) -> None:
+    old, new = saved_pair(repo)
+    location = repo.index.lookup(new)
+    assert location is not None
+    reader = Repository.open(repo.backend, PASSWORD)  # an index that knows only the delta's pack
+    reader.index.add_pack(location.pack_id, repo.read_pack_header(location.pack_id))
+    assert reader.index.lookup(old) is None
+    with pytest.raises(ObjectNotFound) as raised:
+        reader.load_blob(BlobType.DATA, new)
+    assert old.hex() in str(raised.value) and new.hex() in str(raised.value)
+    assert_repository_ok(repo)
+
+
+def test_a_delta_whose_base_pack_is_gone(repo: Repository) -> None:
+    old, new = saved_pair(repo)
+    handle = pack_of(repo, old)
+    kept = repo.backend.load(handle)
+    repo.backend.remove(handle)
+    with pytest.raises(ObjectNotFound) as raised:
+        reopen(repo).load_blob(BlobType.DATA, new)
+    assert old.hex() in str(raised.value) and new.hex() in str(raised.value)
+    repo.backend.save(handle, kept)
+    assert reopen(repo).load_blob(BlobType.DATA, new) == NEW
+    assert_repository_ok(repo)
+
+
+def test_a_tampered_delta_envelope(repo: Repository) -> None:
+    _, new = saved_pair(repo)
+    for at in (0, 5, 30, 60):
+        flip(repo, new, at)
+        with pytest.raises(IntegrityError):
+            reopen(repo).load_blob(BlobType.DATA, new)
+        flip(repo, new, at)
+    assert reopen(repo).load_blob(BlobType.DATA, new) == NEW
+    assert_repository_ok(repo)
+
+
+def test_a_tampered_base_envelope(repo: Repository) -> None:
+    old, new = saved_pair(repo)
+    flip(repo, old, 40)
+    with pytest.raises(AuthenticationFailed) as raised:
+        reopen(repo).load_blob(BlobType.DATA, new)
+    assert old.hex() in str(raised.value) and new.hex() in str(raised.value)
+    flip(repo, old, 40)
+    assert_repository_ok(repo)
+
+
+def test_an_index_entry_naming_another_base(repo: Repository) -> None:
+    old, new = saved_pair(repo)
+    reader = reopen(repo)
+    location = reader.index.lookup(new)
+    assert location is not None
+    wrong = Id(b"\x99" * 32)
+    lying = Repository.open(repo.backend, PASSWORD)
+    for pack_id in repo.list_packs():
+        entries = repo.read_pack_header(pack_id)
+        lying.index.add_pack(
+            pack_id, [dataclasses.replace(e, base=wrong) if e.id == new else e for e in entries]
+        )
+    with pytest.raises(IntegrityError, match="another base"):
+        lying.load_blob(BlobType.DATA, new)
+    assert reader.load_blob(BlobType.DATA, new) == NEW
+    assert_repository_ok(repo)
+
+
+def test_a_delta_against_the_wrong_base_is_refused(repo: Repository) -> None:
+    """The frame names one base but was made against other bytes: zstd fails or the result
+    does not hash to the id; either way no wrong data comes out."""
+    old = repo.save_blob(BlobType.DATA, OLD)
+    other = repo.save_blob(BlobType.DATA, dump_like(9))
+    repo.flush()
+    framed = compression.compress_delta(NEW, bytes(old.id), dump_like(9))
+    store_raw(repo, BlobType.DATA, repo.hash_blob(NEW), framed, len(NEW), old.id)
+    with pytest.raises((IdMismatch, compression.DecompressionError)):
+        reopen(repo).load_blob(BlobType.DATA, repo.hash_blob(NEW))
+    assert other.id != old.id
+    check_finds(repo, repo.hash_blob(NEW))
+
+
+def test_a_delta_of_a_delta_is_refused(repo: Repository) -> None:
+    old, new = saved_pair(repo)
+    data = edit(NEW, 20_000)
+    framed = compression.compress_delta(data, bytes(new), NEW)
+    blob_id = repo.hash_blob(data)
+    store_raw(repo, BlobType.DATA, blob_id, framed, len(data), new)
+    with pytest.raises(IntegrityError) as raised:
+        reopen(repo).load_blob(BlobType.DATA, blob_id)
+    assert new.hex() in str(raised.value) and blob_id.hex() in str(raised.value)
+    assert reopen(repo).load_blob(BlobType.DATA, new) == NEW  # the level-1 delta is fine
+    assert old != new
+    check_finds(repo, blob_id)
+
+
+def test_a_tree_delta_is_refused(repo: Repository) -> None:
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    framed = compression.compress_delta(NEW, bytes(old.id), OLD)
+    blob_id = repo.hash_blob(NEW)
+    store_raw(repo, BlobType.TREE, blob_id, framed, len(NEW), old.id)
+    with pytest.raises(IntegrityError, match="delta"):
+        reopen(repo).load_blob(BlobType.TREE, blob_id)
+    report = check_repository(reopen(repo, load_index=False), CheckOptions(read_data=True))
+    assert not report.ok
+
+
+def test_config_deltas_property() -> None:
+    config = RepositoryConfig.new("now", {"files": (1, 2, 4, 2)}, 1234)
+    assert config.deltas and config.features == (FEATURE_DELTAS,)
+    assert not dataclasses.replace(config, features=()).deltas
+    assert RepositoryConfig.decode(dataclasses.replace(config, features=()).encode()).features == ()
