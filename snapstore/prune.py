@@ -6,8 +6,10 @@ into new packs, then delete them) and which to keep. `prune` gathers those facts
 repository and carries the plan out in the only safe order:
 
 1. under an exclusive lock, read every index file, list every pack, read the headers of packs
-   no index names, and walk every snapshot's trees; any snapshot or tree that cannot be read,
-   and any used blob that is nowhere to be found, stops prune before it changes anything;
+   no index names, and walk every snapshot's trees and chunk lists; any snapshot, tree or
+   chunk list that cannot be read, any used blob that is nowhere to be found and any used
+   delta whose base is stored whole nowhere stops prune before it changes anything (a delta
+   keeps its base: bases count as used);
 2. copy the used blobs out of the packs to repack into new packs (envelopes are copied as they
    are, after checking each one decrypts to its id);
 3. write the new index files, the last of them listing the old ones in `supersedes`;
@@ -31,6 +33,7 @@ from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import parse_chunk_list
 from snapstore.snapshot.store import load_snapshot, load_tree
 from snapstore.snapshot.tree import NodeType
 
@@ -59,6 +62,8 @@ class PrunePlan:
     repack: dict[Id, list[PackEntry]] = field(default_factory=dict)  # copy these out, then delete
     keep: set[Id] = field(default_factory=set)
     missing: set[bytes] = field(default_factory=set)  # keys of used blobs found in no pack
+    #: keys of used blobs stored only as deltas whose base is stored whole nowhere -> that base
+    missing_bases: dict[bytes, bytes] = field(default_factory=dict)
     used_bytes: int = 0  # stored bytes of one copy of every used blob
     unused_before: int = 0  # stored bytes of blob copies nothing needs
     unused_after: int = 0
@@ -83,40 +88,77 @@ def plan_prune(
     """Decides what to delete and what to repack so that at most `max_unused` stays unused.
 
     `used` holds `blob_key`s. One copy of each used blob is kept: the one in the pack whose
-    blobs are most used, so the fewest packs need rewriting. Packs holding no copy to keep are
-    deleted. Partly used packs are repacked, largest unused share first, until the unused
-    bytes left are within `max_unused` of what stays. The result does not depend on input order.
+    blobs are most used, so the fewest packs need rewriting. A copy stored as a delta keeps its
+    base (a whole data blob) as if it were used; a delta whose base is stored whole nowhere
+    cannot serve. Packs holding no copy to keep are deleted. Partly used packs are repacked,
+    largest unused share first, until the unused bytes left are within `max_unused` of what
+    stays; a pack that would stay with a delta whose base goes is repacked as well, so the new
+    index never names a delta nobody can read. The result does not depend on input order.
     """
     if not 0 <= max_unused <= 1:
         raise UsageError(f"max unused share {max_unused} is not between 0 and 1")
     order = sorted(packs)
-    holders: dict[bytes, list[Id]] = {}
-    naive_used: dict[Id, int] = {}
-    for pack_id in order:
-        for entry in packs[pack_id].entries:
-            key = blob_key(entry.type, entry.id)
-            if key in used:
-                found_in = holders.setdefault(key, [])
-                if pack_id not in found_in:
-                    found_in.append(pack_id)
-                    naive_used[pack_id] = naive_used.get(pack_id, 0) + entry.length
-
-    def preference(pack_id: Id) -> tuple[float, bytes]:
-        return (naive_used.get(pack_id, 0) / max(packs[pack_id].size, 1), bytes(pack_id))
-
-    keeper = {key: max(found_in, key=preference) for key, found_in in holders.items()}
-    plan = PrunePlan(missing=set(used) - holders.keys(), blobs_used=len(keeper))
-    kept: dict[Id, list[PackEntry]] = {}
-    unused: dict[Id, int] = {}
     every_key: set[bytes] = set()
-    placed: set[bytes] = set()  # a second copy inside the keeper pack is not needed either
+    copies: dict[bytes, list[tuple[Id, PackEntry]]] = {}  # of the used blobs
     for pack_id in order:
         for entry in packs[pack_id].entries:
             key = blob_key(entry.type, entry.id)
             every_key.add(key)
-            if keeper.get(key) == pack_id and key not in placed:
+            if key in used:
+                copies.setdefault(key, []).append((pack_id, entry))
+    # The whole copies of every blob a copy of a used blob is a delta against.
+    wanted = {_base_key(e) for found in copies.values() for _, e in found if e.base is not None}
+    whole: dict[bytes, list[tuple[Id, PackEntry]]] = {}
+    if wanted:
+        for pack_id in order:
+            for entry in packs[pack_id].entries:
+                key = blob_key(entry.type, entry.id)
+                if entry.base is None and key in wanted:
+                    whole.setdefault(key, []).append((pack_id, entry))
+
+    # The copies that can serve each used blob (a delta only if its base is stored whole
+    # somewhere), and for each base one of them needs, its whole copies.
+    candidates: dict[bytes, list[tuple[Id, PackEntry]]] = {}
+    missing_bases: dict[bytes, bytes] = {}
+    for key, found in copies.items():
+        usable = [(p, e) for p, e in found if e.base is None or _base_key(e) in whole]
+        if usable:
+            candidates[key] = usable
+        else:
+            missing_bases[key] = _base_key(found[0][1])
+    bases = {_base_key(e) for found in candidates.values() for _, e in found if e.base is not None}
+    for key in bases:
+        candidates[key] = whole[key]
+
+    naive_used: dict[Id, int] = {}
+    for found in candidates.values():
+        seen: set[Id] = set()
+        for pack_id, entry in found:
+            if pack_id not in seen:
+                seen.add(pack_id)
+                naive_used[pack_id] = naive_used.get(pack_id, 0) + entry.length
+
+    def preference(pack_id: Id) -> tuple[float, bytes]:
+        return (naive_used.get(pack_id, 0) / max(packs[pack_id].size, 1), bytes(pack_id))
+
+    keeper: dict[bytes, tuple[Id, PackEntry]] = {}
+    for key, found in candidates.items():
+        pack_id = max({p for p, _ in found}, key=preference)
+        keeper[key] = next((p, e) for p, e in found if p == pack_id)
+    # A base only some copy not chosen needed is not needed after all.
+    needed = {_base_key(e) for key, (_, e) in keeper.items() if key in used and e.base is not None}
+    keeper = {key: chosen for key, chosen in keeper.items() if key in used or key in needed}
+
+    plan = PrunePlan(
+        missing=set(used) - copies.keys(), missing_bases=missing_bases, blobs_used=len(keeper)
+    )
+    kept: dict[Id, list[PackEntry]] = {}
+    unused: dict[Id, int] = {}
+    for pack_id in order:
+        for entry in packs[pack_id].entries:
+            chosen = keeper.get(blob_key(entry.type, entry.id))
+            if chosen is not None and chosen[0] == pack_id and chosen[1].offset == entry.offset:
                 kept.setdefault(pack_id, []).append(entry)
-                placed.add(key)
             else:
                 unused[pack_id] = unused.get(pack_id, 0) + entry.length
     plan.blobs_unused = len(every_key) - plan.blobs_used
@@ -141,20 +183,63 @@ def plan_prune(
         else:
             plan.keep.add(pack_id)
 
-    # A blob to copy out may also sit in a pack that stays: that copy serves instead.
-    in_kept = {
-        blob_key(e.type, e.id): e.length for p in sorted(plan.keep) for e in packs[p].entries
-    }
+    # Every entry of a kept pack stays indexed, unused ones too: an unused delta there whose
+    # base goes would be a blob nobody can read that a later backup deduplicates against.
+    while stale := _stale_deltas(packs, plan):
+        for pack_id in stale:
+            plan.keep.discard(pack_id)
+            plan.repack[pack_id] = kept[pack_id]
+
+    # A blob to copy out may also sit in a pack that stays: that copy serves instead, if it is
+    # whole or a delta against the same base.
+    to_copy = {blob_key(e.type, e.id) for entries in plan.repack.values() for e in entries}
+    in_kept: dict[bytes, set[bytes | None]] = {}  # how the blobs to copy are stored in kept packs
+    kept_lengths: dict[bytes, int] = {}
+    for pack_id in sorted(plan.keep):
+        for entry in packs[pack_id].entries:
+            key = blob_key(entry.type, entry.id)
+            if key in to_copy:
+                in_kept.setdefault(key, set()).add(_form(entry))
+            if key in keeper:
+                kept_lengths[key] = entry.length
     for pack_id in list(plan.repack):
         plan.repack[pack_id] = [
-            e for e in plan.repack[pack_id] if blob_key(e.type, e.id) not in in_kept
+            e
+            for e in plan.repack[pack_id]
+            if not in_kept.get(blob_key(e.type, e.id), set()) & {None, _form(e)}
         ]
         if not plan.repack[pack_id]:
             del plan.repack[pack_id]
             plan.delete.add(pack_id)
     kept_blob_bytes = sum(e.length for p in plan.keep for e in packs[p].entries)
-    plan.unused_after = kept_blob_bytes - sum(n for key, n in in_kept.items() if key in holders)
+    plan.unused_after = kept_blob_bytes - sum(kept_lengths.values())
     return plan
+
+
+def _base_key(entry: PackEntry) -> bytes:
+    """The key of a delta entry's base (a data blob)."""
+    assert entry.base is not None
+    return blob_key(BlobType.DATA, entry.base)
+
+
+def _form(entry: PackEntry) -> bytes | None:
+    """How a copy is stored: None when whole, else its base's key."""
+    return None if entry.base is None else _base_key(entry)
+
+
+def _stale_deltas(packs: Mapping[Id, PackContents], plan: PrunePlan) -> list[Id]:
+    """Kept packs holding a delta whose base no kept pack and no copy to make holds whole."""
+    wanted = {_base_key(e) for p in plan.keep for e in packs[p].entries if e.base is not None}
+    if not wanted:
+        return []
+    stays = [e for p in plan.keep for e in packs[p].entries]
+    stays.extend(e for entries in plan.repack.values() for e in entries)
+    surviving = {k for e in stays if e.base is None and (k := blob_key(e.type, e.id)) in wanted}
+    return sorted(
+        p
+        for p in plan.keep
+        if any(e.base is not None and _base_key(e) not in surviving for e in packs[p].entries)
+    )
 
 
 # -- carrying it out --------------------------------------------------------------------------
@@ -241,6 +326,13 @@ def _prune(
         raise IntegrityError(
             f"prune stopped, nothing was deleted: {len(plan.missing)} blobs the snapshots use are "
             f"in no pack ({sample}); run `snapstore check`"
+        )
+    if plan.missing_bases:
+        delta, base = min(plan.missing_bases.items())
+        raise IntegrityError(
+            f"prune stopped, nothing was deleted: {len(plan.missing_bases)} blobs the snapshots "
+            f"use are deltas whose base is stored whole in no pack (blob {delta[1:].hex()[:16]}, "
+            f"base {base[1:].hex()[:16]}); run `snapstore check`"
         )
     doomed = plan.delete | set(plan.repack) | set(state.damaged)
     rewrite_index = bool(
@@ -344,7 +436,8 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
             snapshot = load_snapshot(repo, name)
         except (IntegrityError, ObjectNotFound) as exc:
             raise IntegrityError(
-                f"prune stopped, nothing was deleted: snapshot {name[:8]} cannot be read ({exc})"
+                f"prune stopped, nothing was deleted: snapshot {name[:8]} cannot be read ({exc}); "
+                "run `snapstore check`"
             ) from exc
         stack = [snapshot.tree]
         while stack:
@@ -358,14 +451,32 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
             except (IntegrityError, ObjectNotFound) as exc:
                 raise IntegrityError(
                     f"prune stopped, nothing was deleted: tree {tree_id.hex()[:16]} of snapshot "
-                    f"{name[:8]} cannot be read ({exc})"
+                    f"{name[:8]} cannot be read ({exc}); run `snapstore check`"
                 ) from exc
             for node in nodes:
                 if node.type is NodeType.DIR and node.subtree is not None:
                     stack.append(node.subtree)
                 elif node.type is NodeType.FILE:
                     used.update(blob_key(BlobType.DATA, b) for b in node.content)
+                    for list_id in node.content_lists:
+                        _use_chunk_list(repo, list_id, name, used)
     return used, len(names)
+
+
+def _use_chunk_list(repo: Repository, list_id: Id, snapshot: str, used: set[bytes]) -> None:
+    """Marks a chunk-list blob and every chunk it names as used (each list is read once)."""
+    key = blob_key(BlobType.DATA, list_id)
+    if key in used:
+        return
+    try:
+        ids = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+    except SnapstoreError as exc:  # damaged, missing, or its delta base unreadable
+        raise IntegrityError(
+            f"prune stopped, nothing was deleted: chunk list {list_id.hex()[:16]} of snapshot "
+            f"{snapshot[:8]} cannot be read ({exc}); run `snapstore check`"
+        ) from exc
+    used.add(key)
+    used.update(blob_key(BlobType.DATA, b) for b in ids)
 
 
 def _repack(
@@ -393,7 +504,13 @@ def _repack(
         for entry in plan.repack[pack_id]:
             envelope = data[entry.offset : entry.offset + entry.length]
             try:
-                repo.decode_blob(entry.type, entry.id, envelope, entry.plain_length)
+                repo.decode_blob(
+                    entry.type,
+                    entry.id,
+                    envelope,
+                    entry.plain_length,
+                    base_key=None if entry.base is None else int.from_bytes(entry.base[:8], "big"),
+                )
             except SnapstoreError as exc:
                 raise IntegrityError(
                     f"prune stopped, nothing was deleted: blob {entry.id.hex()[:16]} in pack "

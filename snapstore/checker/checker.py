@@ -1,8 +1,9 @@
-"""The structural check: index files, packs present, every snapshot's trees and blobs indexed."""
+"""The structural check: index files, packs present, every delta's base stored whole, every
+snapshot's trees, chunk lists and blobs indexed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from snapstore.backend.base import FileType
@@ -11,10 +12,12 @@ from snapstore.checker.findings import Finding
 from snapstore.checker.read_data import read_packs
 from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
+from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import parse_chunk_list
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import load_snapshot, load_tree
-from snapstore.snapshot.tree import NodeType
+from snapstore.snapshot.tree import Node, NodeType
 
 
 @dataclass
@@ -57,11 +60,17 @@ def check_repository(
             repo.index.add_pack(pack_id, entries)
     repo.index.compact()
 
-    # 2. Packs named by the index must exist and be long enough for their blobs.
+    # 2. Packs named by the index must exist and be long enough for their blobs; each delta's
+    # base must be indexed in a pack that exists, and stored whole (chains are one level deep).
     on_backend = {Id.from_hex(i.handle.name): i.size for i in repo.list_objects(FileType.PACK)}
     extents: dict[Id, int] = {}
     contents: dict[Id, set[tuple[bytes, int, int]]] = {}
+    bad_deltas: dict[bytes, tuple[str, str, Id | None]] = {}
     for blob_id, loc in repo.index.entries():
+        if loc.is_delta and bytes(blob_id) not in bad_deltas:
+            problem = _base_problem(repo, loc.base_key, on_backend)
+            if problem is not None:
+                bad_deltas[bytes(blob_id)] = problem
         end = loc.offset + loc.length
         if end > extents.get(loc.pack_id, 0):
             extents[loc.pack_id] = end
@@ -81,7 +90,16 @@ def check_repository(
         )
     report.packs = len(on_backend)
 
-    # 3. Snapshots: every tree decodes, every blob they name is indexed.
+    bad_blobs: dict[Id, Finding] = {}
+    delta_findings = set(bad_deltas)  # deltas found unreadable for want of their base
+    if bad_deltas:
+        named = _base_ids(repo, bad_deltas.keys())
+        for delta, (kind, reason, base) in sorted(bad_deltas.items()):
+            base = base or named.get(delta)
+            base_name = base.hex() if base is not None else "(unknown)"
+            bad_blobs[Id(delta)] = Finding(kind, delta.hex(), f"its base {base_name} {reason}")
+
+    # 3. Snapshots: every tree and chunk list decodes, every blob they name is indexed.
     snapshots: list[Snapshot] = []
     for info in repo.list_objects(FileType.SNAPSHOT):
         try:
@@ -89,27 +107,76 @@ def check_repository(
         except SnapstoreError as exc:
             report.findings.append(Finding(F.SNAPSHOT_DAMAGED, info.handle.name[:8], str(exc)))
     report.snapshots = len(snapshots)
-    bad_blobs: dict[Id, Finding] = {}
     checked_trees: set[bytes] = set()
+    checked_lists: set[bytes] = set()
     for snap in snapshots:
-        _check_tree(repo, snap.tree, checked_trees, bad_blobs)
+        _check_tree(repo, snap.tree, checked_trees, checked_lists, bad_blobs)
 
     # 4. With --read-data: every selected pack read whole, every blob decrypted and verified.
     if options.read_data:
-        for pack_id, finding in read_packs(repo, on_backend, contents, options.subset, on_pack):
+        for pack_id, finding, deltas in read_packs(
+            repo, on_backend, contents, options.subset, on_pack
+        ):
             report.packs_read += 1
             if finding is not None and pack_id not in bad_packs:
                 bad_packs[pack_id] = finding
+            for delta_finding in deltas:
+                delta_findings.add(bytes.fromhex(delta_finding.subject))
+                bad_blobs.setdefault(Id.from_hex(delta_finding.subject), delta_finding)
 
     # 5. Name the snapshots each damaged pack or blob hurts.
     if bad_packs or bad_blobs:
         _attribute(repo, snapshots, bad_packs, bad_blobs)
+    for blob_id, finding in bad_blobs.items():
+        if not finding.snapshots and bytes(blob_id) in delta_findings:
+            finding.message += (
+                "; no readable snapshot uses it, but a backup would deduplicate against it: "
+                "`snapstore prune` drops it"
+            )
     report.findings.extend(bad_packs.values())
     report.findings.extend(bad_blobs.values())
     return report
 
 
-def _check_tree(repo: Repository, tree_id: Id, seen: set[bytes], bad: dict[Id, Finding]) -> None:
+def _base_problem(
+    repo: Repository, base_key: int, on_backend: dict[Id, int]
+) -> tuple[str, str, Id | None] | None:
+    """What is wrong with a delta's base, found by its key in the index: (kind, reason, base id
+    when known), or None. Whether the base's bytes are sound is for `read_data` to say."""
+    candidates = repo.index.ids_with_key(base_key)
+    if not candidates:
+        return F.DELTA_BASE_MISSING, "is not in the index", None
+    base = candidates[0] if len(candidates) == 1 else None
+    locations = [
+        loc for c in candidates for loc in repo.index.lookup_all(c) if loc.pack_id in on_backend
+    ]
+    if not locations:
+        return F.DELTA_BASE_MISSING, "is only in packs that are missing", base
+    if not any(loc.type is BlobType.DATA and not loc.is_delta for loc in locations):
+        return F.DELTA_CHAIN, "is itself stored only as a delta (a base must be whole)", base
+    return None
+
+
+def _base_ids(repo: Repository, deltas: Iterable[bytes]) -> dict[bytes, Id]:
+    """The full base id of each of these deltas, from the index files (the in-memory index
+    keeps only 8 bytes of it). Read again only when some delta's base is in trouble."""
+    wanted = set(deltas)
+    found: dict[bytes, Id] = {}
+    for info in repo.list_objects(FileType.INDEX):
+        try:
+            index_file = repo.load_index_file(info.handle.name)
+        except SnapstoreError:
+            continue  # reported in step 1
+        for entries in index_file.packs.values():
+            for entry in entries:
+                if entry.base is not None and bytes(entry.id) in wanted:
+                    found[bytes(entry.id)] = entry.base
+    return found
+
+
+def _check_tree(
+    repo: Repository, tree_id: Id, seen: set[bytes], lists: set[bytes], bad: dict[Id, Finding]
+) -> None:
     stack = [tree_id]
     while stack:
         current = stack.pop()
@@ -128,15 +195,72 @@ def _check_tree(repo: Repository, tree_id: Id, seen: set[bytes], bad: dict[Id, F
             if node.type is NodeType.DIR and node.subtree is not None:
                 stack.append(node.subtree)
             elif node.type is NodeType.FILE:
-                for blob_id in node.content:
-                    if blob_id not in bad and repo.lookup(blob_id) is None:
-                        bad[blob_id] = Finding(F.BLOB_MISSING, blob_id.hex(), "data blob is not in the index")
+                _check_blobs(repo, node.content, bad)
+                for list_id in node.content_lists:
+                    if bytes(list_id) not in lists:
+                        lists.add(bytes(list_id))
+                        _check_chunk_list(repo, list_id, bad)
+
+
+def _check_blobs(repo: Repository, blob_ids: list[Id], bad: dict[Id, Finding]) -> None:
+    for blob_id in blob_ids:
+        if blob_id not in bad and repo.lookup(blob_id) is None:
+            bad[blob_id] = Finding(F.BLOB_MISSING, blob_id.hex(), "data blob is not in the index")
+
+
+def _check_chunk_list(repo: Repository, list_id: Id, bad: dict[Id, Finding]) -> None:
+    if list_id in bad:
+        return  # a delta whose base is missing: reported already
+    if repo.lookup(list_id) is None:
+        bad[list_id] = Finding(F.BLOB_MISSING, list_id.hex(), "chunk list blob is not in the index")
+        return
+    try:
+        ids = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+    except SnapstoreError as exc:
+        bad[list_id] = Finding(F.CHUNK_LIST_DAMAGED, list_id.hex(), str(exc))
+        return
+    _check_blobs(repo, ids, bad)
 
 
 def _attribute(
-    repo: Repository, snapshots: list[Snapshot], bad_packs: dict[Id, Finding], bad_blobs: dict[Id, Finding]
+    repo: Repository,
+    snapshots: list[Snapshot],
+    bad_packs: dict[Id, Finding],
+    bad_blobs: dict[Id, Finding],
 ) -> None:
-    """Second pass, only when damage was found: which snapshots use what is damaged."""
+    """Second pass, only when damage was found: which snapshots use what is damaged.
+
+    A blob stored as a delta is hurt by damage to its base's pack as well as its own. Each
+    chunk list is read once: what hurts through it is remembered.
+    """
+
+    def hurts(blob_id: Id) -> set[bytes]:
+        found: set[bytes] = set()
+        if blob_id in bad_blobs:
+            found.add(bytes(blob_id))
+        for loc in repo.index.lookup_all(blob_id):
+            stored = [loc]
+            if loc.is_delta:
+                for base in repo.index.ids_with_key(loc.base_key):
+                    stored.extend(repo.index.lookup_all(base))
+            found.update(bytes(s.pack_id) for s in stored if s.pack_id in bad_packs)
+        return found
+
+    through_list: dict[bytes, set[bytes]] = {}
+
+    def hurts_through_list(list_id: Id) -> set[bytes]:
+        cached = through_list.get(bytes(list_id))
+        if cached is None:
+            cached = hurts(list_id)
+            try:
+                ids = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+            except SnapstoreError:
+                ids = []
+            for blob_id in ids:
+                cached |= hurts(blob_id)
+            through_list[bytes(list_id)] = cached
+        return cached
+
     for snap in snapshots:
         hurt: set[bytes] = set()
         stack = [snap.tree]
@@ -146,24 +270,20 @@ def _attribute(
             if bytes(tree_id) in seen:
                 continue
             seen.add(bytes(tree_id))
-            ids: list[Id] = [tree_id]
+            hurt |= hurts(tree_id)
             try:
-                nodes = load_tree(repo, tree_id)
+                nodes: list[Node] = load_tree(repo, tree_id)
             except SnapstoreError:
                 nodes = []
             for node in nodes:
                 if node.type is NodeType.DIR and node.subtree is not None:
                     stack.append(node.subtree)
                 elif node.type is NodeType.FILE:
-                    ids.extend(node.content)
-            for blob_id in ids:
-                if blob_id in bad_blobs:
-                    hurt.add(bytes(blob_id))
-                for loc in repo.index.lookup_all(blob_id):
-                    if loc.pack_id in bad_packs:
-                        hurt.add(bytes(loc.pack_id))
+                    for blob_id in node.content:
+                        hurt |= hurts(blob_id)
+                    for list_id in node.content_lists:
+                        hurt |= hurts_through_list(list_id)
         for key in hurt:
             finding = bad_packs.get(Id(key)) or bad_blobs.get(Id(key))
             if finding is not None:
                 finding.snapshots.append(snap.short_id)
-

@@ -1,7 +1,14 @@
-"""`check --read-data`: read packs whole, verify their names, headers and every blob."""
+"""`check --read-data`: read packs whole, verify their names, headers and every blob.
+
+A delta blob is rebuilt from its base, read through the index. When that fails because the
+base cannot serve (missing, damaged, or itself a delta), the fault is the base's: its own pack
+is reported damaged when read, and the delta gets a blob finding of its own instead of making
+its intact pack look damaged.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,6 +19,7 @@ from snapstore.checker.findings import Finding
 from snapstore.crypto.idhash import object_id
 from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
+from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 
 
@@ -22,14 +30,63 @@ def selected(pack_id: Id, subset: tuple[int, int] | None) -> bool:
     return int.from_bytes(pack_id[:4], "big") % m == n - 1
 
 
+class BaseVerdicts:
+    """Whether each delta base can serve (a whole data blob that reads back to its id), decided
+    once per check however many deltas share the base."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._verdicts: dict[bytes, str | None] = {}
+        self._lock = threading.Lock()
+
+    def problem(self, base_id: Id) -> str | None:
+        """Why the base cannot serve, or None when it can."""
+        with self._lock:
+            if bytes(base_id) in self._verdicts:
+                return self._verdicts[bytes(base_id)]
+        verdict = self._judge(base_id)
+        with self._lock:
+            self._verdicts[bytes(base_id)] = verdict
+        return verdict
+
+    def _judge(self, base_id: Id) -> str | None:
+        locations = self._repo.index.lookup_all(base_id)
+        if not locations:
+            return "it is not in the index"
+        whole = [loc for loc in locations if loc.type is BlobType.DATA and not loc.is_delta]
+        if not whole:
+            return "it is itself stored as a delta (chains are one level deep)"
+        first_error = ""
+        for loc in whole:
+            try:
+                raw = self._repo.backend.load(
+                    Handle(FileType.PACK, loc.pack_id.hex()), loc.offset, loc.length
+                )
+                self._repo.decode_blob(
+                    BlobType.DATA, base_id, raw, loc.plain_length, allow_delta=False
+                )
+                return None
+            except SnapstoreError as exc:
+                first_error = first_error or f"in pack {loc.pack_id.hex()[:16]}: {exc}"
+        return first_error
+
+
 def verify_pack(
-    repo: Repository, pack_id: Id, indexed: set[tuple[bytes, int, int]]
-) -> Finding | None:
-    """Reads one pack and checks it end to end; None when it is whole."""
+    repo: Repository,
+    pack_id: Id,
+    indexed: set[tuple[bytes, int, int]],
+    bases: BaseVerdicts | None = None,
+) -> tuple[Finding | None, list[Finding]]:
+    """Reads one pack and checks it end to end.
+
+    Returns the pack's finding (None when it is whole) and findings for delta blobs in it that
+    cannot be rebuilt because their base cannot serve.
+    """
+    bases = bases or BaseVerdicts(repo)
     try:
         data = repo.backend.load(Handle(FileType.PACK, pack_id.hex()))
     except SnapstoreError as exc:
-        return Finding(F.PACK_DAMAGED, pack_id.hex(), f"cannot be read: {exc}")
+        return Finding(F.PACK_DAMAGED, pack_id.hex(), f"cannot be read: {exc}"), []
     if object_id(data) != pack_id:
         problem = "content does not match its name (bytes changed or truncated)"
     else:
@@ -39,9 +96,10 @@ def verify_pack(
         assert header is not None
         entries = repo.parse_pack_header(header, start)
     except SnapstoreError as exc:
-        return Finding(F.PACK_DAMAGED, pack_id.hex(), f"{problem + '; ' if problem else ''}header unreadable: {exc}")
+        return Finding(F.PACK_DAMAGED, pack_id.hex(), f"{problem + '; ' if problem else ''}header unreadable: {exc}"), []
     bad_blobs = 0
     first_error = ""
+    deltas: list[Finding] = []
     for entry in entries:
         if (bytes(entry.id), entry.offset, entry.length) not in indexed:
             first_error = first_error or f"blob {entry.id.hex()[:16]} in the pack is not indexed there"
@@ -50,13 +108,25 @@ def verify_pack(
                 entry.type, entry.id, data[entry.offset : entry.offset + entry.length], entry.plain_length
             )
         except SnapstoreError as exc:
+            fault = None if entry.base is None else bases.problem(entry.base)
+            if fault is not None:
+                assert entry.base is not None
+                deltas.append(
+                    Finding(
+                        F.BLOB_DAMAGED,
+                        entry.id.hex(),
+                        f"delta blob in pack {pack_id.hex()[:16]} whose base {entry.base.hex()} "
+                        f"cannot serve: {fault}",
+                    )
+                )
+                continue
             bad_blobs += 1
             first_error = first_error or f"blob {entry.id.hex()[:16]}: {exc}"
     if bad_blobs:
         problem = (problem + "; " if problem else "") + f"{bad_blobs} of {len(entries)} blobs damaged ({first_error})"
     elif first_error and not problem:
-        return Finding(F.PACK_DAMAGED, pack_id.hex(), first_error, error=False)
-    return Finding(F.PACK_DAMAGED, pack_id.hex(), problem) if problem else None
+        return Finding(F.PACK_DAMAGED, pack_id.hex(), first_error, error=False), deltas
+    return (Finding(F.PACK_DAMAGED, pack_id.hex(), problem) if problem else None), deltas
 
 
 def read_packs(
@@ -65,10 +135,16 @@ def read_packs(
     indexed: dict[Id, set[tuple[bytes, int, int]]],
     subset: tuple[int, int] | None,
     on_pack: Callable[[], None] | None = None,
-) -> Iterator[tuple[Id, Finding | None]]:
+) -> Iterator[tuple[Id, Finding | None, list[Finding]]]:
+    """Verifies the selected packs; yields each pack's finding and its delta blobs' findings."""
     packs = sorted(p for p in on_backend if selected(p, subset))
+    bases = BaseVerdicts(repo)
+
+    def verify(pack_id: Id) -> tuple[Finding | None, list[Finding]]:
+        return verify_pack(repo, pack_id, indexed.get(pack_id, set()), bases)
+
     with ThreadPoolExecutor(4) as pool:
-        for pack_id, finding in zip(packs, pool.map(lambda p: verify_pack(repo, p, indexed.get(p, set())), packs), strict=True):
+        for pack_id, (finding, deltas) in zip(packs, pool.map(verify, packs), strict=True):
             if on_pack is not None:
                 on_pack()
-            yield pack_id, finding
+            yield pack_id, finding, deltas

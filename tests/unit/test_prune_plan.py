@@ -8,7 +8,7 @@ import pytest
 
 from snapstore.errors import UsageError
 from snapstore.ids import Id
-from snapstore.pack import BlobType, PackEntry
+from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
 from snapstore.prune import PackContents, blob_key, plan_prune
 
 HEADER = 100  # header envelope and trailer bytes in every pack
@@ -118,3 +118,107 @@ def test_a_copy_in_a_kept_pack_replaces_the_copy_planned() -> None:
     assert plan.delete == {pid("R")} and not plan.repack
     assert plan.keep == {pid("K"), pid("F")}
     assert plan.unused_after == 600
+
+
+# -- delta blobs --------------------------------------------------------------------------------
+def delta_pack(*blobs: tuple[str, int, str | None]) -> PackContents:
+    """A pack of data blobs, each (name, length, base name or None when stored whole)."""
+    entries = []
+    offset = 0
+    for name, length, base in blobs:
+        if base is None:
+            entries.append(PackEntry(BlobType.DATA, bid(name), offset, length, length))
+        else:
+            entries.append(
+                PackEntry(BlobType.DATA, bid(name), offset, length, length * 10, FLAG_DELTA, bid(base))
+            )
+        offset += length
+    return PackContents(offset + HEADER, tuple(entries))
+
+
+def test_a_used_delta_keeps_its_base() -> None:
+    packs = {
+        pid("old"): delta_pack(("base", 10_000, None), ("junk", 10_000, None)),
+        pid("new"): delta_pack(("d", 100, "base")),
+    }
+    plan = plan_prune(packs, used("d"), 0.0)
+    assert plan.keep == {pid("new")}
+    assert [e.id for e in plan.repack[pid("old")]] == [bid("base")]
+    assert plan.blobs_used == 2 and plan.blobs_unused == 1
+    assert not plan.missing and not plan.missing_bases
+
+
+def test_a_base_used_directly_and_as_a_base_is_kept_once() -> None:
+    packs = {
+        pid("a"): delta_pack(("base", 10_000, None), ("junk", 10_000, None)),
+        pid("b"): delta_pack(("base", 10_000, None), ("d", 100, "base")),
+    }
+    plan = plan_prune(packs, used("d", "base"), 0.0)
+    assert plan.keep == {pid("b")} and plan.delete == {pid("a")} and not plan.repack
+    assert plan.blobs_used == 2 and plan.unused_after == 0
+
+
+def test_a_delta_whose_base_is_nowhere_is_reported() -> None:
+    packs = {pid("new"): delta_pack(("d", 100, "gone"), ("x", 100, None))}
+    plan = plan_prune(packs, used("d", "x"), 0.05)
+    assert plan.missing_bases == {blob_key(BlobType.DATA, bid("d")): blob_key(BlobType.DATA, bid("gone"))}
+    assert not plan.missing
+
+
+def test_a_whole_copy_serves_when_the_delta_copy_has_no_base() -> None:
+    packs = {
+        pid("p1"): delta_pack(("d", 100, "gone"), ("y", 100, None)),
+        pid("p2"): delta_pack(("d", 5_000, None), ("junk", 5_000, None)),
+    }
+    plan = plan_prune(packs, used("d", "y"), 0.0)
+    assert not plan.missing_bases and not plan.missing
+    assert [e.base for e in plan.repack[pid("p2")]] == [None]  # the whole copy of d
+    assert pid("p1") in plan.repack  # y is copied out; the broken delta is left behind
+
+
+def test_a_base_is_kept_whole_even_where_a_delta_copy_is_preferred() -> None:
+    """`base` has a whole copy and a delta copy (against `other`); as a base only the whole
+    copy serves, though the pack of the delta copy is the more used one."""
+    packs = {
+        pid("whole"): delta_pack(("base", 1_000, None), ("junk", 50_000, None)),
+        pid("busy"): delta_pack(("base", 100, "other"), ("d", 100, "base"), ("other", 1_000, None)),
+    }
+    plan = plan_prune(packs, used("d", "other"), 0.0)
+    assert [e.id for e in plan.repack[pid("whole")]] == [bid("base")]
+    assert pid("busy") in plan.repack  # its delta copy of `base` is unused
+    assert {e.id for e in plan.repack[pid("busy")]} == {bid("d"), bid("other")}
+    copied = [e for entries in plan.repack.values() for e in entries if e.id == bid("base")]
+    assert len(copied) == 1 and copied[0].base is None
+
+
+def test_a_kept_pack_with_an_unused_delta_whose_base_goes_is_repacked() -> None:
+    """With no limit the mostly used pack would stay, still naming `stale`, whose base is in
+    a pack deleted whole. The new index must not name a delta nobody can read."""
+    packs = {
+        pid("old"): delta_pack(("base", 10_000, None)),
+        pid("mixed"): delta_pack(("x", 50_000, None), ("stale", 100, "base")),
+    }
+    plan = plan_prune(packs, used("x"), 1.0)
+    assert plan.delete == {pid("old")}
+    assert [e.id for e in plan.repack[pid("mixed")]] == [bid("x")]
+    assert not plan.keep
+
+
+def test_a_kept_pack_with_an_unused_delta_whose_base_stays_is_kept() -> None:
+    packs = {
+        pid("old"): delta_pack(("base", 10_000, None)),
+        pid("mixed"): delta_pack(("x", 50_000, None), ("stale", 100, "base"), ("y", 100, "base")),
+    }
+    plan = plan_prune(packs, used("x", "y"), 1.0)
+    assert plan.keep == {pid("old"), pid("mixed")} and not plan.repack and not plan.delete
+
+
+def test_a_whole_base_to_copy_is_not_replaced_by_a_kept_delta_copy() -> None:
+    packs = {
+        pid("R"): delta_pack(("base", 1_000, None), ("junk", 100_000, None)),
+        pid("K"): delta_pack(("x", 9_000, None), ("base", 100, "other"), ("other", 1_000, None)),
+        pid("D"): delta_pack(("d", 100, "base")),
+    }
+    plan = plan_prune(packs, used("d", "x", "other"), 0.1)
+    assert [e.id for e in plan.repack[pid("R")]] == [bid("base")]
+    assert {pid("K"), pid("D")} <= plan.keep

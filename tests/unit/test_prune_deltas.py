@@ -1,0 +1,345 @@
+"""Prune with delta blobs and chunk lists: a kept delta keeps its base, the chunks a chunk list
+names are used, repacked deltas stay deltas and still decode, and prune refuses when a base or a
+chunk list is gone."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from snapstore.backend.base import FileType, Handle
+from snapstore.backend.faulty import SimulatedCrash
+from snapstore.backend.memory import MemoryBackend
+from snapstore.checker import findings as F
+from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
+from snapstore.errors import IntegrityError
+from snapstore.ids import Id
+from snapstore.pack import BlobType
+from snapstore.prune import PruneOptions, prune
+from snapstore.repository.lock import remove_locks
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.content import iter_chunk_ids
+from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.store import save_snapshot, walk
+from snapstore.snapshot.tree import Node, NodeType, encode_tree
+from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.unit.test_prune import CrashingBackend, clone
+
+WHEN = datetime(2026, 5, 1, tzinfo=UTC)
+BASE_SIZE = 200_000
+
+
+def varied(size: int, seed: int) -> bytes:
+    """Compressible but not repetitive: words from a small vocabulary in random order."""
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(3, 9)) for _ in range(400)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words) + b" "
+    return bytes(out[:size])
+
+
+def edited(data: bytes, seed: int) -> bytes:
+    """`data` with a few bytes changed: a good delta against it."""
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(5):
+        out[rng.randrange(len(out))] ^= 0xFF
+    return bytes(out)
+
+
+def save(repo: Repository, data: bytes, bases: list[Id] | None = None) -> Id:
+    return repo.save_blob(BlobType.DATA, data, bases=bases or []).id
+
+
+def snapshot(repo: Repository, files: dict[str, Node]) -> Snapshot:
+    nodes = []
+    for name, node in sorted(files.items()):
+        node.name = name.encode()
+        nodes.append(node)
+    tree = repo.save_blob(BlobType.TREE, encode_tree(nodes))
+    repo.flush()
+    snap = Snapshot(WHEN, "h", "u", [], "test", [], tree.id)
+    save_snapshot(repo, snap)
+    return snap
+
+
+def file_node(content: list[Id] | None = None, lists: list[Id] | None = None) -> Node:
+    return Node(b"x", NodeType.FILE, content=content or [], content_lists=lists or [])
+
+
+def contents(repo: Repository, snap: Snapshot) -> dict[str, bytes]:
+    """Every file of a snapshot, each blob read with load_blob (deltas rebuilt from bases)."""
+    return {
+        b"/".join(path).decode(): b"".join(
+            repo.load_blob(BlobType.DATA, i) for i in iter_chunk_ids(repo, node)
+        )
+        for path, node in walk(repo, snap.tree)
+        if node.type is NodeType.FILE
+    }
+
+
+def state(backend: MemoryBackend) -> dict[Handle, bytes]:
+    return {i.handle: backend.load(i.handle) for t in FileType for i in backend.list(t)}
+
+
+def check(repo: Repository, read_data: bool) -> CheckReport:
+    return check_repository(reopen(repo, load_index=False), CheckOptions(read_data=read_data))
+
+
+@dataclass
+class Fixture:
+    a: Snapshot
+    b: Snapshot
+    bases: list[Id]  # A's whole blobs that B's deltas are stored against
+    deltas: list[Id]  # B's blobs stored as deltas against `bases`
+    a_list: Id  # A's chunk list, the base of B's chunk lists
+    b_lists: list[Id]
+    a_only: Id  # a blob only A uses
+    replaced: Id  # a small blob A's chunk list names and B's do not
+    expected_b: dict[str, bytes]
+
+
+@pytest.fixture
+def deltas(repo: Repository) -> Fixture:
+    """A: a file listed in one chunk list (three 200 KB blobs and 200 small ones) and a 1 MB
+    blob only it uses. B: the same file with the big blobs edited (stored as deltas against
+    A's) in two chunk lists (both deltas against A's list), a file using one of A's big
+    blobs inline, and beside its blobs one no snapshot uses (so B's packs get repacked)."""
+    big = [varied(BASE_SIZE, n) for n in range(3)]
+    small = [random.Random(100 + n).randbytes(1000) for n in range(200)]
+    bases = [save(repo, data) for data in big]
+    small_ids = [save(repo, data) for data in small]
+    a_ids = bases + small_ids
+    a_list = save(repo, b"".join(a_ids))  # a chunk list: a run of ids (cut by hand here)
+    a_only = save(repo, random.Random(7).randbytes(1 << 20))
+    a = snapshot(repo, {"db": file_node(lists=[a_list]), "a-only": file_node([a_only])})
+
+    new_big = [edited(data, n) for n, data in enumerate(big)]
+    delta_ids = []
+    for data, base in zip(new_big, bases, strict=True):
+        saved = repo.save_blob(BlobType.DATA, data, bases=[base])
+        assert saved.delta and saved.added
+        delta_ids.append(saved.id)
+    new_small = random.Random(300).randbytes(1000)
+    b_ids = delta_ids + small_ids[:100] + [save(repo, new_small)] + small_ids[101:]
+    b_lists = []
+    for plain in (b"".join(b_ids[:150]), b"".join(b_ids[150:])):
+        saved = repo.save_blob(BlobType.DATA, plain, bases=[a_list])
+        assert saved.delta  # each shares a run of small blob ids with A's list
+        b_lists.append(saved.id)
+    save(repo, random.Random(8).randbytes(300_000))  # junk beside B's blobs
+    b = snapshot(
+        repo, {"db": file_node(lists=b_lists), "copy": file_node([bases[1]])}
+    )
+    expected_b = {
+        "db": b"".join(new_big) + b"".join(small[:100]) + new_small + b"".join(small[101:]),
+        "copy": big[1],
+    }
+    assert contents(reopen(repo), b) == expected_b
+    return Fixture(a, b, bases, delta_ids, a_list, b_lists, a_only, small_ids[100], expected_b)
+
+
+def forget(repo: Repository, snap: Snapshot) -> None:
+    assert snap.id is not None
+    repo.remove_object(FileType.SNAPSHOT, snap.id.hex())
+
+
+def test_prune_keeps_the_bases_of_used_deltas(
+    repo: Repository, backend: MemoryBackend, deltas: Fixture
+) -> None:
+    forget(repo, deltas.a)
+    before = reopen(repo)
+    packs_before = {
+        i: loc.pack_id
+        for i in [*deltas.deltas, *deltas.b_lists, *deltas.bases]
+        if (loc := before.lookup(i)) is not None
+    }
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert report.packs_repacked >= 2 and report.packs_written >= 1  # A's packs and B's
+    fresh = reopen(repo)
+    # the deltas and their bases were all copied into new packs (none of theirs was all used)
+    for blob_id, pack_id in packs_before.items():
+        location = fresh.lookup(blob_id)
+        assert location is not None and location.pack_id != pack_id
+    assert contents(fresh, deltas.b) == deltas.expected_b
+    # One whole copy of each base survives (bases[1] is also used directly), and the base of
+    # B's chunk lists too; the deltas stayed deltas through the repacking.
+    for base in [*deltas.bases, deltas.a_list]:
+        (location,) = fresh.index.lookup_all(base)
+        assert not location.is_delta
+    for delta, base in zip(
+        [*deltas.deltas, *deltas.b_lists], [*deltas.bases, deltas.a_list, deltas.a_list], strict=True
+    ):
+        (location,) = fresh.index.lookup_all(delta)
+        assert location.is_delta and fresh.delta_base_of(delta) == base
+    # What only A used is gone: its 1 MB blob and the small blob B replaced.
+    assert not fresh.has_blob(deltas.a_only)
+    assert not fresh.has_blob(deltas.replaced)
+    assert report.bytes_freed > 1 << 20
+    assert report.unused_after == 0
+    assert check(repo, read_data=False).ok
+    assert_repository_ok(repo)
+    # Nothing more to do: a second prune changes nothing.
+    again = state(backend)
+    assert prune(reopen(repo), PruneOptions(max_unused=0.0)).bytes_freed == 0
+    assert state(backend) == again
+    assert contents(reopen(repo), deltas.b) == deltas.expected_b
+
+
+def test_prune_with_default_limit_keeps_deltas_readable(
+    repo: Repository, deltas: Fixture
+) -> None:
+    forget(repo, deltas.a)
+    prune(reopen(repo))
+    assert contents(reopen(repo), deltas.b) == deltas.expected_b
+    assert_repository_ok(repo)
+
+
+def test_forgetting_the_snapshot_with_the_deltas_frees_them(
+    repo: Repository, deltas: Fixture
+) -> None:
+    forget(repo, deltas.b)
+    prune(reopen(repo), PruneOptions(max_unused=0.0))
+    fresh = reopen(repo)
+    assert not any(fresh.has_blob(d) for d in deltas.deltas)
+    assert all(fresh.has_blob(b) for b in deltas.bases)
+    assert not any(loc.is_delta for _, loc in fresh.index.entries())
+    assert_repository_ok(repo)
+
+
+def test_dry_run_counts_the_bases_as_used(repo: Repository, deltas: Fixture) -> None:
+    forget(repo, deltas.a)
+    predicted = prune(reopen(repo), PruneOptions(max_unused=0.0, dry_run=True))
+    real = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert predicted.blobs_used == real.blobs_used
+    # B's tree, its 3 deltas, 200 small blobs, 2 lists, and the 3 + 1 bases.
+    assert real.blobs_used == 1 + 3 + 200 + 2 + 4
+    assert_repository_ok(repo)
+
+
+def test_an_unused_delta_in_a_kept_pack_does_not_lose_its_base(
+    repo: Repository, deltas: Fixture
+) -> None:
+    """B2 uses a blob stored beside a delta only A2 uses, whose base only A2 uses: with a
+    lenient limit the pack would stay as it is, naming a delta whose base was deleted, and a
+    later backup would deduplicate against a blob nobody can read. Prune repacks it instead."""
+    base_data = varied(BASE_SIZE, 50)
+    base = save(repo, base_data)
+    a2 = snapshot(repo, {"f": file_node([base])})
+    unused_delta = repo.save_blob(BlobType.DATA, edited(base_data, 51), bases=[base])
+    assert unused_delta.delta
+    kept = save(repo, random.Random(52).randbytes(600_000))  # the same pack as the delta
+    both = snapshot(repo, {"g": file_node([kept]), "h": file_node([unused_delta.id])})
+    b2 = snapshot(repo, {"g": file_node([kept])})
+    fresh = reopen(repo)
+    delta_location, kept_location = fresh.lookup(unused_delta.id), fresh.lookup(kept)
+    assert delta_location and kept_location and delta_location.pack_id == kept_location.pack_id
+    for snap in (a2, both):
+        forget(repo, snap)
+    prune(reopen(repo), PruneOptions(max_unused=1.0))  # would keep every partly used pack
+    fresh = reopen(repo)
+    assert not fresh.has_blob(base)
+    assert not fresh.has_blob(unused_delta.id)  # repacked away with the pack it sat in
+    assert fresh.load_blob(BlobType.DATA, kept) == random.Random(52).randbytes(600_000)
+    assert contents(fresh, b2)["g"] == random.Random(52).randbytes(600_000)
+    assert contents(fresh, deltas.b) == deltas.expected_b
+    assert_repository_ok(repo)
+
+
+def test_a_chunk_list_whose_base_is_gone_stops_prune(
+    repo: Repository, backend: MemoryBackend, deltas: Fixture
+) -> None:
+    """B's chunk lists are deltas against A's, which sits in the pack removed here."""
+    base_pack = reopen(repo).index.lookup(deltas.a_list)
+    assert base_pack is not None
+    backend.remove(Handle(FileType.PACK, base_pack.pack_id.hex()))
+    forget(repo, deltas.a)
+    before = state(backend)
+    with pytest.raises(IntegrityError, match="nothing was deleted: chunk list.*snapstore check"):
+        prune(reopen(repo))
+    assert state(backend) == before
+
+
+def test_a_delta_whose_base_is_in_no_pack_stops_prune(
+    repo: Repository, backend: MemoryBackend
+) -> None:
+    """A file names a delta inline; the base's pack is gone. The snapshot's trees all read, but
+    the delta cannot be kept readable: prune stops before changing anything."""
+    base_data = varied(BASE_SIZE, 60)
+    base = save(repo, base_data)
+    repo.flush()
+    delta = repo.save_blob(BlobType.DATA, edited(base_data, 61), bases=[base])
+    assert delta.delta
+    snapshot(repo, {"f": file_node([delta.id])})
+    location = reopen(repo).index.lookup(base)
+    assert location is not None
+    backend.remove(Handle(FileType.PACK, location.pack_id.hex()))
+    before = state(backend)
+    with pytest.raises(IntegrityError, match="nothing was deleted.*base.*snapstore check") as err:
+        prune(reopen(repo))
+    assert delta.id.hex()[:16] in str(err.value) and base.hex()[:16] in str(err.value)
+    assert "\n" not in str(err.value)
+    assert state(backend) == before
+    # check names the delta, its base and the snapshot
+    report = check(repo, read_data=False)
+    (finding,) = [f for f in report.findings if f.kind == F.DELTA_BASE_MISSING]
+    assert finding.subject == delta.id.hex() and base.hex() in finding.message
+    assert len(finding.snapshots) == 1
+
+
+def test_an_unreadable_chunk_list_stops_prune(
+    repo: Repository, backend: MemoryBackend, deltas: Fixture
+) -> None:
+    location = reopen(repo).index.lookup(deltas.b_lists[1])
+    assert location is not None
+    handle = Handle(FileType.PACK, location.pack_id.hex())
+    damaged = bytearray(backend.load(handle))
+    damaged[location.offset + 30] ^= 1
+    backend.save(handle, bytes(damaged))
+    forget(repo, deltas.a)
+    before = state(backend)
+    with pytest.raises(IntegrityError, match="nothing was deleted: chunk list .*snapstore check"):
+        prune(reopen(repo))
+    assert state(backend) == before
+
+
+def test_the_chunks_a_chunk_list_names_are_used(repo: Repository, deltas: Fixture) -> None:
+    """A's small blobs are named only inside chunk lists; after forgetting A, B's lists keep
+    them (all but the one B replaced)."""
+    forget(repo, deltas.a)
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert report.blobs_unused >= 2  # A's 1 MB blob and the small blob B replaced, at least
+    fresh = reopen(repo)
+    ids = [i for n in walk(fresh, deltas.b.tree) for i in iter_chunk_ids(fresh, n[1])]
+    assert len(ids) == 3 + 200 + 1  # "db" and "copy"
+    assert all(fresh.has_blob(i) for i in ids)
+    assert_repository_ok(repo)
+
+
+def test_a_crash_after_any_write_or_delete_keeps_the_deltas_readable(
+    repo: Repository, backend: MemoryBackend, deltas: Fixture
+) -> None:
+    forget(repo, deltas.a)
+    counter = CrashingBackend(clone(backend), crash_at=0, after=False)
+    prune(Repository.open(counter, PASSWORD), PruneOptions(max_unused=0.0))
+    writes = counter.mutations
+    assert writes >= 5
+    for crash_at in range(1, writes + 1):
+        for after in (False, True):
+            crashing = CrashingBackend(clone(backend), crash_at, after)
+            with pytest.raises(SimulatedCrash):
+                prune(Repository.open(crashing, PASSWORD), PruneOptions(max_unused=0.0))
+            survivor = crashing.inner
+            remove_locks(Repository.open(survivor, PASSWORD), remove_all=True)
+            reopened = Repository.open(survivor, PASSWORD)
+            reopened.load_index()
+            assert contents(reopened, deltas.b) == deltas.expected_b, (crash_at, after)
+            prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
+            assert_repository_ok(reopened)
+            finished = Repository.open(survivor, PASSWORD)
+            finished.load_index()
+            assert contents(finished, deltas.b) == deltas.expected_b, (crash_at, after)
