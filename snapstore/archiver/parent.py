@@ -152,7 +152,9 @@ class ParentStream:
             return []
         if not self._count:
             return []
-        target = self._gap_parent_offset + (start - self._gap_child_offset)
+        # where the chunk's middle falls in the parent: the parent chunk that overlaps it most
+        # when boundaries shifted a little either way
+        target = self._gap_parent_offset + (start - self._gap_child_offset) + size // 2
         guess = bisect.bisect_right(self._starts, target) - 1
         guess = min(max(guess, self._gap_start - 1, 0), self._count - 1)
         out: list[Id] = []

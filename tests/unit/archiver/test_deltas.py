@@ -149,8 +149,9 @@ def test_alignment_offers_the_chunk_at_the_same_offset_into_the_gap(repo: Reposi
     assert stream.candidates(b"\x02" * 32, 1000)[0] == ids[3]
     assert set(stream.candidates(b"\x03" * 32, 1000)) == {ids[4], ids[5], ids[3]}
     assert stream.candidates(ids[5], 1000) == []
-    # an insertion of 2 KB: the next new chunk aligns after the last match
-    assert stream.candidates(b"\x04" * 32, 2000)[0] == ids[6]
+    # a longer new chunk after a match: the parent chunk under its middle comes first
+    assert stream.candidates(b"\x04" * 32, 1800)[0] == ids[6]
+    assert stream.candidates(b"\x05" * 32, 1000)[0] == ids[8]
 
 
 def test_kept_deltas_move_the_alignment(repo: Repository) -> None:
