@@ -17,7 +17,6 @@ Memory stays near 50 bytes per parent chunk (ids, sort keys, offsets in numpy ar
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections import OrderedDict
 
@@ -105,10 +104,9 @@ class ParentStream:
         keys = self._ids[:, :8].copy().view(">u8").ravel().astype(np.uint64)
         self._order = np.argsort(keys, kind="stable")
         self._sorted_keys = keys[self._order]
-        lengths = repo.index.plain_lengths([bytes(ids[i : i + ID_SIZE]) for i in range(0, count * ID_SIZE, ID_SIZE)])
-        sizes = np.array([n or 0 for n in lengths], dtype=np.int64)
+        sizes = np.maximum(repo.index.plain_lengths_of_run(ids[: count * ID_SIZE]), 0)
         #: byte offset where each parent chunk starts, plus the end
-        self._starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self._starts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])
         self._count = count
         self._gap_start = 0  # parent chunk after the last match
         self._gap_parent_offset = 0
@@ -147,7 +145,7 @@ class ParentStream:
         position = self._position(blob_id) if self._count else None
         if position is not None:
             self._gap_start = position + 1
-            self._gap_parent_offset = self._starts[position + 1]
+            self._gap_parent_offset = int(self._starts[position + 1])
             self._gap_child_offset = self._child_offset
             return []
         if not self._count:
@@ -155,7 +153,7 @@ class ParentStream:
         # where the chunk's middle falls in the parent: the parent chunk that overlaps it most
         # when boundaries shifted a little either way
         target = self._gap_parent_offset + (start - self._gap_child_offset) + size // 2
-        guess = bisect.bisect_right(self._starts, target) - 1
+        guess = int(np.searchsorted(self._starts, target, side="right")) - 1
         guess = min(max(guess, self._gap_start - 1, 0), self._count - 1)
         out: list[Id] = []
         offered: dict[bytes, int] = {}
@@ -196,7 +194,7 @@ class ParentStream:
         if newest is not None and newest[0] >= self._gap_child_offset:
             start, index = newest
             self._gap_child_offset = start
-            self._gap_parent_offset = self._starts[index]
+            self._gap_parent_offset = int(self._starts[index])
             self._gap_start = max(self._gap_start, index)
 
     def _whole_blob(self, blob_id: Id) -> Id | None:
