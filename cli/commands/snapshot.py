@@ -37,7 +37,7 @@ def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Cal
     func = click.option(
         "--parent",
         help="Snapshot to store changes against (id or 'none'); default: the latest snapshot "
-        "of the same source and paths.",
+        "of the same source, host and paths.",
     )(func)
     func = click.option("--time", "time_", help="Time to record (ISO 8601), default now.")(func)
     func = click.option(host_flag, "host", help="Host name to record (default: this one).")(func)

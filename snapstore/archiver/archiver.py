@@ -73,7 +73,9 @@ class _PendingNode:
     ids: bytearray = field(default_factory=bytearray)
     added: int = 0
     deltas: int = 0
+    path: tuple[bytes, ...] = ()
     parent: Node | None = None  # the same file in the parent snapshot
+    parent_known: bool = False  # `parent` was looked up
 
     def collect(self, *, wait: bool) -> None:
         while self.futures and (wait or self.futures[0].done()):
@@ -110,6 +112,7 @@ class Archiver:
         self._inline_chunk_limit = inline_chunk_limit
         self._parent: Snapshot | None = None
         self._parent_tree: ParentTree | None = None
+        self._find_parent: Callable[[], Snapshot | None] | None = None
 
     def _chunker(self, profile: ChunkingProfile) -> Chunker:
         if profile not in self._chunkers:
@@ -133,13 +136,11 @@ class Archiver:
         uploaded_before = self._repo.bytes_uploaded
         snapshot_time = options.time or datetime.now(UTC).astimezone()
         host = options.host or socket.gethostname()
-        self._parent, self._parent_tree = None, None
+        self._parent, self._parent_tree, self._find_parent = None, None, None
         if options.use_parent and self._repo.config.deltas:
-            self._parent = options.parent or find_parent(
-                self._repo, source.kind, source.describe(), host
-            )
-            if self._parent is not None:
-                self._parent_tree = ParentTree(self._repo, self._parent.tree)
+            # looked up when a file first needs it: a backup of media files never does
+            chosen, paths = options.parent, source.describe()
+            self._find_parent = lambda: chosen or find_parent(self._repo, source.kind, paths, host)
         stack: list[_OpenDir] = [_OpenDir((), None)]
 
         for entry in source.entries(self._record_error):
@@ -197,11 +198,13 @@ class Archiver:
         if entry.open_content is None:
             return pending
         chunker = self._chunker(entry.profile)
-        if self._parent_tree is not None:
-            pending.parent = self._parent_tree.file_at(entry.path)
+        pending.path = entry.path
         aligner = None
-        if pending.parent is not None and entry.profile is ChunkingProfile.DATABASE:
-            aligner = ParentStream(self._repo, parent_chunk_ids(self._repo, pending.parent))
+        if entry.profile is ChunkingProfile.DATABASE:
+            pending.parent = self._parent_file(entry.path)
+            pending.parent_known = True
+            if pending.parent is not None:
+                aligner = ParentStream(self._repo, parent_chunk_ids(self._repo, pending.parent))
         read = 0
         try:
             with entry.open_content() as stream:
@@ -231,6 +234,15 @@ class Archiver:
         self._summary.bytes_read += read
         return pending
 
+    def _parent_file(self, path: tuple[bytes, ...]) -> Node | None:
+        """The same file in the parent snapshot, finding the parent on first use."""
+        if self._find_parent is not None:
+            self._parent = self._find_parent()
+            self._find_parent = None
+            if self._parent is not None:
+                self._parent_tree = ParentTree(self._repo, self._parent.tree)
+        return self._parent_tree.file_at(path) if self._parent_tree is not None else None
+
     def _count_added(self, future: Future[SavedBlob]) -> None:
         if not future.cancelled() and future.exception() is None:
             saved = future.result()
@@ -244,6 +256,8 @@ class Archiver:
             pending.node.content = [Id(bytes(ids[i : i + 32])) for i in range(0, len(ids), 32)]
             return
         lists = split_chunk_list([bytes(ids[i : i + 32]) for i in range(0, len(ids), 32)])
+        if not pending.parent_known:
+            pending.parent = self._parent_file(pending.path)
         aligner = None
         if pending.parent is not None and pending.parent.content_lists:
             aligner = ParentStream(self._repo, b"".join(bytes(i) for i in pending.parent.content_lists))

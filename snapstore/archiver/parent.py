@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from datetime import datetime
 
 import numpy as np
 
@@ -36,11 +37,20 @@ CANDIDATES = 3
 
 
 def find_parent(repo: Repository, source: str, paths: list[str], host: str) -> Snapshot | None:
-    """The latest snapshot of the same source and paths, preferring one from the same host."""
-    same = [s for s in list_snapshots(repo) if s.source == source and s.paths == paths]
-    same_host = [s for s in same if s.host == host]
-    chosen = same_host or same
-    return chosen[-1] if chosen else None
+    """The snapshot of the same source kind most like this one: from this host before another,
+    with the same paths before overlapping ones before others, then the latest.
+
+    A source may learn some of its paths only while it is read (a Mastodon instance names
+    what it found), so `paths` may be a part of what the new snapshot will record. A parent
+    that is a worse match only costs deltas: files are matched by path inside it.
+    """
+    wanted = set(paths)
+
+    def rank(snap: Snapshot) -> tuple[bool, bool, bool, datetime]:
+        return (snap.host == host, snap.paths == paths, bool(wanted & set(snap.paths)), snap.time)
+
+    same = [s for s in list_snapshots(repo) if s.source == source]
+    return max(same, key=rank) if same else None
 
 
 class ParentTree:
