@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
@@ -23,48 +22,17 @@ from snapstore.repository.lock import remove_locks
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.content import iter_chunk_ids
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import save_snapshot, walk
-from snapstore.snapshot.tree import Node, NodeType, encode_tree
+from snapstore.snapshot.store import walk
+from snapstore.snapshot.tree import Node, NodeType
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.deltas import edited, snapshot_of, varied
 from tests.unit.test_prune import CrashingBackend, clone
 
-WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 BASE_SIZE = 200_000
-
-
-def varied(size: int, seed: int) -> bytes:
-    """Compressible but not repetitive: words from a small vocabulary in random order."""
-    rng = random.Random(seed)
-    words = [rng.randbytes(rng.randint(3, 9)) for _ in range(400)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.choice(words) + b" "
-    return bytes(out[:size])
-
-
-def edited(data: bytes, seed: int) -> bytes:
-    """`data` with a few bytes changed: a good delta against it."""
-    rng = random.Random(seed)
-    out = bytearray(data)
-    for _ in range(5):
-        out[rng.randrange(len(out))] ^= 0xFF
-    return bytes(out)
 
 
 def save(repo: Repository, data: bytes, bases: list[Id] | None = None) -> Id:
     return repo.save_blob(BlobType.DATA, data, bases=bases or []).id
-
-
-def snapshot(repo: Repository, files: dict[str, Node]) -> Snapshot:
-    nodes = []
-    for name, node in sorted(files.items()):
-        node.name = name.encode()
-        nodes.append(node)
-    tree = repo.save_blob(BlobType.TREE, encode_tree(nodes))
-    repo.flush()
-    snap = Snapshot(WHEN, "h", "u", [], "test", [], tree.id)
-    save_snapshot(repo, snap)
-    return snap
 
 
 def file_node(content: list[Id] | None = None, lists: list[Id] | None = None) -> Node:
@@ -116,7 +84,7 @@ def deltas(repo: Repository) -> Fixture:
     a_ids = bases + small_ids
     a_list = save(repo, b"".join(a_ids))  # a chunk list: a run of ids (cut by hand here)
     a_only = save(repo, random.Random(7).randbytes(1 << 20))
-    a = snapshot(repo, {"db": file_node(lists=[a_list]), "a-only": file_node([a_only])})
+    a = snapshot_of(repo, {"db": file_node(lists=[a_list]), "a-only": file_node([a_only])})
 
     new_big = [edited(data, n) for n, data in enumerate(big)]
     delta_ids = []
@@ -132,7 +100,7 @@ def deltas(repo: Repository) -> Fixture:
         assert saved.delta  # each shares a run of small blob ids with A's list
         b_lists.append(saved.id)
     save(repo, random.Random(8).randbytes(300_000))  # junk beside B's blobs
-    b = snapshot(
+    b = snapshot_of(
         repo, {"db": file_node(lists=b_lists), "copy": file_node([bases[1]])}
     )
     expected_b = {
@@ -229,12 +197,12 @@ def test_an_unused_delta_in_a_kept_pack_does_not_lose_its_base(
     later backup would deduplicate against a blob nobody can read. Prune repacks it instead."""
     base_data = varied(BASE_SIZE, 50)
     base = save(repo, base_data)
-    a2 = snapshot(repo, {"f": file_node([base])})
+    a2 = snapshot_of(repo, {"f": file_node([base])})
     unused_delta = repo.save_blob(BlobType.DATA, edited(base_data, 51), bases=[base])
     assert unused_delta.delta
     kept = save(repo, random.Random(52).randbytes(600_000))  # the same pack as the delta
-    both = snapshot(repo, {"g": file_node([kept]), "h": file_node([unused_delta.id])})
-    b2 = snapshot(repo, {"g": file_node([kept])})
+    both = snapshot_of(repo, {"g": file_node([kept]), "h": file_node([unused_delta.id])})
+    b2 = snapshot_of(repo, {"g": file_node([kept])})
     fresh = reopen(repo)
     delta_location, kept_location = fresh.lookup(unused_delta.id), fresh.lookup(kept)
     assert delta_location and kept_location and delta_location.pack_id == kept_location.pack_id
@@ -274,7 +242,7 @@ def test_a_delta_whose_base_is_in_no_pack_stops_prune(
     repo.flush()
     delta = repo.save_blob(BlobType.DATA, edited(base_data, 61), bases=[base])
     assert delta.delta
-    snapshot(repo, {"f": file_node([delta.id])})
+    snapshot_of(repo, {"f": file_node([delta.id])})
     location = reopen(repo).index.lookup(base)
     assert location is not None
     backend.remove(Handle(FileType.PACK, location.pack_id.hex()))

@@ -5,9 +5,7 @@ walked like trees."""
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
@@ -21,41 +19,9 @@ from snapstore.pack import BlobType
 from snapstore.prune import PruneOptions, prune
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import save_snapshot
-from snapstore.snapshot.tree import Node, NodeType, encode_tree
+from snapstore.snapshot.tree import Node, NodeType
 from tests.conftest import assert_repository_ok, reopen
-
-WHEN = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-def varied(size: int, seed: int) -> bytes:
-    """Compressible but not repetitive: words from a small vocabulary in random order."""
-    rng = random.Random(seed)
-    words = [rng.randbytes(rng.randint(3, 9)) for _ in range(400)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.choice(words) + b" "
-    return bytes(out[:size])
-
-
-def edited(data: bytes, seed: int) -> bytes:
-    rng = random.Random(seed)
-    out = bytearray(data)
-    for _ in range(5):
-        out[rng.randrange(len(out))] ^= 0xFF
-    return bytes(out)
-
-
-def snapshot(repo: Repository, files: dict[str, Node]) -> Snapshot:
-    nodes = []
-    for name, node in sorted(files.items()):
-        node.name = name.encode()
-        nodes.append(node)
-    tree = repo.save_blob(BlobType.TREE, encode_tree(nodes))
-    repo.flush()
-    snap = Snapshot(WHEN, "h", "u", [], "test", [], tree.id)
-    save_snapshot(repo, snap)
-    return snap
+from tests.support.deltas import edited, snapshot_of, varied
 
 
 def file_node(content: list[Id] | None = None, lists: list[Id] | None = None) -> Node:
@@ -114,12 +80,12 @@ def deltas(repo: Repository) -> Deltas:
     first, second = varied(150_000, 1), varied(150_000, 2)
     base = repo.save_blob(BlobType.DATA, first).id
     other_base = repo.save_blob(BlobType.DATA, second).id
-    a = snapshot(repo, {"f": file_node([base, other_base])})
+    a = snapshot_of(repo, {"f": file_node([base, other_base])})
     delta = repo.save_blob(BlobType.DATA, edited(first, 3), bases=[base])
     other_delta = repo.save_blob(BlobType.DATA, edited(second, 4), bases=[other_base])
     assert delta.delta and other_delta.delta
     chunk_list = repo.save_blob(BlobType.DATA, bytes(other_delta.id) + bytes(base)).id
-    b = snapshot(repo, {"g": file_node([delta.id]), "h": file_node(lists=[chunk_list])})
+    b = snapshot_of(repo, {"g": file_node([delta.id]), "h": file_node(lists=[chunk_list])})
     assert pack_of(repo, delta.id) != pack_of(repo, base)
     return Deltas(a, b, base, other_base, delta.id, other_delta.id, chunk_list)
 
@@ -213,7 +179,7 @@ def test_a_delta_whose_base_is_only_a_delta_is_a_chain(repo: Repository) -> None
     (mid_index,) = {i.handle for i in repo.backend.list(FileType.INDEX)} - indexes
     top = repo.save_blob(BlobType.DATA, edited(mid_data, 12), bases=[mid])
     assert top.delta
-    snap = snapshot(repo, {"f": file_node([top.id])})
+    snap = snapshot_of(repo, {"f": file_node([top.id])})
     mid_pack = pack_of(repo, mid)
     # another writer, knowing only `root`, stores `mid` again: as a delta against `root`
     other = reopen(repo, load_index=False)
@@ -249,7 +215,7 @@ def test_a_chunk_list_naming_a_missing_blob(repo: Repository) -> None:
     phantom = Id(os.urandom(32))
     kept = repo.save_blob(BlobType.DATA, b"kept").id
     chunk_list = repo.save_blob(BlobType.DATA, bytes(kept) + bytes(phantom)).id
-    snap = snapshot(repo, {"f": file_node(lists=[chunk_list])})
+    snap = snapshot_of(repo, {"f": file_node(lists=[chunk_list])})
     report = check(repo, read_data=False)
     finding = only(report, F.BLOB_MISSING)
     assert finding.subject == phantom.hex() and finding.snapshots == [snap.short_id]
@@ -257,7 +223,7 @@ def test_a_chunk_list_naming_a_missing_blob(repo: Repository) -> None:
 
 def test_a_missing_chunk_list(repo: Repository) -> None:
     phantom = Id(os.urandom(32))
-    snap = snapshot(repo, {"f": file_node(lists=[phantom])})
+    snap = snapshot_of(repo, {"f": file_node(lists=[phantom])})
     finding = only(check(repo, read_data=False), F.BLOB_MISSING)
     assert finding.subject == phantom.hex() and finding.snapshots == [snap.short_id]
     with pytest.raises(IntegrityError, match="chunk list"):
@@ -273,7 +239,7 @@ def test_an_unused_delta_whose_base_is_gone_is_an_error_prune_fixes(repo: Reposi
     delta = repo.save_blob(BlobType.DATA, edited(data, 21), bases=[base])
     assert delta.delta
     kept = repo.save_blob(BlobType.DATA, os.urandom(200_000)).id
-    snapshot(repo, {"f": file_node([kept])})
+    snapshot_of(repo, {"f": file_node([kept])})
     repo.backend.remove(Handle(FileType.PACK, pack_of(repo, base).hex()))
     for handle in base_indexes:
         repo.backend.remove(handle)

@@ -1,0 +1,46 @@
+"""Data that makes good deltas, and a snapshot of hand-built file nodes, for delta tests."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from snapstore.pack import BlobType
+from snapstore.repository.repository import Repository
+from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.store import save_snapshot
+from snapstore.snapshot.tree import Node, encode_tree
+
+WHEN = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def varied(size: int, seed: int) -> bytes:
+    """Compressible but not repetitive: words from a small vocabulary in random order."""
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(3, 9)) for _ in range(400)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words) + b" "
+    return bytes(out[:size])
+
+
+def edited(data: bytes, seed: int) -> bytes:
+    """`data` with a few bytes changed: a good delta against it."""
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(5):
+        out[rng.randrange(len(out))] ^= 0xFF
+    return bytes(out)
+
+
+def snapshot_of(repo: Repository, files: dict[str, Node]) -> Snapshot:
+    """Stores one tree of these file nodes (named by the keys) and a snapshot of it."""
+    nodes = []
+    for name, node in sorted(files.items()):
+        node.name = name.encode()
+        nodes.append(node)
+    tree = repo.save_blob(BlobType.TREE, encode_tree(nodes))
+    repo.flush()
+    snap = Snapshot(WHEN, "h", "u", [], "test", [], tree.id)
+    save_snapshot(repo, snap)
+    return snap
