@@ -35,6 +35,7 @@ from tests.support.memory_source import (
     expected_tree,
     read_tree,
 )
+from tests.support.raw_trees import raw_node
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -190,22 +191,6 @@ def test_a_directory_where_a_file_belongs_is_refused(repo: Repository, tmp_path:
 
 
 # -- hostile trees, written directly as blobs ---------------------------------------------------
-
-
-def raw_node(name: bytes, node_type: str = "file", **fields: Any) -> dict[str, Any]:
-    node: dict[str, Any] = {
-        "name": name,
-        "type": node_type,
-        "mode": 0o644,
-        "uid": 0,
-        "gid": 0,
-        "user": "",
-        "group": "",
-        "mtime_ns": 0,
-        "size": 0,
-    }
-    node.update(fields)
-    return node
 
 
 def save_raw_tree(repo: Repository, *nodes: dict[str, Any]) -> Id:

@@ -11,6 +11,7 @@ import pytest
 from snapstore.errors import IntegrityError, UnsafePath, UnsupportedVersion
 from snapstore.ids import Id
 from snapstore.snapshot.tree import Node, NodeType, check_name, decode_tree, encode_tree
+from tests.support.raw_trees import raw_node as common_node
 
 BLOB = Id(bytes(range(32)))
 SUBTREE = Id(bytes(range(32, 64)))
@@ -105,17 +106,8 @@ def test_check_name_accepts(name: bytes) -> None:
 
 
 def raw_node(name: Any, node_type: str = "file", **fields: Any) -> dict[str, Any]:
-    node: dict[str, Any] = {
-        "name": name,
-        "type": node_type,
-        "mode": 0o644,
-        "uid": 0,
-        "gid": 0,
-        "user": "",
-        "group": "",
-        "mtime_ns": 0,
-        "size": 0,
-    }
+    """A raw node with the field its type needs (a file's content, a dir's subtree...)."""
+    node = common_node(name, node_type)
     if node_type == "file":
         node["content"] = []
     elif node_type == "dir":
