@@ -26,7 +26,7 @@ from snapstore.pack import BlobType
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
-from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, split_chunk_list
+from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, split_id_run
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, check_name, encode_tree
@@ -255,7 +255,7 @@ class Archiver:
         if count <= self._inline_chunk_limit or not self._repo.config.deltas:
             pending.node.content = [Id(bytes(ids[i : i + 32])) for i in range(0, len(ids), 32)]
             return
-        lists = split_chunk_list([bytes(ids[i : i + 32]) for i in range(0, len(ids), 32)])
+        lists = split_id_run(bytes(ids))
         if not pending.parent_known:
             pending.parent = self._parent_file(pending.path)
         aligner = None

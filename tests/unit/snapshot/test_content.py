@@ -352,8 +352,16 @@ def test_list_blobs_dedup_and_are_deltas_of_yesterdays(repo: Repository) -> None
     day1 = chunk_blobs(repo, 2000, seed=2)
     lists1 = store_lists(repo, day1)
     repo.flush()
+    # Replace an id in the middle of a list of at least 16 ids, by an id that is no cut
+    # either (ids depend on the test's random keys, so both are looked for)
+    def is_cut(blob_id: bytes) -> bool:
+        return int.from_bytes(blob_id[-2:], "little") % 16 == 0
+
+    replacement = next(i for i in chunk_blobs(repo, 20, seed=3) if not is_cut(i))
+    cuts = [n for n, blob_id in enumerate(day1) if is_cut(blob_id)]
+    start, end = next((a + 1, b) for a, b in zip(cuts, cuts[1:], strict=False) if 16 <= b - a <= 64)
     day2 = list(day1)
-    day2[700] = chunk_blobs(repo, 1, seed=3)[0]
+    day2[(start + end) // 2] = replacement
     day2_lists = split_chunk_list(day2, modulus=16, max_ids=64)
     changed = [
         n for n, plaintext in enumerate(day2_lists) if repo.hash_blob(plaintext) not in set(lists1)
