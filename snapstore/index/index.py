@@ -46,19 +46,24 @@ class BlobIndex:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._pack_ids: list[Id] = []
-        self._pack_numbers: dict[Id, int] = {}
-        self._keys = np.empty(0, dtype=np.uint64)
-        self._rest = np.empty((0, 24), dtype=np.uint8)
-        self._pack = np.empty(0, dtype=np.uint32)
-        self._offset = np.empty(0, dtype=np.uint32)
-        self._length = np.empty(0, dtype=np.uint32)
-        self._plain = np.empty(0, dtype=np.uint32)
-        self._type = np.empty(0, dtype=np.uint8)
-        self._flags = np.empty(0, dtype=np.uint8)
-        self._base = np.empty(0, dtype=np.uint64)
-        self._pending: dict[bytes, list[tuple[int, int, int, int, int, int]]] = {}
-        self._pending_count = 0
+        self.clear()
+
+    def clear(self) -> None:
+        """Forgets everything (the object stays: a packer may hold it)."""
+        with self._lock:
+            self._pack_ids: list[Id] = []
+            self._pack_numbers: dict[Id, int] = {}
+            self._keys = np.empty(0, dtype=np.uint64)
+            self._rest = np.empty((0, 24), dtype=np.uint8)
+            self._pack = np.empty(0, dtype=np.uint32)
+            self._offset = np.empty(0, dtype=np.uint32)
+            self._length = np.empty(0, dtype=np.uint32)
+            self._plain = np.empty(0, dtype=np.uint32)
+            self._type = np.empty(0, dtype=np.uint8)
+            self._flags = np.empty(0, dtype=np.uint8)
+            self._base = np.empty(0, dtype=np.uint64)
+            self._pending: dict[bytes, list[tuple[int, int, int, int, int, int]]] = {}
+            self._pending_count = 0
 
     # -- building -------------------------------------------------------------------------
     def add_pack(self, pack_id: Id, entries: list[PackEntry]) -> None:
@@ -222,6 +227,20 @@ class BlobIndex:
     def __len__(self) -> int:
         with self._lock:
             return len(self._keys) + self._pending_count
+
+    def drop_packs(self, pack_ids: set[Id]) -> int:
+        """Forgets every entry in these packs (packs the backend no longer lists); returns how
+        many entries went. The pack numbers stay allocated, unused."""
+        with self._lock:
+            self._merge()
+            numbers = [self._pack_numbers[p] for p in pack_ids if p in self._pack_numbers]
+            if not numbers:
+                return 0
+            keep = ~np.isin(self._pack, np.array(numbers, dtype=np.uint32))
+            dropped = int(len(keep) - np.count_nonzero(keep))
+            for name in ("_keys", "_rest", "_pack", "_offset", "_length", "_plain", "_type", "_flags", "_base"):
+                setattr(self, name, getattr(self, name)[keep])
+            return dropped
 
     def pack_ids(self) -> set[Id]:
         """Packs that have at least one blob in the index."""

@@ -68,6 +68,9 @@ class Repository:
         self._opener = Opener(master_key.encryption)
         self.index = BlobIndex()
         self._index_files: set[str] = set()  # index files in self.index (read or written)
+        self._superseded: set[str] = set()  # index files another one replaces: never read
+        #: the index was checked against the backend's pack listing (writers need that)
+        self._packs_listed = False
         self._packer: Packer | None = None
         self._packer_lock = threading.Lock()
         self._unindexed: dict[Id, list[PackEntry]] = {}
@@ -177,21 +180,50 @@ class Repository:
     def load_index(self) -> None:
         """Reads every index file not read yet into memory (in parallel: they are independent).
 
-        Calling it again picks up the index files other writers stored meanwhile.
+        An index file that another one lists in `supersedes` is skipped (SPEC.md section 8):
+        prune deleted it, and if it reappears (a bucket restored from versioning, an rsync of
+        an old copy) it names packs that are gone. Calling this again picks up the index files
+        other writers stored meanwhile.
         """
         infos = [
-            i for i in self.backend.list(FileType.INDEX) if i.handle.name not in self._index_files
+            i
+            for i in self.backend.list(FileType.INDEX)
+            if i.handle.name not in self._index_files and i.handle.name not in self._superseded
         ]
 
         def read(info: FileInfo) -> IndexFile:
             return self.load_index_file(info.handle.name)
 
         with ThreadPoolExecutor(8) as pool:
-            for info, index_file in zip(infos, pool.map(read, infos), strict=True):
-                for pack_id, entries in index_file.packs.items():
-                    self.index.add_pack(pack_id, entries)
-                self._index_files.add(info.handle.name)
+            files = list(zip(infos, pool.map(read, infos), strict=True))
+        newly = {bytes(old).hex() for _, index_file in files for old in index_file.supersedes}
+        if newly & self._index_files:
+            # A prune replaced files already merged: start again from what is stored now.
+            self._superseded |= newly
+            self.index.clear()
+            self._index_files = set()
+            self.load_index()
+            return
+        self._superseded |= newly
+        for info, index_file in files:
+            if info.handle.name in self._superseded:
+                continue
+            for pack_id, entries in index_file.packs.items():
+                self.index.add_pack(pack_id, entries)
+            self._index_files.add(info.handle.name)
         self.index.compact()
+        if self._packs_listed:
+            self._forget_unlisted_packs(self.list_packs())
+
+    def _forget_unlisted_packs(self, listed: Mapping[Id, int]) -> None:
+        """A writer never deduplicates against a pack the backend does not list (SPEC.md
+        section 11, rule 10): an index file may name packs that are gone (one replayed from an
+        old copy of the repository), and a new snapshot using their blobs could not be
+        restored. Their entries leave the in-memory index, so those blobs are stored again."""
+        gone = self.index.pack_ids() - listed.keys()
+        if gone:
+            self.index.drop_packs(gone)
+        self._packs_listed = True
 
     def load_index_file(self, name: str) -> IndexFile:
         return decode_index(self.load_object(FileType.INDEX, name))
@@ -259,7 +291,9 @@ class Repository:
         header cannot be read are left alone (prune deletes them).
         """
         self.load_index()  # index files written by others meanwhile name packs that look unindexed
-        found, _ = self.read_unindexed_packs(self.list_packs(), self.index.pack_ids())
+        listed = self.list_packs()
+        self._forget_unlisted_packs(listed)
+        found, _ = self.read_unindexed_packs(listed, self.index.pack_ids())
         if found:
             self.write_index(IndexFile(packs=found))
             for pack_id, entries in found.items():
@@ -270,6 +304,8 @@ class Repository:
     def _writer(self) -> Packer:
         with self._packer_lock:
             if self._packer is None:
+                if not self._packs_listed:
+                    self._forget_unlisted_packs(self.list_packs())
                 self._packer = Packer(
                     self.backend,
                     self._sealer,
