@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Self
@@ -22,7 +21,6 @@ from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
 from snapstore.crypto.keys import KeyFileInfo, MasterKey, unwrap_master_key, wrap_master_key
 from snapstore.errors import (
-    IdMismatch,
     IntegrityError,
     ObjectNotFound,
     RepositoryExists,
@@ -36,9 +34,10 @@ from snapstore.ids import Id
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType, PackBlob, PackEntry
+from snapstore.repository.blob_reader import BlobRead, BlobReader
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
 from snapstore.repository.lock import RepositoryLock, current_user
-from snapstore.repository.packer import BLOB_KIND, Packer, SavedBlob, store_pack
+from snapstore.repository.packer import Packer, SavedBlob, store_pack
 
 OBJECT_KIND = {
     FileType.INDEX: Kind.INDEX,
@@ -47,9 +46,6 @@ OBJECT_KIND = {
 }
 #: Write an index file after this many new packs, so an interrupted backup can resume.
 PACKS_PER_INDEX_FILE = 64
-_TREE_CACHE_ENTRIES = 4096
-#: Plaintext of recently read delta bases: consecutive deltas often share one.
-_BASE_CACHE_BYTES = 64 * 1024 * 1024
 _PACK_TAIL_GUESS = 64 * 1024
 
 
@@ -75,16 +71,14 @@ class Repository:
         self._packer_lock = threading.Lock()
         self._unindexed: dict[Id, list[PackEntry]] = {}
         self._unindexed_lock = threading.Lock()
-        self._tree_cache: OrderedDict[bytes, bytes] = OrderedDict()
-        self._tree_cache_lock = threading.Lock()
-        self._base_cache: OrderedDict[bytes, bytes] = OrderedDict()
-        self._base_cache_bytes = 0
-        self._base_cache_lock = threading.Lock()
         self._lock: RepositoryLock | None = None
         self.bytes_uploaded = 0
         #: Packs uploaded at once (and so connections used); set before the first save.
         #: Memory for packs stays within (connections + 2) x pack size.
         self.connections = 2
+        self.reader = BlobReader(
+            lambda: self.backend, lambda: self.index, self._opener, master_key.id_key, lambda: self.connections
+        )
 
     # -- creating and opening -------------------------------------------------------------
     @classmethod
@@ -315,7 +309,7 @@ class Repository:
                     compression_level=self.config.compression_level,
                     on_pack_stored=self._pack_stored,
                     uploads=self.connections,
-                    load_base=self._candidate_base if self.config.deltas else None,
+                    load_base=self.reader.whole_base if self.config.deltas else None,
                 )
             return self._packer
 
@@ -341,16 +335,6 @@ class Repository:
     ) -> Future[SavedBlob]:
         return self._writer().submit(blob_type, data, blob_id=blob_id, bases=bases)
 
-    def _candidate_base(self, base_id: Id) -> bytes | None:
-        """A blob's plaintext if it can be a delta base: a data blob stored whole (depth 1)."""
-        location = self.index.lookup(base_id)
-        if location is None or location.type is not BlobType.DATA or location.is_delta:
-            return None
-        try:
-            return self._load_base(base_id, None)
-        except SnapstoreError:
-            return None  # a damaged base is no base; check reports the damage
-
     def delta_base_of(self, blob_id: bytes) -> Id | None:
         """The base of a blob stored as a delta (None for a whole blob or an unknown one)."""
         location = self.index.lookup(blob_id)
@@ -375,38 +359,12 @@ class Repository:
 
     def load_blob(self, blob_type: BlobType, wanted: bytes) -> bytes:
         """Reads, decrypts and verifies one blob; tries every pack that holds it."""
-        if blob_type is BlobType.TREE:
-            with self._tree_cache_lock:
-                cached = self._tree_cache.get(bytes(wanted))
-                if cached is not None:
-                    self._tree_cache.move_to_end(bytes(wanted))
-                    return cached
-        locations = self.index.lookup_all(wanted)
-        if not locations:
-            raise ObjectNotFound(f"blob {bytes(wanted).hex()} is not in the index")
-        error: SnapstoreError | None = None
-        for location in locations:
-            try:
-                # trees are marked as metadata: a caching backend keeps them (backend/cache.py)
-                handle = Handle(
-                    FileType.PACK, location.pack_id.hex(), metadata=blob_type is BlobType.TREE
-                )
-                raw = self.backend.load(handle, location.offset, location.length)
-                data = self.decode_blob(
-                    blob_type, wanted, raw, location.plain_length, base_key=location.base_key or None
-                )
-                break
-            except SnapstoreError as exc:
-                error = exc
-        else:
-            assert error is not None
-            raise error
-        if blob_type is BlobType.TREE:
-            with self._tree_cache_lock:
-                self._tree_cache[bytes(wanted)] = data
-                if len(self._tree_cache) > _TREE_CACHE_ENTRIES:
-                    self._tree_cache.popitem(last=False)
-        return data
+        return self.reader.load(blob_type, wanted)
+
+    def read_blobs(self, requests: Iterable[tuple[BlobType, Id]]) -> Iterator[BlobRead]:
+        """Many blobs, planned by pack and fetched in parallel (`BlobReader.read`): one result
+        per request, in order, damage reported as a value."""
+        return self.reader.read(requests)
 
     def decode_blob(
         self,
@@ -418,74 +376,10 @@ class Repository:
         base_key: int | None = None,
         allow_delta: bool = True,
     ) -> bytes:
-        """Decrypts and decompresses a blob read from a pack, and checks it against its id.
-
-        A delta is rebuilt from its base (read through the index); the base must be stored
-        whole (SPEC.md section 6: chains are one level deep). `base_key`, when the index gave
-        one, must agree with the base id inside the authenticated envelope.
-        """
-        framed = self._opener.open(BLOB_KIND[blob_type], envelope)
-        base = None
-        base_id = compression.delta_base(framed)
-        if base_id is not None:
-            if not allow_delta or blob_type is not BlobType.DATA:
-                raise IntegrityError(
-                    f"blob {bytes(wanted).hex()} is a delta where only a whole blob may be"
-                )
-            if base_key is not None and int.from_bytes(base_id[:8], "big") != base_key:
-                raise IntegrityError(
-                    f"delta blob {bytes(wanted).hex()} names another base than its index entry"
-                )
-            try:
-                base = self._load_base(Id(base_id), bytes(wanted))
-            except ObjectNotFound as exc:
-                where = "is not in the index" if self.index.lookup(base_id) is None else f"cannot be read: {exc}"
-                raise ObjectNotFound(
-                    f"base blob {base_id.hex()} of delta blob {bytes(wanted).hex()} {where}"
-                ) from None
-            except SnapstoreError as exc:
-                raise type(exc)(
-                    f"base blob {base_id.hex()} of delta blob {bytes(wanted).hex()}: {exc}"
-                ) from None
-        data = compression.decompress(framed, plain_length, base)
-        if self.hash_blob(data) != wanted:
-            raise IdMismatch(f"blob {bytes(wanted).hex()} does not match its id")
-        return data
-
-    def _load_base(self, base_id: Id, for_delta: bytes | None) -> bytes:
-        """A whole data blob's plaintext, cached: bases are read again and again."""
-        key = bytes(base_id)
-        with self._base_cache_lock:
-            cached = self._base_cache.get(key)
-            if cached is not None:
-                self._base_cache.move_to_end(key)
-                return cached
-        locations = self.index.lookup_all(base_id)
-        if not locations:
-            raise ObjectNotFound(f"blob {key.hex()} is not in the index")
-        error: SnapstoreError | None = None
-        for location in locations:
-            try:
-                raw = self.backend.load(
-                    Handle(FileType.PACK, location.pack_id.hex()), location.offset, location.length
-                )
-                data = self.decode_blob(
-                    BlobType.DATA, base_id, raw, location.plain_length, allow_delta=False
-                )
-                break
-            except SnapstoreError as exc:
-                error = exc
-        else:
-            assert error is not None
-            raise error
-        with self._base_cache_lock:
-            if key not in self._base_cache:
-                self._base_cache[key] = data
-                self._base_cache_bytes += len(data)
-                while self._base_cache_bytes > _BASE_CACHE_BYTES and self._base_cache:
-                    _, dropped = self._base_cache.popitem(last=False)
-                    self._base_cache_bytes -= len(dropped)
-        return data
+        """Decrypts and decompresses a blob read from a pack, and checks it against its id."""
+        return self.reader.decode(
+            blob_type, Id(bytes(wanted)), envelope, plain_length, base_key=base_key, allow_delta=allow_delta
+        )
 
     def read_pack_header(self, pack_id: Id, size: int | None = None) -> list[PackEntry]:
         handle = Handle(FileType.PACK, pack_id.hex())

@@ -1,0 +1,406 @@
+"""The one blob reader: the only code that turns blob ids into plaintext.
+
+Reading a blob is: find its copies in the index, read its bytes from a pack, decrypt,
+decompress, rebuild a delta from its base, check the plaintext against the id, and try another
+copy when one is damaged. Everything that reads blobs (restore, dump, check, copy, prune's
+repacking, the tree loader) comes here, so each of those steps exists once.
+
+Two ways in:
+
+- `load` reads one blob and raises on damage (trees, chunk lists, single reads).
+- `read` reads many: it plans each window of requests by pack, merges ranges that lie close
+  together in one pack into one backend read, fetches the ranges in parallel
+  (`connections` at once), decrypts and decompresses on the same worker threads (the native
+  libraries release the GIL), rebuilds deltas once their bases are in (a base in the same
+  window is fetched with it; others come from a bounded cache or are read on their own), and
+  reports damage as values (`BlobRead.error`), so a restore can go on with every other file.
+  The next window is planned and fetched while the current one is consumed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from snapstore import compression
+from snapstore.backend.base import Backend, FileType, Handle
+from snapstore.crypto.aead import Kind, Opener
+from snapstore.crypto.idhash import blob_id as keyed_hash
+from snapstore.errors import IdMismatch, IntegrityError, ObjectNotFound, SnapstoreError
+from snapstore.ids import Id
+from snapstore.index.index import BlobIndex, BlobLocation
+from snapstore.pack import BlobType
+
+BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
+#: Two ranges of one pack closer than this are read as one (the gap is read and dropped).
+COALESCE_GAP = 256 * 1024
+#: One backend read covers at most this many bytes.
+MAX_READ = 16 * 1024 * 1024
+#: Stored bytes planned in one window; two windows are in memory at most.
+WINDOW_BYTES = 32 * 1024 * 1024
+#: Requests in one window, whatever their size.
+WINDOW_BLOBS = 4096
+_TREE_CACHE_ENTRIES = 4096
+#: Plaintext of recently read delta bases: consecutive deltas often share one.
+_BASE_CACHE_BYTES = 64 * 1024 * 1024
+
+Request = tuple[BlobType, Id]
+
+
+@dataclass(frozen=True)
+class BlobRead:
+    """One blob's plaintext, or why it could not be read (every copy was tried)."""
+
+    type: BlobType
+    id: Id
+    data: bytes | None = None
+    error: SnapstoreError | None = None
+
+
+@dataclass
+class _Range:
+    """One backend read: a stretch of one pack covering several blobs."""
+
+    pack_id: Id
+    start: int
+    end: int
+    blobs: list[tuple[Request, BlobLocation]] = field(default_factory=list)
+
+
+class _LruBytes:
+    """A small thread-safe LRU of plaintexts, bounded by entries or by bytes."""
+
+    def __init__(self, max_entries: int | None = None, max_bytes: int | None = None) -> None:
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._bytes = 0
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, value: bytes) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._bytes += len(value)
+            while self._items and (
+                (self._max_entries is not None and len(self._items) > self._max_entries)
+                or (self._max_bytes is not None and self._bytes > self._max_bytes)
+            ):
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
+def plan_ranges(
+    blobs: Iterable[tuple[Request, BlobLocation]],
+    gap: int = COALESCE_GAP,
+    max_read: int = MAX_READ,
+) -> list[_Range]:
+    """Groups blob locations by pack and merges those within `gap` of each other into reads
+    of at most `max_read` bytes (a single blob longer than that is one read of its own)."""
+    by_pack: dict[Id, list[tuple[Request, BlobLocation]]] = {}
+    for request, location in blobs:
+        by_pack.setdefault(location.pack_id, []).append((request, location))
+    ranges: list[_Range] = []
+    for pack_id in sorted(by_pack):
+        current: _Range | None = None
+        for request, loc in sorted(by_pack[pack_id], key=lambda b: b[1].offset):
+            end = loc.offset + loc.length
+            if (
+                current is not None
+                and loc.offset - current.end <= gap
+                and max(end, current.end) - current.start <= max_read
+            ):
+                current.end = max(current.end, end)
+            else:
+                current = _Range(pack_id, loc.offset, end)
+                ranges.append(current)
+            current.blobs.append((request, loc))
+    return ranges
+
+
+class BlobReader:
+    """Reads blobs for one repository. `backend` and `index` are getters: the repository may
+    put a cache in front of its backend, and prune replaces the index."""
+
+    def __init__(
+        self,
+        backend: Callable[[], Backend],
+        index: Callable[[], BlobIndex],
+        opener: Opener,
+        id_key: bytes,
+        connections: Callable[[], int],
+    ) -> None:
+        self._backend = backend
+        self._index = index
+        self._opener = opener
+        self._id_key = id_key
+        self._connections = connections
+        self._trees = _LruBytes(max_entries=_TREE_CACHE_ENTRIES)
+        self._bases = _LruBytes(max_bytes=_BASE_CACHE_BYTES)
+
+    # -- one blob -------------------------------------------------------------------------
+    def load(self, blob_type: BlobType, blob_id: bytes, *, allow_delta: bool = True) -> bytes:
+        """One blob's plaintext; tries every copy; raises the first copy's error if none reads."""
+        key = bytes(blob_id)
+        if blob_type is BlobType.TREE:
+            cached = self._trees.get(key)
+            if cached is not None:
+                return cached
+        locations = self._index().lookup_all(blob_id)
+        if not locations:
+            raise ObjectNotFound(f"blob {key.hex()} is not in the index")
+        error: SnapstoreError | None = None
+        for location in locations:
+            try:
+                raw = self._backend().load(self._handle(location), location.offset, location.length)
+                data = self.decode(
+                    blob_type,
+                    Id(key),
+                    raw,
+                    location.plain_length,
+                    base_key=location.base_key or None,
+                    allow_delta=allow_delta,
+                )
+                break
+            except SnapstoreError as exc:
+                error = error or _in_pack(exc, location)
+        else:
+            assert error is not None
+            raise error
+        if blob_type is BlobType.TREE:
+            self._trees.put(key, data)
+        return data
+
+    def decode(
+        self,
+        blob_type: BlobType,
+        wanted: Id,
+        envelope: bytes,
+        plain_length: int | None,
+        *,
+        base_key: int | None = None,
+        allow_delta: bool = True,
+        base: bytes | None = None,
+    ) -> bytes:
+        """Decrypts and decompresses a blob's envelope and checks it against its id.
+
+        A delta is rebuilt from its base (given, cached or read); the base must be a data
+        blob stored whole (SPEC.md section 6: chains are one level deep). `base_key`, when the
+        index gave one, must agree with the base id inside the authenticated envelope.
+        """
+        framed = self._opener.open(BLOB_KIND[blob_type], envelope)
+        base_id = compression.delta_base(framed)
+        if base_id is not None:
+            if not allow_delta or blob_type is not BlobType.DATA:
+                raise IntegrityError(f"blob {wanted.hex()} is a delta where only a whole blob may be")
+            if base_key is not None and int.from_bytes(base_id[:8], "big") != base_key:
+                raise IntegrityError(f"delta blob {wanted.hex()} names another base than its index entry")
+            if base is None:
+                base = self.base(Id(base_id), wanted)
+        data = compression.decompress(framed, plain_length, base)
+        if keyed_hash(self._id_key, data) != wanted:
+            raise IdMismatch(f"blob {wanted.hex()} does not match its id")
+        return data
+
+    def base(self, base_id: Id, for_delta: Id) -> bytes:
+        """A delta base's plaintext (a whole data blob), cached: bases are read again and again."""
+        key = bytes(base_id)
+        cached = self._bases.get(key)
+        if cached is not None:
+            return cached
+        try:
+            data = self.load(BlobType.DATA, base_id, allow_delta=False)
+        except ObjectNotFound as exc:
+            where = "is not in the index" if not self._index().lookup_all(base_id) else f"cannot be read: {exc}"
+            raise ObjectNotFound(f"base blob {key.hex()} of delta blob {for_delta.hex()} {where}") from None
+        except SnapstoreError as exc:
+            raise type(exc)(f"base blob {key.hex()} of delta blob {for_delta.hex()}: {exc}") from None
+        self._bases.put(key, data)
+        return data
+
+    def whole_base(self, blob_id: Id) -> bytes | None:
+        """A blob's plaintext if it can serve as a delta base (a data blob stored whole), else
+        None; a damaged one is no base (check reports the damage)."""
+        location = self._index().lookup(blob_id)
+        if location is None or location.type is not BlobType.DATA or location.is_delta:
+            return None
+        try:
+            return self.base(blob_id, blob_id)
+        except SnapstoreError:
+            return None
+
+    # -- many blobs -----------------------------------------------------------------------
+    def read(
+        self,
+        requests: Iterable[Request],
+        *,
+        window_bytes: int = WINDOW_BYTES,
+        window_blobs: int = WINDOW_BLOBS,
+    ) -> Iterator[BlobRead]:
+        """One `BlobRead` per request, in request order (a blob asked for twice in one window
+        is fetched once).
+
+        Requests are consumed lazily, a window at a time, with the next window fetched while
+        the current one is yielded: memory stays within about two windows whatever is read.
+        """
+        pending = iter(requests)
+        connections = max(1, self._connections())
+        with (
+            ThreadPoolExecutor(connections, thread_name_prefix="snapstore-read") as fetchers,
+            ThreadPoolExecutor(1, thread_name_prefix="snapstore-plan") as planner,
+        ):
+            ahead: Future[list[BlobRead]] | None = None
+            window = self._next_window(pending, window_bytes, window_blobs)
+            if window:
+                ahead = planner.submit(self._read_window, window, fetchers)
+            try:
+                while ahead is not None:
+                    current = ahead
+                    window = self._next_window(pending, window_bytes, window_blobs)
+                    ahead = planner.submit(self._read_window, window, fetchers) if window else None
+                    yield from current.result()
+            finally:
+                if ahead is not None:
+                    ahead.cancel()
+
+    def _next_window(self, pending: Iterator[Request], max_bytes: int, max_blobs: int) -> list[Request]:
+        window: list[Request] = []
+        seen: set[tuple[BlobType, bytes]] = set()
+        size = 0
+        index = self._index()
+        for blob_type, blob_id in pending:
+            window.append((blob_type, blob_id))
+            key = (blob_type, bytes(blob_id))
+            if key in seen:
+                continue
+            seen.add(key)
+            location = index.lookup(blob_id)
+            size += location.length if location is not None else 0
+            if size >= max_bytes or len(seen) >= max_blobs:
+                break
+        return window
+
+    def _read_window(self, window: list[Request], pool: ThreadPoolExecutor) -> list[BlobRead]:
+        index = self._index()
+        results: dict[tuple[BlobType, bytes], BlobRead] = {}
+        located: list[tuple[Request, BlobLocation]] = []
+        for request in dict.fromkeys((t, bytes(i)) for t, i in window):
+            blob_type, blob_id = request[0], Id(request[1])
+            cached = self._trees.get(request[1]) if blob_type is BlobType.TREE else None
+            location = index.lookup(blob_id)
+            if cached is not None:
+                results[request] = BlobRead(blob_type, blob_id, cached)
+            elif location is None:
+                results[request] = BlobRead(
+                    blob_type, blob_id, error=ObjectNotFound(f"blob {blob_id.hex()} is not in the index")
+                )
+            else:
+                located.append(((blob_type, blob_id), location))
+        # Bases the deltas need that are not cached: fetched in the same plan, whole only.
+        wanted = {(t, bytes(i)) for (t, i), _ in located}
+        bases: set[bytes] = set()
+        for _, location in list(located):
+            if not location.is_delta:
+                continue
+            for base_id in index.ids_with_key(location.base_key):
+                bases.add(bytes(base_id))
+                whole = [c for c in index.lookup_all(base_id) if c.type is BlobType.DATA and not c.is_delta]
+                key = (BlobType.DATA, bytes(base_id))
+                if whole and key not in wanted and self._bases.get(bytes(base_id)) is None:
+                    wanted.add(key)
+                    located.append(((BlobType.DATA, base_id), whole[0]))
+        fetched: dict[tuple[BlobType, bytes], bytes] = {}  # whole plaintexts of this window
+        envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]] = {}  # deltas
+        lock = threading.Lock()
+
+        def fetch(piece: _Range) -> None:
+            try:
+                raw = self._backend().load(
+                    Handle(FileType.PACK, piece.pack_id.hex(), metadata=_only_trees(piece)),
+                    piece.start,
+                    piece.end - piece.start,
+                )
+            except SnapstoreError:
+                return  # each blob of the range is tried again on its own below
+            for (blob_type, blob_id), loc in piece.blobs:
+                envelope = raw[loc.offset - piece.start : loc.offset + loc.length - piece.start]
+                if loc.is_delta:
+                    with lock:
+                        envelopes[(blob_type, bytes(blob_id))] = (envelope, loc)
+                    continue
+                try:
+                    data = self.decode(blob_type, blob_id, envelope, loc.plain_length, allow_delta=False)
+                except SnapstoreError:
+                    continue
+                with lock:
+                    fetched[(blob_type, bytes(blob_id))] = data
+
+        list(pool.map(fetch, plan_ranges(located)))
+
+        for base_key in bases:  # later windows' deltas often share these bases
+            base_data = fetched.get((BlobType.DATA, base_key))
+            if base_data is not None:
+                self._bases.put(base_key, base_data)
+
+        def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> None:
+            (blob_type, blob_id), (envelope, loc) = item
+            found = (fetched.get((BlobType.DATA, bytes(b))) for b in index.ids_with_key(loc.base_key))
+            base = next((b for b in found if b is not None), None)
+            try:
+                data = self.decode(
+                    blob_type, Id(blob_id), envelope, loc.plain_length, base_key=loc.base_key, base=base
+                )
+            except SnapstoreError:
+                return
+            with lock:
+                fetched[(blob_type, blob_id)] = data
+
+        list(pool.map(rebuild, list(envelopes.items())))
+
+        out = []
+        for blob_type, blob_id in window:
+            key = (blob_type, bytes(blob_id))
+            if key not in results:
+                data = fetched.get(key)
+                if data is None:  # the planned copy failed: try every copy on its own
+                    try:
+                        data = self.load(blob_type, blob_id)
+                    except SnapstoreError as exc:
+                        results[key] = BlobRead(blob_type, blob_id, error=exc)
+                        out.append(results[key])
+                        continue
+                elif blob_type is BlobType.TREE:
+                    self._trees.put(key[1], data)
+                results[key] = BlobRead(blob_type, blob_id, data)
+            out.append(results[key])
+        return out
+
+    @staticmethod
+    def _handle(location: BlobLocation) -> Handle:
+        # trees are marked as metadata: a caching backend keeps them (backend/cache.py)
+        return Handle(FileType.PACK, location.pack_id.hex(), metadata=location.type is BlobType.TREE)
+
+
+def _only_trees(piece: _Range) -> bool:
+    return all(loc.type is BlobType.TREE for _, loc in piece.blobs)
+
+
+def _in_pack(exc: SnapstoreError, location: BlobLocation) -> SnapstoreError:
+    """The same error, naming the pack the damaged copy is in."""
+    text = str(exc)
+    where = location.pack_id.hex()[:16]
+    if where in text:
+        return exc
+    return type(exc)(f"{text} (in pack {where})") if not isinstance(exc, ObjectNotFound) else exc
+
