@@ -4,6 +4,13 @@ Write order (SPEC.md section 11): data blobs and trees go into packs, packs are 
 the index file naming them, and only then the snapshot. A crash before the snapshot leaves
 packs (and maybe index files) that no snapshot uses; they cost space, never correctness, and
 a later backup reuses them.
+
+A snapshot in which nothing could be read is not recorded: when the source reported errors
+and the tree holds no file, no symlink and no directory other than those on the way to what
+failed (every path given missing, an unmounted volume, a stream that cannot be read), `run`
+raises SourceError instead. Such a snapshot would be the newest of its group, and `forget
+--keep-last 1` would then keep it and delete the real backups. A snapshot that read some of
+its paths is recorded with its errors.
 """
 
 from __future__ import annotations
@@ -109,6 +116,9 @@ class Archiver:
         self._chunkers: dict[ChunkingProfile, Chunker] = {}
         self._summary = Summary()
         self._errors: list[tuple[str, str]] = []
+        # Until something is read: every failed path and its parents (see the module docstring).
+        self._read_something = False
+        self._failed_paths: set[tuple[bytes, ...]] = set()
         self._inline_chunk_limit = inline_chunk_limit
         self._parent: Snapshot | None = None
         self._parent_tree: ParentTree | None = None
@@ -126,12 +136,15 @@ class Archiver:
         self._errors.append((_display(path), message))
         self._summary.errors += 1
         self._progress.warning(_display(path), message)
+        if not self._read_something:
+            self._failed_paths.update(path[:depth] for depth in range(len(path) + 1))
 
     def run(self, source: Source, options: SnapshotOptions | None = None) -> BackupResult:
         options = options or SnapshotOptions()
         started = time.monotonic()
         self._summary = Summary()
         self._errors = []
+        self._read_something, self._failed_paths = False, set()
         self._repo.recover_unindexed_packs()  # resume: reuse what an interrupted run uploaded
         uploaded_before = self._repo.bytes_uploaded
         snapshot_time = options.time or datetime.now(UTC).astimezone()
@@ -160,12 +173,16 @@ class Archiver:
                 node = _node_for(entry, NodeType.SYMLINK)
                 node.target = entry.link_target or b""
                 stack[-1].children.append(_PendingNode(node))
+                self._read_something = True
             else:
                 pending = self._save_file(entry)
                 if pending is not None:
                     stack[-1].children.append(pending)
+                    self._read_something = True
         while len(stack) > 1:
             self._close_dir(stack)
+        if self._errors and not self._read_something:
+            raise SourceError(_nothing_read(self._errors))
         root_tree = self._save_tree(stack[0].children)
         self._repo.flush()
 
@@ -274,6 +291,8 @@ class Archiver:
     def _close_dir(self, stack: list[_OpenDir]) -> None:
         closing = stack.pop()
         assert closing.node is not None
+        if not closing.children and closing.path not in self._failed_paths:
+            self._read_something = True  # an empty directory that was read
         closing.node.subtree = self._save_tree(closing.children)
         stack[-1].children.append(_PendingNode(closing.node))
 
@@ -290,6 +309,12 @@ class Archiver:
         if tree.added:
             self._summary.blobs_added += 1
         return tree.id
+
+
+def _nothing_read(errors: list[tuple[str, str]]) -> str:
+    path, message = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"nothing could be read, so no snapshot was recorded: {path}: {message}{more}"
 
 
 def _report_base(aligner: ParentStream, start: int) -> Callable[[Future[SavedBlob]], None]:

@@ -19,9 +19,10 @@ Errors. A directory that cannot be listed or an entry that vanishes before `lsta
 reported through `on_error` and the walk carries on. File content is opened lazily by
 `open_content`, which raises `OSError` when the file cannot be opened (vanished, permission
 denied) or is no longer a regular file; the archiver catches that, reports it through
-`on_error` and records the file as missing. Files are opened with O_NOFOLLOW and
-O_NONBLOCK, so a file swapped for a symlink or a FIFO after listing can neither redirect
-the read nor block it.
+`on_error` and records the file as missing. When nothing at all could be read (every path
+missing, as on an unmounted volume), the archiver records no snapshot. Files are opened
+with O_NOFOLLOW and O_NONBLOCK, so a file swapped for a symlink or a FIFO after listing can
+neither redirect the read nor block it.
 
 Sockets, FIFOs and device nodes carry no content to back up: they are skipped silently and
 only counted in `metadata()`.
