@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -47,78 +46,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import snapstore
+from benchmarks.commands import PASSWORD, dir_size, run, tool_env
+from benchmarks.fixtures import make_dumps, reuse
 from snapstore.snapshot.content import chunk_ids
-from tests.support.mastodon_scale import apply_day_churn, create_scaled_db
-from tests.support.postgres import running_postgres
 from tests.support.redis import RedisServer, running_redis
 
-PASSWORD = "benchmark password"
 ZSTD_LEVEL = 3
 DELTA_KEEP = 0.8  # keep a delta only below this fraction of the plain compressed chunk
 REDIS_KEYS_FULL = 1_000_000
 TARGETS = (0.1, 0.2)  # day 2 against restic's: PostgreSQL dump, Redis RDB (issue 6)
 
 
-def dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def run(
-    cmd: list[str], env: dict[str, str], stdin: Path | None = None, stdout: Path | None = None
-) -> str:
-    with open(stdin or os.devnull, "rb") as source, open(stdout or os.devnull, "wb") as sink:
-        done = subprocess.run(
-            cmd,
-            env=env,
-            stdin=source,
-            stdout=sink if stdout else subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()[-2000:]}"
-        )
-    return done.stdout.decode() if done.stdout else ""
-
-
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-def make_dumps(work: Path, scale: float) -> tuple[Path, Path]:
-    first, second = work / "day1.dump", work / "day2.dump"
-    with running_postgres(work) as pg:
-        pg.createdb("mastodon")
-        started = time.perf_counter()
-        counts = create_scaled_db(pg, "mastodon", scale)
-        print(f"database: {counts} built in {time.perf_counter() - started:.1f} s")
-        dump = [pg.bin("pg_dump"), "-Fc", "-Z0", *pg.connection_args("mastodon"), "-f"]
-        subprocess.run([*dump, str(first)], check=True)
-        started = time.perf_counter()
-        churn = apply_day_churn(pg, "mastodon", day=1)
-        print(f"churn:    {churn} in {time.perf_counter() - started:.1f} s")
-        subprocess.run([*dump, str(second)], check=True)
-    print(
-        f"dumps:    day 1 {first.stat().st_size / 1e6:.1f} MB, day 2 {second.stat().st_size / 1e6:.1f} MB"
-    )
-    return first, second
-
-
-def reuse(
-    keep: Path | None, kind: str, work: Path, make: Callable[[], tuple[Path, Path]]
-) -> tuple[Path, Path]:
-    """Day 1 and day 2 from `keep` when an earlier run left them there, else made (and kept)."""
-    if keep is None:
-        return make()
-    kept = keep / f"day1.{kind}", keep / f"day2.{kind}"
-    if all(p.exists() for p in kept):
-        print(f"reusing {kept[0]} and {kept[1]}")
-        return kept
-    made = make()
-    keep.mkdir(parents=True, exist_ok=True)
-    for source, target in zip(made, kept, strict=True):
-        shutil.copyfile(source, target)
-    return made
 
 
 def _redis_fill(server: RedisServer, commands: Iterator[list[str]]) -> None:
@@ -379,29 +318,29 @@ def main() -> None:
         "--fixtures",
         type=Path,
         default=None,
-        help="keep the dumps and RDBs here and reuse them on the next run (same scale)",
+        help="keep the dumps and RDBs here and reuse them on the next run (per scale)",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="snapstore-dedup-", dir=args.work))
     work.chmod(0o755)  # the PostgreSQL server runs as another user inside it
-    env = dict(
-        os.environ,
-        SNAPSTORE_PASSWORD=PASSWORD,
-        RESTIC_PASSWORD=PASSWORD,
-        BORG_PASSPHRASE=PASSWORD,
-        BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes",
-        BORG_RELOCATED_REPO_ACCESS_IS_OK="yes",
-    )
-    env.pop("SNAPSTORE_REPOSITORY", None)
+    env = tool_env()
     tools = [RESTIC if shutil.which("restic") else None, BORG if shutil.which("borg") else None]
     try:
         keys = args.redis_keys or max(1000, round(REDIS_KEYS_FULL * args.scale))
         fixtures = [  # the issue's targets: day 2 at most 0.1x restic's (dump), 0.2x (RDB)
             (
                 "PostgreSQL dump (pg_dump -Fc -Z0)",
-                reuse(args.fixtures, "dump", work, lambda: make_dumps(work, args.scale)),
+                reuse(
+                    args.fixtures,
+                    f"scale{args.scale:g}.dump",
+                    work,
+                    lambda: make_dumps(work, args.scale),
+                ),
             ),
-            ("Redis RDB", reuse(args.fixtures, "rdb", work, lambda: make_rdbs(work, keys))),
+            (
+                "Redis RDB",
+                reuse(args.fixtures, f"keys{keys}.rdb", work, lambda: make_rdbs(work, keys)),
+            ),
         ]
         for n, (label, days) in enumerate(fixtures):
             sub = work / f"run{n}"
