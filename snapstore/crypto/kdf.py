@@ -21,10 +21,37 @@ class KdfParams:
         if self.time_cost < 1 or self.lanes < 1 or self.memory_kib < 8 * self.lanes:
             raise UnsupportedVersion(f"unusable Argon2id parameters {self}")
 
+    @property
+    def cost(self) -> int:
+        """time_cost x memory_kib: the work of one derivation, in KiB processed."""
+        return self.time_cost * self.memory_kib
+
 
 DEFAULT_KDF = KdfParams()
 #: Cheap parameters for tests only; never use for a real repository.
 TEST_KDF = KdfParams(time_cost=1, memory_kib=64, lanes=1)
+
+# The most a key file may ask of a reader (SPEC.md section 4). `init` writes DEFAULT_KDF; the
+# bounds leave room to raise it fourfold. A key file asking more is refused unread, so one
+# planted on the backend can neither exhaust memory nor hang a command: the derivation runs
+# in C without releasing the interpreter, and a signal is handled only once it returns.
+MAX_MEMORY_KIB = 4 * DEFAULT_KDF.memory_kib  # 256 MiB
+MAX_COST = 4 * DEFAULT_KDF.cost  # time_cost x memory_kib: about 0.5 s on a small server
+MAX_LANES = 16
+
+
+def exceeded_bound(params: KdfParams) -> str | None:
+    """Which bound `params` exceed, or None when a reader accepts them."""
+    if params.memory_kib > MAX_MEMORY_KIB:
+        return f"Argon2id memory {params.memory_kib} KiB is over the bound of {MAX_MEMORY_KIB} KiB"
+    if params.cost > MAX_COST:
+        return (
+            f"Argon2id cost {params.time_cost} x {params.memory_kib} KiB is over the bound "
+            f"of {MAX_COST} KiB"
+        )
+    if params.lanes > MAX_LANES:
+        return f"Argon2id lanes {params.lanes} is over the bound of {MAX_LANES}"
+    return None
 
 
 def derive_wrapping_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Self
 
 from snapstore import compression, pack
@@ -19,16 +20,14 @@ from snapstore.chunker import PROFILES
 from snapstore.crypto.aead import Kind, Opener, Sealer
 from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
-from snapstore.crypto.keys import KeyFileInfo, MasterKey, unwrap_master_key, wrap_master_key
+from snapstore.crypto.keys import KeyFileInfo, KeyRing, MasterKey, wrap_master_key
 from snapstore.errors import (
     IntegrityError,
     ObjectNotFound,
     RepositoryExists,
     RepositoryNotFound,
     SnapstoreError,
-    UnsupportedVersion,
     UsageError,
-    WrongPassword,
 )
 from snapstore.ids import Id
 from snapstore.index.codec import IndexFile, decode_index, encode_index
@@ -92,18 +91,18 @@ class Repository:
         chunker: dict[str, tuple[int, int, int, int]] | None = None,
     ) -> Repository:
         """Creates a new repository; refuses if anything repository-like is there already."""
+        master = MasterKey.generate()
+        key_blob = wrap_master_key(  # first: an empty password is refused before any write
+            master, password, kdf, KeyFileInfo(_now(), socket.gethostname(), current_user())
+        )
         backend.create()
         if _exists(backend, Handle(FileType.CONFIG)) or any(backend.list(FileType.KEY)):
             raise RepositoryExists(f"a repository already exists at {backend.location}")
-        master = MasterKey.generate()
         profiles = chunker or {
             name: (p.min_size, p.avg_size, p.max_size, p.normalization)
             for name, p in PROFILES.items()
         }
         config = RepositoryConfig.new(_now(), profiles, pack_size)
-        key_blob = wrap_master_key(
-            master, password, kdf, KeyFileInfo(_now(), socket.gethostname(), current_user())
-        )
         backend.save(Handle(FileType.KEY, object_id(key_blob).hex()), key_blob)
         repo = cls(backend, master, config)
         backend.save(
@@ -117,19 +116,10 @@ class Repository:
             sealed_config = backend.load(Handle(FileType.CONFIG))
         except ObjectNotFound:
             raise RepositoryNotFound(f"no repository at {backend.location}") from None
-        master = None
-        damaged = 0
+        keyring = KeyRing()  # bounded KDF parameters, cheapest first: SPEC.md section 4
         for info in backend.list(FileType.KEY):
-            try:
-                master = unwrap_master_key(backend.load(info.handle), password)
-                break
-            except WrongPassword:
-                continue
-            except (IntegrityError, UnsupportedVersion):
-                damaged += 1  # another key file may still open
-        if master is None:
-            note = f" ({damaged} key files are unreadable)" if damaged else ""
-            raise WrongPassword(f"wrong password, or no key file opens with it{note}")
+            keyring.add(info.handle.name, info.size, partial(backend.load, info.handle))
+        master = keyring.unwrap(password)
         plaintext = compression.decompress(Opener(master.encryption).open(Kind.CONFIG, sealed_config))
         return cls(backend, master, RepositoryConfig.decode(plaintext))
 
