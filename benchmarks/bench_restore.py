@@ -681,38 +681,34 @@ def main() -> None:
         f"files in snapstore/ and cli/), {setup['restic']}, {setup['borg']}, "
         f"{setup['cpus']} CPUs, {details['minutes']} minutes"
     )
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "heading": heading,
-                    "rows": [
-                        {
-                            **asdict(r),
-                            "median": {t: r.median(t) for t in r.runs},
-                            "ratio_restic": r.ratio("restic"),
-                            "ratio_borg": r.ratio("borg"),
-                            "met": r.met(),
-                        }
-                        for r in rows
-                    ],
-                    "details": details,
-                },
-                indent=2,
-            )
+    report = [f"\n{heading}\n", table(rows, names)]
+    if "repository_bytes" in details:
+        sizes = details["repository_bytes"]
+        assert isinstance(sizes, dict)
+        report.append(
+            "\nrepository sizes: " + ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in sizes.items())
         )
-    else:
-        print(f"\n{heading}\n")
-        print(table(rows, names))
-        if "repository_bytes" in details:
-            sizes = details["repository_bytes"]
-            assert isinstance(sizes, dict)
-            print(
-                "\nrepository sizes: "
-                + ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in sizes.items())
-            )
-        if "s3" in details:
-            print(s3_notes(details["s3"]))  # type: ignore[arg-type]
+    if "s3" in details:
+        report.append(s3_notes(details["s3"]))  # type: ignore[arg-type]
+    if not args.json:
+        print("\n".join(report))
+        return
+    log("\n".join(report))  # the table for whoever watches; the JSON for the pipe
+    document = {
+        "heading": heading,
+        "rows": [
+            {
+                **asdict(r),
+                "median": {t: r.median(t) for t in r.runs},
+                "ratio_restic": r.ratio("restic"),
+                "ratio_borg": r.ratio("borg"),
+                "met": r.met(),
+            }
+            for r in rows
+        ],
+        "details": details,
+    }
+    print(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
