@@ -31,7 +31,7 @@ from snapstore.progress import NoProgress, Progress
 from snapstore.prune import PruneOptions, PruneReport, prune
 from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
 from snapstore.repository.repository import Repository
-from snapstore.restorer.restorer import Restorer, RestoreResult
+from snapstore.restorer.restorer import Overwrite, Restorer, RestoreOptions, RestoreResult
 from snapstore.restorer.stream import stream_file
 from snapstore.retention import Decision, Duration, RetentionPolicy
 from snapstore.snapshot.manifest import Snapshot, Summary
@@ -79,6 +79,7 @@ __all__ = [
     "Node",
     "NodeType",
     "PgConnection",
+    "Overwrite",
     "PostgresOptions",
     "PostgresSource",
     "Progress",
@@ -90,6 +91,7 @@ __all__ = [
     "Repository",
     "RepositoryStats",
     "RestoreResult",
+    "RestoreOptions",
     "RetentionPolicy",
     "Snapshot",
     "SnapshotOptions",
@@ -215,8 +217,13 @@ def restore(
     includes: list[str] | None = None,
     progress: Progress | None = None,
 ) -> RestoreResult:
-    """Writes a snapshot (or the included paths of it) below `target`."""
-    return Restorer(repo, progress).restore(snapshot, target, includes)
+    options: RestoreOptions | None = None,
+    """Writes a snapshot (or the included paths of it) below `target`.
+
+    Damaged files do not stop it: they are listed in `RestoreResult.errors`, every other file
+    is restored. An include that matches nothing raises PathNotFound.
+    """
+    return Restorer(repo, progress).restore(snapshot, target, includes, options)
 
 
 def list_tree(

@@ -18,7 +18,18 @@ def build() -> click.Command:
     @click.argument("snapshot_name", metavar="SNAPSHOT")
     @click.option("--target", type=click.Path(file_okay=False), help="Directory to restore into.")
     @click.option("--include", "includes", multiple=True,
-                  help="Restore only this path (repeatable).")
+                  help="Restore only this path (repeatable); one that matches nothing is an error.")
+    @click.option("--exclude", "excludes", multiple=True, metavar="PATTERN",
+                  help="Skip paths matching this glob, on the whole path or the name (repeatable).")
+    @click.option("--overwrite", type=click.Choice([o.value for o in snapstore.Overwrite]),
+                  default=snapstore.Overwrite.IF_CHANGED.value, show_default=True,
+                  help="Files already in the target: always rewrite; if-changed: unless size "
+                       "and mtime match; if-newer: only if the snapshot's copy is newer; never.")
+    @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
+    @click.option("--verify", is_flag=True,
+                  help="Read every restored file back and check it against the snapshot.")
+    @click.option("--delete", is_flag=True,
+                  help="Remove files in the target that the snapshot does not have.")
     @click.option("--pg-database", metavar="NAME",
                   help="Restore the snapshot's dump into this database.")
     @click.option("--create", is_flag=True, help="Create the database if it does not exist.")
@@ -35,7 +46,8 @@ def build() -> click.Command:
                   help="Write the snapshot's redis/dump.rdb to this file (stop Redis first).")
     @repository_options
     def restore(repo_options: RepoOptions, snapshot_name: str, target: str | None,
-                includes: tuple[str, ...], pg_database: str | None, create: bool, clean: bool,
+                includes: tuple[str, ...], excludes: tuple[str, ...], overwrite: str,
+                dry_run: bool, verify: bool, delete: bool, pg_database: str | None, create: bool, clean: bool,
                 jobs: int, with_globals: bool, no_owner: bool, dump_path: str | None,
                 redis_rdb: str | None, pg_host: str | None, pg_port: int | None,
                 pg_user: str | None, pg_command_prefix: str | None) -> int:
@@ -66,12 +78,40 @@ def build() -> click.Command:
                 click.echo(f"restored redis/dump.rdb of snapshot {snap.short_id} to {rdb.path} "
                            f"({human_size(rdb.size)}, RDB version {rdb.rdb_version})", err=True)
             if target:
-                result = snapstore.restore(repo, snap, target, list(includes), progress)
-                click.echo(
-                    f"restored snapshot {snap.short_id}: {result.files} files, {result.dirs} dirs, "
-                    f"{result.symlinks} links, {human_size(result.bytes_written)} to {target}",
-                    err=True,
-                )
+                options = snapstore.RestoreOptions(
+                    includes=list(includes), excludes=list(excludes),
+                    overwrite=snapstore.Overwrite(overwrite), dry_run=dry_run, verify=verify,
+                    delete=delete,
+                )  # fmt: skip
+                result = snapstore.restore(repo, snap, target, progress=progress, options=options)
+        if target:
+            return _report(result, snap.short_id, target, dry_run)
         return 0
 
     return restore
+
+
+def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run: bool) -> int:
+    """The summary on stderr, each damaged file on a line of its own; exit 1 if any."""
+    if dry_run:
+        for path, size in result.planned:
+            click.echo(f"would write {path} ({human_size(size)})")
+    verb = "would restore" if dry_run else "restored"
+    extra = [f"{result.files_skipped} unchanged"] if result.files_skipped else []
+    if result.deleted:
+        extra.append(f"{result.deleted} {'to delete' if dry_run else 'deleted'}")
+    if result.files_verified:
+        extra.append(f"{result.files_verified} verified")
+    click.echo(
+        f"{verb} snapshot {short_id}: {result.files} files, {result.dirs} dirs, "
+        f"{result.symlinks} links, {human_size(result.bytes_written)} to {target}"
+        + "".join(f", {e}" for e in extra),
+        err=True,
+    )
+    for error in result.errors:
+        click.echo(f"snapstore: error: {error}", err=True)
+    if result.errors:
+        click.echo(f"snapstore: {len(result.errors)} files could not be restored or verified",
+                   err=True)
+        return 1
+    return 0

@@ -174,7 +174,7 @@ class BlobReader:
                 )
                 break
             except SnapstoreError as exc:
-                error = error or _in_pack(exc, location)
+                error = error or _in_pack(exc, key, location)
         else:
             assert error is not None
             raise error
@@ -396,11 +396,14 @@ def _only_trees(piece: _Range) -> bool:
     return all(loc.type is BlobType.TREE for _, loc in piece.blobs)
 
 
-def _in_pack(exc: SnapstoreError, location: BlobLocation) -> SnapstoreError:
-    """The same error, naming the pack the damaged copy is in."""
+def _in_pack(exc: SnapstoreError, blob_id: bytes, location: BlobLocation) -> SnapstoreError:
+    """The same error, naming the blob and the pack its damaged copy is in."""
     text = str(exc)
-    where = location.pack_id.hex()[:16]
-    if where in text:
-        return exc
-    return type(exc)(f"{text} (in pack {where})") if not isinstance(exc, ObjectNotFound) else exc
-
+    pack_name = location.pack_id.hex()[:16]
+    if pack_name not in text:
+        text = f"{text} (in pack {pack_name})"
+    if bytes(blob_id).hex() not in text:
+        text = f"blob {bytes(blob_id).hex()}: {text}"
+    if isinstance(exc, ObjectNotFound) and "base blob" in str(exc):
+        return exc  # already names the delta and its base
+    return type(exc)(text)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Self
 
+import numpy as np
+
 from snapstore import compression, pack
 from snapstore.backend.base import Backend, FileInfo, FileType, Handle
 from snapstore.chunker import PROFILES
@@ -387,6 +389,10 @@ class Repository:
         entries = pack.decode_header(plaintext)
         pack.check_entries_fit(entries, header_offset)
         return entries
+
+    def plain_lengths(self, ids: bytes) -> np.ndarray:
+        """Plaintext lengths of a run of 32-byte blob ids (-1 where not indexed), vectorised."""
+        return self.index.plain_lengths_of_run(ids)
 
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
         return self.index.lookup(blob_id)

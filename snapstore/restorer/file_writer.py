@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
-from collections.abc import Iterable
 
 from snapstore.errors import UnsafePath
 from snapstore.snapshot.tree import Node, check_name
@@ -49,23 +49,57 @@ def open_dir(dir_fd: int, name: bytes) -> int:
         raise
 
 
-def write_file(dir_fd: int, name: bytes, chunks: Iterable[bytes]) -> tuple[int, int]:
-    """Writes a regular file; returns (open fd, bytes written). The caller sets metadata."""
+def existing(dir_fd: int, name: bytes) -> os.stat_result | None:
+    """What is at `name` in the directory now (a symlink is not followed), or None."""
+    check_name(name)
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def create_file(dir_fd: int, name: bytes, size: int) -> int:
+    """Creates a regular file of `size` bytes, all holes, and returns it open for positional
+    writes; whatever was at `name` (not a directory) is replaced."""
     check_name(name)
     _remove_existing(dir_fd, name, keep_dir=False)
     fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
-    written = 0
     try:
-        for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-                written += n
+        if size:
+            os.ftruncate(fd, size)
     except BaseException:
         os.close(fd)
         raise
-    return fd, written
+    return fd
+
+
+def write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def remove_entry(dir_fd: int, name: bytes) -> None:
+    """Removes a file, link or whole directory inside the directory (for --delete)."""
+    check_name(name)
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(os.fsdecode(name), dir_fd=dir_fd)
+    else:
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def reopen_parent(child_fd: int, expected: tuple[int, int]) -> int:
+    """The parent directory of an open directory, checked to be the one opened before (the
+    restorer keeps few directory descriptors open, so a 10,000-level tree needs no more)."""
+    fd = os.open("..", _DIR_FLAGS, dir_fd=child_fd)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != expected:
+        os.close(fd)
+        raise UnsafePath("a directory of the restore target was moved while restoring")
+    return fd
 
 
 def make_symlink(dir_fd: int, name: bytes, target: bytes) -> None:

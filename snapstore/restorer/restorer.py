@@ -1,26 +1,77 @@
-"""Restoring a snapshot (or parts of it) into a target directory."""
+"""Restoring a snapshot (or parts of it) into a target directory, planned by pack.
+
+The restorer walks the snapshot once, without recursion (a tree 10,000 levels deep is fine),
+and creates directories, symlinks and files as it goes: each file is created at its final
+size, all holes, and what it needs is noted as (blob, offset) places. Every batch of places
+(`BATCH_BLOBS` blobs or `MAX_OPEN_FILES` files) goes to the blob reader, which reads each
+stretch of each pack once, in parallel, a blob shared by several files once; each blob is then
+written with positional writes to every place that needs it. A blob of zeros is not written at
+all, so long zero runs stay holes. A file's metadata is set once its last blob is in, a
+directory's after everything below it was created; only a window of directory descriptors
+stays open (`reopen_parent` finds the way back up).
+
+Damage does not stop a restore: a file whose blob cannot be read is named in
+`RestoreResult.errors` (which blob, which pack), and every other file is restored.
+"""
 
 from __future__ import annotations
 
+import enum
 import os
-from concurrent.futures import ThreadPoolExecutor
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from snapstore.errors import PathNotFound, SnapstoreError
 from snapstore.ids import Id
+from snapstore.pack import BlobType
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
 from snapstore.restorer.file_writer import (
     apply_link_metadata,
     apply_metadata,
+    create_file,
+    existing,
     make_symlink,
     open_dir,
-    write_file,
+    remove_entry,
+    reopen_parent,
+    write_at,
 )
-from snapstore.restorer.stream import file_content
+from snapstore.snapshot.content import iter_chunk_ids
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.patterns import PathPatterns
 from snapstore.snapshot.store import load_tree, split_path
 from snapstore.snapshot.tree import Node, NodeType
+
+#: Distinct blobs fetched in one batch.
+BATCH_BLOBS = 16384
+#: Files open for writing at once (each batch closes the files it finished).
+MAX_OPEN_FILES = 384
+#: Directory descriptors kept open along the current path; deeper ones are reopened.
+DIR_FD_WINDOW = 64
+#: Chunk ids whose lengths are looked up at once when planning a file.
+_ID_GROUP = 4096
+
+
+class Overwrite(enum.Enum):
+    """What to do with a file that already exists in the target."""
+
+    ALWAYS = "always"
+    IF_CHANGED = "if-changed"  # rewrite unless size and mtime match the snapshot's
+    IF_NEWER = "if-newer"  # rewrite only if the snapshot's copy is newer
+    NEVER = "never"
+
+
+@dataclass
+class RestoreOptions:
+    includes: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    overwrite: Overwrite = Overwrite.IF_CHANGED
+    dry_run: bool = False  # plan and count, write nothing
+    verify: bool = False  # read every restored file back and check it against the snapshot
+    delete: bool = False  # remove what the target has and the snapshot lacks
 
 
 @dataclass
@@ -28,27 +79,71 @@ class RestoreResult:
     files: int = 0
     dirs: int = 0
     symlinks: int = 0
-    bytes_written: int = 0
+    bytes_written: int = 0  # file content written (or to be written, in a dry run)
+    files_skipped: int = 0  # already in the target, left as they are (--overwrite)
+    deleted: int = 0  # entries removed with --delete
+    files_verified: int = 0
+    #: one line per file that could not be restored or verified (path, then why)
     errors: list[str] = field(default_factory=list)
+    #: (display path, bytes) of every file written, or to be written in a dry run
+    planned: list[tuple[str, int]] = field(default_factory=list)
 
 
 class _Selection:
-    """Which paths an --include list selects: the included paths, their ancestors and contents."""
+    """Which paths --include and --exclude select: the included paths, their ancestors and
+    contents, less what an exclude pattern matches."""
 
-    def __init__(self, includes: list[str]) -> None:
+    def __init__(self, includes: list[str], excludes: list[str]) -> None:
         self._paths = [tuple(split_path(p)) for p in includes]
+        self._hit = [False] * len(self._paths)
+        self._excludes = PathPatterns(excludes)
 
     def wants(self, path: tuple[bytes, ...]) -> bool:
+        if self._excludes and self._excludes.matches(b"/" + b"/".join(path)):
+            return False
         if not self._paths:
             return True
-        for inc in self._paths:
-            n = min(len(inc), len(path))
-            if inc[:n] == path[:n]:
+        for n, inc in enumerate(self._paths):
+            common = min(len(inc), len(path))
+            if inc[:common] == path[:common]:
+                if len(path) >= len(inc):
+                    self._hit[n] = True
                 return True
         return False
 
     def whole(self, path: tuple[bytes, ...]) -> bool:
         return not self._paths or any(path[: len(inc)] == inc for inc in self._paths)
+
+    def unmatched(self) -> list[str]:
+        return [
+            "/" + b"/".join(p).decode("utf-8", "surrogateescape")
+            for p, hit in zip(self._paths, self._hit, strict=True)
+            if p and not hit
+        ]
+
+
+@dataclass
+class _File:
+    fd: int
+    node: Node
+    display: str
+    outstanding: int = 0  # places planned, not yet written
+    planned: bool = False  # every place of the file is planned
+    error: str | None = None
+
+
+@dataclass
+class _Dir:
+    fd: int | None
+    ident: tuple[int, int]
+    node: Node | None  # None for the target itself
+    path: tuple[bytes, ...]
+    children: Iterator[Node]
+    names: set[bytes] = field(default_factory=set)
+
+
+def _display(path: tuple[bytes, ...]) -> str:
+    return "/" + b"/".join(path).decode("utf-8", "surrogateescape")
 
 
 class Restorer:
@@ -58,70 +153,303 @@ class Restorer:
         self._repo = repo
         self._progress = progress or NoProgress()
         self._owners = os.geteuid() == 0 if owners is None else owners
-        self._pool: ThreadPoolExecutor  # one per restore() call
 
     def restore(
-        self, snapshot: Snapshot, target: str | Path, includes: list[str] | None = None
+        self,
+        snapshot: Snapshot,
+        target: str | Path,
+        includes: list[str] | None = None,
+        options: RestoreOptions | None = None,
     ) -> RestoreResult:
-        result = RestoreResult()
-        os.makedirs(target, exist_ok=True)
+        options = options or RestoreOptions()
+        if includes:
+            options.includes = [*options.includes, *includes]
+        run = _Run(self._repo, self._progress, self._owners, options)
+        if not options.dry_run:
+            os.makedirs(target, exist_ok=True)
+        elif not os.path.isdir(target):
+            run.walk(snapshot.tree, None)
+            return run.result
         root_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            with ThreadPoolExecutor(8, thread_name_prefix="snapstore-restore") as self._pool:
-                self._restore_tree(snapshot.tree, root_fd, (), _Selection(includes or []), result)
+            run.walk(snapshot.tree, root_fd)
+            if options.verify and not options.dry_run:
+                _Verifier(self._repo, options, run.result).verify(snapshot.tree, root_fd)
         finally:
             os.close(root_fd)
-        return result
+        return run.result
 
-    def _restore_tree(
-        self,
-        tree_id: Id,
-        dir_fd: int,
-        path: tuple[bytes, ...],
-        selection: _Selection,
-        result: RestoreResult,
-    ) -> None:
-        for node in load_tree(self._repo, tree_id):
-            node_path = path + (node.name,)
-            if not selection.wants(node_path):
-                continue
-            display = "/" + b"/".join(node_path).decode("utf-8", "surrogateescape")
-            self._progress.item(display)
-            if node.type is NodeType.DIR:
-                self._restore_dir(node, dir_fd, node_path, selection, result)
-            elif not selection.whole(node_path):
-                continue
-            elif node.type is NodeType.FILE:
-                self._restore_file(node, dir_fd, result)
-            else:
-                make_symlink(dir_fd, node.name, node.target)
-                apply_link_metadata(dir_fd, node, self._owners)
-                result.symlinks += 1
 
-    def _restore_dir(
-        self,
-        node: Node,
-        parent_fd: int,
-        path: tuple[bytes, ...],
-        selection: _Selection,
-        result: RestoreResult,
-    ) -> None:
-        fd = open_dir(parent_fd, node.name)
+class _Run:
+    """One restore: the walk, the batches and their files."""
+
+    def __init__(self, repo: Repository, progress: Progress, owners: bool, options: RestoreOptions):
+        self._repo = repo
+        self._progress = progress
+        self._owners = owners
+        self._options = options
+        self._selection = _Selection(options.includes, options.excludes)
+        self.result = RestoreResult()
+        self._places: dict[bytes, list[tuple[_File, int]]] = {}
+        self._files: list[_File] = []
+
+    # -- the walk -------------------------------------------------------------------------
+    def walk(self, tree: Id, root_fd: int | None) -> None:
+        ident = _ident(root_fd) if root_fd is not None else (0, 0)
+        stack = [_Dir(root_fd, ident, None, (), iter(load_tree(self._repo, tree)))]
         try:
-            if node.subtree is not None:
-                self._restore_tree(node.subtree, fd, path, selection, result)
-            apply_metadata(fd, node, self._owners)
+            while stack:
+                top = stack[-1]
+                node = next(top.children, None)
+                if node is None:
+                    self._leave(stack)
+                    continue
+                top.names.add(node.name)
+                path = top.path + (node.name,)
+                if not self._selection.wants(path):
+                    continue
+                self._progress.item(_display(path))
+                if node.type is NodeType.DIR:
+                    self._enter(stack, node, path)
+                elif not self._selection.whole(path):
+                    continue
+                elif node.type is NodeType.FILE:
+                    self._plan_file(top, node, path)
+                else:
+                    self._symlink(top, node)
+            self._run_batch()
+        finally:
+            for frame in stack:
+                if frame.fd is not None and frame.node is not None:
+                    os.close(frame.fd)
+            for open_file in self._files:
+                os.close(open_file.fd)
+            self._files = []
+        missing = self._selection.unmatched()
+        if missing:
+            raise PathNotFound(f"not in the snapshot: {', '.join(missing)}")
+
+    def _enter(self, stack: list[_Dir], node: Node, path: tuple[bytes, ...]) -> None:
+        parent = stack[-1]
+        fd = None
+        if parent.fd is not None and not self._options.dry_run:
+            fd = open_dir(parent.fd, node.name)
+        elif parent.fd is not None:
+            found = existing(parent.fd, node.name)
+            if found is not None and stat.S_ISDIR(found.st_mode):
+                fd = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
+        children = iter(load_tree(self._repo, node.subtree)) if node.subtree is not None else iter(())
+        stack.append(_Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path, children))
+        if len(stack) > DIR_FD_WINDOW + 1:
+            far = stack[-DIR_FD_WINDOW - 1]
+            if far.fd is not None and far.node is not None:
+                os.close(far.fd)
+                far.fd = None
+
+    def _leave(self, stack: list[_Dir]) -> None:
+        done = stack.pop()
+        if done.node is None:  # the target itself: its own metadata is left as it is
+            if done.fd is not None and self._options.delete and self._selection.whole(()):
+                self._delete_extra(done)
+            return
+        if done.fd is None:
+            self.result.dirs += 1  # dry run into a directory that does not exist yet
+            return
+        try:
+            if self._options.delete and self._selection.whole(done.path):
+                self._delete_extra(done)
+            if not self._options.dry_run:
+                apply_metadata(done.fd, done.node, self._owners)
+            self.result.dirs += 1
+            parent = stack[-1] if stack else None
+            if parent is not None and parent.fd is None and parent.ident != (0, 0):
+                parent.fd = reopen_parent(done.fd, parent.ident)
+        finally:
+            os.close(done.fd)
+
+    def _delete_extra(self, done: _Dir) -> None:
+        assert done.fd is not None
+        for name in sorted(os.listdir(done.fd)):
+            raw = os.fsencode(name)
+            if raw not in done.names and not self._selection_excluded(done.path + (raw,)):
+                if not self._options.dry_run:
+                    remove_entry(done.fd, raw)
+                self.result.deleted += 1
+
+    def _selection_excluded(self, path: tuple[bytes, ...]) -> bool:
+        return not self._selection.wants(path)
+
+    def _symlink(self, parent: _Dir, node: Node) -> None:
+        self.result.symlinks += 1
+        if parent.fd is None or self._options.dry_run:
+            return
+        if self._options.overwrite is Overwrite.NEVER and existing(parent.fd, node.name) is not None:
+            return
+        make_symlink(parent.fd, node.name, node.target)
+        apply_link_metadata(parent.fd, node, self._owners)
+
+    # -- files ----------------------------------------------------------------------------
+    def _keep_existing(self, parent: _Dir, node: Node) -> bool:
+        """Whether the file already in the target stays, by the --overwrite policy."""
+        if parent.fd is None or self._options.overwrite is Overwrite.ALWAYS:
+            return False
+        found = existing(parent.fd, node.name)
+        if found is None or stat.S_ISDIR(found.st_mode):
+            return False
+        policy = self._options.overwrite
+        if policy is Overwrite.NEVER:
+            return True
+        if policy is Overwrite.IF_NEWER:
+            return found.st_mtime_ns >= node.mtime_ns
+        return stat.S_ISREG(found.st_mode) and found.st_size == node.size and found.st_mtime_ns == node.mtime_ns
+
+    def _plan_file(self, parent: _Dir, node: Node, path: tuple[bytes, ...]) -> None:
+        display = _display(path)
+        if self._keep_existing(parent, node):
+            self.result.files_skipped += 1
+            return
+        self.result.planned.append((display, node.size))
+        if self._options.dry_run:
+            self.result.files += 1
+            self.result.bytes_written += node.size
+            return
+        assert parent.fd is not None
+        if len(self._files) >= MAX_OPEN_FILES:
+            self._run_batch()
+        open_file = _File(create_file(parent.fd, node.name, node.size), node, display)
+        self._files.append(open_file)
+        offset = 0
+        try:
+            ids = iter_chunk_ids(self._repo, node)
+            while True:
+                group = [bytes(b) for _, b in zip(range(_ID_GROUP), ids, strict=False)]
+                if not group:
+                    break
+                lengths = self._repo.plain_lengths(b"".join(group))
+                for blob_id, length in zip(group, lengths.tolist(), strict=True):
+                    if length < 0:
+                        raise PathNotFound(f"blob {blob_id.hex()} is not in the index")
+                    self._places.setdefault(blob_id, []).append((open_file, offset))
+                    open_file.outstanding += 1
+                    offset += length
+                if len(self._places) >= BATCH_BLOBS:
+                    self._run_batch()
+        except SnapstoreError as exc:
+            self._damaged(open_file, str(exc))
+        open_file.planned = True
+        self._finish_done()
+
+    def _run_batch(self) -> None:
+        """Fetches the blobs planned so far, pack by pack, and writes them to their places."""
+        places, self._places = self._places, {}
+        if places:
+            requests = ((BlobType.DATA, Id(b)) for b in places)
+            for read in self._repo.read_blobs(requests):
+                targets = places[bytes(read.id)]
+                if read.error is not None:
+                    for open_file, _ in targets:
+                        self._damaged(open_file, str(read.error))
+                    continue
+                data = read.data
+                assert data is not None
+                zeros = data.count(0) == len(data)
+                for open_file, offset in targets:
+                    if open_file.error is None:
+                        if not zeros:
+                            write_at(open_file.fd, data, offset)
+                        self.result.bytes_written += len(data)
+                        self._progress.advance(len(data), 0)
+                    open_file.outstanding -= 1
+        self._finish_done()
+
+    def _finish_done(self) -> None:
+        """Sets the metadata of, and closes, every file whose content is all in."""
+        still_open = []
+        for open_file in self._files:
+            if not open_file.planned or (open_file.outstanding and open_file.error is None):
+                still_open.append(open_file)
+                continue
+            try:
+                if open_file.error is None:
+                    apply_metadata(open_file.fd, open_file.node, self._owners)
+                    self.result.files += 1
+            finally:
+                os.close(open_file.fd)
+        self._files = still_open
+
+    def _damaged(self, open_file: _File, why: str) -> None:
+        if open_file.error is None:
+            open_file.error = why
+            self.result.errors.append(f"{open_file.display}: {why}")
+
+
+class _Verifier:
+    """--verify: reads every restored file back and checks each chunk against its id."""
+
+    def __init__(self, repo: Repository, options: RestoreOptions, result: RestoreResult) -> None:
+        self._repo = repo
+        self._selection = _Selection(options.includes, options.excludes)
+        self._result = result
+        self._failed = {line.split(": ", 1)[0] for line in result.errors}
+
+    def verify(self, tree: Id, root_fd: int) -> None:
+        stack: list[tuple[int, tuple[bytes, ...], Iterator[Node]]] = [
+            (root_fd, (), iter(load_tree(self._repo, tree)))
+        ]
+        try:
+            while stack:
+                fd, path, children = stack[-1]
+                node = next(children, None)
+                if node is None:
+                    stack.pop()
+                    if path:
+                        os.close(fd)
+                    continue
+                node_path = path + (node.name,)
+                if not self._selection.wants(node_path):
+                    continue
+                if node.type is NodeType.DIR and node.subtree is not None:
+                    sub = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    stack.append((sub, node_path, iter(load_tree(self._repo, node.subtree))))
+                elif node.type is NodeType.FILE and self._selection.whole(node_path):
+                    display = _display(node_path)
+                    if display not in self._failed:
+                        self._verify_file(fd, node, display)
+        finally:
+            for fd, path, _ in stack:
+                if path:
+                    os.close(fd)
+
+    def _verify_file(self, dir_fd: int, node: Node, display: str) -> None:
+        try:
+            fd = os.open(node.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except OSError as exc:
+            self._result.errors.append(f"{display}: verify: cannot open: {exc.strerror}")
+            return
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                ids = iter_chunk_ids(self._repo, node)
+                while True:
+                    group = [bytes(b) for _, b in zip(range(_ID_GROUP), ids, strict=False)]
+                    if not group:
+                        break
+                    for blob_id, length in zip(group, self._repo.plain_lengths(b"".join(group)).tolist(), strict=True):
+                        data = handle.read(max(length, 0))
+                        if self._repo.hash_blob(data) != blob_id:
+                            self._result.errors.append(f"{display}: verify: content differs from the snapshot")
+                            return
+                if handle.read(1):
+                    self._result.errors.append(f"{display}: verify: longer than in the snapshot")
+                    return
+        except SnapstoreError as exc:
+            self._result.errors.append(f"{display}: verify: {exc}")
+            return
         finally:
             os.close(fd)
-        result.dirs += 1
+        self._result.files_verified += 1
 
-    def _restore_file(self, node: Node, dir_fd: int, result: RestoreResult) -> None:
-        chunks = file_content(self._repo, node, self._pool)
-        fd, written = write_file(dir_fd, node.name, chunks)
-        try:
-            apply_metadata(fd, node, self._owners)
-        finally:
-            os.close(fd)
-        result.files += 1
-        result.bytes_written += written
-        self._progress.advance(written, 0)
+
+def _ident(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+

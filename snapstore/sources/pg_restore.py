@@ -33,7 +33,7 @@ from pathlib import Path
 from snapstore.errors import PathNotFound, RestoreFailed, SourceError, UsageError
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
-from snapstore.restorer.stream import file_content, stream_file
+from snapstore.restorer.stream import stream_file
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import find_node, load_tree
 from snapstore.snapshot.tree import Node, NodeType
@@ -246,7 +246,7 @@ def _apply_globals(repo: Repository, snapshot: Snapshot, connection: PgConnectio
         node = None
     if node is None or node.type is not NodeType.FILE:
         raise PathNotFound(f"snapshot {snapshot.short_id} holds no {GLOBALS_PATH}")
-    script = b"".join(file_content(repo, node))
+    script = b"".join(stream_file(repo, node))
     argv = connection.command(
         connection.psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=0",
         *connection.connection_args(), f"--dbname={connection.maintenance_db}", "-f", "-",

@@ -33,7 +33,7 @@ from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import FLAG_DELTA, BlobType, PackBlob, PackEntry
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import Restorer
-from snapstore.restorer.stream import iter_content
+from snapstore.restorer.stream import stream_content
 from snapstore.snapshot.manifest import Snapshot, Summary, decode_snapshot, encode_snapshot
 from snapstore.snapshot.store import load_tree
 from snapstore.snapshot.tree import Node, NodeType, decode_tree, encode_tree
@@ -420,7 +420,7 @@ def test_streams_round_trip_and_dedup(streams: list[bytes], profile: ChunkingPro
     for n, data in enumerate(streams):
         node = by_name[f"s{n}".encode()]
         assert node.size == len(data)
-        assert b"".join(iter_content(again, node.content)) == data
+        assert b"".join(stream_content(again, node.content)) == data
     second = Archiver(repo).run(MemorySource(spec))
     assert second.snapshot.summary.bytes_added == 0
     assert second.snapshot.tree == first.snapshot.tree
