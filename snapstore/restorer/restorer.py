@@ -231,6 +231,11 @@ class _Run:
 
     def _enter(self, stack: list[_Dir], node: Node, path: tuple[bytes, ...]) -> None:
         parent = stack[-1]
+        try:
+            listing = load_tree(self._repo, node.subtree) if node.subtree is not None else []
+        except SnapstoreError as exc:
+            self.result.errors.append(f"{_display(path)}: directory cannot be read: {exc}")
+            return
         fd = None
         if parent.fd is not None and not self._options.dry_run:
             fd = open_dir(parent.fd, node.name)
@@ -238,8 +243,7 @@ class _Run:
             found = existing(parent.fd, node.name)
             if found is not None and stat.S_ISDIR(found.st_mode):
                 fd = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
-        children = iter(load_tree(self._repo, node.subtree)) if node.subtree is not None else iter(())
-        stack.append(_Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path, children))
+        stack.append(_Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path, iter(listing)))
         if len(stack) > DIR_FD_WINDOW + 1:
             far = stack[-DIR_FD_WINDOW - 1]
             if far.fd is not None and far.node is not None:
