@@ -32,11 +32,13 @@ DEFAULT_KDF = KdfParams()
 TEST_KDF = KdfParams(time_cost=1, memory_kib=64, lanes=1)
 
 # The most a key file may ask of a reader (SPEC.md section 4). `init` writes DEFAULT_KDF; the
-# bounds leave room to raise it fourfold. A key file asking more is refused unread, so one
-# planted on the backend can neither exhaust memory nor hang a command: the derivation runs
-# in C without releasing the interpreter, and a signal is handled only once it returns.
+# bounds leave room to raise its memory fourfold and its cost twofold. A key file asking more
+# is refused unread, so one planted on the backend can neither exhaust memory nor hang a
+# command. The cost bound is also what keeps a command interruptible: the derivation runs in
+# C without releasing the interpreter (so not even a worker thread would let the main thread
+# handle a signal), and Ctrl-C or SIGTERM takes effect when the derivation under way returns.
 MAX_MEMORY_KIB = 4 * DEFAULT_KDF.memory_kib  # 256 MiB
-MAX_COST = 4 * DEFAULT_KDF.cost  # time_cost x memory_kib: about 0.5 s on a small server
+MAX_COST = 2 * DEFAULT_KDF.cost  # time_cost x memory_kib: about 0.3 s on a small server
 MAX_LANES = 16
 
 

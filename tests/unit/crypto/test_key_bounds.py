@@ -18,13 +18,18 @@ REFUSED = [
     HOSTILE,
     {"time_cost": 1, "memory_kib": 8 * 1024 * 1024, "lanes": 4},  # memory alone
     {"time_cost": 10_000_000, "memory_kib": 64, "lanes": 1},  # passes alone
-    {"time_cost": 4, "memory_kib": 256 * 1024, "lanes": 4},  # both at 4x, together 16x
-    {"time_cost": 3, "memory_kib": 65536, "lanes": 1000},
+    {"time_cost": 2, "memory_kib": 256 * 1024, "lanes": 4},  # memory allowed, cost not
+    {"time_cost": 7, "memory_kib": 64 * 1024, "lanes": 4},  # passes a little over
+    {"time_cost": 3, "memory_kib": 64 * 1024, "lanes": 1000},
 ]
 ACCEPTED = [
     {"time_cost": p.time_cost, "memory_kib": p.memory_kib, "lanes": p.lanes}
     for p in (DEFAULT_KDF, TEST_KDF)
-] + [AT_THE_BOUND, {"time_cost": 12, "memory_kib": 65536, "lanes": 4}]
+] + [
+    AT_THE_BOUND,
+    {"time_cost": 6, "memory_kib": 64 * 1024, "lanes": 4},
+    {"time_cost": 1, "memory_kib": 256 * 1024, "lanes": 16},
+]
 
 
 class Derived(Exception):
