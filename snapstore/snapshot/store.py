@@ -1,4 +1,8 @@
-"""Reading and writing snapshots and trees through the repository, and naming snapshots."""
+"""Reading and writing snapshots through the repository, naming them, and finding a path.
+
+Trees are read by `load_tree` and walked by `Walker`, both in walk.py (below this module, so
+this one can offer them under their old names: `load_tree`, and `walk` for (path, node) pairs).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from collections.abc import Iterator
 from snapstore.backend.base import FileType
 from snapstore.errors import AmbiguousPrefix, PathNotFound, SnapshotNotFound
 from snapstore.ids import Id
-from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot, decode_snapshot, encode_snapshot
-from snapstore.snapshot.tree import Node, NodeType, decode_tree
+from snapstore.snapshot.tree import Node, NodeType
+from snapstore.snapshot.walk import Walker, load_tree
 
 
 def save_snapshot(repo: Repository, snapshot: Snapshot) -> Id:
@@ -50,10 +54,6 @@ def find_snapshot(repo: Repository, name: str) -> Snapshot:
     return load_snapshot(repo, matches[0])
 
 
-def load_tree(repo: Repository, tree_id: Id) -> list[Node]:
-    return decode_tree(repo.load_blob(BlobType.TREE, tree_id))
-
-
 def split_path(path: str) -> list[bytes]:
     return [p for p in path.encode("utf-8", "surrogateescape").split(b"/") if p and p != b"."]
 
@@ -75,10 +75,10 @@ def find_node(repo: Repository, root: Id, path: str) -> Node | None:
     return node
 
 
-def walk(repo: Repository, tree_id: Id, prefix: tuple[bytes, ...] = ()) -> Iterator[tuple[tuple[bytes, ...], Node]]:
-    """Depth-first (path, node) pairs below a tree, parents before children."""
-    for node in load_tree(repo, tree_id):
-        path = prefix + (node.name,)
-        yield path, node
-        if node.type is NodeType.DIR and node.subtree is not None:
-            yield from walk(repo, node.subtree, path)
+def walk(
+    repo: Repository, tree_id: Id, prefix: tuple[bytes, ...] = ()
+) -> Iterator[tuple[tuple[bytes, ...], Node]]:
+    """Depth-first (path, node) pairs below a tree, parents before children, every copy of a
+    shared subtree included: `Walker.pre_order` (snapshot/walk.py) for those who want pairs."""
+    for visit in Walker(repo, each_tree_once=False).pre_order(tree_id):
+        yield prefix + visit.path, visit.node
