@@ -33,9 +33,8 @@ from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.repository import Repository
-from snapstore.snapshot.content import parse_chunk_list
-from snapstore.snapshot.store import load_snapshot, load_tree
-from snapstore.snapshot.tree import NodeType
+from snapstore.snapshot.store import load_snapshot
+from snapstore.snapshot.walk import BlobRole, Unreadable, Walker
 
 DEFAULT_MAX_UNUSED = 0.05
 #: New index files hold at most this many blob entries (46 bytes each before compression).
@@ -427,9 +426,23 @@ def _merge_entries(first: list[PackEntry], second: list[PackEntry]) -> list[Pack
 
 
 def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
-    """Keys of every blob some snapshot reaches; stops at any snapshot or tree it cannot read."""
+    """Keys of every blob some snapshot reaches; stops at any snapshot, tree or chunk list it
+    cannot read (each tree and each chunk list is read once, however many snapshots share it)."""
     used: set[bytes] = set()
     names = sorted(info.handle.name for info in repo.list_objects(FileType.SNAPSHOT))
+    name = ""  # the snapshot being walked, for `stop`
+
+    def stop(problem: Unreadable) -> None:
+        error = problem.error
+        if problem.role is BlobRole.TREE and not isinstance(error, (IntegrityError, ObjectNotFound)):
+            raise error  # not damage: a backend failing, say; prune stops with it as it is
+        raise IntegrityError(
+            f"prune stopped, nothing was deleted: {problem.role.value} "
+            f"{problem.blob_id.hex()[:16]} of snapshot {name[:8]} cannot be read ({error}); "
+            "run `snapstore check`"
+        ) from error
+
+    walker = Walker(repo, on_error=stop)
     for name in names:
         progress.item(f"finding the blobs snapshot {name[:8]} uses")
         try:
@@ -439,44 +452,10 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
                 f"prune stopped, nothing was deleted: snapshot {name[:8]} cannot be read ({exc}); "
                 "run `snapstore check`"
             ) from exc
-        stack = [snapshot.tree]
-        while stack:
-            tree_id = stack.pop()
-            key = blob_key(BlobType.TREE, tree_id)
-            if key in used:
-                continue
-            used.add(key)
-            try:
-                nodes = load_tree(repo, tree_id)
-            except (IntegrityError, ObjectNotFound) as exc:
-                raise IntegrityError(
-                    f"prune stopped, nothing was deleted: tree {tree_id.hex()[:16]} of snapshot "
-                    f"{name[:8]} cannot be read ({exc}); run `snapstore check`"
-                ) from exc
-            for node in nodes:
-                if node.type is NodeType.DIR and node.subtree is not None:
-                    stack.append(node.subtree)
-                elif node.type is NodeType.FILE:
-                    used.update(blob_key(BlobType.DATA, b) for b in node.content)
-                    for list_id in node.content_lists:
-                        _use_chunk_list(repo, list_id, name, used)
+        used.add(blob_key(BlobType.TREE, snapshot.tree))
+        for visit in walker.pre_order(snapshot.tree):
+            used.update(blob_key(t, blob_id) for t, blob_id in walker.blobs(visit.node))
     return used, len(names)
-
-
-def _use_chunk_list(repo: Repository, list_id: Id, snapshot: str, used: set[bytes]) -> None:
-    """Marks a chunk-list blob and every chunk it names as used (each list is read once)."""
-    key = blob_key(BlobType.DATA, list_id)
-    if key in used:
-        return
-    try:
-        ids = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
-    except SnapstoreError as exc:  # damaged, missing, or its delta base unreadable
-        raise IntegrityError(
-            f"prune stopped, nothing was deleted: chunk list {list_id.hex()[:16]} of snapshot "
-            f"{snapshot[:8]} cannot be read ({exc}); run `snapstore check`"
-        ) from exc
-    used.add(key)
-    used.update(blob_key(BlobType.DATA, b) for b in ids)
 
 
 def _repack(

@@ -14,10 +14,10 @@ from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
-from snapstore.snapshot.content import parse_chunk_list
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import load_snapshot, load_tree
-from snapstore.snapshot.tree import Node, NodeType
+from snapstore.snapshot.store import load_snapshot
+from snapstore.snapshot.tree import NodeType
+from snapstore.snapshot.walk import BlobRole, Unreadable, Walker
 
 
 @dataclass
@@ -107,10 +107,7 @@ def check_repository(
         except SnapstoreError as exc:
             report.findings.append(Finding(F.SNAPSHOT_DAMAGED, info.handle.name[:8], str(exc)))
     report.snapshots = len(snapshots)
-    checked_trees: set[bytes] = set()
-    checked_lists: set[bytes] = set()
-    for snap in snapshots:
-        _check_tree(repo, snap.tree, checked_trees, checked_lists, bad_blobs)
+    _check_snapshots(repo, snapshots, bad_blobs)
 
     # 4. With --read-data: every selected pack read whole, every blob decrypted and verified.
     if options.read_data:
@@ -174,52 +171,37 @@ def _base_ids(repo: Repository, deltas: Iterable[bytes]) -> dict[bytes, Id]:
     return found
 
 
-def _check_tree(
-    repo: Repository, tree_id: Id, seen: set[bytes], lists: set[bytes], bad: dict[Id, Finding]
-) -> None:
-    stack = [tree_id]
-    while stack:
-        current = stack.pop()
-        if bytes(current) in seen:
-            continue
-        seen.add(bytes(current))
-        if repo.lookup(current) is None:
-            bad[current] = Finding(F.BLOB_MISSING, current.hex(), "tree is not in the index")
-            continue
-        try:
-            nodes = load_tree(repo, current)
-        except SnapstoreError as exc:
-            bad[current] = Finding(F.TREE_DAMAGED, current.hex(), str(exc))
-            continue
-        for node in nodes:
-            if node.type is NodeType.DIR and node.subtree is not None:
-                stack.append(node.subtree)
-            elif node.type is NodeType.FILE:
-                _check_blobs(repo, node.content, bad)
-                for list_id in node.content_lists:
-                    if bytes(list_id) not in lists:
-                        lists.add(bytes(list_id))
-                        _check_chunk_list(repo, list_id, bad)
+def _check_snapshots(repo: Repository, snapshots: list[Snapshot], bad: dict[Id, Finding]) -> None:
+    """Every tree and chunk list read once, every blob they name looked up in the index."""
+
+    def unreadable(problem: Unreadable) -> None:
+        blob_id, indexed = problem.blob_id, repo.lookup(problem.blob_id) is not None
+        if problem.role is BlobRole.TREE:
+            if not indexed:
+                bad[blob_id] = Finding(F.BLOB_MISSING, blob_id.hex(), "tree is not in the index")
+            else:
+                bad[blob_id] = Finding(F.TREE_DAMAGED, blob_id.hex(), str(problem.error))
+        elif blob_id in bad:
+            pass  # a delta whose base is missing: reported already
+        elif not indexed:
+            bad[blob_id] = Finding(F.BLOB_MISSING, blob_id.hex(), "chunk list blob is not in the index")
+        else:
+            bad[blob_id] = Finding(F.CHUNK_LIST_DAMAGED, blob_id.hex(), str(problem.error))
+
+    walker = Walker(repo, on_error=unreadable)
+    for snap in snapshots:
+        for visit in walker.pre_order(snap.tree):
+            if visit.node.type is NodeType.FILE:
+                _check_blobs(repo, visit.node.content, bad)
+                for list_id, listed in walker.chunk_lists(visit.node):
+                    if list_id not in bad:
+                        _check_blobs(repo, listed, bad)
 
 
 def _check_blobs(repo: Repository, blob_ids: list[Id], bad: dict[Id, Finding]) -> None:
     for blob_id in blob_ids:
         if blob_id not in bad and repo.lookup(blob_id) is None:
             bad[blob_id] = Finding(F.BLOB_MISSING, blob_id.hex(), "data blob is not in the index")
-
-
-def _check_chunk_list(repo: Repository, list_id: Id, bad: dict[Id, Finding]) -> None:
-    if list_id in bad:
-        return  # a delta whose base is missing: reported already
-    if repo.lookup(list_id) is None:
-        bad[list_id] = Finding(F.BLOB_MISSING, list_id.hex(), "chunk list blob is not in the index")
-        return
-    try:
-        ids = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
-    except SnapstoreError as exc:
-        bad[list_id] = Finding(F.CHUNK_LIST_DAMAGED, list_id.hex(), str(exc))
-        return
-    _check_blobs(repo, ids, bad)
 
 
 def _attribute(
@@ -230,8 +212,13 @@ def _attribute(
 ) -> None:
     """Second pass, only when damage was found: which snapshots use what is damaged.
 
-    A blob stored as a delta is hurt by damage to its base's pack as well as its own. Each
-    chunk list is read once: what hurts through it is remembered.
+    A blob stored as a delta is hurt by damage to its base's pack as well as its own. What hurts
+    a tree is worked out bottom-up (post-order) and kept by tree id, and what hurts through a
+    chunk list by list id, so each tree and list is read once however many snapshots share it;
+    only the ones something hurts are kept. Unreadable trees and lists were reported by the
+    first pass: here they are empty, hurt only by their own damage. Trees share their sets
+    (most of them hurt by the same pack or two), so a badly damaged repository of a million
+    trees does not hold a million sets.
     """
 
     def hurts(blob_id: Id) -> set[bytes]:
@@ -246,44 +233,35 @@ def _attribute(
             found.update(bytes(s.pack_id) for s in stored if s.pack_id in bad_packs)
         return found
 
-    through_list: dict[bytes, set[bytes]] = {}
+    below_tree: dict[bytes, frozenset[bytes]] = {}
+    through_list: dict[bytes, frozenset[bytes]] = {}
+    shared: dict[frozenset[bytes], frozenset[bytes]] = {}  # one copy of each distinct set
 
-    def hurts_through_list(list_id: Id) -> set[bytes]:
-        cached = through_list.get(bytes(list_id))
-        if cached is None:
-            cached = hurts(list_id)
-            try:
-                ids = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
-            except SnapstoreError:
-                ids = []
-            for blob_id in ids:
-                cached |= hurts(blob_id)
-            through_list[bytes(list_id)] = cached
-        return cached
+    def keep(hurt: set[bytes]) -> frozenset[bytes]:
+        frozen = frozenset(hurt)
+        return shared.setdefault(frozen, frozen)
 
+    walker = Walker(repo, on_error=lambda problem: None)
     for snap in snapshots:
-        hurt: set[bytes] = set()
-        stack = [snap.tree]
-        seen: set[bytes] = set()
-        while stack:
-            tree_id = stack.pop()
-            if bytes(tree_id) in seen:
-                continue
-            seen.add(bytes(tree_id))
-            hurt |= hurts(tree_id)
-            try:
-                nodes: list[Node] = load_tree(repo, tree_id)
-            except SnapstoreError:
-                nodes = []
-            for node in nodes:
+        for tree in walker.post_order(snap.tree):
+            hurt = hurts(tree.tree_id)
+            for node in tree.nodes:
                 if node.type is NodeType.DIR and node.subtree is not None:
-                    stack.append(node.subtree)
+                    hurt |= below_tree.get(bytes(node.subtree), frozenset())
                 elif node.type is NodeType.FILE:
                     for blob_id in node.content:
                         hurt |= hurts(blob_id)
+                    for list_id, listed in walker.chunk_lists(node):
+                        through = hurts(list_id)
+                        for blob_id in listed:
+                            through |= hurts(blob_id)
+                        if through:
+                            through_list[bytes(list_id)] = keep(through)
                     for list_id in node.content_lists:
-                        hurt |= hurts_through_list(list_id)
-        for key in hurt:
+                        hurt |= through_list.get(bytes(list_id), frozenset())
+            if hurt:
+                below_tree[bytes(tree.tree_id)] = keep(hurt)
+        for key in below_tree.get(bytes(snap.tree), frozenset()):
             finding = bad_packs.get(Id(key)) or bad_blobs.get(Id(key))
             if finding is not None:
                 finding.snapshots.append(snap.short_id)
