@@ -35,8 +35,9 @@ from snapstore.restorer.restorer import Overwrite, Restorer, RestoreOptions, Res
 from snapstore.restorer.stream import stream_file
 from snapstore.retention import Decision, Duration, RetentionPolicy
 from snapstore.snapshot.manifest import Snapshot, Summary
-from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots, walk
+from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots
 from snapstore.snapshot.tree import Node, NodeType
+from snapstore.snapshot.walk import Walker
 from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_database_snapshot
 from snapstore.sources.files import FileSource
 from snapstore.sources.mastodon import MastodonOptions, MastodonSource
@@ -229,21 +230,19 @@ def restore(
 def list_tree(
     repo: Repository, snapshot: Snapshot, path: str = "/"
 ) -> Iterator[tuple[str, Node]]:
-    """(display path, node) for everything at and below `path` in a snapshot."""
+    """(display path, node) for everything at and below `path` in a snapshot, parents before
+    children, each directory in name order; identical directories are each listed in full."""
     node = find_node(repo, snapshot.tree, path)
     base = "/" + "/".join(p for p in path.split("/") if p and p != ".")
     if node is None:
-        prefix: tuple[bytes, ...] = ()
         tree_id = snapshot.tree
     else:
         yield base, node
         if node.type is not NodeType.DIR or node.subtree is None:
             return
         tree_id = node.subtree
-        prefix = ()
-    for rel, child in walk(repo, tree_id, prefix):
-        shown = b"/".join(rel).decode("utf-8", "surrogateescape")
-        yield (base.rstrip("/") + "/" + shown), child
+    for visit in Walker(repo, each_tree_once=False).pre_order(tree_id):
+        yield base.rstrip("/") + "/" + visit.display_path, visit.node
 
 
 def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes]:

@@ -42,8 +42,9 @@ from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, iter_chunk_ids, split_chunk_list
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import list_snapshots, load_tree, save_snapshot
+from snapstore.snapshot.store import list_snapshots, save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
+from snapstore.snapshot.walk import Walker, display_path
 
 COPIED_FROM = "copied_from"
 """The snapshot metadata key naming the snapshot a copy was made from (hex id)."""
@@ -112,7 +113,8 @@ class _Copier:
         self._dst = dst
         self._progress = progress
         self._result = result
-        self._trees: dict[bytes, Id] = {}
+        self._walker = Walker(src)  # one for the run: each source tree is read once
+        self._trees: dict[bytes, Id] = {}  # source tree id -> destination tree id
         self._blobs: dict[bytes, Id] = {}
         # a file's source chunk-list ids -> its destination (content, content_lists)
         self._files: dict[bytes, tuple[list[Id], list[Id]]] = {}
@@ -125,22 +127,23 @@ class _Copier:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def copy_tree(self, tree_id: Id, display: str) -> Id:
-        """The destination id of a source tree, copied with everything below it if new."""
-        known = self._trees.get(bytes(tree_id))
-        if known is not None:
-            return known
-        nodes = load_tree(self._src, tree_id)
-        for node in nodes:
-            path = f"{display}/{node.name.decode('utf-8', 'surrogateescape')}"
-            if node.type is NodeType.DIR and node.subtree is not None:
-                node.subtree = self.copy_tree(node.subtree, path)
-            elif node.type is NodeType.FILE and (node.content or node.content_lists):
-                self._progress.item(path)
-                node.content, node.content_lists = self._copy_file(node)
-        saved = self._dst.save_blob(BlobType.TREE, encode_tree(nodes))
-        self._count(saved)
-        self._trees[bytes(tree_id)] = saved.id
-        return saved.id
+        """The destination id of a source tree, copied with everything below it if new.
+
+        Trees come bottom-up from the walker (never by recursion: a snapshot may be 10,000
+        levels deep), so each tree's subtrees have their destination ids when it is rewritten;
+        the walker skips the trees this run copied before.
+        """
+        for tree in self._walker.post_order(tree_id):
+            for node in tree.nodes:
+                if node.type is NodeType.DIR and node.subtree is not None:
+                    node.subtree = self._trees[bytes(node.subtree)]
+                elif node.type is NodeType.FILE and (node.content or node.content_lists):
+                    self._progress.item(f"{display}/{display_path((*tree.path, node.name))}")
+                    node.content, node.content_lists = self._copy_file(node)
+            saved = self._dst.save_blob(BlobType.TREE, encode_tree(tree.nodes))
+            self._count(saved)
+            self._trees[bytes(tree.tree_id)] = saved.id
+        return self._trees[bytes(tree_id)]
 
     def _copy_file(self, node: Node) -> tuple[list[Id], list[Id]]:
         """A file's chunks copied; its destination ids, inline or in new chunk-list blobs."""

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 from snapstore.backend.base import FileType
 from snapstore.ids import Id
-from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
-from snapstore.snapshot.content import parse_chunk_list
-from snapstore.snapshot.store import list_snapshots, walk
+from snapstore.snapshot.store import list_snapshots
 from snapstore.snapshot.tree import NodeType
+from snapstore.snapshot.walk import Walker
 
 
 @dataclass
@@ -39,9 +38,10 @@ def repository_stats(repo: Repository) -> RepositoryStats:
     logical = 0
     unique: set[bytes] = set()
     unique_bytes = 0
-    seen_trees: dict[bytes, int] = {}
+    walker = Walker(repo)
+    sizes: dict[bytes, int] = {}
     for snap in snapshots:
-        logical += _tree_size(repo, snap.tree, seen_trees, unique)
+        logical += _tree_size(walker, snap.tree, sizes, unique)
     for blob_id in unique:
         loc = repo.lookup(blob_id)
         if loc is not None:
@@ -49,23 +49,21 @@ def repository_stats(repo: Repository) -> RepositoryStats:
     return RepositoryStats(len(snapshots), stored, packs, len(repo.index), logical, unique_bytes)
 
 
-def _tree_size(repo: Repository, tree_id: bytes, seen: dict[bytes, int], unique: set[bytes]) -> int:
-    """Logical bytes below a tree; identical subtrees are sized once and reused.
+def _tree_size(walker: Walker, tree_id: Id, sizes: dict[bytes, int], unique: set[bytes]) -> int:
+    """Logical bytes below a tree: every file counts as often as the snapshot holds it.
 
-    `unique` collects the data blobs the files use: their chunks, and for a file of many
-    chunks its chunk-list blobs too (each list blob is read once, however many files share it).
+    The walker reads each tree once however many snapshots share it, so sizes are summed
+    bottom-up (post-order) and kept by tree id: a tree met again, in this snapshot or another,
+    adds its size without being read. `unique` collects the data blobs the files use: their
+    chunks, and for a file of many chunks its chunk-list blobs and the chunks they list.
     """
-    if tree_id in seen:
-        return seen[tree_id]
-    total = 0
-    for _, node in walk(repo, Id(tree_id)):
-        if node.type is NodeType.FILE:
-            total += node.size
-            unique.update(bytes(i) for i in node.content)
-            for list_id in node.content_lists:
-                if bytes(list_id) not in unique:
-                    unique.add(bytes(list_id))
-                    listed = parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
-                    unique.update(bytes(i) for i in listed)
-    seen[tree_id] = total
-    return total
+    for tree in walker.post_order(tree_id):
+        total = 0
+        for node in tree.nodes:
+            if node.type is NodeType.FILE:
+                total += node.size
+                unique.update(bytes(blob_id) for _, blob_id in walker.blobs(node))
+            elif node.type is NodeType.DIR and node.subtree is not None:
+                total += sizes[bytes(node.subtree)]
+        sizes[bytes(tree.tree_id)] = total
+    return sizes[bytes(tree_id)]
