@@ -79,8 +79,8 @@ __all__ = [
     "NoProgress",
     "Node",
     "NodeType",
-    "PgConnection",
     "Overwrite",
+    "PgConnection",
     "PostgresOptions",
     "PostgresSource",
     "Progress",
@@ -91,8 +91,8 @@ __all__ = [
     "RedisSource",
     "Repository",
     "RepositoryStats",
-    "RestoreResult",
     "RestoreOptions",
+    "RestoreResult",
     "RetentionPolicy",
     "Snapshot",
     "SnapshotOptions",
@@ -217,8 +217,8 @@ def restore(
     target: str | Path,
     includes: list[str] | None = None,
     progress: Progress | None = None,
-) -> RestoreResult:
     options: RestoreOptions | None = None,
+) -> RestoreResult:
     """Writes a snapshot (or the included paths of it) below `target`.
 
     Damaged files do not stop it: they are listed in `RestoreResult.errors`, every other file
