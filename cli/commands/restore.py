@@ -111,7 +111,7 @@ def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run
     for error in result.errors:
         click.echo(f"snapstore: error: {error}", err=True)
     if result.errors:
-        click.echo(f"snapstore: {len(result.errors)} files could not be restored or verified",
+        click.echo(f"snapstore: {len(result.errors)} paths could not be restored or verified",
                    err=True)
         return 1
     return 0

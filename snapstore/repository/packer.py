@@ -67,7 +67,9 @@ def store_pack(
         blobs, lambda header: sealer.seal(Kind.PACK_HEADER, compression.compress(header, level))
     )
     pack_id = object_id(data)
-    backend.save(Handle(FileType.PACK, pack_id.hex()), data)
+    # a pack of trees is metadata: a cache may keep it whole, a cold storage class is not for it
+    trees_only = all(b.type is BlobType.TREE for b in blobs)
+    backend.save(Handle(FileType.PACK, pack_id.hex(), metadata=trees_only), data)
     return pack_id, entries, len(data)
 
 
@@ -105,8 +107,10 @@ class Packer:
         self._dedup_lock = threading.Lock()
         self._unstored: set[bytes] = set()
         self._pack_lock = threading.Lock()
-        self._open_blobs: list[PackBlob] = []
-        self._open_size = 0
+        # Trees and data go into packs of their own (SPEC.md section 7): listing a snapshot
+        # reads only tree packs, which a cache can keep whole.
+        self._open_blobs: dict[BlobType, list[PackBlob]] = {t: [] for t in BlobType}
+        self._open_size: dict[BlobType, int] = {t: 0 for t in BlobType}
         self._pending_uploads: list[Future[None]] = []
         self._error: BaseException | None = None
 
@@ -152,10 +156,11 @@ class Packer:
         envelope = self._sealer.seal(BLOB_KIND[blob_type], framed)
         full: list[PackBlob] | None = None
         with self._pack_lock:
-            self._open_blobs.append(PackBlob(blob_type, new_id, envelope, len(data), base_used))
-            self._open_size += len(envelope)
-            if self._open_size >= self._pack_size:
-                full, self._open_blobs, self._open_size = self._open_blobs, [], 0
+            self._open_blobs[blob_type].append(PackBlob(blob_type, new_id, envelope, len(data), base_used))
+            self._open_size[blob_type] += len(envelope)
+            if self._open_size[blob_type] >= self._pack_size:
+                full, self._open_blobs[blob_type] = self._open_blobs[blob_type], []
+                self._open_size[blob_type] = 0
         if full:
             self._queue_upload(full)
         return SavedBlob(new_id, len(data), len(envelope), base_used)
@@ -220,8 +225,10 @@ class Packer:
             for _ in range(held):
                 slots.release()
         with self._pack_lock:
-            rest, self._open_blobs, self._open_size = self._open_blobs, [], 0
-        if rest:
+            rests = [blobs for blobs in self._open_blobs.values() if blobs]
+            self._open_blobs = {t: [] for t in BlobType}
+            self._open_size = {t: 0 for t in BlobType}
+        for rest in rests:
             self._queue_upload(rest)
         with self._pack_lock:
             uploads, self._pending_uploads = self._pending_uploads, []

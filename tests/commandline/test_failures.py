@@ -110,7 +110,10 @@ def test_tampered_pack_makes_restore_fail_cleanly(with_snapshot: tuple[Cli, str]
         pack.write_bytes(bytes(data))
     done = cli("restore", "latest", "--target", str(tmp_path / "out"))
     assert done.code == 1
-    assert "authentication" in _one_line(done.err) or "damaged" in done.err
+    errors = [line for line in done.err.splitlines() if line.startswith("snapstore: error: ")]
+    assert errors, done.err  # one line per damaged path, naming the blob and its pack
+    assert all(" blob " in line and "(in pack " in line for line in errors)
+    assert done.err.splitlines()[-1] == f"snapstore: {len(errors)} paths could not be restored or verified"
 
 
 def test_truncated_snapshot_object_is_a_clean_error(with_snapshot: tuple[Cli, str]) -> None:

@@ -333,7 +333,7 @@ def test_index_files_written_during_a_long_backup(
         original_save(handle, data)
 
     monkeypatch.setattr(backend, "save", checking_save)
-    for data in blobs(70, 100_000, seed=4):
+    for data in blobs(120, 100_000, seed=4):  # 12 packs: at most 3 uploads are still under way
         repo.save_blob(BlobType.DATA, data)
     assert len(list(backend.list(FileType.INDEX))) >= 2  # before any flush
     repo.flush()
