@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Self
 
 from snapstore.ids import ID_SIZE, Id
 from snapstore.pack import BlobType
@@ -48,7 +46,6 @@ from snapstore.snapshot.walk import Walker, display_path
 
 COPIED_FROM = "copied_from"
 """The snapshot metadata key naming the snapshot a copy was made from (hex id)."""
-READ_AHEAD = 8
 #: Chunk ids of one file copied at a time (a big file's ids are never all held at once).
 COPY_BATCH = 4096
 
@@ -82,26 +79,25 @@ def copy_snapshots(
     }
     result = CopyResult()
     copier = _Copier(src, dst, progress or NoProgress(), result)
-    with copier:
-        for snap in chosen:
-            if snap.id is None:
-                raise ValueError("only stored snapshots can be copied")
-            if snap.id.hex() in copies:
-                result.skipped.append(snap)
-                continue
-            tree = copier.copy_tree(snap.tree, snap.short_id)
-            dst.flush()  # packs, then the index naming them, then the snapshot
-            parent = copies.get(snap.parent.hex()) if snap.parent else None
-            copy = dataclasses.replace(
-                snap,
-                tree=tree,
-                parent=parent.id if parent is not None else None,
-                metadata={**snap.metadata, COPIED_FROM: snap.id.hex()},
-                id=None,
-            )
-            save_snapshot(dst, copy)
-            copies[snap.id.hex()] = copy
-            result.copied.append((snap, copy))
+    for snap in chosen:
+        if snap.id is None:
+            raise ValueError("only stored snapshots can be copied")
+        if snap.id.hex() in copies:
+            result.skipped.append(snap)
+            continue
+        tree = copier.copy_tree(snap.tree, snap.short_id)
+        dst.flush()  # packs, then the index naming them, then the snapshot
+        parent = copies.get(snap.parent.hex()) if snap.parent else None
+        copy = dataclasses.replace(
+            snap,
+            tree=tree,
+            parent=parent.id if parent is not None else None,
+            metadata={**snap.metadata, COPIED_FROM: snap.id.hex()},
+            id=None,
+        )
+        save_snapshot(dst, copy)
+        copies[snap.id.hex()] = copy
+        result.copied.append((snap, copy))
     return result
 
 
@@ -118,13 +114,6 @@ class _Copier:
         self._blobs: dict[bytes, Id] = {}
         # a file's source chunk-list ids -> its destination (content, content_lists)
         self._files: dict[bytes, tuple[list[Id], list[Id]]] = {}
-        self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="snapstore-copy")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def copy_tree(self, tree_id: Id, display: str) -> Id:
         """The destination id of a source tree, copied with everything below it if new.
@@ -180,21 +169,13 @@ class _Copier:
         return [self._blobs[bytes(b)] for b in blob_ids]
 
     def _read(self, blob_ids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
-        """(id, plaintext) in order, with at most READ_AHEAD reads in flight."""
-        window: deque[tuple[bytes, Future[bytes]]] = deque()
-        try:
-            for blob_id in blob_ids:
-                future = self._pool.submit(self._src.load_blob, BlobType.DATA, Id(blob_id))
-                window.append((blob_id, future))
-                if len(window) >= READ_AHEAD:
-                    done_id, done = window.popleft()
-                    yield done_id, done.result()
-            while window:
-                done_id, done = window.popleft()
-                yield done_id, done.result()
-        finally:
-            for _, future in window:
-                future.cancel()
+        """(id, plaintext) in order, read through the source's blob reader (planned by pack,
+        fetched in parallel); a blob that cannot be read stops the copy, naming it."""
+        for read in self._src.read_blobs((BlobType.DATA, Id(b)) for b in blob_ids):
+            if read.error is not None:
+                raise read.error
+            assert read.data is not None
+            yield bytes(read.id), read.data
 
     def _count(self, saved: SavedBlob) -> None:
         if saved.added:

@@ -49,16 +49,11 @@ def check_repository(
     options = options or CheckOptions()
     report = CheckReport()
 
-    # 1. Index files: each must decrypt and parse.
-    for info in repo.list_objects(FileType.INDEX):
-        try:
-            index_file = repo.load_index_file(info.handle.name)
-        except SnapstoreError as exc:
-            report.findings.append(Finding(F.INDEX_DAMAGED, info.handle.name[:16], str(exc)))
-            continue
-        for pack_id, entries in index_file.packs.items():
-            repo.index.add_pack(pack_id, entries)
-    repo.index.compact()
+    # 1. Index files: each must decrypt and parse (one another supersedes is not read).
+    def damaged_index(name: str, exc: SnapstoreError) -> None:
+        report.findings.append(Finding(F.INDEX_DAMAGED, name[:16], str(exc)))
+
+    repo.load_index(on_damaged=damaged_index)
 
     # 2. Packs named by the index must exist and be long enough for their blobs; each delta's
     # base must be indexed in a pack that exists, and stored whole (chains are one level deep).

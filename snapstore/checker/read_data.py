@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from snapstore import pack
-from snapstore.backend.base import FileType, Handle
 from snapstore.checker import findings as F
 from snapstore.checker.findings import Finding
 from snapstore.crypto.idhash import object_id
@@ -53,22 +52,13 @@ class BaseVerdicts:
         locations = self._repo.index.lookup_all(base_id)
         if not locations:
             return "it is not in the index"
-        whole = [loc for loc in locations if loc.type is BlobType.DATA and not loc.is_delta]
-        if not whole:
+        if not any(loc.type is BlobType.DATA and not loc.is_delta for loc in locations):
             return "it is itself stored as a delta (chains are one level deep)"
-        first_error = ""
-        for loc in whole:
-            try:
-                raw = self._repo.backend.load(
-                    Handle(FileType.PACK, loc.pack_id.hex()), loc.offset, loc.length
-                )
-                self._repo.decode_blob(
-                    BlobType.DATA, base_id, raw, loc.plain_length, allow_delta=False
-                )
-                return None
-            except SnapstoreError as exc:
-                first_error = first_error or f"in pack {loc.pack_id.hex()[:16]}: {exc}"
-        return first_error
+        try:
+            self._repo.reader.load(BlobType.DATA, base_id, allow_delta=False)
+        except SnapstoreError as exc:
+            return str(exc)
+        return None
 
 
 def verify_pack(
@@ -84,7 +74,7 @@ def verify_pack(
     """
     bases = bases or BaseVerdicts(repo)
     try:
-        data = repo.backend.load(Handle(FileType.PACK, pack_id.hex()))
+        data = repo.load_pack(pack_id)
     except SnapstoreError as exc:
         return Finding(F.PACK_DAMAGED, pack_id.hex(), f"cannot be read: {exc}"), []
     if object_id(data) != pack_id:

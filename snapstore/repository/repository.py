@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -163,13 +163,14 @@ class Repository:
             lock.release()
 
     # -- index ----------------------------------------------------------------------------
-    def load_index(self) -> None:
+    def load_index(self, on_damaged: Callable[[str, SnapstoreError], None] | None = None) -> None:
         """Reads every index file not read yet into memory (in parallel: they are independent).
 
         An index file that another one lists in `supersedes` is skipped (SPEC.md section 8):
         prune deleted it, and if it reappears (a bucket restored from versioning, an rsync of
         an old copy) it names packs that are gone. Calling this again picks up the index files
-        other writers stored meanwhile.
+        other writers stored meanwhile. A damaged index file raises, unless `on_damaged` is
+        given: then it is reported (name, error) and left out.
         """
         infos = [
             i
@@ -177,18 +178,29 @@ class Repository:
             if i.handle.name not in self._index_files and i.handle.name not in self._superseded
         ]
 
-        def read(info: FileInfo) -> IndexFile:
-            return self.load_index_file(info.handle.name)
+        def read(info: FileInfo) -> IndexFile | SnapstoreError:
+            try:
+                return self.load_index_file(info.handle.name)
+            except SnapstoreError as exc:
+                if on_damaged is None:
+                    raise
+                return exc
 
+        files = []
         with ThreadPoolExecutor(8) as pool:
-            files = list(zip(infos, pool.map(read, infos), strict=True))
+            for info, result in zip(infos, pool.map(read, infos), strict=True):
+                if isinstance(result, SnapstoreError):
+                    assert on_damaged is not None
+                    on_damaged(info.handle.name, result)
+                else:
+                    files.append((info, result))
         newly = {bytes(old).hex() for _, index_file in files for old in index_file.supersedes}
         if newly & self._index_files:
             # A prune replaced files already merged: start again from what is stored now.
             self._superseded |= newly
             self.index.clear()
             self._index_files = set()
-            self.load_index()
+            self.load_index(on_damaged)
             return
         self._superseded |= newly
         for info, index_file in files:

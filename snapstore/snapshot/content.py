@@ -64,13 +64,18 @@ def parse_chunk_list(plaintext: bytes) -> list[Id]:
     return [Id(plaintext[i : i + ID_SIZE]) for i in range(0, len(plaintext), ID_SIZE)]
 
 
+def read_chunk_list(repo: Repository, list_id: Id) -> list[Id]:
+    """The chunk ids one chunk-list blob names, in order (the one place lists are read)."""
+    return parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+
+
 def iter_chunk_ids(repo: Repository, node: Node) -> Iterator[Id]:
     """The file's data blob ids in order, reading one chunk-list blob at a time."""
     if not node.content_lists:
         yield from node.content
         return
     for list_id in node.content_lists:
-        yield from parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
+        yield from read_chunk_list(repo, list_id)
 
 
 def chunk_ids(repo: Repository, node: Node) -> list[Id]:

@@ -38,18 +38,13 @@ from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
-from snapstore.snapshot.content import parse_chunk_list
+from snapstore.snapshot.content import read_chunk_list
 from snapstore.snapshot.tree import Node, NodeType, decode_tree
 
 
 def load_tree(repo: Repository, tree_id: Id) -> list[Node]:
     """One tree's nodes, in stored (name) order."""
     return decode_tree(repo.load_blob(BlobType.TREE, tree_id))
-
-
-def read_chunk_list(repo: Repository, list_id: Id) -> list[Id]:
-    """The chunk ids one chunk-list blob names, in order."""
-    return parse_chunk_list(repo.load_blob(BlobType.DATA, list_id))
 
 
 def display_path(path: tuple[bytes, ...]) -> str:

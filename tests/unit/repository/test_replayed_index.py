@@ -18,7 +18,7 @@ from snapstore.repository.repository import Repository
 from snapstore.restorer.stream import stream_file
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import find_node
-from tests.conftest import reopen
+from tests.conftest import assert_repository_ok, reopen
 from tests.support.memory_source import MemorySource
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
@@ -64,6 +64,7 @@ def test_a_superseded_index_file_that_reappears_is_ignored(repo: Repository) -> 
     snap = backup(again, "a", OLD)
     again.close()
     assert restored(reopen(repo), snap, "a") == OLD
+    assert_repository_ok(repo)  # check, too, skips the superseded file
 
 
 def test_a_writer_never_deduplicates_against_a_pack_the_backend_lacks(repo: Repository) -> None:
