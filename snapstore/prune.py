@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from snapstore.backend.base import FileType
 from snapstore.errors import IntegrityError, ObjectNotFound, SnapstoreError, UsageError
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.index.codec import IndexFile
 from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.progress import NoProgress, Progress
@@ -488,7 +489,7 @@ def _repack(
                     entry.id,
                     envelope,
                     entry.plain_length,
-                    base_key=None if entry.base is None else int.from_bytes(entry.base[:8], "big"),
+                    base_key=None if entry.base is None else deltas.base_key(entry.base),
                 )
             except SnapstoreError as exc:
                 raise IntegrityError(

@@ -12,7 +12,7 @@ from snapstore.checker.findings import Finding
 from snapstore.checker.read_data import read_packs
 from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
-from snapstore.pack import BlobType
+from snapstore.index import deltas
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import load_snapshot
@@ -144,7 +144,7 @@ def _base_problem(
     ]
     if not locations:
         return F.DELTA_BASE_MISSING, "is only in packs that are missing", base
-    if not any(loc.type is BlobType.DATA and not loc.is_delta for loc in locations):
+    if not any(deltas.serves_as_base(loc.type, loc.is_delta) for loc in locations):
         return F.DELTA_CHAIN, "is itself stored only as a delta (a base must be whole)", base
     return None
 

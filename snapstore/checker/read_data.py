@@ -18,6 +18,7 @@ from snapstore.checker.findings import Finding
 from snapstore.crypto.idhash import object_id
 from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 
@@ -52,7 +53,7 @@ class BaseVerdicts:
         locations = self._repo.index.lookup_all(base_id)
         if not locations:
             return "it is not in the index"
-        if not any(loc.type is BlobType.DATA and not loc.is_delta for loc in locations):
+        if not deltas.whole_copies(self._repo.index, base_id):
             return "it is itself stored as a delta (chains are one level deep)"
         try:
             self._repo.reader.load(BlobType.DATA, base_id, allow_delta=False)

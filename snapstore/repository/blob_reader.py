@@ -31,6 +31,7 @@ from snapstore.crypto.aead import Kind, Opener
 from snapstore.crypto.idhash import blob_id as keyed_hash
 from snapstore.errors import IdMismatch, IntegrityError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType
 
@@ -202,9 +203,9 @@ class BlobReader:
         framed = self._opener.open(BLOB_KIND[blob_type], envelope)
         base_id = compression.delta_base(framed)
         if base_id is not None:
-            if not allow_delta or blob_type is not BlobType.DATA:
+            if not allow_delta or not deltas.may_be_delta(blob_type):
                 raise IntegrityError(f"blob {wanted.hex()} is a delta where only a whole blob may be")
-            if base_key is not None and int.from_bytes(base_id[:8], "big") != base_key:
+            if base_key is not None and deltas.base_key(base_id) != base_key:
                 raise IntegrityError(f"delta blob {wanted.hex()} names another base than its index entry")
             if base is None:
                 base = self.base(Id(base_id), wanted)
@@ -233,7 +234,7 @@ class BlobReader:
         """A blob's plaintext if it can serve as a delta base (a data blob stored whole), else
         None; a damaged one is no base (check reports the damage)."""
         location = self._index().lookup(blob_id)
-        if location is None or location.type is not BlobType.DATA or location.is_delta:
+        if location is None or not deltas.serves_as_base(location.type, location.is_delta):
             return None
         try:
             return self.base(blob_id, blob_id)
@@ -313,9 +314,9 @@ class BlobReader:
         for _, location in list(located):
             if not location.is_delta:
                 continue
-            for base_id in index.ids_with_key(location.base_key):
+            for base_id in deltas.base_candidates(index, location):
                 bases.add(bytes(base_id))
-                whole = [c for c in index.lookup_all(base_id) if c.type is BlobType.DATA and not c.is_delta]
+                whole = deltas.whole_copies(index, base_id)
                 key = (BlobType.DATA, bytes(base_id))
                 if whole and key not in wanted and self._bases.get(bytes(base_id)) is None:
                     wanted.add(key)
@@ -355,7 +356,7 @@ class BlobReader:
 
         def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> None:
             (blob_type, blob_id), (envelope, loc) = item
-            found = (fetched.get((BlobType.DATA, bytes(b))) for b in index.ids_with_key(loc.base_key))
+            found = (fetched.get((BlobType.DATA, bytes(b))) for b in deltas.base_candidates(index, loc))
             base = next((b for b in found if b is not None), None)
             try:
                 data = self.decode(

@@ -25,6 +25,7 @@ from snapstore.crypto.aead import Kind, Sealer
 from snapstore.crypto.idhash import blob_id as _hash
 from snapstore.crypto.idhash import object_id
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.index.index import BlobIndex
 from snapstore.pack import BlobType, PackBlob, PackEntry
 
@@ -151,7 +152,7 @@ class Packer:
             self._unstored.add(bytes(new_id))
         framed = compression.compress(data, self._level)
         base_used = None
-        if bases and blob_type is BlobType.DATA and self._load_base is not None and data:
+        if bases and deltas.may_be_delta(blob_type) and self._load_base is not None and data:
             framed, base_used = self._smallest_delta(data, framed, bases)
         envelope = self._sealer.seal(BLOB_KIND[blob_type], framed)
         full: list[PackBlob] | None = None

@@ -32,6 +32,7 @@ from snapstore.errors import (
     UsageError,
 )
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType, PackBlob, PackEntry
@@ -344,9 +345,7 @@ class Repository:
         location = self.index.lookup(blob_id)
         if location is None or not location.is_delta:
             return None
-        candidates = [
-            b for b in self.index.ids_with_key(location.base_key) if (loc := self.index.lookup(b)) and not loc.is_delta
-        ]
+        candidates = [b for b in deltas.base_candidates(self.index, location) if deltas.whole_copies(self.index, b)]
         return candidates[0] if len(candidates) == 1 else None
 
     def flush(self) -> None:
