@@ -31,7 +31,7 @@ from snapstore.progress import NoProgress, Progress
 from snapstore.prune import PruneOptions, PruneReport, prune
 from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
 from snapstore.repository.repository import Repository
-from snapstore.restorer.restorer import Overwrite, Restorer, RestoreOptions, RestoreResult
+from snapstore.restorer.restorer import Overwrite, RestoreOptions, Restorer, RestoreResult
 from snapstore.restorer.stream import stream_file
 from snapstore.retention import Decision, Duration, RetentionPolicy
 from snapstore.snapshot.manifest import Snapshot, Summary
