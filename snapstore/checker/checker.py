@@ -79,6 +79,8 @@ def check_repository(
             bad_packs[pack_id] = Finding(F.PACK_MISSING, pack_id.hex(), "named by the index but not on the backend")
         elif size < end:
             bad_packs[pack_id] = Finding(F.PACK_DAMAGED, pack_id.hex(), f"{size} bytes, but the index needs {end}")
+    whole_size = {p: end for p, end in extents.items() if p not in bad_packs}
+    bad_packs.update(_header_findings(repo, on_backend, whole_size))
     for pack_id in on_backend.keys() - extents.keys():
         report.findings.append(
             Finding(F.PACK_UNINDEXED, pack_id.hex(), "not named by any index (left by an interrupted backup; prune removes it)", error=False)
@@ -128,6 +130,23 @@ def check_repository(
     report.findings.extend(bad_packs.values())
     report.findings.extend(bad_blobs.values())
     return report
+
+
+def _header_findings(repo: Repository, on_backend: dict[Id, int], extents: dict[Id, int]) -> dict[Id, Finding]:
+    """Reads each pack's header (one ranged read of its tail) and compares it with the index:
+    a pack cut short, extended, or with a damaged header or trailer is found without reading
+    its data (a changed byte inside a blob takes `--read-data`)."""
+    headers, damaged = repo.read_pack_headers({p: on_backend[p] for p in extents})
+    findings = {p: Finding(F.PACK_DAMAGED, p.hex(), f"header unreadable: {why}") for p, why in damaged.items()}
+    for pack_id, entries in headers.items():
+        described = sum(e.length for e in entries)
+        if extents[pack_id] > described:
+            findings[pack_id] = Finding(
+                F.PACK_DAMAGED,
+                pack_id.hex(),
+                f"its header describes {described} bytes of blobs, but the index needs {extents[pack_id]}",
+            )
+    return findings
 
 
 def _base_problem(

@@ -258,12 +258,19 @@ class Repository:
     def read_unindexed_packs(
         self, sizes: Mapping[Id, int], known: set[Id]
     ) -> tuple[dict[Id, list[PackEntry]], dict[Id, str]]:
-        """Reads the headers of the packs in `sizes` that are not in `known`.
+        """Reads the headers of the packs in `sizes` that are not in `known` (see
+        `read_pack_headers`)."""
+        return self.read_pack_headers({p: n for p, n in sizes.items() if p not in known})
+
+    def read_pack_headers(
+        self, sizes: Mapping[Id, int]
+    ) -> tuple[dict[Id, list[PackEntry]], dict[Id, str]]:
+        """Reads the headers of these packs (pack id -> size on the backend), in parallel.
 
         Returns the entries of those whose header is whole, and the reason for each one that is
-        not (a pack cut short by a store without atomic writes, or damaged).
+        not (a pack cut short by a store without atomic writes, extended, or damaged).
         """
-        todo = sorted(set(sizes) - known)
+        todo = sorted(sizes)
 
         def read(pack_id: Id) -> list[PackEntry] | str:
             try:
