@@ -462,19 +462,19 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
 def _repack(
     repo: Repository, plan: PrunePlan, report: PruneReport, progress: Progress
 ) -> dict[Id, list[PackEntry]]:
-    """Copies the blobs to keep out of the packs to repack into new, as yet unindexed, packs."""
+    """Copies the blobs to keep out of the packs to repack into new, as yet unindexed, packs;
+    trees and data go into packs of their own (SPEC.md section 7)."""
     written: dict[Id, list[PackEntry]] = {}
-    batch: list[PackBlob] = []
-    batch_size = 0
+    batches: dict[BlobType, list[PackBlob]] = {t: [] for t in BlobType}
+    sizes: dict[BlobType, int] = {t: 0 for t in BlobType}
 
-    def store() -> None:
-        nonlocal batch, batch_size
-        pack_id, entries, size = repo.write_pack(batch)
+    def store(blob_type: BlobType) -> None:
+        pack_id, entries, size = repo.write_pack(batches[blob_type])
         written[pack_id] = entries
         report.packs_written += 1
         report.bytes_written += size
         progress.advance(0, size)
-        batch, batch_size = [], 0
+        batches[blob_type], sizes[blob_type] = [], 0
 
     for pack_id in sorted(plan.repack):
         progress.item(f"repacking data/{pack_id.hex()[:16]}")
@@ -496,12 +496,15 @@ def _repack(
                     f"prune stopped, nothing was deleted: blob {entry.id.hex()[:16]} in pack "
                     f"{pack_id.hex()[:16]} is damaged ({exc}); run `snapstore check --read-data`"
                 ) from exc
-            batch.append(PackBlob(entry.type, entry.id, envelope, entry.plain_length, entry.base))
-            batch_size += len(envelope)
-            if batch_size >= repo.config.pack_size:
-                store()
-    if batch:
-        store()
+            batches[entry.type].append(
+                PackBlob(entry.type, entry.id, envelope, entry.plain_length, entry.base)
+            )
+            sizes[entry.type] += len(envelope)
+            if sizes[entry.type] >= repo.config.pack_size:
+                store(entry.type)
+    for blob_type in BlobType:
+        if batches[blob_type]:
+            store(blob_type)
     return written
 
 

@@ -17,6 +17,7 @@ from snapstore.backend.faulty import SimulatedCrash
 from snapstore.backend.memory import MemoryBackend
 from snapstore.crypto.kdf import TEST_KDF
 from snapstore.errors import IntegrityError, RepositoryLocked, UsageError
+from snapstore.ids import Id
 from snapstore.pack import BlobType
 from snapstore.prune import PruneOptions, PruneReport, prune
 from snapstore.repository.lock import remove_locks
@@ -128,6 +129,10 @@ def test_repacking_moves_used_blobs_out_of_mixed_packs(
     assert contents(reopen(repo), b) == {
         f"small/{n:03d}": rand(20_000, n) for n in range(0, 100, 2)
     }
+    again = reopen(repo)
+    for info in backend.list(FileType.PACK):  # trees and data in packs of their own
+        types = {e.type for e in again.read_pack_header(Id.from_hex(info.handle.name))}
+        assert len(types) == 1
     assert_repository_ok(repo)
 
 
