@@ -28,7 +28,16 @@ Progress goes to stderr; the table (or with --json, a JSON document) to stdout.
 
 Scale 1.0 is the issue's: a ~1.5 GB dump, ~1 GB of media, a 200 MB tree on S3. It needs
 PostgreSQL server binaries (tests/support/postgres.py) unless --fixtures already holds the
-dumps (bench_dedup.py keeps them in the same place), moto[server], restic and borg.
+dumps (bench_dedup.py keeps them in the same place), moto[server], restic, borg and GNU time.
+It takes about 17 minutes on 2 cores, 7 of them building the database (which --fixtures
+keeps: 4.7 GB), and about 15 GB of free space while it runs.
+
+Figures on 2026-12-07 (scale 1.0, 2 cores shared with other work at load 4-6, snapstore at
+a827947 while its read path was being rewritten, restic 0.14, borg 1.2): dump to stdout
+0.56x restic's throughput, peak RSS 791 MB against 201 MB; media restore 1.00x; check
+--read-data 1.44x; from S3, the 200 MB tree in 13.1 s with 1587 requests (a ranged GET per
+blob) against 3.5 s and 28, one 5 MB file 31 requests against 17 (13 each with a warm cache).
+On a loaded machine a tool's runs spread up to 2x: use --runs 5 when a figure decides something.
 """
 
 from __future__ import annotations
@@ -509,6 +518,15 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.1f} {unit}"
 
 
+def cell(row: Row, tool: str) -> str:
+    """The median, and the range of the runs when they differ (a shared machine is noisy)."""
+    values = row.runs.get(tool)
+    text = fmt(row.median(tool), row.unit)
+    digits = 2 if row.unit == "s" else 0
+    low, high = (f"{v:.{digits}f}" for v in (min(values or [0]), max(values or [0])))
+    return text + (f" ({low}–{high})" if low != high else "")
+
+
 def table(rows: list[Row], tools: Sequence[str]) -> str:
     lines = [
         "| measurement | "
@@ -525,7 +543,7 @@ def table(rows: list[Row], tools: Sequence[str]) -> str:
             else ("≥ " if row.higher_is_better else "≤ ") + f"{row.target:g}x"
         )
         met = {True: "yes", False: "**no**", None: "-"}[row.met()]
-        cells = [fmt(row.median(t), row.unit) for t in tools]
+        cells = [cell(row, t) for t in tools]
         line = f"| {row.label} | " + " | ".join(cells)
         line += f" | {'-' if ratio is None else f'{ratio:.2f}x'} | {target} | {met} |"
         if "borg" in tools:
