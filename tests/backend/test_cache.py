@@ -19,7 +19,7 @@ from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.store import list_snapshots, load_tree
 from tests.backend.conformance import BackendConformance
-from tests.conftest import PASSWORD, assert_repository_ok
+from tests.conftest import PASSWORD, assert_repository_ok, reopen
 from tests.support.memory_source import MemorySource
 
 
@@ -210,8 +210,8 @@ def test_tree_reads_are_marked_for_the_cache(repo: Repository) -> None:
     tree = repo.save_blob(BlobType.TREE, b"\x82\xa1v\x01\xa5nodes\x90").id
     data = repo.save_blob(BlobType.DATA, b"content").id
     repo.flush()
-    repo.backend.load = recording  # type: ignore[method-assign]
-    repo._tree_cache.clear()
-    repo.load_blob(BlobType.TREE, tree)
-    repo.load_blob(BlobType.DATA, data)
+    fresh = reopen(repo)  # nothing read yet, so nothing kept in memory
+    fresh.backend.load = recording  # type: ignore[method-assign]
+    fresh.load_blob(BlobType.TREE, tree)
+    fresh.load_blob(BlobType.DATA, data)
     assert [h.metadata for h in seen] == [True, False]
