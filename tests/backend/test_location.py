@@ -77,8 +77,20 @@ def test_s3_options_reach_s3fs() -> None:
     assert fs.endpoint_url == "http://127.0.0.1:9000"
     assert fs.key == "AKIAEXAMPLE" and fs.secret == "very-secret"
     assert fs.client_kwargs == {"region_name": "eu-central-1"}
-    assert fs.config_kwargs == {"s3": {"addressing_style": "path"}, "max_pool_connections": 5}
+    assert fs.config_kwargs["s3"] == {"addressing_style": "path"}
+    assert fs.config_kwargs["max_pool_connections"] == 5
     assert "very-secret" not in backend.location
+
+
+def test_s3_checksums_are_checked_when_asked_for() -> None:
+    """Some work-alikes send the whole object's checksum with a ranged GET: botocore checks
+    only the GETs that ask for a checksum (whole-object GETs ask, see location._s3_session)."""
+    backend = open_backend("s3://bucket/repo", options={"profile": "backup"})
+    assert isinstance(backend, RetryBackend) and isinstance(backend._inner, FsspecBackend)
+    fs = backend._inner._fs
+    assert fs.config_kwargs["response_checksum_validation"] == "when_required"
+    assert fs.session.profile == "backup"  # the profile goes to the session made for this
+    # what is asked for, and checked, on a real server: tests/backend/test_s3_checksums.py
 
 
 def test_connections_and_storage_class_reach_s3fs() -> None:
@@ -86,7 +98,7 @@ def test_connections_and_storage_class_reach_s3fs() -> None:
         "s3://bucket/repo", options={"storage_class": "STANDARD_IA"}, connections=12
     )
     assert isinstance(backend, RetryBackend) and isinstance(backend._inner, FsspecBackend)
-    assert backend._inner._fs.config_kwargs == {"max_pool_connections": 12}
+    assert backend._inner._fs.config_kwargs["max_pool_connections"] == 12
     assert backend._inner._put_options == {FileType.PACK: {"StorageClass": "STANDARD_IA"}}
 
 

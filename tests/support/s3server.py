@@ -7,17 +7,24 @@ explicitly; nothing here reads or sets AWS_* environment variables.
 Every request passes a `RequestCounter` (a WSGI middleware in front of moto), so tests can
 count what a command sent over the wire (a snapstore subprocess included, since the server
 lives in the test process) and make the next few requests fail with an HTTP error.
+
+`running_s3_server(whole_object_checksums=True)` puts `WholeObjectChecksums` in front as
+well: a server that, like some S3 work-alikes, answers every GET, ranged ones included, with
+the CRC32 checksum of the whole object.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import logging
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,6 +113,52 @@ class RequestCounter:
         return counting
 
 
+class WholeObjectChecksums:
+    """Adds `x-amz-checksum-crc32` with the whole object's CRC32 to every GET of an object,
+    ranged or not, as some S3 work-alikes do; botocore's default validation then fails every
+    ranged read. The checksum is taken from the body of the object's last PUT; `corrupt`
+    makes it wrong for the keys whose path contains a given text (for the whole reads that
+    must still be checked).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._crc: dict[str, int] = {}
+        self._corrupt: list[str] = []
+
+    def corrupt(self, path_part: str) -> None:
+        with self._lock:
+            self._corrupt.append(path_part)
+
+    def wrap(self, app: WsgiApp) -> WsgiApp:
+        def checksumming(
+            environ: dict[str, Any], start_response: Callable[..., Any]
+        ) -> Iterable[bytes]:
+            path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+            if method == "PUT" and not environ.get("QUERY_STRING"):
+                body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                environ["wsgi.input"] = io.BytesIO(body)
+                with self._lock:
+                    self._crc[path] = zlib.crc32(body)
+                return app(environ, start_response)
+            with self._lock:
+                crc = self._crc.get(path) if method == "GET" else None
+                if crc is not None and any(part in path for part in self._corrupt):
+                    crc ^= 1
+            if crc is None:
+                return app(environ, start_response)
+            header = base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+            def with_checksum(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+                if status.startswith("20"):
+                    headers = headers + [("x-amz-checksum-crc32", header)]
+                return start_response(status, headers, exc_info)
+
+            return app(environ, with_checksum)
+
+        return checksumming
+
+
 def _kind(method: str, path: str, query: str) -> str:
     has_key = "/" in path.strip("/")
     if method == "GET" and not has_key and "location" not in parse_qs(query, True):
@@ -122,6 +175,7 @@ class S3Endpoint:
     secret: str = "snapstore-test-secret"
     region: str = "us-east-1"
     requests: RequestCounter = field(default_factory=RequestCounter, compare=False)
+    checksums: WholeObjectChecksums | None = field(default=None, compare=False)
 
     def cli_env(self) -> dict[str, str]:
         """Environment for the snapstore command: options as SNAPSTORE_S3_*, keys as AWS_*."""
@@ -186,8 +240,11 @@ def delete_bucket(endpoint: S3Endpoint, bucket: str) -> None:
 
 
 @contextlib.contextmanager
-def running_s3_server() -> Iterator[S3Endpoint]:
-    """Start moto's S3 server on 127.0.0.1 and stop it on exit; ServerUnavailable if it can't."""
+def running_s3_server(*, whole_object_checksums: bool = False) -> Iterator[S3Endpoint]:
+    """Start moto's S3 server on 127.0.0.1 and stop it on exit; ServerUnavailable if it can't.
+
+    With `whole_object_checksums`, GETs carry the whole object's checksum (see
+    `WholeObjectChecksums`)."""
     try:
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
@@ -195,8 +252,11 @@ def running_s3_server() -> Iterator[S3Endpoint]:
         raise ServerUnavailable(f"moto[server] is not installed: {exc}") from exc
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     counter = RequestCounter()
+    checksums = WholeObjectChecksums() if whole_object_checksums else None
     try:
         app = counter.wrap(DomainDispatcherApplication(create_backend_app))
+        if checksums is not None:
+            app = checksums.wrap(app)
         server = make_server("127.0.0.1", 0, app, threaded=True)
     except Exception as exc:
         raise ServerUnavailable(f"moto server did not start: {exc}") from exc
@@ -206,7 +266,7 @@ def running_s3_server() -> Iterator[S3Endpoint]:
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}"
         _wait_until_serving(url)
-        yield S3Endpoint(url, requests=counter)
+        yield S3Endpoint(url, requests=counter, checksums=checksums)
     finally:
         server.shutdown()
         thread.join()
