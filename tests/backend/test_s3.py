@@ -1,4 +1,5 @@
-"""The fsspec adapter over s3fs against a real S3 HTTP endpoint (moto's server on loopback)."""
+"""The fsspec adapter over s3fs against real S3 HTTP endpoints on loopback: moto's server, and
+SeaweedFS as a second, independent implementation."""
 
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ class TestS3Backend(BackendConformance):
     def backend(self, s3_backend: Backend, s3_endpoint: S3Endpoint) -> Iterator[Backend]:
         self.endpoint = s3_endpoint
         yield s3_backend
+
+    def plant_stray(self, backend: Backend, relative_path: str, data: bytes) -> None:
+        bucket, prefix = bucket_and_prefix(backend)
+        self.endpoint.boto3_client().put_object(
+            Bucket=bucket, Key=f"{prefix}/{relative_path}", Body=data
+        )
+
+
+class TestSeaweedfsS3Backend(BackendConformance):
+    @pytest.fixture
+    def backend(
+        self, seaweedfs_backend: Backend, seaweedfs_endpoint: S3Endpoint
+    ) -> Iterator[Backend]:
+        self.endpoint = seaweedfs_endpoint
+        yield seaweedfs_backend
 
     def plant_stray(self, backend: Backend, relative_path: str, data: bytes) -> None:
         bucket, prefix = bucket_and_prefix(backend)
@@ -147,3 +163,4 @@ def test_unreachable_endpoint_is_transient(s3_endpoint: S3Endpoint) -> None:
         backend.load(PACK)
     with pytest.raises(TransientBackendError):
         list(backend.list(FileType.PACK))
+
