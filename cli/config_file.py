@@ -29,6 +29,7 @@
 
     connections = 8                 # top level, like repository: parallel transfers
     cache_dir = "/var/cache/snapstore"
+    retry_for = "10m"               # how long a remote repository may keep failing
 
     [s3]                            # S3 and work-alikes; credentials: AWS_* or profile
     endpoint = "https://<account>.r2.cloudflarestorage.com"
@@ -63,11 +64,12 @@ from typing import Any
 
 import click
 
+from snapstore.cli.remote_options import SETTINGS
 from snapstore.errors import UsageError
 
 REPOSITORY_KEYS = {"repository": "repo", "password_file": "password_file",
-                   "password_command": "password_command", "connections": "connections",
-                   "cache_dir": "cache_dir"}  # fmt: skip
+                   "password_command": "password_command",
+                   **{setting.name: setting.name for setting in SETTINGS}}  # fmt: skip
 _REMOTE_KEYS = {
     "s3": {"endpoint": "s3_endpoint", "region": "s3_region", "profile": "s3_profile",
            "addressing_style": "s3_addressing_style", "storage_class": "s3_storage_class"},
@@ -76,11 +78,11 @@ _REMOTE_KEYS = {
 """Keys of the [s3] and [sftp] sections -> the options every repository command takes."""
 _COPY_KEYS = {"repository": "to_repo", "password_file": "to_password_file",
               "password_command": "to_password_command"}  # fmt: skip
-_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir", "cache_dir", "key_file",
-              "known_hosts"}  # fmt: skip
+_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir", "key_file", "known_hosts",
+              *(setting.name for setting in SETTINGS if setting.path)}  # fmt: skip
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "": {"repository": (str,), "password_file": (str,), "password_command": (str,),
-         "connections": (int,), "cache_dir": (str,)},
+         **{setting.name: setting.toml_types for setting in SETTINGS}},
     "s3": {key: (str,) for key in _REMOTE_KEYS["s3"]},
     "sftp": {key: (str,) for key in _REMOTE_KEYS["sftp"]},
     "copy": {key: (str,) for key in _COPY_KEYS},

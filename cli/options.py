@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import re
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Literal, TypeVar
 
 import click
 
 import snapstore
 from snapstore.cli.password import read_password
-from snapstore.cli.remote_options import RemoteOptions, pop_remote, remote_decorators
+from snapstore.cli.remote_options import (
+    RemoteOptions,
+    parse_wait,
+    pop_remote,
+    remote_decorators,
+)
 from snapstore.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 LockMode = Literal["shared", "exclusive"]
-
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_WAIT = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+|\d+(?:\.\d+)?")
-_WAIT_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-
-
-def parse_wait(text: str) -> float:
-    """Seconds in a wait like `30s`, `5m`, `1h30m` or a bare number of seconds."""
-    spelled = text.strip().lower()
-    if not _WAIT.fullmatch(spelled):
-        raise UsageError(f"{text!r} is not a duration like 90, 30s, 5m or 1h30m")
-    if spelled.replace(".", "").isdigit():
-        return float(spelled)
-    return sum(float(n) * _SECONDS[unit] for n, unit in _WAIT_PART.findall(spelled))
 
 
 def _retry_lock(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
@@ -105,7 +98,8 @@ def repository_options(func: F) -> F:
         **kwargs: Any,
     ) -> Any:
         remote = pop_remote(kwargs)
-        return func(RepoOptions(repo, password_file, password_command, retry_lock, remote), **kwargs)
+        with interrupt_on_signals(remote.interrupt):
+            return func(RepoOptions(repo, password_file, password_command, retry_lock, remote), **kwargs)
 
     functools.update_wrapper(wrapper, func)  # keeps options already attached to func
     del wrapper.__wrapped__  # type: ignore[attr-defined]  # click must see the wrapper's signature
@@ -113,3 +107,38 @@ def repository_options(func: F) -> F:
     for decorate in reversed(decorators):
         result = decorate(result)
     return result
+
+
+@contextlib.contextmanager
+def interrupt_on_signals(interrupt: snapstore.Interrupt) -> Iterator[None]:
+    """While a command runs, Ctrl-C and SIGTERM also set `interrupt` before the handler already
+    in place raises in the main thread (KeyboardInterrupt, or app.py's Terminated).
+
+    Only the main thread sees that exception; worker threads asleep in a retry back-off see
+    the flag and give up, so the main thread, which waits for them on its way out, is not held
+    up for minutes. A signal that is ignored or left to the system is not touched.
+    """
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any]] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                signal.signal(signum, _chained(interrupt, handler))
+                previous[signum] = handler
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _chained(
+    interrupt: snapstore.Interrupt, handler: Callable[[int, FrameType | None], Any]
+) -> Callable[[int, FrameType | None], Any]:
+    def on_signal(signum: int, frame: FrameType | None) -> Any:
+        interrupt.set()
+        return handler(signum, frame)
+
+    return on_signal

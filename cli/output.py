@@ -24,6 +24,12 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
+def print_warning(where: str, message: str) -> None:
+    """One warning line on stderr; the shape of `Progress.warning`, so the library can be
+    handed this for reports that come before any progress display (retries)."""
+    click.echo(f"snapstore: warning: {where}: {message}", err=True)
+
+
 class TerminalProgress:
     """Live progress on stderr when it is a terminal; warnings always go to stderr."""
 
@@ -64,4 +70,4 @@ class TerminalProgress:
         self._refresh()
 
     def warning(self, path: str, message: str) -> None:
-        click.echo(f"snapstore: warning: {path}: {message}", err=True)
+        print_warning(path, message)

@@ -1,22 +1,28 @@
 """Options for remote repositories, taken by every repository command: S3 and work-alikes
-(R2, B2, Wasabi, MinIO), SFTP, how many connections to use, and the local metadata cache.
+(R2, B2, Wasabi, MinIO), SFTP, how many connections to use, the local metadata cache, and how
+long to retry.
 
 Each has a flag, an environment variable (SNAPSTORE_S3_ENDPOINT, ...) and a config file key
-(`[s3]`, `[sftp]`, top-level `connections`/`cache_dir`; see config_file.py). S3 credentials
-are botocore's business: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or
---s3-profile. Options for a scheme reach only a repository of that scheme, so one set of
-variables can serve a local repository and an off-site one.
+(`[s3]`, `[sftp]`, and the top-level SETTINGS; see config_file.py), all made from the tables
+here. S3 credentials are botocore's business: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+AWS_PROFILE, or --s3-profile. Options for a scheme reach only a repository of that scheme, so
+one set of variables can serve a local repository and an off-site one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import click
+
+import snapstore
+from snapstore.cli.output import print_warning
+from snapstore.errors import UsageError
 
 S3_FLAGS = {
     "endpoint_url": ("endpoint", "S3 endpoint URL, e.g. https://<account>.r2.cloudflarestorage.com"),
@@ -34,6 +40,58 @@ SFTP_FLAGS = {
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_WAIT = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+|\d+(?:\.\d+)?")
+_WAIT_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_wait(text: str) -> float:
+    """Seconds in a wait like `30s`, `5m`, `1h30m` or a bare number of seconds."""
+    spelled = text.strip().lower()
+    if not _WAIT.fullmatch(spelled):
+        raise UsageError(f"{text!r} is not a duration like 90, 30s, 5m or 1h30m")
+    if spelled.replace(".", "").isdigit():
+        return float(spelled)
+    return sum(float(n) * _SECONDS[unit] for n, unit in _WAIT_PART.findall(spelled))
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    return parse_wait(value) if value else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A top-level remote option: flag --<name>, environment SNAPSTORE_<NAME>, config key
+    <name> (with `-` for `_` in the flag)."""
+
+    name: str
+    metavar: str
+    help: str
+    type: Any = None  # click's parameter type
+    toml_types: tuple[type, ...] = (str,)  # what the config file may hold
+    path: bool = False  # a path, taken from the config file's folder
+    callback: Callable[[click.Context, click.Parameter, Any], Any] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def envvar(self) -> str:
+        return f"SNAPSTORE_{self.name.upper()}"
+
+
+SETTINGS = (
+    Setting("connections", "N", "Parallel uploads/downloads [default: 5].",
+            click.IntRange(1, 64), (int,)),
+    Setting("cache_dir", "DIR", "Where remote repositories' metadata is cached "
+            "[default: ~/.cache/snapstore].", click.Path(file_okay=False), path=True),
+    Setting("retry_for", "DURATION", "How long a remote repository may keep failing before "
+            "the command gives up, e.g. 30s, 10m; each retry is reported [default: 5m].",
+            toml_types=(str, int), callback=_duration),
+)  # fmt: skip
+"""The top-level remote options, one row each."""
+
 
 @dataclass(frozen=True)
 class RemoteOptions:
@@ -41,6 +99,9 @@ class RemoteOptions:
     sftp: Mapping[str, str] = field(default_factory=dict)
     connections: int | None = None
     cache_dir: str | None = None  # None: no cache
+    retry_for: float | None = None  # None: the library's default
+    interrupt: snapstore.Interrupt = field(default_factory=snapstore.Interrupt)
+    """Set on Ctrl-C/SIGTERM while the command runs (see options.py): retries stop waiting."""
 
     def backend_options(self, location: str) -> dict[str, str]:
         """The options for this location's scheme (a local path takes none)."""
@@ -57,7 +118,13 @@ class RemoteOptions:
             "backend_options": self.backend_options(location),
             "connections": self.connections,
             "cache_dir": self.cache_dir,
+            "retry": self.retry_policy(),
         }
+
+    def retry_policy(self) -> snapstore.RetryPolicy:
+        """Retries reported on stderr as they happen, ended by the command's interrupt."""
+        limit = {} if self.retry_for is None else {"retry_for": self.retry_for}
+        return snapstore.RetryPolicy(**limit, warn=print_warning, interrupt=self.interrupt)
 
     def with_s3(self, overrides: Mapping[str, str]) -> RemoteOptions:
         return replace(self, s3={**self.s3, **overrides})
@@ -97,16 +164,15 @@ def remote_decorators() -> list[Decorator]:
         )
         for suffix, text in SFTP_FLAGS.values()
     ]  # fmt: skip
-    return s3_decorators() + sftp + [
+    settings = [
         click.option(
-            "--connections", type=click.IntRange(1, 64), envvar="SNAPSTORE_CONNECTIONS",
-            help="Parallel uploads/downloads (env SNAPSTORE_CONNECTIONS) [default: 5].",
-        ),
-        click.option(
-            "--cache-dir", type=click.Path(file_okay=False), envvar="SNAPSTORE_CACHE_DIR",
-            help="Where remote repositories' metadata is cached (env SNAPSTORE_CACHE_DIR) "
-                 "[default: ~/.cache/snapstore].",
-        ),
+            setting.flag, setting.name, metavar=setting.metavar, type=setting.type,
+            envvar=setting.envvar, callback=setting.callback,
+            help=setting.help.replace(" [default", f" (env {setting.envvar}) [default"),
+        )
+        for setting in SETTINGS
+    ]  # fmt: skip
+    return s3_decorators() + sftp + settings + [
         click.option(
             "--no-cache", is_flag=True, envvar="SNAPSTORE_NO_CACHE",
             help="Read everything from the repository; keep no local cache.",
@@ -140,6 +206,7 @@ def pop_remote(kwargs: dict[str, Any]) -> RemoteOptions:
         sftp=sftp,
         connections=connections,
         cache_dir=None if no_cache else str(Path(cache_dir or default_cache_dir()).expanduser()),
+        retry_for=kwargs.pop("retry_for", None),
     )
 
 

@@ -20,6 +20,7 @@ from snapstore.archiver.source import ChunkingProfile, Source
 from snapstore.backend.base import Backend
 from snapstore.backend.cache import CacheBackend
 from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
+from snapstore.backend.retry import Interrupt, RetryPolicy
 from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
 from snapstore.checker.findings import Finding
 from snapstore.copy import CopyResult, copy_snapshots
@@ -72,6 +73,7 @@ __all__ = [
     "FileSource",
     "Finding",
     "ForgetResult",
+    "Interrupt",
     "KdfParams",
     "LockInfo",
     "MastodonOptions",
@@ -94,6 +96,7 @@ __all__ = [
     "RestoreOptions",
     "RestoreResult",
     "RetentionPolicy",
+    "RetryPolicy",
     "Snapshot",
     "SnapshotOptions",
     "SnapstoreError",
@@ -133,12 +136,13 @@ def init_repository(
     pack_size: int | None = None,
     connections: int | None = None,
     cache_dir: str | Path | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Repository:
     """Creates an encrypted repository at a path or URL (`pack_size`: target bytes per pack).
 
-    `connections` and `cache_dir` are as for `open_repository`.
+    `connections`, `cache_dir` and `retry` are as for `open_repository`.
     """
-    backend = open_backend(location, options=backend_options, connections=connections)
+    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
     if pack_size is None:
         repo = Repository.init(backend, password, kdf=kdf)
     else:
@@ -157,6 +161,7 @@ def open_repository(
     retry_lock: float = 0.0,
     connections: int | None = None,
     cache_dir: str | Path | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Repository:
     """Opens an existing repository; loads its index unless asked not to (e.g. for check).
 
@@ -166,9 +171,10 @@ def open_repository(
     `connections` bounds parallel transfers (pack uploads; a remote store's connections);
     default 5. With `cache_dir`, a remote repository's index, snapshots, keys and trees are
     kept in `cache_dir/<repository id>` (see snapstore.backend.cache); local repositories
-    are not cached.
+    are not cached. `retry` says how long a remote repository's transient failures are retried
+    (default 5 minutes), whom each retry is reported to, and what interrupts the waits.
     """
-    backend = open_backend(location, options=backend_options, connections=connections)
+    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
     try:
         repo = Repository.open(backend, password)
     except BaseException:

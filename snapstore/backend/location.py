@@ -6,6 +6,8 @@
     gs://..., any other fsspec URL            -> RetryBackend(FsspecBackend(fsspec))
 
 Options arrive explicitly from the caller (the CLI reads the environment, not the library).
+`retry` says how long remote backends retry, whom they tell, and what interrupts them
+(see `retry.py`).
 For s3 they are: endpoint_url, region, profile, key, secret, token, addressing_style
 (auto, virtual or path) and storage_class (for packs only, e.g. STANDARD_IA). For sftp:
 key_filename and known_hosts (see `sftp.py`: unknown host keys are refused). For other fsspec
@@ -25,7 +27,7 @@ from fsspec.registry import known_implementations, registry
 
 from snapstore.backend.base import Backend, FileType
 from snapstore.backend.local import LocalBackend
-from snapstore.backend.retry import RetryBackend
+from snapstore.backend.retry import RetryBackend, RetryPolicy
 from snapstore.errors import UsageError
 
 S3_OPTIONS = frozenset(
@@ -51,9 +53,11 @@ def open_backend(
     *,
     options: Mapping[str, str] | None = None,
     connections: int | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Backend:
     """The backend for a location; remote ones come wrapped in retries. Nothing is created."""
     options = dict(options or {})
+    retry = retry or RetryPolicy()
     connections = DEFAULT_CONNECTIONS if connections is None else connections
     if connections < 1:
         raise UsageError("connections must be at least 1")
@@ -69,12 +73,12 @@ def open_backend(
         _no_options(url_or_path, options)
         return LocalBackend(_file_url_path(url_or_path))
     if scheme in ("s3", "s3a"):
-        return RetryBackend(_s3_backend(url_or_path, options, connections))
+        return RetryBackend.with_policy(_s3_backend(url_or_path, options, connections), retry)
     if scheme in ("sftp", "ssh"):
-        return RetryBackend(_sftp_backend(url_or_path, options, connections))
+        return RetryBackend.with_policy(_sftp_backend(url_or_path, options, connections), retry)
     if scheme not in known_implementations and scheme not in registry:
         raise UsageError(f"unknown storage scheme {scheme!r} in {_redact(url_or_path)}")
-    return RetryBackend(_fsspec_backend(url_or_path, options))
+    return RetryBackend.with_policy(_fsspec_backend(url_or_path, options), retry)
 
 
 def is_local(url_or_path: str) -> bool:
@@ -136,6 +140,9 @@ def _s3_backend(url: str, options: Mapping[str, str], connections: int) -> Backe
     config: dict[str, Any] = {
         "max_pool_connections": connections,
         "response_checksum_validation": "when_required",  # see _s3_session
+        # RetryBackend owns the waiting: botocore's own back-off (up to ~15 s a request) is
+        # silent and cannot be interrupted
+        "retries": {"mode": "standard", "total_max_attempts": 1},
     }
     style = options.get("addressing_style")
     if style:
@@ -147,7 +154,7 @@ def _s3_backend(url: str, options: Mapping[str, str], connections: int) -> Backe
     if options.get("storage_class"):
         put_options[FileType.PACK] = {"StorageClass": options["storage_class"]}
     fs = fsspec.filesystem("s3", **kwargs)
-    fs.retries = 1  # RetryBackend owns the waiting; botocore still retries quick glitches
+    fs.retries = 1  # nor does s3fs retry on its own
     fs.max_concurrency = 1  # one GET per object: no HEAD first to split a large one up
     return _remote(fs, root, atomic_put=True, location=f"s3://{root}", put_options=put_options)
 

@@ -13,7 +13,7 @@ import pytest
 from snapstore.backend import open_backend
 from snapstore.backend.base import Backend, FileType, Handle
 from snapstore.backend.fsspec import FsspecBackend
-from snapstore.backend.retry import RetryBackend
+from snapstore.backend.retry import RetryBackend, RetryPolicy
 from snapstore.errors import BackendError, ObjectNotFound, TransientBackendError
 from tests.backend.conformance import BackendConformance
 from tests.support.s3server import S3Endpoint, delete_bucket, fresh_bucket_name
@@ -164,3 +164,18 @@ def test_unreachable_endpoint_is_transient(s3_endpoint: S3Endpoint) -> None:
     with pytest.raises(TransientBackendError):
         list(backend.list(FileType.PACK))
 
+
+def test_a_dead_endpoint_is_retried_with_warnings_then_given_up(s3_endpoint: S3Endpoint) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    warnings: list[tuple[str, str]] = []
+    options = {**s3_endpoint.options(), "endpoint_url": f"http://127.0.0.1:{closed_port}"}
+    policy = RetryPolicy(retry_for=1.5, warn=lambda where, text: warnings.append((where, text)))
+    backend = open_backend("s3://bucket/repo", options=options, retry=policy)
+    with pytest.raises(TransientBackendError, match="giving up") as caught:
+        backend.load(PACK)
+    assert str(closed_port) in str(caught.value)
+    assert len(warnings) >= 2  # one per retry, each as it happens
+    assert all(where == "s3://bucket/repo" for where, _ in warnings)
+    assert all(f"load {PACK} failed" in text and "retrying in" in text for _, text in warnings)

@@ -62,6 +62,11 @@ class RequestCounter:
             self._log.clear()
             self._uploaded = 0
 
+    def clear_failures(self) -> None:
+        """Forget the failures `fail_next` asked for that have not happened yet."""
+        with self._lock:
+            self._failures.clear()
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             counts = dict(self._counts)
@@ -80,7 +85,8 @@ class RequestCounter:
 
     def fail_next(self, kind: str, times: int = 1, status: int = 503, path_part: str = "") -> None:
         """The next `times` requests of this kind (whose path contains `path_part`) get
-        `status` instead of an answer (503: S3's SlowDown; 403: access denied)."""
+        `status` instead of an answer (503: S3's SlowDown; other 5xx: InternalError; 4xx:
+        AccessDenied)."""
         with self._lock:
             self._failures.extend([(kind, status, path_part)] * times)
 
@@ -103,7 +109,10 @@ class RequestCounter:
                     self._failures.remove(failure)
             if failure is not None:
                 environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-                code = b"SlowDown" if failure[1] == 503 else b"AccessDenied"
+                status = failure[1]
+                code = b"SlowDown" if status == 503 else b"InternalError" if status >= 500 else (
+                    b"AccessDenied"
+                )
                 body = b"<Error><Code>" + code + b"</Code><Message>injected</Message></Error>"
                 start_response(f"{failure[1]} Injected", [("Content-Type", "application/xml"),
                                                          ("Content-Length", str(len(body)))])
