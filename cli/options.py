@@ -60,7 +60,7 @@ class RepoOptions:
             kwargs["cache_dir"] = None
         return snapstore.open_repository(
             location, self.password(), load_index=load_index, lock=lock, retry_lock=self.retry_lock,
-            **kwargs,
+            on_damaged=warn_damaged, **kwargs,
         )
 
     def init(self, password: bytes, pack_size: int | None = None) -> snapstore.Repository:
@@ -69,6 +69,16 @@ class RepoOptions:
         return snapstore.init_repository(
             location, password, pack_size=pack_size, **self.remote.repository_kwargs(location)
         )
+
+
+def warn_damaged(damaged: snapstore.DamagedObject) -> None:
+    """One warning line for each damaged index file or snapshot a command leaves out."""
+    if damaged.kind == "index":
+        what, after = "index file", "; its packs are read from their own headers (run `snapstore repair index`)"
+    else:
+        what, after = "snapshot", ""
+    click.echo(f"snapstore: warning: {what} {damaged.name[:8]} is damaged and was skipped: "
+               f"{damaged.error}{after}", err=True)
 
 
 def repository_options(func: F) -> F:

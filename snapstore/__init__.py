@@ -31,7 +31,7 @@ from snapstore.forget import forget_snapshots as forget
 from snapstore.progress import NoProgress, Progress
 from snapstore.prune import PruneOptions, PruneReport, prune
 from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
-from snapstore.repository.repository import Repository
+from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
 from snapstore.restorer.restorer import Overwrite, RestoreOptions, Restorer, RestoreResult
 from snapstore.restorer.stream import stream_file
 from snapstore.retention import Decision, Duration, RetentionPolicy
@@ -64,6 +64,7 @@ __all__ = [
     "ChunkingProfile",
     "CopyResult",
     "DEFAULT_KDF",
+    "DamagedObject",
     "DatabaseRestoreOptions",
     "DatabaseRestoreResult",
     "Decision",
@@ -81,6 +82,7 @@ __all__ = [
     "NoProgress",
     "Node",
     "NodeType",
+    "OnDamaged",
     "Overwrite",
     "PgConnection",
     "PostgresOptions",
@@ -162,6 +164,7 @@ def open_repository(
     connections: int | None = None,
     cache_dir: str | Path | None = None,
     retry: RetryPolicy | None = None,
+    on_damaged: OnDamaged | None = None,
 ) -> Repository:
     """Opens an existing repository; loads its index unless asked not to (e.g. for check).
 
@@ -173,6 +176,13 @@ def open_repository(
     kept in `cache_dir/<repository id>` (see snapstore.backend.cache); local repositories
     are not cached. `retry` says how long a remote repository's transient failures are retried
     (default 5 minutes), whom each retry is reported to, and what interrupts the waits.
+
+    One damaged object does not block the others: an index file or snapshot that cannot be
+    read is left out, recorded in `repo.damaged` and handed to `on_damaged` as it is met.
+    What a damaged index file described is found again from the packs' own headers (a writer
+    names those packs in a new index file before it stores anything); listing snapshots, as
+    `latest` does, leaves a damaged one out. `repair_index` and `repair_snapshots` remove the
+    damage.
     """
     backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
     try:
@@ -184,12 +194,19 @@ def open_repository(
     try:
         if lock is not None:
             repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
+        repo.on_damaged = on_damaged or _record_only
         if load_index:
             repo.load_index()
+            if any(d.kind == "index" for d in repo.damaged):
+                repo.index_unindexed_packs()
     except BaseException:
         repo.close()
         raise
     return repo
+
+
+def _record_only(damaged: DamagedObject) -> None:
+    """The default `on_damaged`: the damage is only recorded, in `repo.damaged`."""
 
 
 def _set_up(

@@ -2,12 +2,18 @@
 objects it does not keep. Only the snapshot objects go; their data stays until prune.
 
 The decisions come from the pure `snapstore.retention`; this module adds the I/O around it.
+
+A snapshot that cannot be read (on a handle that skips damaged objects, as open_repository's
+does) takes no part in the decision and is never removed: its host, paths and time are
+unknown, so it could not be placed in a group. Leaving a snapshot out of the input never makes
+a retention policy remove more of the others (each rule keeps the newest of what it is given),
+so a damaged snapshot cannot cost a good one. `repair snapshots --forget` removes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from snapstore.backend.base import FileType
@@ -15,7 +21,7 @@ from snapstore.errors import ObjectNotFound
 from snapstore.repository.repository import Repository
 from snapstore.retention import DEFAULT_GROUP_BY, ForgetGroup, RetentionPolicy, plan_forget
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import list_snapshots
+from snapstore.snapshot.store import damaged_snapshots, list_snapshots
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class ForgetResult:
     policy: RetentionPolicy
     groups: list[ForgetGroup]
     dry_run: bool  # True: `removed` lists what would have been removed
+    #: names of snapshots that could not be read: left alone, not part of the decision
+    damaged: list[str] = field(default_factory=list)
 
     @property
     def kept(self) -> list[Snapshot]:
@@ -50,8 +58,9 @@ def forget_snapshots(
     and `hosts` choose the snapshots considered; `tz` (default: local time) places day, week and
     month boundaries. A policy with no rule raises UsageError unless `allow_remove_all`.
     Decides for every group first, then removes: a refused group leaves everything as it was."""
+    snapshots = list_snapshots(repo)
     groups = plan_forget(
-        list_snapshots(repo),
+        snapshots,
         policy,
         now=now or datetime.now(UTC),
         tz=tz,
@@ -60,7 +69,7 @@ def forget_snapshots(
         hosts=hosts,
         allow_remove_all=allow_remove_all,
     )
-    result = ForgetResult(policy, groups, dry_run)
+    result = ForgetResult(policy, groups, dry_run, damaged_snapshots(repo))
     if not dry_run:
         for snapshot in result.removed:
             if snapshot.id is None:  # list_snapshots always sets it

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from snapstore.backend.base import FileType
 from snapstore.ids import Id
 from snapstore.repository.repository import Repository
-from snapstore.snapshot.store import list_snapshots
+from snapstore.snapshot.store import damaged_snapshots, list_snapshots
 from snapstore.snapshot.tree import NodeType
 from snapstore.snapshot.walk import Walker
 
@@ -20,6 +20,8 @@ class RepositoryStats:
     blobs: int
     logical_bytes: int
     unique_content_bytes: int
+    #: names of snapshots that could not be read: left out of every figure above
+    damaged_snapshots: list[str] = field(default_factory=list)
 
     @property
     def dedup_ratio(self) -> float:
@@ -46,7 +48,10 @@ def repository_stats(repo: Repository) -> RepositoryStats:
         loc = repo.lookup(blob_id)
         if loc is not None:
             unique_bytes += loc.plain_length
-    return RepositoryStats(len(snapshots), stored, packs, len(repo.index), logical, unique_bytes)
+    return RepositoryStats(
+        len(snapshots), stored, packs, len(repo.index), logical, unique_bytes,
+        damaged_snapshots(repo),
+    )
 
 
 def _tree_size(walker: Walker, tree_id: Id, sizes: dict[bytes, int], unique: set[bytes]) -> int:

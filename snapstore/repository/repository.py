@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Self
@@ -48,11 +49,31 @@ OBJECT_KIND = {
 }
 #: Write an index file after this many new packs, so an interrupted backup can resume.
 PACKS_PER_INDEX_FILE = 64
+#: Index files written whole (prune, repair) hold at most this many blob entries (46 bytes
+#: each before compression).
+INDEX_FILE_MAX_BLOBS = 100_000
 _PACK_TAIL_GUESS = 64 * 1024
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class DamagedObject:
+    """An index file or snapshot that cannot be read, which a reader left out and went on."""
+
+    file_type: FileType  # FileType.INDEX or FileType.SNAPSHOT
+    name: str
+    error: SnapstoreError
+
+    @property
+    def kind(self) -> str:
+        """"index" or "snapshot"."""
+        return "index" if self.file_type is FileType.INDEX else "snapshot"
+
+
+OnDamaged = Callable[[DamagedObject], None]
 
 
 class Repository:
@@ -74,6 +95,12 @@ class Repository:
         self._unindexed: dict[Id, list[PackEntry]] = {}
         self._unindexed_lock = threading.Lock()
         self._lock: RepositoryLock | None = None
+        #: Whether readers skip a damaged index file or snapshot (see `skip_damaged`): None
+        #: makes them raise; open_repository sets it.
+        self.on_damaged: OnDamaged | None = None
+        self._damaged: dict[tuple[FileType, str], DamagedObject] = {}
+        #: Packs in self.index read from their own headers that no stored index file names.
+        self._unnamed: dict[Id, list[PackEntry]] = {}
         self.bytes_uploaded = 0
         #: Packs uploaded at once (and so connections used); set before the first save.
         #: Memory for packs stays within (connections + 2) x pack size.
@@ -163,6 +190,28 @@ class Repository:
         if lock is not None:
             lock.release()
 
+    # -- damaged index files and snapshots ------------------------------------------------
+    def skip_damaged(self, file_type: FileType, name: str, error: SnapstoreError) -> None:
+        """A reader could not read this index file or snapshot. With `on_damaged` unset it
+        raises `error`. Set, a damaged object (an IntegrityError) is recorded in `damaged`,
+        reported once per handle and left out by the reader; one that vanished since it was
+        listed (a concurrent forget or prune) is left out silently; any other error (the
+        backend failing) is raised: an object is never taken for damaged because the storage
+        could not be reached."""
+        if self.on_damaged is None or not isinstance(error, (IntegrityError, ObjectNotFound)):
+            raise error
+        if isinstance(error, ObjectNotFound):
+            return
+        key = (file_type, name)
+        if key not in self._damaged:
+            self._damaged[key] = DamagedObject(file_type, name, error)
+            self.on_damaged(self._damaged[key])
+
+    @property
+    def damaged(self) -> list[DamagedObject]:
+        """The damaged index files and snapshots this handle met and left out, in order."""
+        return list(self._damaged.values())
+
     # -- index ----------------------------------------------------------------------------
     def load_index(self, on_damaged: Callable[[str, SnapstoreError], None] | None = None) -> None:
         """Reads every index file not read yet into memory (in parallel: they are independent).
@@ -171,8 +220,11 @@ class Repository:
         prune deleted it, and if it reappears (a bucket restored from versioning, an rsync of
         an old copy) it names packs that are gone. Calling this again picks up the index files
         other writers stored meanwhile. A damaged index file raises, unless `on_damaged` is
-        given: then it is reported (name, error) and left out.
+        given (or the handle's `on_damaged` is set: see `skip_damaged`): then it is reported
+        and left out.
         """
+        if on_damaged is None and self.on_damaged is not None:
+            on_damaged = partial(self.skip_damaged, FileType.INDEX)
         infos = [
             i
             for i in self.backend.list(FileType.INDEX)
@@ -239,11 +291,53 @@ class Repository:
         self.backend.save(Handle(FileType.INDEX, name.hex()), sealed)
         return name, len(sealed)
 
-    def read_index_files(self) -> list[tuple[FileInfo, IndexFile]]:
-        """Every index file; a damaged one raises (callers that delete need to know them all)."""
+    def read_index_files(
+        self, on_damaged: Callable[[FileInfo, SnapstoreError], None] | None = None
+    ) -> list[tuple[FileInfo, IndexFile]]:
+        """Every index file, superseded ones too; a damaged one raises (callers that delete
+        need to know them all), unless `on_damaged` is given: then it is handed there and
+        left out (repair index, which rewrites the index whole)."""
         infos = list(self.backend.list(FileType.INDEX))
+
+        def read(info: FileInfo) -> IndexFile | SnapstoreError:
+            try:
+                return self.load_index_file(info.handle.name)
+            except SnapstoreError as exc:
+                if on_damaged is None:
+                    raise
+                return exc
+
+        read_files = []
         with ThreadPoolExecutor(8) as pool:
-            return list(zip(infos, pool.map(lambda i: self.load_index_file(i.handle.name), infos), strict=True))
+            for info, result in zip(infos, pool.map(read, infos), strict=True):
+                if isinstance(result, SnapstoreError):
+                    assert on_damaged is not None
+                    on_damaged(info, result)
+                else:
+                    read_files.append((info, result))
+        return read_files
+
+    def write_index_files(
+        self, packs: Mapping[Id, list[PackEntry]], supersedes: Sequence[str]
+    ) -> list[tuple[Id, int]]:
+        """Writes an index naming exactly `packs`, in files of at most INDEX_FILE_MAX_BLOBS
+        entries, replacing the index files `supersedes` names (prune, repair index: SPEC.md
+        section 11). Only the last file lists them in `supersedes`, so a reader that honours
+        it never sees part of the new index alone; the caller deletes them afterwards.
+        Returns (name, size as stored) per file written; none when `packs` is empty."""
+        files: list[IndexFile] = []
+        current, count = IndexFile(), 0
+        for pack_id, entries in packs.items():
+            if current.packs and count + len(entries) > INDEX_FILE_MAX_BLOBS:
+                files.append(current)
+                current, count = IndexFile(), 0
+            current.packs[pack_id] = entries
+            count += len(entries)
+        if current.packs:
+            files.append(current)
+        if files:
+            files[-1].supersedes = [Id.from_hex(name) for name in supersedes]
+        return [self.write_index_file(index_file) for index_file in files]
 
     def replace_index(self, packs: Mapping[Id, list[PackEntry]]) -> None:
         """Makes the in-memory index exactly these packs, standing for every index file now
@@ -297,13 +391,31 @@ class Repository:
         header cannot be read are left alone (prune deletes them).
         """
         self.load_index()  # index files written by others meanwhile name packs that look unindexed
+        self.index_unindexed_packs()
+        return self._name_unnamed_packs()
+
+    def index_unindexed_packs(self) -> int:
+        """Adds to the in-memory index every whole pack the backend lists that no index file
+        read names, from the pack's own header; returns how many. Readers call it when an
+        index file was damaged (`skip_damaged`): what it described is found again. Until an
+        index file names them (the first blob this handle saves writes one, as does
+        `recover_unindexed_packs`), a writer does not store a snapshot using them."""
         listed = self.list_packs()
         self._forget_unlisted_packs(listed)
         found, _ = self.read_unindexed_packs(listed, self.index.pack_ids())
+        for pack_id, entries in found.items():
+            self.index.add_pack(pack_id, entries)
+        self._unnamed.update(found)
+        return len(found)
+
+    def _name_unnamed_packs(self) -> int:
+        """Writes one index file naming the packs read from their headers (SPEC.md section
+        11, rules 2 and 7); returns how many."""
+        found, self._unnamed = self._unnamed, {}
+        listed = self.index.pack_ids()
+        found = {p: entries for p, entries in found.items() if p in listed}
         if found:
             self.write_index(IndexFile(packs=found))
-            for pack_id, entries in found.items():
-                self.index.add_pack(pack_id, entries)
         return len(found)
 
     # -- blobs ----------------------------------------------------------------------------
@@ -312,6 +424,7 @@ class Repository:
             if self._packer is None:
                 if not self._packs_listed:
                     self._forget_unlisted_packs(self.list_packs())
+                self._name_unnamed_packs()  # it may deduplicate against them
                 self._packer = Packer(
                     self.backend,
                     self._sealer,

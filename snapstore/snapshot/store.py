@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from snapstore.backend.base import FileType
-from snapstore.errors import AmbiguousPrefix, PathNotFound, SnapshotNotFound
+from snapstore.errors import (
+    AmbiguousPrefix,
+    IntegrityError,
+    PathNotFound,
+    SnapshotNotFound,
+    SnapstoreError,
+)
 from snapstore.ids import Id
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot, decode_snapshot, encode_snapshot
@@ -27,13 +33,35 @@ def load_snapshot(repo: Repository, name: str) -> Snapshot:
 
 
 def list_snapshots(repo: Repository) -> list[Snapshot]:
-    """All snapshots, oldest first."""
-    snaps = [load_snapshot(repo, info.handle.name) for info in repo.list_objects(FileType.SNAPSHOT)]
+    """All snapshots, oldest first.
+
+    One that cannot be read is handed to `repo.skip_damaged`: on a handle that skips damaged
+    objects (open_repository's), it is left out and named there (`repo.damaged`) and the
+    others are listed; on one that does not, its error is raised. Every listing goes through
+    here: snapshots, `latest`, forget, stats, copy, the parent search, the drill's lookup.
+    """
+    snaps = []
+    for info in repo.list_objects(FileType.SNAPSHOT):
+        name = info.handle.name
+        try:
+            snaps.append(load_snapshot(repo, name))
+        except SnapstoreError as exc:
+            repo.skip_damaged(FileType.SNAPSHOT, name, exc)
     return sorted(snaps, key=lambda s: (s.time, s.id or b""))
 
 
+def damaged_snapshots(repo: Repository) -> list[str]:
+    """The names of the snapshots this handle's listings left out as damaged."""
+    return [d.name for d in repo.damaged if d.file_type is FileType.SNAPSHOT]
+
+
 def find_snapshot(repo: Repository, name: str) -> Snapshot:
-    """Resolves `latest` or a hex id prefix to one snapshot."""
+    """Resolves `latest` or a hex id prefix to one snapshot.
+
+    `latest` is the newest snapshot that can be read (a damaged newer one is left out as
+    `list_snapshots` does); a prefix naming a damaged snapshot raises an IntegrityError
+    naming it.
+    """
     if name == "latest":
         snaps = list_snapshots(repo)
         if not snaps:
@@ -51,7 +79,10 @@ def find_snapshot(repo: Repository, name: str) -> Snapshot:
         raise SnapshotNotFound(f"no snapshot matches {name!r}")
     if len(matches) > 1:
         raise AmbiguousPrefix(f"{name!r} matches {len(matches)} snapshots; give more characters")
-    return load_snapshot(repo, matches[0])
+    try:
+        return load_snapshot(repo, matches[0])
+    except IntegrityError as exc:
+        raise IntegrityError(f"snapshot {matches[0][:8]} is damaged: {exc}") from exc
 
 
 def split_path(path: str) -> list[bytes]:
