@@ -102,20 +102,20 @@ class Opener:
             return aead
 
     def open(self, kind: Kind, envelope: bytes | bytearray | memoryview) -> bytes:
-        envelope = bytes(envelope)
-        if len(envelope) < OVERHEAD:
-            raise Truncated(f"envelope of {len(envelope)} bytes is shorter than its framing")
-        if envelope[0] != ENVELOPE_VERSION or envelope[1] != SUITE_AES256GCM_SESSION:
+        view = memoryview(envelope)  # a slice of a larger read: no copy of the ciphertext
+        if len(view) < OVERHEAD:
+            raise Truncated(f"envelope of {len(view)} bytes is shorter than its framing")
+        if view[0] != ENVELOPE_VERSION or view[1] != SUITE_AES256GCM_SESSION:
             # The config gates the format version, so inside a version-1 repository an
             # unknown envelope header is damage, not a newer writer.
             raise AuthenticationFailed(
-                f"envelope header is damaged (version {envelope[0]}, suite {envelope[1]})"
+                f"envelope header is damaged (version {view[0]}, suite {view[1]})"
             )
-        header = envelope[:HEADER_SIZE]
+        header = bytes(view[:HEADER_SIZE])
         nonce = b"\0\0\0\0" + header[18:26]
         try:
             return self._aead(header[2:18]).decrypt(
-                nonce, envelope[HEADER_SIZE:], header + bytes((kind,))
+                nonce, view[HEADER_SIZE:], header + bytes((kind,))
             )
         except InvalidTag:
             raise AuthenticationFailed("ciphertext failed authentication") from None

@@ -187,7 +187,7 @@ class BlobReader:
         self,
         blob_type: BlobType,
         wanted: Id,
-        envelope: bytes,
+        envelope: bytes | memoryview,
         plain_length: int | None,
         *,
         base_key: int | None = None,
@@ -241,6 +241,15 @@ class BlobReader:
         except SnapstoreError:
             return None
 
+    def prefetch_trees(self, tree_ids: Iterable[Id]) -> None:
+        """Reads these trees into the tree cache in one planned read (a directory's
+        subdirectories sit side by side in a tree pack), so walking them costs no request
+        each. Damaged ones are left for `load` to report."""
+        todo = [(BlobType.TREE, t) for t in dict.fromkeys(tree_ids) if self._trees.get(bytes(t)) is None]
+        if len(todo) > 1:
+            for _ in self.read(todo[: _TREE_CACHE_ENTRIES // 2]):
+                pass
+
     # -- many blobs -----------------------------------------------------------------------
     def read(
         self,
@@ -275,6 +284,36 @@ class BlobReader:
                 if ahead is not None:
                     ahead.cancel()
 
+    def read_each(
+        self,
+        requests: Iterable[Request],
+        consume: Callable[[BlobRead], None],
+        *,
+        window_bytes: int = WINDOW_BYTES,
+        window_blobs: int = WINDOW_BLOBS,
+    ) -> None:
+        """Hands each distinct requested blob to `consume` once, on a worker thread, as soon as
+        it is in, in no particular order; returns when all were consumed. For restore: writing
+        overlaps fetching and decrypting, and no plaintext waits for its turn in memory.
+        `consume` must be thread-safe; an exception it raises ends the read."""
+        pending = iter(requests)
+        connections = max(1, self._connections())
+        with (
+            ThreadPoolExecutor(connections, thread_name_prefix="snapstore-read") as fetchers,
+            ThreadPoolExecutor(2, thread_name_prefix="snapstore-plan") as planner,
+        ):
+            # Two windows at once: one's last ranges and deltas overlap the next one's reads.
+            ahead: Future[list[BlobRead]] | None = None
+            window = self._next_window(pending, window_bytes, window_blobs)
+            while window:
+                current = planner.submit(self._read_window, window, fetchers, consume)
+                if ahead is not None:
+                    ahead.result()
+                ahead = current
+                window = self._next_window(pending, window_bytes, window_blobs)
+            if ahead is not None:
+                ahead.result()
+
     def _next_window(self, pending: Iterator[Request], max_bytes: int, max_blobs: int) -> list[Request]:
         window: list[Request] = []
         seen: set[tuple[BlobType, bytes]] = set()
@@ -292,20 +331,43 @@ class BlobReader:
                 break
         return window
 
-    def _read_window(self, window: list[Request], pool: ThreadPoolExecutor) -> list[BlobRead]:
+    def _read_window(
+        self,
+        window: list[Request],
+        pool: ThreadPoolExecutor,
+        consume: Callable[[BlobRead], None] | None = None,
+    ) -> list[BlobRead]:
+        """Reads one window. Without `consume`, returns one result per request, in order; with
+        it, hands each distinct blob to `consume` on a worker thread as soon as it is in (its
+        plaintext is then not kept) and returns nothing."""
         index = self._index()
+        requested = dict.fromkeys((t, bytes(i)) for t, i in window)
         results: dict[tuple[BlobType, bytes], BlobRead] = {}
+        lock = threading.Lock()
+
+        def emit(key: tuple[BlobType, bytes], read: BlobRead) -> None:
+            if read.data is not None and key[0] is BlobType.TREE:
+                self._trees.put(key[1], read.data)
+            if consume is None:
+                with lock:
+                    results[key] = read
+                return
+            with lock:
+                if key in results:
+                    return
+                results[key] = _CONSUMED
+            consume(read)
+
         located: list[tuple[Request, BlobLocation]] = []
-        for request in dict.fromkeys((t, bytes(i)) for t, i in window):
-            blob_type, blob_id = request[0], Id(request[1])
-            cached = self._trees.get(request[1]) if blob_type is BlobType.TREE else None
+        for key in requested:
+            blob_type, blob_id = key[0], Id(key[1])
+            cached = self._trees.get(key[1]) if blob_type is BlobType.TREE else None
             location = index.lookup(blob_id)
             if cached is not None:
-                results[request] = BlobRead(blob_type, blob_id, cached)
+                emit(key, BlobRead(blob_type, blob_id, cached))
             elif location is None:
-                results[request] = BlobRead(
-                    blob_type, blob_id, error=ObjectNotFound(f"blob {blob_id.hex()} is not in the index")
-                )
+                missing = ObjectNotFound(f"blob {blob_id.hex()} is not in the index")
+                emit(key, BlobRead(blob_type, blob_id, error=missing))
             else:
                 located.append(((blob_type, blob_id), location))
         # Bases the deltas need that are not cached: fetched in the same plan, whole only.
@@ -321,9 +383,8 @@ class BlobReader:
                 if whole and key not in wanted and self._bases.get(bytes(base_id)) is None:
                     wanted.add(key)
                     located.append(((BlobType.DATA, base_id), whole[0]))
-        fetched: dict[tuple[BlobType, bytes], bytes] = {}  # whole plaintexts of this window
+        fetched: dict[bytes, bytes] = {}  # plaintexts of this window's bases
         envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]] = {}  # deltas
-        lock = threading.Lock()
 
         def fetch(piece: _Range) -> None:
             try:
@@ -334,63 +395,57 @@ class BlobReader:
                 )
             except SnapstoreError:
                 return  # each blob of the range is tried again on its own below
+            view = memoryview(raw)
             for (blob_type, blob_id), loc in piece.blobs:
-                envelope = raw[loc.offset - piece.start : loc.offset + loc.length - piece.start]
+                key = (blob_type, bytes(blob_id))
+                envelope = view[loc.offset - piece.start : loc.offset + loc.length - piece.start]
                 if loc.is_delta:
                     with lock:
-                        envelopes[(blob_type, bytes(blob_id))] = (envelope, loc)
+                        envelopes[key] = (bytes(envelope), loc)
                     continue
                 try:
                     data = self.decode(blob_type, blob_id, envelope, loc.plain_length, allow_delta=False)
                 except SnapstoreError:
                     continue
-                with lock:
-                    fetched[(blob_type, bytes(blob_id))] = data
+                if key[1] in bases and blob_type is BlobType.DATA:
+                    with lock:
+                        fetched[key[1]] = data
+                if key in requested:
+                    emit(key, BlobRead(blob_type, blob_id, data))
 
         list(pool.map(fetch, plan_ranges(located)))
-
-        for base_key in bases:  # later windows' deltas often share these bases
-            base_data = fetched.get((BlobType.DATA, base_key))
-            if base_data is not None:
-                self._bases.put(base_key, base_data)
+        for base_key, base_data in fetched.items():  # later windows' deltas often share them
+            self._bases.put(base_key, base_data)
 
         def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> None:
-            (blob_type, blob_id), (envelope, loc) = item
-            found = (fetched.get((BlobType.DATA, bytes(b))) for b in deltas.base_candidates(index, loc))
+            key, (envelope, loc) = item
+            found = (fetched.get(bytes(b)) for b in deltas.base_candidates(index, loc))
             base = next((b for b in found if b is not None), None)
             try:
-                data = self.decode(
-                    blob_type, Id(blob_id), envelope, loc.plain_length, base_key=loc.base_key, base=base
-                )
+                data = self.decode(key[0], Id(key[1]), envelope, loc.plain_length, base_key=loc.base_key, base=base)
             except SnapstoreError:
                 return
-            with lock:
-                fetched[(blob_type, blob_id)] = data
+            emit(key, BlobRead(key[0], Id(key[1]), data))
 
-        list(pool.map(rebuild, list(envelopes.items())))
+        list(pool.map(rebuild, [item for item in envelopes.items() if item[0] in requested]))
 
-        out = []
-        for blob_type, blob_id in window:
-            key = (blob_type, bytes(blob_id))
-            if key not in results:
-                data = fetched.get(key)
-                if data is None:  # the planned copy failed: try every copy on its own
-                    try:
-                        data = self.load(blob_type, blob_id)
-                    except SnapstoreError as exc:
-                        results[key] = BlobRead(blob_type, blob_id, error=exc)
-                        out.append(results[key])
-                        continue
-                elif blob_type is BlobType.TREE:
-                    self._trees.put(key[1], data)
-                results[key] = BlobRead(blob_type, blob_id, data)
-            out.append(results[key])
-        return out
+        for key in requested:
+            if key not in results:  # the planned copy failed: try every copy on its own
+                try:
+                    emit(key, BlobRead(key[0], Id(key[1]), self.load(key[0], key[1])))
+                except SnapstoreError as exc:
+                    emit(key, BlobRead(key[0], Id(key[1]), error=exc))
+        if consume is not None:
+            return []
+        return [results[(t, bytes(i))] for t, i in window]
 
     @staticmethod
     def _handle(location: BlobLocation) -> Handle:
         # trees are marked as metadata: a caching backend keeps them (backend/cache.py)
         return Handle(FileType.PACK, location.pack_id.hex(), metadata=location.type is BlobType.TREE)
+
+
+_CONSUMED = BlobRead(BlobType.DATA, Id(bytes(32)))  # marks a blob handed to `consume`
 
 
 def _only_trees(piece: _Range) -> bool:

@@ -489,11 +489,22 @@ class Repository:
         per request, in order, damage reported as a value."""
         return self.reader.read(requests)
 
+    def prefetch_trees(self, tree_ids: Iterable[Id]) -> None:
+        """Warms the tree cache with these trees in one planned read (`BlobReader.prefetch_trees`)."""
+        self.reader.prefetch_trees(tree_ids)
+
+    def read_each_blob(
+        self, requests: Iterable[tuple[BlobType, Id]], consume: Callable[[BlobRead], None]
+    ) -> None:
+        """Many blobs, each handed to `consume` on a worker thread as it comes in
+        (`BlobReader.read_each`)."""
+        self.reader.read_each(requests, consume)
+
     def decode_blob(
         self,
         blob_type: BlobType,
         wanted: bytes,
-        envelope: bytes,
+        envelope: bytes | memoryview,
         plain_length: int | None,
         *,
         base_key: int | None = None,

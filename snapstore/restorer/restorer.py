@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from snapstore.errors import PathNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.pack import BlobType
 from snapstore.progress import NoProgress, Progress
+from snapstore.repository.blob_reader import BlobRead
 from snapstore.repository.repository import Repository
 from snapstore.restorer.file_writer import (
     apply_link_metadata,
@@ -196,7 +198,9 @@ class _Run:
     # -- the walk -------------------------------------------------------------------------
     def walk(self, tree: Id, root_fd: int | None) -> None:
         ident = _ident(root_fd) if root_fd is not None else (0, 0)
-        stack = [_Dir(root_fd, ident, None, (), iter(load_tree(self._repo, tree)))]
+        listing = load_tree(self._repo, tree)
+        self._repo.prefetch_trees(n.subtree for n in listing if n.type is NodeType.DIR and n.subtree)
+        stack = [_Dir(root_fd, ident, None, (), iter(listing))]
         try:
             while stack:
                 top = stack[-1]
@@ -236,6 +240,7 @@ class _Run:
         except SnapstoreError as exc:
             self.result.errors.append(f"{_display(path)}: directory cannot be read: {exc}")
             return
+        self._repo.prefetch_trees(n.subtree for n in listing if n.type is NodeType.DIR and n.subtree)
         fd = None
         if parent.fd is not None and not self._options.dry_run:
             fd = open_dir(parent.fd, node.name)
@@ -344,26 +349,35 @@ class _Run:
         self._finish_done()
 
     def _run_batch(self) -> None:
-        """Fetches the blobs planned so far, pack by pack, and writes them to their places."""
+        """Fetches the blobs planned so far, pack by pack, and writes each to its places as
+        it comes in, on the reader's worker threads (positional writes release the GIL)."""
         places, self._places = self._places, {}
         if places:
-            requests = ((BlobType.DATA, Id(b)) for b in places)
-            for read in self._repo.read_blobs(requests):
+            lock = threading.Lock()
+
+            def consume(read: BlobRead) -> None:
                 targets = places[bytes(read.id)]
                 if read.error is not None:
-                    for open_file, _ in targets:
-                        self._damaged(open_file, str(read.error))
-                    continue
+                    with lock:
+                        for open_file, _ in targets:
+                            self._damaged(open_file, str(read.error))
+                    return
                 data = read.data
                 assert data is not None
-                zeros = data.count(0) == len(data)
+                zeros = _all_zeros(data)
+                written = 0
                 for open_file, offset in targets:
                     if open_file.error is None:
                         if not zeros:
                             write_at(open_file.fd, data, offset)
-                        self.result.bytes_written += len(data)
-                        self._progress.advance(len(data), 0)
-                    open_file.outstanding -= 1
+                        written += len(data)
+                with lock:
+                    for open_file, _ in targets:
+                        open_file.outstanding -= 1
+                    self.result.bytes_written += written
+                    self._progress.advance(written, 0)
+
+            self._repo.read_each_blob(((BlobType.DATA, Id(b)) for b in places), consume)
         self._finish_done()
 
     def _finish_done(self) -> None:
@@ -451,6 +465,11 @@ class _Verifier:
         finally:
             os.close(fd)
         self._result.files_verified += 1
+
+
+def _all_zeros(data: bytes) -> bool:
+    """A blob of zeros is left as a hole (the ends are looked at first: most blobs are not)."""
+    return not data or (data[0] == 0 and data[-1] == 0 and data.count(0) == len(data))
 
 
 def _ident(fd: int) -> tuple[int, int]:
