@@ -573,8 +573,22 @@ def s3_notes(s3: dict[str, dict[str, dict[str, list[dict[str, int]]]]]) -> str:
     return "\n".join(lines)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_fingerprint() -> str:
+    """A digest of snapstore's source as installed (editable): the work tree, not a commit,
+    since others may be changing it while a long run goes on."""
+    digest = hashlib.sha256()
+    for path in sorted(
+        [*ROOT.glob("snapstore/**/*.py"), *ROOT.glob("snapstore/**/*.c"), *ROOT.glob("cli/**/*.py")]
+    ):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def describe_setup(scale: float, runs: int) -> dict[str, object]:
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
 
     def out(cmd: list[str]) -> str:
         try:
@@ -588,6 +602,7 @@ def describe_setup(scale: float, runs: int) -> dict[str, object]:
         "runs": runs,
         "snapstore_commit": out(["git", "rev-parse", "--short", "HEAD"]),
         "snapstore_uncommitted_files": len(dirty),
+        "snapstore_code": code_fingerprint(),
         "restic": out(["restic", "version"]),
         "borg": out(["borg", "--version"]),
         "cpus": os.cpu_count(),
@@ -699,6 +714,13 @@ def main() -> None:
         f"files in snapstore/ and cli/), {setup['restic']}, {setup['borg']}, "
         f"{setup['cpus']} CPUs, {details['minutes']} minutes"
     )
+    if code_fingerprint() != setup["snapstore_code"]:
+        details["snapstore_changed_during_run"] = True
+        heading += (
+            "\n\nWARNING: snapstore's code changed during the run (now at "
+            f"{describe_setup(args.scale, args.runs)['snapstore_commit']}): "
+            "the rows were not all measured on the same code."
+        )
     report = [f"\n{heading}\n", table(rows, names)]
     if "repository_bytes" in details:
         sizes = details["repository_bytes"]
