@@ -16,7 +16,7 @@ unless said, medians of --runs runs with the tools taking turns:
          metadata cache (a new machine), and the one file again with the cache an earlier
          restore left. Wall time and HTTP requests, counted by a WSGI middleware in front
          of moto (`benchmarks/s3_loopback.py`). Targets: both <= restic's.
-Peak RSS of every measured command (the child's own rusage), target <= restic's.
+Peak RSS of every measured command (GNU time's %M, see commands.py), target <= restic's.
 
 Every restore is compared file by file (SHA-256) with its source, and the dump once per
 tool before the timed runs (which write to /dev/null); a difference stops the run.
@@ -30,14 +30,15 @@ Scale 1.0 is the issue's: a ~1.5 GB dump, ~1 GB of media, a 200 MB tree on S3. I
 PostgreSQL server binaries (tests/support/postgres.py) unless --fixtures already holds the
 dumps (bench_dedup.py keeps them in the same place), moto[server], restic, borg and GNU time.
 It takes about 17 minutes on 2 cores, 7 of them building the database (which --fixtures
-keeps: 4.7 GB), and about 15 GB of free space while it runs.
+keeps: 4.7 GB; a second run takes about 8), and about 15 GB of free space while it runs.
 
-Figures on 2026-12-07 (scale 1.0, 2 cores shared with other work at load 4-6, snapstore at
-a827947 while its read path was being rewritten, restic 0.14, borg 1.2): dump to stdout
-0.56x restic's throughput, peak RSS 791 MB against 201 MB; media restore 1.00x; check
---read-data 1.44x; from S3, the 200 MB tree in 13.1 s with 1587 requests (a ranged GET per
-blob) against 3.5 s and 28, one 5 MB file 31 requests against 17 (13 each with a warm cache).
-On a loaded machine a tool's runs spread up to 2x: use --runs 5 when a figure decides something.
+Figures on 2026-12-07 (scale 1.0, 2 cores shared with other work at load 3-5, snapstore at
+0fdf214 with the read path half rewritten, commits landing during the run; restic 0.14,
+borg 1.2): dump to stdout 0.99x restic's throughput, peak RSS 789 MB against 193 MB; media
+restore 1.28x; check --read-data 1.54x; from S3, the 200 MB tree in 9.5 s with 1006
+requests (a ranged GET per blob or two) against 2.4 s and 28, one 5 MB file 31 requests
+against 17 (12 against 13 with a warm cache). A tool's runs spread up to 2x on a loaded
+machine: use --runs 5 when a figure decides something.
 """
 
 from __future__ import annotations
