@@ -326,7 +326,9 @@ class BlobReader:
                 continue
             seen.add(key)
             location = index.lookup(blob_id)
-            size += location.length if location is not None else 0
+            if location is not None:
+                # plaintext counts too: a delta of 1 KiB rebuilds 64 KiB (and needs its base)
+                size += location.length + location.plain_length * (2 if location.is_delta else 1)
             if size >= max_bytes or len(seen) >= max_blobs:
                 break
         return window

@@ -195,9 +195,16 @@ class Walker:
                 return None
             self._trees.add(key)
         try:
-            return load_tree(self._repo, tree_id)
+            nodes = load_tree(self._repo, tree_id)
         except SnapstoreError as exc:
             if self._on_error is None:
                 raise
             self._on_error(Unreadable(BlobRole.TREE, tree_id, exc))
             return []
+        # the subdirectories' trees sit side by side in a tree pack: one read for all of them
+        self._repo.prefetch_trees(
+            n.subtree
+            for n in nodes
+            if n.type is NodeType.DIR and n.subtree is not None and bytes(n.subtree) not in self._trees
+        )
+        return nodes

@@ -95,7 +95,7 @@ def test_request_counts(cli: Cli, s3_endpoint: S3Endpoint, tmp_path: Path) -> No
         for kind, bound in bounds.items():
             assert counts[label].get(kind, 0) <= bound, (label, kind, counts[label])
 
-    assert sum(1 for r in first if r.startswith("PUT") and "/data/" in r) == 1  # one pack
+    assert sum(1 for r in first if r.startswith("PUT") and "/data/" in r) == 2  # a data and a tree pack
     assert uploaded["snapshot 1"] > 4 * MiB
     assert uploaded["snapshot 2"] < 64 * 1024  # unchanged: a few new trees at most
     for log in (second, listing, restore):  # metadata is read from the cache
