@@ -3,16 +3,17 @@
 What is kept, all of it immutable and content-addressed:
 
     keys/<name>, index/<name>, snapshots/<name>   whole objects, on load and on save
-    packs/<pack>/<offset>-<length>                ranged pack loads whose handle is marked
-                                                  `metadata` (the repository marks tree reads)
+    packs/<pack>                                  whole packs of trees: a pack saved with its
+                                                  handle marked `metadata`, or the first time
+                                                  a read marked so (a tree) asks for a range
+                                                  of it; later tree reads cost no request
 
 Nothing else is: not the config or locks (not named by their content), not data blob reads,
 listings or stat. So `snapshots`, `ls` and a second backup read the index, snapshots and trees
 locally, while every listing still goes to the backend, which keeps the cache coherent:
 
-- **Verified.** A whole object's name is the BLAKE3 hash of its bytes (SPEC.md section 2), and
-  a cached range is stored behind the BLAKE3 hash of its bytes; both are checked on every read
-  from the cache. A copy that fails the check is deleted and fetched again. The repository then
+- **Verified.** A whole object's name, a pack's too, is the BLAKE3 hash of its bytes (SPEC.md
+  section 2), checked on every read from the cache. A copy that fails the check is deleted and fetched again. The repository then
   authenticates what it reads as usual, whether it came from here or from the backend.
 - **Deleted with the original.** A complete listing of a type drops the cached objects of that
   type the backend no longer has (for packs: their ranges), and `remove` drops them at once.
@@ -37,7 +38,6 @@ WHOLE_OBJECT_TYPES = frozenset({FileType.KEY, FileType.INDEX, FileType.SNAPSHOT}
 """Types cached whole: every object of these types is named by the BLAKE3 hash of its bytes."""
 
 _RANGES = "packs"
-_DIGEST_SIZE = 32
 _CACHEDIR_TAG = (
     b"Signature: 8a477f597d28d172789f06886806bc55\n"
     b"# This file is a cache directory tag created by snapstore.\n"
@@ -67,14 +67,17 @@ class CacheBackend:
 
     def save(self, handle: Handle, data: bytes) -> None:
         self._inner.save(handle, data)
-        if handle.type in WHOLE_OBJECT_TYPES:
+        if handle.type in WHOLE_OBJECT_TYPES or (handle.type is FileType.PACK and handle.metadata):
             self._write(self._object_path(handle), bytes(data))
 
     def load(self, handle: Handle, offset: int = 0, length: int | None = None) -> bytes:
         if handle.type in WHOLE_OBJECT_TYPES and offset == 0 and length is None:
             return self._load_object(handle)
         if handle.type is FileType.PACK and handle.metadata and length:
-            return self._load_range(handle, offset, length)
+            whole = self._load_object(handle)
+            if offset + length > len(whole):
+                return self._inner.load(handle, offset, length)  # let the backend say why
+            return whole[offset : offset + length]
         return self._inner.load(handle, offset, length)
 
     def stat(self, handle: Handle) -> FileInfo:
@@ -103,7 +106,8 @@ class CacheBackend:
     # -- internals ------------------------------------------------------------------------
 
     def _object_path(self, handle: Handle) -> Path:
-        return self._dir / handle.type.value / handle.name
+        folder = _RANGES if handle.type is FileType.PACK else handle.type.value
+        return self._dir / folder / handle.name
 
     def _load_object(self, handle: Handle) -> bytes:
         path = self._object_path(handle)
@@ -119,23 +123,11 @@ class CacheBackend:
             self._write(path, data)
         return data
 
-    def _load_range(self, handle: Handle, offset: int, length: int) -> bytes:
-        path = self._dir / _RANGES / handle.name / f"{offset}-{length}"
-        cached = _read(path)
-        if cached is not None:
-            digest, data = cached[:_DIGEST_SIZE], cached[_DIGEST_SIZE:]
-            if len(data) == length and blake3.blake3(data).digest() == digest:
-                self.hits += 1
-                return data
-            _unlink(path)
-        self.misses += 1
-        data = self._inner.load(handle, offset, length)
-        self._write(path, blake3.blake3(data).digest() + data)
-        return data
-
     def _evict(self, handle: Handle) -> None:
         if handle.type is FileType.PACK:
-            shutil.rmtree(self._dir / _RANGES / handle.name, ignore_errors=True)
+            path = self._dir / _RANGES / handle.name
+            shutil.rmtree(path, ignore_errors=True)  # a folder of ranges, from older caches
+            _unlink(path)
         elif handle.type in WHOLE_OBJECT_TYPES:
             _unlink(self._object_path(handle))
 

@@ -31,9 +31,9 @@ class TestCacheBackend(BackendConformance):
         yield CacheBackend(MemoryBackend(), tmp_path / "cache")
 
 
-def named(file_type: FileType, data: bytes) -> Handle:
+def named(file_type: FileType, data: bytes, metadata: bool = False) -> Handle:
     """A handle named like a real object: the BLAKE3 hash of its bytes."""
-    return Handle(file_type, blake3.blake3(data).hexdigest())
+    return Handle(file_type, blake3.blake3(data).hexdigest(), metadata=metadata)
 
 
 @pytest.fixture
@@ -85,17 +85,29 @@ def test_objects_not_named_by_their_hash_are_not_kept(
     assert faulty.calls("load") == 2
 
 
-def test_only_marked_pack_ranges_are_cached(cache: CacheBackend, faulty: FaultyBackend) -> None:
-    faulty.save(Handle(FileType.PACK, "ab01"), bytes(range(100)))
-    tree = Handle(FileType.PACK, "ab01", metadata=True)
+def test_a_tree_pack_is_cached_whole_on_its_first_marked_read(
+    cache: CacheBackend, faulty: FaultyBackend
+) -> None:
+    content = bytes(range(100))
+    tree = named(FileType.PACK, content, metadata=True)
+    faulty.save(tree, content)
     assert cache.load(tree, 10, 5) == bytes(range(10, 15))
-    assert cache.load(tree, 10, 5) == bytes(range(10, 15))
+    assert cache.load(tree, 60, 30) == bytes(range(60, 90))  # another tree of the same pack
     assert faulty.calls("load") == 1
-    data = Handle(FileType.PACK, "ab01")
+    data = named(FileType.PACK, content)  # unmarked: data reads always go to the backend
     cache.load(data, 10, 5)
     cache.load(data, 10, 5)
-    cache.load(tree)  # whole packs never
-    assert faulty.calls("load") == 4
+    assert faulty.calls("load") == 3
+
+
+def test_a_tree_pack_saved_through_the_cache_is_read_from_it(
+    cache: CacheBackend, faulty: FaultyBackend
+) -> None:
+    content = os.urandom(300)
+    tree = named(FileType.PACK, content, metadata=True)
+    cache.save(tree, content)
+    assert cache.load(tree, 100, 50) == content[100:150]
+    assert faulty.calls("load") == 0
 
 
 def test_tampered_object_is_detected_and_fetched_again(
@@ -113,36 +125,38 @@ def test_tampered_object_is_detected_and_fetched_again(
     assert faulty.calls("load") == 1
 
 
-def test_tampered_range_is_detected_and_fetched_again(
+def test_a_tampered_tree_pack_is_detected_and_fetched_again(
     cache: CacheBackend, faulty: FaultyBackend
 ) -> None:
-    faulty.save(Handle(FileType.PACK, "ab01"), bytes(range(100)))
-    tree = Handle(FileType.PACK, "ab01", metadata=True)
+    content = bytes(range(100))
+    tree = named(FileType.PACK, content, metadata=True)
+    faulty.save(tree, content)
     cache.load(tree, 0, 50)
-    [copy] = (cache.directory / "packs" / "ab01").iterdir()
+    copy = cache.directory / "packs" / tree.name
     damaged = bytearray(copy.read_bytes())
     damaged[-1] ^= 1
     copy.write_bytes(bytes(damaged))
     assert cache.load(tree, 0, 50) == bytes(range(50))
     assert faulty.calls("load") == 2
+    assert copy.read_bytes() == content
 
 
 def test_listing_drops_what_the_backend_lost(cache: CacheBackend, faulty: FaultyBackend) -> None:
     kept, gone = b"kept", b"gone"
     for data in (kept, gone):
         cache.save(named(FileType.SNAPSHOT, data), data)
-    faulty.save(Handle(FileType.PACK, "ab01"), bytes(100))
-    faulty.save(Handle(FileType.PACK, "cd01"), bytes(100))
-    for name in ("ab01", "cd01"):
-        cache.load(Handle(FileType.PACK, name, metadata=True), 0, 10)
+    packs = [named(FileType.PACK, bytes([n]) * 100, metadata=True) for n in (1, 2)]
+    for n, pack in enumerate(packs, 1):
+        faulty.save(pack, bytes([n]) * 100)
+        cache.load(pack, 0, 10)
     faulty.remove(named(FileType.SNAPSHOT, gone))  # another client forgot it
-    faulty.remove(Handle(FileType.PACK, "cd01"))  # and pruned a pack
+    faulty.remove(packs[1])  # and pruned a pack
     assert [i.handle for i in cache.list(FileType.SNAPSHOT)] == [named(FileType.SNAPSHOT, kept)]
     assert len(list(cache.list(FileType.PACK))) == 1
     assert sorted(p.name for p in (cache.directory / "snapshots").iterdir()) == [
         named(FileType.SNAPSHOT, kept).name
     ]
-    assert [p.name for p in (cache.directory / "packs").iterdir()] == ["ab01"]
+    assert [p.name for p in (cache.directory / "packs").iterdir()] == [packs[0].name]
 
 
 def test_an_interrupted_listing_drops_nothing(cache: CacheBackend, faulty: FaultyBackend) -> None:
