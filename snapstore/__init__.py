@@ -30,6 +30,14 @@ from snapstore.forget import ForgetResult
 from snapstore.forget import forget_snapshots as forget
 from snapstore.progress import NoProgress, Progress
 from snapstore.prune import PruneOptions, PruneReport, prune
+from snapstore.repair import (
+    IndexRepairReport,
+    RepairChange,
+    RepairedSnapshot,
+    SnapshotsRepairReport,
+    repair_index,
+    repair_snapshots,
+)
 from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
 from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
 from snapstore.restorer.restorer import Overwrite, RestoreOptions, Restorer, RestoreResult
@@ -74,6 +82,7 @@ __all__ = [
     "FileSource",
     "Finding",
     "ForgetResult",
+    "IndexRepairReport",
     "Interrupt",
     "KdfParams",
     "LockInfo",
@@ -93,6 +102,8 @@ __all__ = [
     "RdbRestoreResult",
     "RedisOptions",
     "RedisSource",
+    "RepairChange",
+    "RepairedSnapshot",
     "Repository",
     "RepositoryStats",
     "RestoreOptions",
@@ -101,6 +112,7 @@ __all__ = [
     "RetryPolicy",
     "Snapshot",
     "SnapshotOptions",
+    "SnapshotsRepairReport",
     "SnapstoreError",
     "Source",
     "StoredLock",
@@ -120,6 +132,8 @@ __all__ = [
     "list_tree",
     "open_repository",
     "prune",
+    "repair_index",
+    "repair_snapshots",
     "repository_stats",
     "restore",
     "restore_database",

@@ -29,7 +29,6 @@ from snapstore.backend.base import FileType
 from snapstore.errors import IntegrityError, ObjectNotFound, SnapstoreError, UsageError
 from snapstore.ids import Id
 from snapstore.index import deltas
-from snapstore.index.codec import IndexFile
 from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
@@ -38,8 +37,6 @@ from snapstore.snapshot.store import load_snapshot
 from snapstore.snapshot.walk import BlobRole, Unreadable, Walker
 
 DEFAULT_MAX_UNUSED = 0.05
-#: New index files hold at most this many blob entries (46 bytes each before compression).
-INDEX_FILE_MAX_BLOBS = 100_000
 
 
 # -- the plan (pure) --------------------------------------------------------------------------
@@ -369,7 +366,9 @@ def _prune(
     final.update(_repack(repo, plan, report, progress))
     if rewrite_index:
         lock.check()
-        _write_index(repo, final, sorted(state.index_files), report)
+        for _, size in repo.write_index_files(final, sorted(state.index_files)):
+            report.index_files_written += 1
+            report.bytes_written += size
         lock.check()
         for name in sorted(state.index_files):
             progress.item(f"deleting index/{name[:16]}")
@@ -389,7 +388,8 @@ def _gather(repo: Repository, progress: Progress) -> _State:
         files = repo.read_index_files()
     except (IntegrityError, ObjectNotFound) as exc:
         raise IntegrityError(
-            f"prune stopped, nothing was deleted: an index file cannot be read ({exc})"
+            f"prune stopped, nothing was deleted: an index file cannot be read ({exc}); "
+            "`snapstore repair index` rebuilds the index from the packs"
         ) from exc
     sizes = repo.list_packs()
     indexed: dict[Id, list[PackEntry]] = {}
@@ -440,7 +440,7 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
         raise IntegrityError(
             f"prune stopped, nothing was deleted: {problem.role.value} "
             f"{problem.blob_id.hex()[:16]} of snapshot {name[:8]} cannot be read ({error}); "
-            "run `snapstore check`"
+            "run `snapstore check`, then `snapstore repair snapshots`"
         ) from error
 
     walker = Walker(repo, on_error=stop)
@@ -451,7 +451,7 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
         except (IntegrityError, ObjectNotFound) as exc:
             raise IntegrityError(
                 f"prune stopped, nothing was deleted: snapshot {name[:8]} cannot be read ({exc}); "
-                "run `snapstore check`"
+                "`snapstore repair snapshots --forget` removes it"
             ) from exc
         used.add(blob_key(BlobType.TREE, snapshot.tree))
         for visit in walker.pre_order(snapshot.tree):
@@ -506,30 +506,6 @@ def _repack(
         if batches[blob_type]:
             store(blob_type)
     return written
-
-
-def _write_index(
-    repo: Repository, packs: dict[Id, list[PackEntry]], old: list[str], report: PruneReport
-) -> None:
-    """Writes the new index in files of bounded size. Only the last one lists the old files in
-    `supersedes`, so a reader that honours it never sees part of the new index alone."""
-    files: list[IndexFile] = []
-    current, count = IndexFile(), 0
-    for pack_id, entries in packs.items():
-        if current.packs and count + len(entries) > INDEX_FILE_MAX_BLOBS:
-            files.append(current)
-            current, count = IndexFile(), 0
-        current.packs[pack_id] = entries
-        count += len(entries)
-    if current.packs:
-        files.append(current)
-    if not files:
-        return  # nothing stays: the old index files are simply deleted
-    files[-1].supersedes = [Id.from_hex(name) for name in old]
-    for index_file in files:
-        _, size = repo.write_index_file(index_file)
-        report.index_files_written += 1
-        report.bytes_written += size
 
 
 def _remove(repo: Repository, file_type: FileType, name: str) -> None:

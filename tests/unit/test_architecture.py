@@ -61,5 +61,6 @@ def test_public_api_is_pinned() -> None:
         "init_repository", "open_repository", "take_snapshot", "restore", "check",
         "list_snapshots", "find_snapshot", "dump_file", "list_tree", "repository_stats",
         "FileSource", "StreamSource", "SnapshotOptions", "CheckOptions", "Repository",
-        "SnapstoreError", "DamagedObject", "OnDamaged",
+        "SnapstoreError", "DamagedObject", "OnDamaged", "repair_index", "repair_snapshots",
+        "IndexRepairReport", "SnapshotsRepairReport", "RepairedSnapshot", "RepairChange",
     } <= exported

@@ -117,6 +117,16 @@ def test_stats_names_the_snapshots_it_left_out(repo: Repository, source: Path) -
     assert stats.snapshots == 1 and stats.damaged_snapshots == [ids[0]]
 
 
+def test_prune_still_refuses_and_points_to_repair(repo: Repository, source: Path) -> None:
+    ids = take(repo, source, [0, 1])
+    damage(repo.backend, FileType.SNAPSHOT, ids[0])
+    handle, _ = tolerant(repo)
+    packs_before = set(handle.list_packs())
+    with pytest.raises(IntegrityError, match="repair snapshots --forget"):
+        snapstore.prune(handle)
+    assert set(handle.list_packs()) == packs_before
+
+
 # -- index files -----------------------------------------------------------------------------
 def index_names(backend: Backend) -> set[str]:
     return {info.handle.name for info in backend.list(FileType.INDEX)}
