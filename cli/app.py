@@ -4,7 +4,8 @@ Exit codes (also in the README):
     0  success
     1  error (the message says which)
     2  usage error
-    3  snapshot taken, but some source files could not be read
+    3  incomplete: a snapshot taken, but some source files could not be read; or a listing
+       (snapshots, stats, forget) that left out snapshots which cannot be read
     10 repository does not exist
     11 repository is locked
     12 wrong password
@@ -31,6 +32,7 @@ from snapstore.cli.commands import (
     init,
     ls,
     prune,
+    repair,
     restore,
     snapshot,
     snapshots,
@@ -98,8 +100,8 @@ def build_cli() -> click.Group:
             ctx.default_map = build_default_map(config, group)
 
     for module in (
-        init, snapshot, snapshots, ls, restore, dump, check, stats, forget, drill, prune, unlock,
-        copy,
+        init, snapshot, snapshots, ls, restore, dump, check, stats, forget, drill, prune, repair,
+        unlock, copy,
     ):
         group.add_command(module.build())
     return group

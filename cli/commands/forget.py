@@ -16,6 +16,9 @@ from snapstore.cli.options import LockMode, RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
 from snapstore.errors import UsageError
 
+#: Some snapshot could not be read: it was left alone, outside the decision.
+EXIT_INCOMPLETE = 3
+
 KEEP_COUNTS = {
     "last": "Keep the last N snapshots ('unlimited': all of them).",
     "hourly": "Keep the newest snapshot of each of the last N hours that have one.",
@@ -88,6 +91,10 @@ def _render(result: snapstore.ForgetResult) -> None:
         click.echo(f"dry run: would remove {removed} snapshots and keep {kept}")
     else:
         click.echo(f"removed {removed} snapshots, kept {kept}")
+    if result.damaged:
+        names = ", ".join(name[:8] for name in result.damaged)
+        click.echo(f"left alone, outside the policy: {len(result.damaged)} snapshots that cannot "
+                   f"be read ({names}); `snapstore repair snapshots --forget` removes them")
 
 
 def _as_json(result: snapstore.ForgetResult) -> list[dict[str, object]]:
@@ -126,7 +133,8 @@ def build() -> click.Command:
                remove_all: bool, as_json: bool, **keep: str | None) -> int:
         """Remove snapshots by a retention policy, saying why each kept one stays.
 
-        Only the snapshot objects go; prune (or --prune) frees their data.
+        Only the snapshot objects go; prune (or --prune) frees their data. A snapshot that
+        cannot be read is left alone and takes no part in the decision (exit 3).
         """
         rules = {name[len("keep_"):].replace("_", "-"): value for name, value in keep.items()}
         policy = _policy(rules, keep_tags)
@@ -152,6 +160,6 @@ def build() -> click.Command:
                     click.echo(f"prune: freed {human_size(report.bytes_freed)}", err=True)
                 else:
                     render_prune(report)
-        return 0
+        return EXIT_INCOMPLETE if result.damaged else 0
 
     return forget

@@ -8,15 +8,20 @@ import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import human_size, print_json
 
+#: Some snapshot could not be read: the figures leave it out (it was named on stderr).
+EXIT_INCOMPLETE = 3
+
 
 def build() -> click.Command:
     @click.command("stats")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @repository_options
     def stats(repo_options: RepoOptions, as_json: bool) -> int:
-        """Show what the repository stores and how well it deduplicates."""
+        """Show what the repository stores and how well it deduplicates. A snapshot that
+        cannot be read is named on stderr and left out (exit 3)."""
         with repo_options.open(lock="shared") as repo:
             s = snapstore.repository_stats(repo)
+        code = EXIT_INCOMPLETE if s.damaged_snapshots else 0
         if as_json:
             print_json(
                 {
@@ -27,14 +32,16 @@ def build() -> click.Command:
                     "logical_bytes": s.logical_bytes,
                     "unique_content_bytes": s.unique_content_bytes,
                     "dedup_ratio": round(s.dedup_ratio, 3),
+                    "damaged_snapshots": s.damaged_snapshots,
                 }
             )
-            return 0
-        click.echo(f"snapshots:          {s.snapshots}")
+            return code
+        left_out = f" ({len(s.damaged_snapshots)} damaged, left out)" if s.damaged_snapshots else ""
+        click.echo(f"snapshots:          {s.snapshots}{left_out}")
         click.echo(f"stored on backend:  {human_size(s.stored_bytes)} in {s.packs} packs, {s.blobs} blobs")
         click.echo(f"logical size:       {human_size(s.logical_bytes)}")
         click.echo(f"unique content:     {human_size(s.unique_content_bytes)}")
         click.echo(f"deduplication:      {s.dedup_ratio:.2f}x")
-        return 0
+        return code
 
     return stats
