@@ -121,6 +121,16 @@ def test_restore_dump_and_ls_latest_use_the_newest_good_snapshot(
     assert done.code == 1 and f"snapshot {ids[2][:8]} is damaged" in done.err
 
 
+def test_a_backup_looks_past_it_for_its_parent(bad_newest: tuple[Cli, Path, list[str]]) -> None:
+    cli, tmp_path, ids = bad_newest
+    done = cli("snapshot", "files", str(tmp_path / "src"), "--parent", "latest", "--json")
+    assert done.code == 0, done.err
+    assert _warned(done.err, ids[2])
+    new = json.loads(done.out)["snapshot_id"]
+    done = cli("restore", new, "--target", str(tmp_path / "restored"))
+    assert done.code == 0, done.err
+
+
 def test_forget_does_not_remove_good_snapshots_because_of_it(
     bad_newest: tuple[Cli, Path, list[str]],
 ) -> None:

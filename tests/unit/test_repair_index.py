@@ -12,7 +12,7 @@ import pytest
 
 import snapstore
 from snapstore.backend.base import Backend, FileType, Handle
-from snapstore.backend.faulty import FaultyBackend
+from snapstore.backend.faulty import FaultyBackend, SimulatedCrash
 from snapstore.errors import TransientBackendError, UsageError
 from snapstore.ids import Id
 from snapstore.repository.repository import DamagedObject, Repository
@@ -159,3 +159,26 @@ def test_a_failing_backend_stops_it_before_anything_changes(source: Path, backen
     with pytest.raises(TransientBackendError):
         snapstore.repair_index(repo)
     assert index_names(backend) == before
+
+
+def test_a_crash_between_writing_and_deleting_leaves_every_snapshot_readable(
+    source: Path, backend: Backend
+) -> None:
+    faulty = FaultyBackend(backend)
+    repo = Repository.init(faulty, PASSWORD, kdf=snapstore.TEST_KDF, pack_size=1 << 20)
+    snaps = [backup(repo, source, name) for name in ("a.bin", "b.bin")]
+    first = sorted(index_names(backend))[0]
+    damage(backend, FileType.INDEX, first)
+    faulty.fail("remove", file_type=FileType.INDEX, error=SimulatedCrash())
+    with pytest.raises(SimulatedCrash):
+        snapstore.repair_index(repo)
+    faulty.clear()
+    again = reopen(repo, load_index=False)
+    again.on_damaged = lambda damaged: None
+    again.load_index()
+    for snap in snaps:
+        for path, node in snapstore.list_tree(again, snap):
+            if node.type is snapstore.NodeType.FILE:
+                assert b"".join(snapstore.dump_file(again, snap, path))
+    snapstore.repair_index(again)  # a second run finishes the job
+    assert_repository_ok(again)

@@ -18,7 +18,9 @@ from snapstore.ids import Id
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.store import list_snapshots, load_snapshot
 from snapstore.snapshot.tree import NodeType
+from snapstore.snapshot.walk import Walker
 from tests.conftest import assert_repository_ok, reopen
+from tests.support.deep_trees import DEPTH, deep_path, deep_snapshot
 from tests.unit.chunk_list_files import build
 
 
@@ -201,3 +203,17 @@ def damage(backend: Backend, handle: Handle) -> None:
     data = bytearray(backend.load(handle))
     data[len(data) // 2] ^= 0x01
     backend.save(handle, bytes(data))
+
+
+def test_a_snapshot_10000_levels_deep(repo: Repository) -> None:
+    snap = deep_snapshot(repo)
+    leaf = next(Walker(repo).post_order(snap.tree)).nodes[0]
+    lose_pack_of(repo, leaf.content[0])
+    repo = reopen(repo)
+    report = snapstore.repair_snapshots(repo, forget=True)
+    (entry,) = report.repaired
+    assert [(c.path, c.action) for c in entry.changes] == [(deep_path(DEPTH), "removed")]
+    assert entry.repaired is not None
+    assert sum(1 for _ in snapstore.list_tree(repo, entry.repaired)) == DEPTH  # directories only
+    snapstore.prune(repo)
+    assert_repository_ok(repo)
