@@ -44,3 +44,8 @@ def whole_copies(index: BlobIndex, blob_id: bytes) -> list[BlobLocation]:
 def base_candidates(index: BlobIndex, delta: BlobLocation) -> list[Id]:
     """The indexed ids a delta's base key can stand for (almost always exactly one)."""
     return index.ids_with_key(delta.base_key)
+
+
+def bases_of(index: BlobIndex, locations: list[BlobLocation]) -> dict[int, list[Id]]:
+    """The candidate base ids of many deltas at once, by base key."""
+    return index.ids_with_keys([loc.base_key for loc in locations if loc.is_delta])

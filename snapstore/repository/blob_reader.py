@@ -19,8 +19,10 @@ Two ways in:
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,7 +46,13 @@ MAX_READ = 16 * 1024 * 1024
 WINDOW_BYTES = 32 * 1024 * 1024
 #: Requests in one window, whatever their size.
 WINDOW_BLOBS = 4096
+#: Windows `read_each` reads at once: one's last ranges and deltas overlap the next's reads.
+_WINDOWS_AHEAD = 2
 _TREE_CACHE_ENTRIES = 4096
+#: Requests looked up in the index at once.
+_LOOKUP_GROUP = 256
+#: Blobs one worker decodes in a row (a range's blobs are spread over the workers).
+_DECODE_GROUP = 16
 #: Plaintext of recently read delta bases: consecutive deltas often share one.
 _BASE_CACHE_BYTES = 64 * 1024 * 1024
 
@@ -59,6 +67,14 @@ class BlobRead:
     id: Id
     data: bytes | None = None
     error: SnapstoreError | None = None
+
+
+@dataclass
+class _Window:
+    """Requests read together: in order (repeats included), and each distinct one's location."""
+
+    requests: list[Request] = field(default_factory=list)
+    where: dict[tuple[BlobType, bytes], BlobLocation | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -265,24 +281,29 @@ class BlobReader:
         the current one is yielded: memory stays within about two windows whatever is read.
         """
         pending = iter(requests)
-        connections = max(1, self._connections())
         with (
-            ThreadPoolExecutor(connections, thread_name_prefix="snapstore-read") as fetchers,
+            ThreadPoolExecutor(self._workers(), thread_name_prefix="snapstore-read") as fetchers,
             ThreadPoolExecutor(1, thread_name_prefix="snapstore-plan") as planner,
         ):
-            ahead: Future[list[BlobRead]] | None = None
-            window = self._next_window(pending, window_bytes, window_blobs)
-            if window:
-                ahead = planner.submit(self._read_window, window, fetchers)
+            # One window fetched ahead of the one being yielded: as fast as more, and lighter.
+            ahead: deque[Future[list[BlobRead]]] = deque()
             try:
-                while ahead is not None:
-                    current = ahead
-                    window = self._next_window(pending, window_bytes, window_blobs)
-                    ahead = planner.submit(self._read_window, window, fetchers) if window else None
-                    yield from current.result()
+                while True:
+                    while len(ahead) < 1:
+                        window = self._next_window(pending, window_bytes, window_blobs)
+                        if not window.requests:
+                            break
+                        ahead.append(planner.submit(self._read_window, window, fetchers))
+                    if not ahead:
+                        return
+                    yield from ahead.popleft().result()
             finally:
-                if ahead is not None:
-                    ahead.cancel()
+                for future in ahead:
+                    future.cancel()
+
+    def _workers(self) -> int:
+        """Threads that fetch and decode: the connections, and at least one per core."""
+        return max(self._connections(), os.cpu_count() or 1, 2)
 
     def read_each(
         self,
@@ -297,15 +318,14 @@ class BlobReader:
         overlaps fetching and decrypting, and no plaintext waits for its turn in memory.
         `consume` must be thread-safe; an exception it raises ends the read."""
         pending = iter(requests)
-        connections = max(1, self._connections())
         with (
-            ThreadPoolExecutor(connections, thread_name_prefix="snapstore-read") as fetchers,
-            ThreadPoolExecutor(2, thread_name_prefix="snapstore-plan") as planner,
+            ThreadPoolExecutor(self._workers(), thread_name_prefix="snapstore-read") as fetchers,
+            ThreadPoolExecutor(_WINDOWS_AHEAD, thread_name_prefix="snapstore-plan") as planner,
         ):
             # Two windows at once: one's last ranges and deltas overlap the next one's reads.
             ahead: Future[list[BlobRead]] | None = None
             window = self._next_window(pending, window_bytes, window_blobs)
-            while window:
+            while window.requests:
                 current = planner.submit(self._read_window, window, fetchers, consume)
                 if ahead is not None:
                     ahead.result()
@@ -314,28 +334,28 @@ class BlobReader:
             if ahead is not None:
                 ahead.result()
 
-    def _next_window(self, pending: Iterator[Request], max_bytes: int, max_blobs: int) -> list[Request]:
-        window: list[Request] = []
-        seen: set[tuple[BlobType, bytes]] = set()
+    def _next_window(self, pending: Iterator[Request], max_bytes: int, max_blobs: int) -> _Window:
+        """The next requests, up to about `max_bytes` (stored bytes and plaintext: a delta of
+        1 KiB rebuilds 64 KiB and needs its base) or `max_blobs` distinct blobs, each with
+        where the index has it; looked up a group at a time."""
+        window = _Window()
         size = 0
         index = self._index()
-        for blob_type, blob_id in pending:
-            window.append((blob_type, blob_id))
-            key = (blob_type, bytes(blob_id))
-            if key in seen:
-                continue
-            seen.add(key)
-            location = index.lookup(blob_id)
-            if location is not None:
-                # plaintext counts too: a delta of 1 KiB rebuilds 64 KiB (and needs its base)
-                size += location.length + location.plain_length * (2 if location.is_delta else 1)
-            if size >= max_bytes or len(seen) >= max_blobs:
+        while size < max_bytes and len(window.where) < max_blobs:
+            group = list(itertools.islice(pending, min(_LOOKUP_GROUP, max_blobs - len(window.where))))
+            if not group:
                 break
+            fresh = list(dict.fromkeys((t, bytes(i)) for t, i in group if (t, bytes(i)) not in window.where))
+            for key, location in zip(fresh, index.lookup_run(b"".join(k[1] for k in fresh)), strict=True):
+                window.where[key] = location
+                if location is not None:
+                    size += location.length + location.plain_length * (2 if location.is_delta else 1)
+            window.requests.extend(group)
         return window
 
     def _read_window(
         self,
-        window: list[Request],
+        window: _Window,
         pool: ThreadPoolExecutor,
         consume: Callable[[BlobRead], None] | None = None,
     ) -> list[BlobRead]:
@@ -343,7 +363,7 @@ class BlobReader:
         it, hands each distinct blob to `consume` on a worker thread as soon as it is in (its
         plaintext is then not kept) and returns nothing."""
         index = self._index()
-        requested = dict.fromkeys((t, bytes(i)) for t, i in window)
+        requested = window.where
         results: dict[tuple[BlobType, bytes], BlobRead] = {}
         lock = threading.Lock()
 
@@ -361,46 +381,36 @@ class BlobReader:
             consume(read)
 
         located: list[tuple[Request, BlobLocation]] = []
-        for key in requested:
+        for key, location in requested.items():
             blob_type, blob_id = key[0], Id(key[1])
             cached = self._trees.get(key[1]) if blob_type is BlobType.TREE else None
-            location = index.lookup(blob_id)
             if cached is not None:
                 emit(key, BlobRead(blob_type, blob_id, cached))
             elif location is None:
-                missing = ObjectNotFound(f"blob {blob_id.hex()} is not in the index")
-                emit(key, BlobRead(blob_type, blob_id, error=missing))
+                unknown = ObjectNotFound(f"blob {blob_id.hex()} is not in the index")
+                emit(key, BlobRead(blob_type, blob_id, error=unknown))
             else:
                 located.append(((blob_type, blob_id), location))
         # Bases the deltas need that are not cached: fetched in the same plan, whole only.
         wanted = {(t, bytes(i)) for (t, i), _ in located}
-        bases: set[bytes] = set()
-        for _, location in list(located):
-            if not location.is_delta:
+        candidates = deltas.bases_of(index, [loc for _, loc in located])
+        bases = {bytes(b) for ids in candidates.values() for b in ids}
+        to_fetch = sorted(b for b in bases if (BlobType.DATA, b) not in wanted and self._bases.get(b) is None)
+        for base_id, first in zip(to_fetch, index.lookup_run(b"".join(to_fetch)), strict=True):
+            if first is None:
                 continue
-            for base_id in deltas.base_candidates(index, location):
-                bases.add(bytes(base_id))
-                whole = deltas.whole_copies(index, base_id)
-                key = (BlobType.DATA, bytes(base_id))
-                if whole and key not in wanted and self._bases.get(bytes(base_id)) is None:
-                    wanted.add(key)
-                    located.append(((BlobType.DATA, base_id), whole[0]))
+            whole = first if deltas.serves_as_base(first.type, first.is_delta) else None
+            if whole is None:
+                whole = next(iter(deltas.whole_copies(index, base_id)), None)
+            if whole is not None:
+                located.append(((BlobType.DATA, Id(base_id)), whole))
         fetched: dict[bytes, bytes] = {}  # plaintexts of this window's bases
         envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]] = {}  # deltas
 
-        def fetch(piece: _Range) -> None:
-            try:
-                raw = self._backend().load(
-                    Handle(FileType.PACK, piece.pack_id.hex(), metadata=_only_trees(piece)),
-                    piece.start,
-                    piece.end - piece.start,
-                )
-            except SnapstoreError:
-                return  # each blob of the range is tried again on its own below
-            view = memoryview(raw)
-            for (blob_type, blob_id), loc in piece.blobs:
+        def decode_some(view: memoryview, start: int, blobs: list[tuple[Request, BlobLocation]]) -> None:
+            for (blob_type, blob_id), loc in blobs:
                 key = (blob_type, bytes(blob_id))
-                envelope = view[loc.offset - piece.start : loc.offset + loc.length - piece.start]
+                envelope = view[loc.offset - start : loc.offset + loc.length - start]
                 if loc.is_delta:
                     with lock:
                         envelopes[key] = (bytes(envelope), loc)
@@ -415,13 +425,32 @@ class BlobReader:
                 if key in requested:
                     emit(key, BlobRead(blob_type, blob_id, data))
 
-        list(pool.map(fetch, plan_ranges(located)))
+        def fetch(piece: _Range) -> list[Future[None]]:
+            """Reads one range; its blobs are decoded by several workers (a range may hold
+            hundreds), which this does not wait for."""
+            try:
+                raw = self._backend().load(
+                    Handle(FileType.PACK, piece.pack_id.hex(), metadata=_only_trees(piece)),
+                    piece.start,
+                    piece.end - piece.start,
+                )
+            except SnapstoreError:
+                return []  # each blob of the range is tried again on its own below
+            view = memoryview(raw)
+            return [
+                pool.submit(decode_some, view, piece.start, piece.blobs[i : i + _DECODE_GROUP])
+                for i in range(0, len(piece.blobs), _DECODE_GROUP)
+            ]
+
+        for decoding in list(pool.map(fetch, plan_ranges(located))):
+            for future in decoding:
+                future.result()
         for base_key, base_data in fetched.items():  # later windows' deltas often share them
             self._bases.put(base_key, base_data)
 
         def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> None:
             key, (envelope, loc) = item
-            found = (fetched.get(bytes(b)) for b in deltas.base_candidates(index, loc))
+            found = (fetched.get(bytes(b)) for b in candidates.get(loc.base_key, ()))
             base = next((b for b in found if b is not None), None)
             try:
                 data = self.decode(key[0], Id(key[1]), envelope, loc.plain_length, base_key=loc.base_key, base=base)
@@ -439,7 +468,7 @@ class BlobReader:
                     emit(key, BlobRead(key[0], Id(key[1]), error=exc))
         if consume is not None:
             return []
-        return [results[(t, bytes(i))] for t, i in window]
+        return [results[(t, bytes(i))] for t, i in window.requests]
 
     @staticmethod
     def _handle(location: BlobLocation) -> Handle:

@@ -105,7 +105,7 @@ def test_a_listed_file_streams_in_order_and_its_ids_are_taken_a_window_at_a_time
 
     lazy = again.reader.read(ids(), window_blobs=2)
     next(lazy)
-    assert pulled <= 2 * 2 + 1  # this window and the one fetched ahead, no more
+    assert pulled <= 3 * 2  # this window and the two fetched ahead, no more
     del lazy
 
 

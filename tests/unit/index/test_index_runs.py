@@ -1,0 +1,39 @@
+"""Vectorised look-ups give what one look-up at a time gives: merged, pending, shared key
+prefixes and unknown ids alike."""
+
+from __future__ import annotations
+
+import os
+
+from snapstore.ids import Id
+from snapstore.index.index import BlobIndex
+from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
+
+
+def entry(blob_id: bytes, offset: int, base: bytes | None = None) -> PackEntry:
+    flags = FLAG_DELTA if base is not None else 0
+    return PackEntry(BlobType.DATA, Id(blob_id), offset, 10, 20, flags, Id(base) if base else None)
+
+
+def test_lookup_run_matches_lookup() -> None:
+    index = BlobIndex()
+    merged = [os.urandom(32) for _ in range(50)]
+    index.add_pack(Id(b"\1" * 32), [entry(b, n * 10) for n, b in enumerate(merged)])
+    index.compact()
+    twin = merged[0][:8] + os.urandom(24)  # shares the 8-byte key prefix of a merged id
+    pending = [os.urandom(32) for _ in range(5)] + [twin]
+    index.add_pack(Id(b"\2" * 32), [entry(b, n * 10, base=merged[1]) for n, b in enumerate(pending)])
+    unknown = [os.urandom(32) for _ in range(5)]
+    wanted = merged + pending + unknown + merged[:3]
+    assert index.lookup_run(b"".join(wanted)) == [index.lookup(b) for b in wanted]
+    assert index.lookup_run(b"") == []
+
+
+def test_ids_with_keys_matches_ids_with_key() -> None:
+    index = BlobIndex()
+    ids = [os.urandom(32) for _ in range(40)]
+    ids.append(ids[0][:8] + os.urandom(24))
+    index.add_pack(Id(b"\1" * 32), [entry(b, n * 10) for n, b in enumerate(ids)])
+    index.compact()
+    keys = [int.from_bytes(b[:8], "big") for b in ids] + [12345]
+    assert index.ids_with_keys(keys) == {k: index.ids_with_key(k) for k in keys}
