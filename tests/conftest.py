@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -39,3 +40,52 @@ def assert_repository_ok(repo: Repository, read_data: bool = True) -> None:
     """Runs the real checker on a fresh handle; every test that writes ends with this."""
     report = check_repository(reopen(repo, load_index=False), CheckOptions(read_data=read_data))
     assert report.ok, [str(f) for f in report.findings]
+
+
+# -- the nightly mode: long loops behind a flag, a short variant in every CI run -------------
+#
+#     python -m pytest tests/robustness --nightly          (or SNAPSTORE_NIGHTLY=1)
+#     python -m pytest ... --fuzz-cases 100000 --kill-points 1000 --fault-runs 200
+#
+# Each count has a CI default (minutes of the suite) and a nightly default; an explicit option
+# wins over both.
+_COUNTS = {
+    # option: (CI default, nightly default, what it counts)
+    "fuzz_cases": (300, 100_000, "hypothesis cases per fuzzed decoder"),
+    "kill_points": (12, 1_000, "SIGKILL points in the kill loops"),
+    "fault_runs": (3, 200, "runs of each operation over the fault-injecting backends"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("snapstore nightly mode")
+    group.addoption("--nightly", action="store_true", help="run the long loops (fuzz, kills, faults)")
+    for name, (ci, nightly, what) in _COUNTS.items():
+        group.addoption(
+            "--" + name.replace("_", "-"), type=int, default=None,
+            help=f"{what} (default {ci}; {nightly} with --nightly)",
+        )
+
+
+def _count(config: pytest.Config, name: str) -> int:
+    explicit = config.getoption(name)
+    if explicit is not None:
+        return int(explicit)
+    nightly = config.getoption("nightly") or os.environ.get("SNAPSTORE_NIGHTLY") == "1"
+    ci, long = _COUNTS[name][:2]
+    return long if nightly else ci
+
+
+@pytest.fixture(scope="session")
+def fuzz_cases(pytestconfig: pytest.Config) -> int:
+    return _count(pytestconfig, "fuzz_cases")
+
+
+@pytest.fixture(scope="session")
+def kill_points(pytestconfig: pytest.Config) -> int:
+    return _count(pytestconfig, "kill_points")
+
+
+@pytest.fixture(scope="session")
+def fault_runs(pytestconfig: pytest.Config) -> int:
+    return _count(pytestconfig, "fault_runs")
