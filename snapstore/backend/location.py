@@ -22,9 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import fsspec
-from fsspec.registry import known_implementations, registry
-
 from snapstore.backend.base import Backend, FileType
 from snapstore.backend.local import LocalBackend
 from snapstore.backend.retry import RetryBackend, RetryPolicy
@@ -76,6 +73,8 @@ def open_backend(
         return RetryBackend.with_policy(_s3_backend(url_or_path, options, connections), retry)
     if scheme in ("sftp", "ssh"):
         return RetryBackend.with_policy(_sftp_backend(url_or_path, options, connections), retry)
+    from fsspec.registry import known_implementations, registry  # remote only: startup stays quick
+
     if scheme not in known_implementations and scheme not in registry:
         raise UsageError(f"unknown storage scheme {scheme!r} in {_redact(url_or_path)}")
     return RetryBackend.with_policy(_fsspec_backend(url_or_path, options), retry)
@@ -153,6 +152,8 @@ def _s3_backend(url: str, options: Mapping[str, str], connections: int) -> Backe
     put_options: dict[FileType, dict[str, Any]] = {}
     if options.get("storage_class"):
         put_options[FileType.PACK] = {"StorageClass": options["storage_class"]}
+    import fsspec  # remote only: local commands start without it
+
     fs = fsspec.filesystem("s3", **kwargs)
     fs.retries = 1  # nor does s3fs retry on its own
     fs.max_concurrency = 1  # one GET per object: no HEAD first to split a large one up
@@ -200,6 +201,8 @@ def _sftp_backend(url: str, options: Mapping[str, str], connections: int) -> Bac
 
 
 def _fsspec_backend(url: str, options: Mapping[str, str]) -> Backend:
+    import fsspec.core
+
     try:
         fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
     except (ImportError, TypeError, ValueError) as exc:
