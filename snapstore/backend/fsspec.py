@@ -123,7 +123,8 @@ class FsspecBackend:
     `atomic_put` says whether one write is atomic on this store; by default it is guessed from
     the protocol (true for object stores). `location` labels messages; it defaults to the
     root with its protocol and must not contain credentials. `put_options` are extra keyword
-    arguments for the writes of one file type (s3: `{"StorageClass": ...}` for packs);
+    arguments for the writes of one file type (s3: `{"StorageClass": ...}` for data packs; a
+    pack saved with its handle marked `metadata`, one of trees, gets none);
     `closer` is called by `close` (to end a connection the filesystem holds).
     """
 
@@ -169,7 +170,9 @@ class FsspecBackend:
         temp = None if self._atomic_put else f"{posixpath.dirname(path)}/{layout.temp_name()}"
         try:
             with _map_errors(where):
-                self._write_file(temp or path, data, self._put_options.get(handle.type, {}))
+                # a pack of trees (marked metadata) is read by every ls and backup: no cold class
+                options = {} if handle.metadata else self._put_options.get(handle.type, {})
+                self._write_file(temp or path, data, options)
                 if temp is not None:
                     self._fs.mv(temp, path)
         except ObjectNotFound as exc:
