@@ -21,11 +21,12 @@ from snapstore.errors import PathNotFound
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.restorer import restorer as restorer_module
-from snapstore.restorer.restorer import Overwrite, Restorer, RestoreOptions, RestoreResult
+from snapstore.restorer.restorer import Overwrite, RestoreOptions, Restorer, RestoreResult
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from tests.conftest import PASSWORD, reopen
+from tests.support.deltas import edited, varied
 from tests.support.memory_source import File, MemorySource, expected_tree, read_tree
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
@@ -45,18 +46,25 @@ _names = st.sampled_from(["a", "b", "c", "d.log", "e.bin"])
 _paths = st.lists(_names, min_size=1, max_size=4).map("/".join)
 
 
+_POOL = [os.urandom(n) for n in (0, 1, 5000, 70_000)] + [bytes(90_000), varied(200_000, 1)]
+
+
 @st.composite
 def _specs(draw: st.DrawFn) -> dict[str, Any]:
-    pool = [os.urandom(n) for n in (0, 1, 5000, 70_000)] + [bytes(90_000)]
     spec: dict[str, Any] = {}
     for path in draw(st.lists(_paths, min_size=1, max_size=12, unique=True)):
         if any(p.startswith(path + "/") or path.startswith(p + "/") for p in spec):
             continue
-        parts = draw(st.lists(st.sampled_from(range(len(pool))), max_size=3))
-        data = b"".join(pool[i] for i in parts)  # shared blobs between files
+        parts = draw(st.lists(st.sampled_from(range(len(_POOL))), max_size=3))
+        data = b"".join(_POOL[i] for i in parts)  # shared blobs between files
         profile = draw(st.sampled_from([ChunkingProfile.FILES, ChunkingProfile.DATABASE]))
         spec[path] = File(data, profile=profile)
     return spec
+
+
+def _next_day(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every file a little edited: database-profile chunks become deltas against day 1's."""
+    return {p: File(edited(f.data, 3) if f.data else f.data, profile=f.profile) for p, f in spec.items()}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -69,7 +77,10 @@ def test_any_plan_restores_the_snapshot_byte_for_byte(
     monkeypatch.setattr(restorer_module, "BATCH_BLOBS", batch)
     monkeypatch.setattr(restorer_module, "MAX_OPEN_FILES", files)
     repo = Repository.init(MemoryBackend(), PASSWORD, kdf=TEST_KDF, pack_size=1 << 18)
-    snap = backup(repo, spec)
+    archiver = Archiver(repo, inline_chunk_limit=2)  # files of 3 chunks or more get chunk lists
+    archiver.run(MemorySource(spec), SnapshotOptions(time=WHEN))
+    spec = _next_day(spec)  # day 2: deltas against day 1, chunk lists, shared blobs
+    snap = archiver.run(MemorySource(spec), SnapshotOptions(time=WHEN)).snapshot
     target = tmp_path_factory.mktemp("target")
     selected = {
         p: v for p, v in spec.items()
