@@ -1,11 +1,12 @@
 """The one snapshot walker: every tree below a root, with an explicit stack, never recursion.
 
-Check, prune, stats, copy and `ls` all walk snapshots; they differ only in what they do at each
+Check, prune, stats, copy, `ls` and restore all walk snapshots; they differ only in what they do at each
 node and in what an unreadable tree or chunk list means to them. So there is one walk here and
 each of them says the rest:
 
 - **Order.** `Walker.pre_order` yields each node (`Visit`) before anything below it, in stored
-  name order: what `ls` prints. `Walker.post_order` yields each tree (`TreeVisit`) after every
+  name order: what `ls` prints. `Walker.steps` adds a leaving step after each directory's
+  contents and lets the consumer prune the walk: what restore needs. `Walker.post_order` yields each tree (`TreeVisit`) after every
   tree below it: what copy needs to rewrite trees bottom-up and stats to size them.
 - **Each tree once.** A walker remembers the trees it has entered, across as many snapshots as
   it walks: a subtree shared by a thousand snapshots is read once. A node naming a tree met
@@ -97,13 +98,34 @@ class TreeVisit:
         return display_path(self.path)
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of `Walker.steps`: a node met (`leaving` False), or the end of a directory
+    whose contents were all met (`leaving` True; `node` is the directory's node, None for the
+    walk's root)."""
+
+    path: tuple[bytes, ...]
+    node: Node | None
+    leaving: bool = False
+
+    @property
+    def display_path(self) -> str:
+        return display_path(self.path)
+
+
+#: Whether to go below a directory node met at a path.
+Descend = Callable[[tuple[bytes, ...], Node], bool]
+
+
 @dataclass
 class _Level:
-    """One tree on the stack: its id, its nodes, and the nodes not yet visited."""
+    """One tree on the stack: its id, its nodes, the nodes not yet visited, and the directory
+    node it is the tree of (None for the root)."""
 
     tree_id: Id
     nodes: list[Node]
     pending: Iterator[Node]
+    node: Node | None = None
 
 
 class Walker:
@@ -123,6 +145,17 @@ class Walker:
         for names, _, node in self._steps(tree_id):
             if node is not None:
                 yield Visit((*names, node.name), node)
+
+    def steps(self, tree_id: Id, descend: Descend | None = None) -> Iterator[Step]:
+        """Each node as it is met (parents first, name order) and, after a directory's
+        contents, a leaving step for it: what restore needs to create a directory before its
+        contents and set its times after them. `descend` says which directories to go below
+        (all by default); it is asked after the consumer has seen the directory's node."""
+        for names, level, node in self._steps(tree_id, descend):
+            if node is None:
+                yield Step(tuple(names), level.node, leaving=True)
+            else:
+                yield Step((*names, node.name), node)
 
     def post_order(self, tree_id: Id) -> Iterator[TreeVisit]:
         """`tree_id` and every tree below it not met before, each after the trees below it."""
@@ -161,7 +194,9 @@ class Walker:
                 for blob_id in listed:
                     yield BlobType.DATA, blob_id
 
-    def _steps(self, root: Id) -> Iterator[tuple[list[bytes], _Level, Node | None]]:
+    def _steps(
+        self, root: Id, descend: Descend | None = None
+    ) -> Iterator[tuple[list[bytes], _Level, Node | None]]:
         """The walk itself: (names to the tree, its level, node) as each node is met, then
         (names, level, None) once the tree and everything below it is done. `names` is the one
         list the walk keeps; it is only valid until the next step."""
@@ -181,10 +216,12 @@ class Walker:
                 continue
             yield names, level, node
             if node.type is NodeType.DIR and node.subtree is not None:
+                if descend is not None and not descend((*names, node.name), node):
+                    continue
                 children = self._enter(node.subtree)
                 if children is not None:
                     names.append(node.name)
-                    stack.append(_Level(node.subtree, children, iter(children)))
+                    stack.append(_Level(node.subtree, children, iter(children), node))
 
     def _enter(self, tree_id: Id) -> list[Node] | None:
         """A tree's nodes; None if this walker entered it before. An unreadable tree, once

@@ -14,7 +14,7 @@ from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.store import walk
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
-from snapstore.snapshot.walk import BlobRole, TreeVisit, Unreadable, Walker
+from snapstore.snapshot.walk import BlobRole, Step, TreeVisit, Unreadable, Walker
 from tests.conftest import assert_repository_ok
 from tests.support.deep_trees import DEPTH, deep_snapshot
 
@@ -293,3 +293,26 @@ def test_post_order_trees_are_the_walkers_to_give_away(repo: Repository) -> None
     first.nodes[0].name = b"changed"
     (second,) = Walker(repo).post_order(root)
     assert isinstance(second, TreeVisit) and second.nodes[0].name == b"f"
+
+
+def test_steps_leave_each_directory_after_its_contents_and_descend_only_where_asked(
+    repo: Repository, nested: dict[str, Id]
+) -> None:
+    def shown(steps: list[Step]) -> list[str]:
+        return [("leave " if s.leaving else "") + s.display_path for s in steps]
+
+    assert shown(list(Walker(repo).steps(nested["root"]))) == [
+        "a", "a/x", "a/y", "a/y/z", "leave a/y", "leave a", "b", "c", "leave ",
+    ]
+    leaves = [s for s in Walker(repo).steps(nested["root"]) if s.leaving]
+    assert [s.node.name if s.node else None for s in leaves] == [b"y", b"a", None]
+    asked: list[str] = []
+
+    def only_a(path: tuple[bytes, ...], node: Node) -> bool:
+        asked.append(b"/".join(path).decode())
+        return path == (b"a",)
+
+    assert shown(list(Walker(repo).steps(nested["root"], only_a))) == [
+        "a", "a/x", "a/y", "leave a", "b", "c", "leave ",
+    ]
+    assert asked == ["a", "a/y"]
