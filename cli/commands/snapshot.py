@@ -92,7 +92,7 @@ def run_snapshot(
         click.echo(snap.id.hex() if snap.id else "")
     if result.errors:
         click.echo(f"snapstore: warning: snapshot incomplete: {len(result.errors)} source items "
-                   "could not be read (see the warnings above)", err=True)
+                   "could not be read or stored (see the warnings above)", err=True)
         return EXIT_INCOMPLETE
     return 0
 

@@ -24,8 +24,10 @@ missing, as on an unmounted volume), the archiver records no snapshot. Files are
 with O_NOFOLLOW and O_NONBLOCK, so a file swapped for a symlink or a FIFO after listing can
 neither redirect the read nor block it.
 
-Sockets, FIFOs and device nodes carry no content to back up: they are skipped silently and
-only counted in `metadata()`.
+Sockets, FIFOs and device nodes are not stored yet (the tree format has no node type for them):
+each one is reported through `on_error`, naming its path and kind, so the snapshot is
+recorded as incomplete instead of silently lacking them, and counted as `special_skipped` in
+`metadata()`. An excluded one is neither reported nor counted.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from snapstore.archiver.source import EntryKind, ErrorCallback, SourceEntry
-from snapstore.errors import UsageError
+from snapstore.errors import SourceError, UsageError
 
 Components = tuple[bytes, ...]
 
@@ -134,10 +136,13 @@ class FileSource:
                     report(parent, exc)
                     continue
                 yield self._entry(parent, EntryKind.DIR, info)
-            yield from self._walk(target, report)
+            yield from self._walk(target, report, on_error)
 
-    def _walk(self, root: Components, report: ErrorCallback) -> Iterator[SourceEntry]:
-        """Depth first without recursion: the stack holds what is still to be visited."""
+    def _walk(
+        self, root: Components, report: ErrorCallback, on_error: ErrorCallback
+    ) -> Iterator[SourceEntry]:
+        """Depth first without recursion: the stack holds what is still to be visited. `report`
+        counts read errors; `on_error` alone reports what was skipped on purpose."""
         stack: list[Components] = [root]
         while stack:
             components = stack.pop()
@@ -176,6 +181,10 @@ class FileSource:
                 yield self._entry(components, EntryKind.SYMLINK, info, link_target=target)
             else:
                 self._counts["special_skipped"] += 1
+                on_error(components, SourceError(
+                    f"{_special_kind(info.st_mode)}, not backed up (snapstore does not store "
+                    "FIFOs, sockets or device nodes yet)"
+                ))
 
     def _entry(
         self,
@@ -222,6 +231,19 @@ class FileSource:
             except KeyError:
                 self._groups[gid] = ""
         return self._groups[gid]
+
+
+def _special_kind(mode: int) -> str:
+    """What kind of special file a mode describes, for the warning that names it."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return "a special file"
 
 
 def _outermost(targets: list[Components]) -> list[Components]:

@@ -181,16 +181,23 @@ def test_names_sort_by_bytes_and_need_not_be_utf8(tmp_path: Path) -> None:
     assert [e.path[-1] for e in entries[-5:]] == [b"B", b"a", b"b", b"\xc3\xa9", b"\xff-latin1"]
 
 
-def test_special_files_are_skipped_silently(tmp_path: Path) -> None:
+def test_special_files_are_skipped_and_reported_by_path_and_kind(tmp_path: Path) -> None:
+    """Not stored yet, so each is named through on_error (issue 10, item 9): never dropped
+    silently. An excluded one is neither reported nor counted."""
     os.mkfifo(tmp_path / "fifo")
+    os.mkfifo(tmp_path / "skip.fifo")
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(tmp_path / "sock"))
         (tmp_path / "plain").write_text("x")
-        source = FileSource([tmp_path])
+        source = FileSource([tmp_path], excludes=["skip.*"])
         entries, errors = walk(source)
-    assert errors == []
+    assert [(path[-1], str(exc).split(",")[0]) for path, exc in errors] == [
+        (b"fifo", "a FIFO"), (b"sock", "a socket")
+    ]
+    assert all("not backed up" in str(exc) for _, exc in errors)
     assert relative(entries, tmp_path) == ["plain"]
-    assert source.metadata()["files"]["special_skipped"] == 2  # type: ignore[index]
+    counts = source.metadata()["files"]
+    assert counts["special_skipped"] == 2 and counts["errors"] == 0  # type: ignore[index]
 
 
 def test_file_removed_before_opening_raises_oserror(tree: Path) -> None:
