@@ -20,7 +20,6 @@ import enum
 import os
 import stat
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +43,9 @@ from snapstore.restorer.file_writer import (
 from snapstore.snapshot.content import iter_chunk_ids
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.patterns import PathPatterns
-from snapstore.snapshot.store import load_tree, split_path
+from snapstore.snapshot.store import split_path
 from snapstore.snapshot.tree import Node, NodeType
+from snapstore.snapshot.walk import Unreadable, Walker
 
 #: Distinct blobs fetched in one batch.
 BATCH_BLOBS = 16384
@@ -136,11 +136,14 @@ class _File:
 
 @dataclass
 class _Dir:
+    """A directory on the current path: its descriptor (None when closed to stay within the
+    window, or in a dry run where it does not exist), its identity to check a reopen by, and
+    the names the snapshot has in it (for --delete)."""
+
     fd: int | None
     ident: tuple[int, int]
     node: Node | None  # None for the target itself
     path: tuple[bytes, ...]
-    children: Iterator[Node]
     names: set[bytes] = field(default_factory=set)
 
 
@@ -198,18 +201,26 @@ class _Run:
     # -- the walk -------------------------------------------------------------------------
     def walk(self, tree: Id, root_fd: int | None) -> None:
         ident = _ident(root_fd) if root_fd is not None else (0, 0)
-        listing = load_tree(self._repo, tree)
-        self._repo.prefetch_trees(n.subtree for n in listing if n.type is NodeType.DIR and n.subtree)
-        stack = [_Dir(root_fd, ident, None, (), iter(listing))]
+        stack = [_Dir(root_fd, ident, None, ())]
+
+        def unreadable(problem: Unreadable) -> None:
+            if stack[-1].node is None:
+                raise problem.error  # the snapshot's root: nothing can be restored
+            self.result.errors.append(f"{_display(stack[-1].path)}: directory cannot be read: {problem.error}")
+
+        def descend(path: tuple[bytes, ...], node: Node) -> bool:
+            return stack[-1].path == path  # the directory was selected and opened
+
+        walker = Walker(self._repo, on_error=unreadable, each_tree_once=False)
         try:
-            while stack:
-                top = stack[-1]
-                node = next(top.children, None)
-                if node is None:
+            for step in walker.steps(tree, descend):
+                if step.leaving:
                     self._leave(stack)
                     continue
+                node, path = step.node, step.path
+                assert node is not None
+                top = stack[-1]
                 top.names.add(node.name)
-                path = top.path + (node.name,)
                 if not self._selection.wants(path):
                     continue
                 self._progress.item(_display(path))
@@ -234,13 +245,9 @@ class _Run:
             raise PathNotFound(f"not in the snapshot: {', '.join(missing)}")
 
     def _enter(self, stack: list[_Dir], node: Node, path: tuple[bytes, ...]) -> None:
+        """Creates (or, in a dry run, looks up) a directory and puts it on the stack; the walk
+        then goes below it."""
         parent = stack[-1]
-        try:
-            listing = load_tree(self._repo, node.subtree) if node.subtree is not None else []
-        except SnapstoreError as exc:
-            self.result.errors.append(f"{_display(path)}: directory cannot be read: {exc}")
-            return
-        self._repo.prefetch_trees(n.subtree for n in listing if n.type is NodeType.DIR and n.subtree)
         fd = None
         if parent.fd is not None and not self._options.dry_run:
             fd = open_dir(parent.fd, node.name)
@@ -248,12 +255,7 @@ class _Run:
             found = existing(parent.fd, node.name)
             if found is not None and stat.S_ISDIR(found.st_mode):
                 fd = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
-        stack.append(_Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path, iter(listing)))
-        if len(stack) > DIR_FD_WINDOW + 1:
-            far = stack[-DIR_FD_WINDOW - 1]
-            if far.fd is not None and far.node is not None:
-                os.close(far.fd)
-                far.fd = None
+        _push(stack, _Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path))
 
     def _leave(self, stack: list[_Dir]) -> None:
         done = stack.pop()
@@ -270,9 +272,7 @@ class _Run:
             if not self._options.dry_run:
                 apply_metadata(done.fd, done.node, self._owners)
             self.result.dirs += 1
-            parent = stack[-1] if stack else None
-            if parent is not None and parent.fd is None and parent.ident != (0, 0):
-                parent.fd = reopen_parent(done.fd, parent.ident)
+            _reopen_parent(stack, done)
         finally:
             os.close(done.fd)
 
@@ -411,32 +411,41 @@ class _Verifier:
         self._failed = {line.split(": ", 1)[0] for line in result.errors}
 
     def verify(self, tree: Id, root_fd: int) -> None:
-        stack: list[tuple[int, tuple[bytes, ...], Iterator[Node]]] = [
-            (root_fd, (), iter(load_tree(self._repo, tree)))
-        ]
+        stack = [_Dir(root_fd, _ident(root_fd), None, ())]
+
+        def descend(path: tuple[bytes, ...], node: Node) -> bool:
+            return stack[-1].path == path
+
         try:
-            while stack:
-                fd, path, children = stack[-1]
-                node = next(children, None)
-                if node is None:
-                    stack.pop()
-                    if path:
-                        os.close(fd)
+            for step in Walker(self._repo, each_tree_once=False).steps(tree, descend):
+                node, path = step.node, step.path
+                if step.leaving:
+                    if node is not None and stack[-1].path == path:
+                        done = stack.pop()
+                        assert done.fd is not None
+                        _reopen_parent(stack, done)
+                        os.close(done.fd)
                     continue
-                node_path = path + (node.name,)
-                if not self._selection.wants(node_path):
+                assert node is not None
+                if not self._selection.wants(path):
                     continue
+                parent_fd = stack[-1].fd
+                assert parent_fd is not None
                 if node.type is NodeType.DIR and node.subtree is not None:
-                    sub = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-                    stack.append((sub, node_path, iter(load_tree(self._repo, node.subtree))))
-                elif node.type is NodeType.FILE and self._selection.whole(node_path):
-                    display = _display(node_path)
+                    try:
+                        sub = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+                    except OSError as exc:
+                        self._result.errors.append(f"{_display(path)}: verify: cannot open: {exc.strerror}")
+                        continue
+                    _push(stack, _Dir(sub, _ident(sub), node, path))
+                elif node.type is NodeType.FILE and self._selection.whole(path):
+                    display = _display(path)
                     if display not in self._failed:
-                        self._verify_file(fd, node, display)
+                        self._verify_file(parent_fd, node, display)
         finally:
-            for fd, path, _ in stack:
-                if path:
-                    os.close(fd)
+            for frame in stack[1:]:
+                if frame.fd is not None:
+                    os.close(frame.fd)
 
     def _verify_file(self, dir_fd: int, node: Node, display: str) -> None:
         try:
@@ -465,6 +474,24 @@ class _Verifier:
         finally:
             os.close(fd)
         self._result.files_verified += 1
+
+
+def _push(stack: list[_Dir], frame: _Dir) -> None:
+    """Puts a directory on the stack, closing the descriptor of one far above it: only
+    DIR_FD_WINDOW stay open, however deep the tree (`_reopen_parent` finds the way back)."""
+    stack.append(frame)
+    if len(stack) > DIR_FD_WINDOW + 1:
+        far = stack[-DIR_FD_WINDOW - 1]
+        if far.fd is not None and far.node is not None:
+            os.close(far.fd)
+            far.fd = None
+
+
+def _reopen_parent(stack: list[_Dir], done: _Dir) -> None:
+    """Before a directory's descriptor closes, reopens its parent's if the window closed it."""
+    parent = stack[-1] if stack else None
+    if parent is not None and parent.fd is None and parent.ident != (0, 0) and done.fd is not None:
+        parent.fd = reopen_parent(done.fd, parent.ident)
 
 
 def _all_zeros(data: bytes) -> bool:

@@ -4,6 +4,7 @@ overwrite policies, --verify, --delete, --dry-run, --exclude, holes, and deep tr
 from __future__ import annotations
 
 import os
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,12 @@ def deep_snapshot(repo: Repository, levels: int) -> Snapshot:
 def test_a_tree_ten_thousand_levels_deep_is_restored(repo: Repository, tmp_path: Path) -> None:
     snap = deep_snapshot(repo, 10_000)
     target = tmp_path / "t"
-    result = restore(repo, snap, target, verify=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # a small server's limit, and less
+    try:
+        result = restore(repo, snap, target, verify=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert not result.errors and result.dirs == 10_000 and result.files == 1
     fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
     try:
