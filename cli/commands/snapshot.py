@@ -15,19 +15,26 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
-from snapstore.errors import UsageError
+from snapstore.errors import SourceError, UsageError
 
 EXIT_INCOMPLETE = 3
 
 
 def _parse_time(value: str | None) -> datetime | None:
+    """--time in ISO 8601; one without a UTC offset is this machine's local time, as restic
+    takes it. A time a snapshot cannot record (too near year 1 or 9999) is a usage error."""
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--time {value!r} is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.astimezone()
+    try:
+        local = parsed if parsed.tzinfo else parsed.astimezone()
+        snapstore.Snapshot.check_time(local)
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(f"--time {value!r} cannot be recorded: {exc}") from None
+    return local
 
 
 def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Callable[..., Any]:
@@ -121,6 +128,8 @@ def build() -> click.Group:
     def stdin(repo_options: RepoOptions, name: str, database: bool, **common: Any) -> int:
         """Back up standard input as one file."""
         profile = snapstore.ChunkingProfile.DATABASE if database else snapstore.ChunkingProfile.FILES
+        if sys.stdin is None:  # started with standard input closed (`<&-`)
+            raise SourceError("standard input is closed: there is nothing to back up")
         source = snapstore.StreamSource(sys.stdin.buffer, name, profile=profile)
         return run_snapshot(repo_options, source, **common)
 

@@ -109,11 +109,14 @@ def make_symlink(dir_fd: int, name: bytes, target: bytes) -> None:
 
 
 def apply_metadata(fd: int, node: Node, owners: bool) -> None:
-    """Ownership (when asked, e.g. as root), then mode, then mtime, on an open descriptor."""
+    """Ownership (when asked, e.g. as root), then mode, then mtime, on an open descriptor.
+
+    An owner chown cannot take (outside uid_t: OverflowError) is left as it is, as one we may
+    not set is; the tree decoder already refuses such nodes, this keeps any other caller safe."""
     if owners:
         try:
             os.fchown(fd, node.uid, node.gid)
-        except PermissionError:
+        except (PermissionError, OverflowError):
             pass
     os.fchmod(fd, node.mode & 0o7777)
     os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
@@ -123,6 +126,6 @@ def apply_link_metadata(dir_fd: int, node: Node, owners: bool) -> None:
     if owners:
         try:
             os.chown(node.name, node.uid, node.gid, dir_fd=dir_fd, follow_symlinks=False)
-        except PermissionError:
+        except (PermissionError, OverflowError):
             pass
     os.utime(node.name, ns=(node.mtime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)

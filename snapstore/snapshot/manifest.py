@@ -8,12 +8,17 @@
      "program_version": str, "metadata": map}
 
 The snapshot's id is its object name: the BLAKE3 hash of the stored envelope.
+
+A snapshot's time carries a UTC offset and lies between EARLIEST_TIME and LATEST_TIME, a day
+inside what Python's datetime can hold, so that showing it in any time zone, converting or
+comparing it never overflows; the encoder refuses any other time (ValueError) and the decoder
+calls one a malformed snapshot (IntegrityError) instead of handing it on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
@@ -22,6 +27,21 @@ from snapstore.errors import IntegrityError, UnsupportedVersion
 from snapstore.ids import Id
 
 SNAPSHOT_VERSION = 1
+EARLIEST_TIME = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def check_time(when: datetime) -> None:
+    """Raises ValueError unless `when` may be a snapshot's time (see the module docstring)."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"time {when.isoformat()} has no UTC offset")
+    try:
+        in_range = EARLIEST_TIME <= when.astimezone(UTC) <= LATEST_TIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(f"time {when.isoformat()} is outside {EARLIEST_TIME.date()} to "
+                         f"{LATEST_TIME.date()} UTC")
 
 
 @dataclass
@@ -55,14 +75,17 @@ class Snapshot:
     metadata: dict[str, Any] = field(default_factory=dict)
     id: Id | None = None  # known once stored or loaded; not part of the encoding
 
+    #: Raises ValueError unless a time may be recorded (offset, range): for callers that take
+    #: a time from a user, before any work is done.
+    check_time = staticmethod(check_time)
+
     @property
     def short_id(self) -> str:
         return self.id.hex()[:8] if self.id else "(unsaved)"
 
 
 def encode_snapshot(snap: Snapshot) -> bytes:
-    if snap.time.tzinfo is None:
-        raise ValueError("snapshot time must carry a UTC offset")
+    check_time(snap.time)
     return msgpack.packb(
         {
             "v": SNAPSHOT_VERSION,
@@ -91,8 +114,10 @@ def decode_snapshot(plaintext: bytes, snapshot_id: Id | None = None) -> Snapshot
         if doc.get("v") != SNAPSHOT_VERSION:
             raise UnsupportedVersion(f"snapshot version {doc.get('v')!r} is not supported")
         summary_fields = set(Summary.__dataclass_fields__)
+        time = datetime.fromisoformat(doc["time"])
+        check_time(time)
         return Snapshot(
-            time=datetime.fromisoformat(doc["time"]),
+            time=time,
             host=doc["host"],
             user=doc["user"],
             tags=list(doc["tags"]),

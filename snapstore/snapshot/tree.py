@@ -13,7 +13,10 @@
             optionally "extra": map (source-specific facts; readers ignore unknown keys)
 
 Decoding refuses names that could escape a restore target ("", ".", "..", or containing "/"
-or NUL) and duplicate names, so no later layer ever sees one.
+or NUL) and duplicate names, so no later layer ever sees one. It also refuses, as an
+IntegrityError naming the node, what no filesystem can hold and a restore would trip over: a
+uid or gid outside 0..2^32-1 (chown's range) and a symlink target containing NUL (readlink
+never returns one).
 """
 
 from __future__ import annotations
@@ -63,9 +66,24 @@ class Node:
         return self.name.decode("utf-8", "surrogateescape")
 
 
+#: uid and gid are 32-bit on every system snapstore restores to (chown takes uid_t).
+MAX_ID = 2**32 - 1
+
+
 def check_name(name: bytes) -> None:
     if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
         raise UnsafePath(f"unsafe name in snapshot: {name!r}")
+
+
+def _node_problem(node: Node) -> str | None:
+    """What makes a node impossible to restore as recorded, or None."""
+    for field_name in ("uid", "gid"):
+        value = getattr(node, field_name)
+        if not 0 <= value <= MAX_ID:
+            return f"{field_name} {value} is out of range (0 to {MAX_ID})"
+    if node.type is NodeType.SYMLINK and b"\0" in node.target:
+        return f"symlink target {node.target!r} contains NUL"
+    return None
 
 
 def _encode_node(node: Node) -> dict[str, Any]:
@@ -143,6 +161,9 @@ def _decode_node(raw: dict[str, Any], version: int) -> Node:
         if not isinstance(target, bytes):
             raise IntegrityError("symlink target is not binary")
         node.target = target
+    problem = _node_problem(node)
+    if problem:
+        raise IntegrityError(f"tree is malformed: node {name!r}: {problem}")
     return node
 
 

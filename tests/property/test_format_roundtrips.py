@@ -185,7 +185,7 @@ def nodes(draw: st.DrawFn, name: bytes) -> Node:
     elif node_type is NodeType.DIR:
         node.subtree = draw(ids)
     else:
-        node.target = draw(st.binary(max_size=60))
+        node.target = draw(st.binary(max_size=60).filter(lambda t: b"\0" not in t))  # refused
     return node
 
 
@@ -217,7 +217,9 @@ summaries = st.builds(
 )
 snapshots = st.builds(
     Snapshot,
-    time=st.datetimes(timezones=timezones),
+    time=st.datetimes(  # a day inside datetime's range in UTC: manifest.EARLIEST/LATEST_TIME
+        min_value=datetime(1, 1, 3), max_value=datetime(9999, 12, 28), timezones=timezones
+    ),
     host=texts,
     user=texts,
     tags=st.lists(texts, max_size=4),
