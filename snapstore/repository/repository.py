@@ -25,6 +25,7 @@ from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
 from snapstore.crypto.keys import KeyFileInfo, KeyRing, MasterKey, wrap_master_key
 from snapstore.errors import (
+    AuthenticationFailed,
     IntegrityError,
     ObjectNotFound,
     RepositoryExists,
@@ -150,7 +151,15 @@ class Repository:
         for info in backend.list(FileType.KEY):
             keyring.add(info.handle.name, info.size, partial(backend.load, info.handle))
         master = keyring.unwrap(password)
-        plaintext = compression.decompress(Opener(master.encryption).open(Kind.CONFIG, sealed_config))
+        try:
+            plaintext = compression.decompress(Opener(master.encryption).open(Kind.CONFIG, sealed_config))
+        except AuthenticationFailed:
+            raise AuthenticationFailed(
+                "config: ciphertext failed authentication: the password opens a key file, but the "
+                "config is damaged or belongs to another repository"
+            ) from None
+        except IntegrityError as exc:
+            raise type(exc)(f"config: {exc}") from None
         return cls(backend, master, RepositoryConfig.decode(plaintext))
 
     # -- secrets the upper layers need ----------------------------------------------------
@@ -567,10 +576,22 @@ class Repository:
         return name
 
     def load_object(self, file_type: FileType, name: str) -> bytes:
+        """The plaintext of a snapshot, index file or lock; an IntegrityError names the object
+        (an object that is whole but was sealed with another repository's key passes the name
+        check and fails authentication)."""
         sealed = self.backend.load(Handle(file_type, name))
         if file_type is not FileType.LOCK and object_id(sealed).hex() != name:
             raise IntegrityError(f"{file_type.value}/{name} does not match its name: damaged")
-        return compression.decompress(self._opener.open(OBJECT_KIND[file_type], sealed))
+        where = f"{file_type.value}/{name[:16]}"
+        try:
+            return compression.decompress(self._opener.open(OBJECT_KIND[file_type], sealed))
+        except AuthenticationFailed:
+            raise AuthenticationFailed(
+                f"{where}: ciphertext failed authentication (damaged, or written by another "
+                "repository)"
+            ) from None
+        except IntegrityError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
 
     def list_objects(self, file_type: FileType) -> Iterator[FileInfo]:
         return self.backend.list(file_type)
