@@ -1,8 +1,9 @@
 """Restoring a snapshot (or parts of it) into a target directory, planned by pack.
 
 The restorer walks the snapshot once, without recursion (a tree 10,000 levels deep is fine),
-and creates directories, symlinks and files as it goes: each file is created at its final
-size, all holes, and what it needs is noted as (blob, offset) places. Every batch of places
+and creates directories, symlinks and files as it goes: each file is created empty, what it
+needs is noted as (blob, offset) places, and it is given its content's length, all holes, once
+they are planned (not the size its node claims: see `_content_length`). Every batch of places
 (`BATCH_BLOBS` blobs or `MAX_OPEN_FILES` files) goes to the blob reader, which reads each
 stretch of each pack once, in parallel, a blob shared by several files once; each blob is then
 written with positional writes to every place that needs it. A blob of zeros is not written at
@@ -325,7 +326,7 @@ class _Run:
         assert parent.fd is not None
         if len(self._files) >= MAX_OPEN_FILES:
             self._run_batch()
-        open_file = _File(create_file(parent.fd, node.name, node.size), node, display)
+        open_file = _File(create_file(parent.fd, node.name, 0), node, display)
         self._files.append(open_file)
         offset = 0
         try:
@@ -345,8 +346,21 @@ class _Run:
                     self._run_batch()
         except SnapstoreError as exc:
             self._damaged(open_file, str(exc))
+        else:
+            self._content_length(open_file, offset)
         open_file.planned = True
         self._finish_done()
+
+    def _content_length(self, open_file: _File, length: int) -> None:
+        """Gives the file its content's length, whatever its node's size says. A node claiming
+        10^18 bytes for 6 must not make a huge sparse file. Its content, authenticated blob by
+        blob, is what was saved, so it is restored; the disagreement is named as an error."""
+        os.ftruncate(open_file.fd, length)
+        if length != open_file.node.size and open_file.error is None:
+            self.result.errors.append(
+                f"{open_file.display}: its node says {open_file.node.size} bytes but its content "
+                f"is {length} bytes; restored with the content's length"
+            )
 
     def _run_batch(self) -> None:
         """Fetches the blobs planned so far, pack by pack, and writes each to its places as
