@@ -8,6 +8,10 @@ does) takes no part in the decision and is never removed: its host, paths and ti
 unknown, so it could not be placed in a group. Leaving a snapshot out of the input never makes
 a retention policy remove more of the others (each rule keeps the newest of what it is given),
 so a damaged snapshot cannot cost a good one. `repair snapshots --forget` removes it.
+
+Snapshots can also be named (ids, id prefixes or `latest`, as with restic's `forget ID...`):
+exactly those go, with no policy; every name is resolved before anything is removed, so a name
+that matches nothing, or a damaged snapshot, removes nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +21,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from snapstore.backend.base import FileType
-from snapstore.errors import ObjectNotFound
+from snapstore.errors import ObjectNotFound, UsageError
+from snapstore.ids import Id
 from snapstore.repository.repository import Repository
-from snapstore.retention import DEFAULT_GROUP_BY, ForgetGroup, RetentionPolicy, plan_forget
+from snapstore.retention import (
+    DEFAULT_GROUP_BY,
+    Decision,
+    ForgetGroup,
+    GroupKey,
+    RetentionPolicy,
+    plan_forget,
+)
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import damaged_snapshots, list_snapshots
+from snapstore.snapshot.store import damaged_snapshots, find_snapshot, list_snapshots
 
 
 @dataclass(frozen=True)
@@ -52,23 +64,29 @@ def forget_snapshots(
     now: datetime | None = None,
     tz: tzinfo | None = None,
     allow_remove_all: bool = False,
+    snapshot_ids: Sequence[str] = (),
 ) -> ForgetResult:
     """Removes the snapshots `policy` does not keep, per group (restic's rules; see
     snapstore.retention). Only snapshot objects go: prune frees their data. `tags` ("a,b" = both)
     and `hosts` choose the snapshots considered; `tz` (default: local time) places day, week and
     month boundaries. A policy with no rule raises UsageError unless `allow_remove_all`.
-    Decides for every group first, then removes: a refused group leaves everything as it was."""
-    snapshots = list_snapshots(repo)
-    groups = plan_forget(
-        snapshots,
-        policy,
-        now=now or datetime.now(UTC),
-        tz=tz,
-        group_by=group_by,
-        tags=tags,
-        hosts=hosts,
-        allow_remove_all=allow_remove_all,
-    )
+    Decides for every group first, then removes: a refused group leaves everything as it was.
+
+    With `snapshot_ids`, removes exactly the snapshots named (one group, newest first) and
+    takes no policy, tags or hosts (UsageError otherwise)."""
+    if snapshot_ids:
+        groups = [_named_group(repo, policy, snapshot_ids, tags, hosts)]
+    else:
+        groups = plan_forget(
+            list_snapshots(repo),
+            policy,
+            now=now or datetime.now(UTC),
+            tz=tz,
+            group_by=group_by,
+            tags=tags,
+            hosts=hosts,
+            allow_remove_all=allow_remove_all,
+        )
     result = ForgetResult(policy, groups, dry_run, damaged_snapshots(repo))
     if not dry_run:
         for snapshot in result.removed:
@@ -79,3 +97,21 @@ def forget_snapshots(
             except ObjectNotFound:
                 pass  # a concurrent forget got there first: gone either way
     return result
+
+
+def _named_group(
+    repo: Repository, policy: RetentionPolicy, names: Sequence[str], tags: Sequence[str],
+    hosts: Sequence[str],
+) -> ForgetGroup:
+    """The snapshots `names` name, each once, as one group of removals (nothing removed yet)."""
+    if not policy.is_empty():
+        raise UsageError("snapshot ids and keep rules cannot be combined: forget either the "
+                         "snapshots named or those a policy does not keep")
+    if tags or hosts:
+        raise UsageError("--tag and --host choose snapshots for a policy; name snapshots without them")
+    found: dict[Id | None, Snapshot] = {}
+    for name in names:
+        snapshot = find_snapshot(repo, name)
+        found.setdefault(snapshot.id, snapshot)
+    newest_first = sorted(found.values(), key=lambda s: (s.time, s.id or b""), reverse=True)
+    return ForgetGroup(GroupKey(), [Decision(s, keep=False, reasons=()) for s in newest_first])

@@ -1,4 +1,5 @@
-"""`snapstore forget`: remove the snapshots a retention policy does not keep (restic's rules)."""
+"""`snapstore forget`: remove the snapshots a retention policy does not keep (restic's rules),
+or the snapshots named (`snapstore forget ID...`, as with restic)."""
 
 from __future__ import annotations
 
@@ -66,10 +67,11 @@ def _policy(keep: dict[str, str | None], keep_tags: tuple[str, ...]) -> snapstor
     return snapstore.RetentionPolicy(**rules, keep_tags=keep_tags)
 
 
-def _render(result: snapstore.ForgetResult) -> None:
+def _render(result: snapstore.ForgetResult, named: bool) -> None:
     console = Console(soft_wrap=True)
     for group in result.groups:
-        click.echo(f"group: {group.key.describe()}")
+        if not named:
+            click.echo(f"group: {group.key.describe()}")
         for title, decisions in (("keep", group.keep), ("remove", group.remove)):
             if not decisions:
                 continue
@@ -88,9 +90,9 @@ def _render(result: snapstore.ForgetResult) -> None:
         click.echo("")
     removed, kept = len(result.removed), len(result.kept)
     if result.dry_run:
-        click.echo(f"dry run: would remove {removed} snapshots and keep {kept}")
+        click.echo(f"dry run: would remove {removed} snapshots" + ("" if named else f" and keep {kept}"))
     else:
-        click.echo(f"removed {removed} snapshots, kept {kept}")
+        click.echo(f"removed {removed} snapshots" + ("" if named else f", kept {kept}"))
     if result.damaged:
         names = ", ".join(name[:8] for name in result.damaged)
         click.echo(f"left alone, outside the policy: {len(result.damaged)} snapshots that cannot "
@@ -113,6 +115,7 @@ def _as_json(result: snapstore.ForgetResult) -> list[dict[str, object]]:
 
 def build() -> click.Command:
     @click.command("forget")
+    @click.argument("snapshot_ids", nargs=-1, metavar="[SNAPSHOT]...")
     @keep_options
     @click.option("--keep-tag", "keep_tags", multiple=True, metavar="TAG[,TAG]",
                   help="Keep snapshots with these tags (repeatable).")
@@ -128,29 +131,33 @@ def build() -> click.Command:
                   help="Allow a policy with no keep rule (needs --tag or --host).")
     @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
     @repository_options
-    def forget(repo_options: RepoOptions, keep_tags: tuple[str, ...], group_by: str,
-               tags: tuple[str, ...], hosts: tuple[str, ...], dry_run: bool, and_prune: bool,
-               remove_all: bool, as_json: bool, **keep: str | None) -> int:
-        """Remove snapshots by a retention policy, saying why each kept one stays.
+    def forget(repo_options: RepoOptions, snapshot_ids: tuple[str, ...], keep_tags: tuple[str, ...],
+               group_by: str, tags: tuple[str, ...], hosts: tuple[str, ...], dry_run: bool,
+               and_prune: bool, remove_all: bool, as_json: bool, **keep: str | None) -> int:
+        """Remove snapshots by a retention policy, saying why each kept one stays, or remove
+        the snapshots named (ids, id prefixes or 'latest'; no --keep-* rule then).
 
         Only the snapshot objects go; prune (or --prune) frees their data. A snapshot that
         cannot be read is left alone and takes no part in the decision (exit 3).
         """
         rules = {name[len("keep_"):].replace("_", "-"): value for name, value in keep.items()}
         policy = _policy(rules, keep_tags)
-        if policy.is_empty() and not remove_all:
+        if policy.is_empty() and not remove_all and not snapshot_ids:
             raise UsageError("no keep rule given: refusing to forget every snapshot (add --keep-*)")
         lock: LockMode = "exclusive" if and_prune and not dry_run else "shared"
         with repo_options.open(load_index=False, lock=lock) as repo:
             result = snapstore.forget(
                 repo, policy, group_by=group_by.split(","), tags=tags, hosts=hosts,
-                dry_run=dry_run, allow_remove_all=remove_all,
+                dry_run=dry_run, allow_remove_all=remove_all, snapshot_ids=snapshot_ids,
             )
             if as_json:
                 print_json(_as_json(result))
             else:
-                click.echo(f"applying policy: {policy.describe()}")
-                _render(result)
+                if snapshot_ids:
+                    click.echo(f"forgetting the snapshots named: {', '.join(snapshot_ids)}")
+                else:
+                    click.echo(f"applying policy: {policy.describe()}")
+                _render(result, named=bool(snapshot_ids))
             if and_prune and dry_run:  # a dry prune would still count the forgotten snapshots
                 click.echo("prune: skipped in a dry run", err=as_json)
             elif and_prune and result.removed:
