@@ -428,7 +428,9 @@ def _merge_entries(first: list[PackEntry], second: list[PackEntry]) -> list[Pack
 
 def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
     """Keys of every blob some snapshot reaches; stops at any snapshot, tree or chunk list it
-    cannot read (each tree and each chunk list is read once, however many snapshots share it)."""
+    cannot read (each tree and each chunk list is read once, however many snapshots share it).
+    A snapshot listed but gone when read was removed meanwhile, as a lagging listing shows a
+    snapshot forget just removed: it needs nothing kept."""
     used: set[bytes] = set()
     names = sorted(info.handle.name for info in repo.list_objects(FileType.SNAPSHOT))
     name = ""  # the snapshot being walked, for `stop`
@@ -444,19 +446,23 @@ def _used_blobs(repo: Repository, progress: Progress) -> tuple[set[bytes], int]:
         ) from error
 
     walker = Walker(repo, on_error=stop)
+    walked = 0
     for name in names:
         progress.item(f"finding the blobs snapshot {name[:8]} uses")
         try:
             snapshot = load_snapshot(repo, name)
-        except (IntegrityError, ObjectNotFound) as exc:
+        except ObjectNotFound:
+            continue  # removed since the listing (forget --prune): nothing of it is needed
+        except IntegrityError as exc:
             raise IntegrityError(
                 f"prune stopped, nothing was deleted: snapshot {name[:8]} cannot be read ({exc}); "
                 "`snapstore repair snapshots --forget` removes it"
             ) from exc
+        walked += 1
         used.add(blob_key(BlobType.TREE, snapshot.tree))
         for visit in walker.pre_order(snapshot.tree):
             used.update(blob_key(t, blob_id) for t, blob_id in walker.blobs(visit.node))
-    return used, len(names)
+    return used, walked
 
 
 def _repack(

@@ -14,14 +14,26 @@ half of the object under its real name (what a crash mid-upload leaves on a stor
 are not atomic); or the whole operation (it worked but the reply was lost). `SimulatedCrash`
 derives from BaseException so that no `except Exception` on the way up can swallow a
 simulated kill.
+
+Besides that schedule, a flaky store at random, reproducible from a seed:
+
+    faulty.randomly(seed=7, errors=0.05, delay={"save": 0.002})
+
+Each call not taken by a queued fault then fails with a TransientBackendError with the chance
+`errors` gives its method, and is first held up for up to `delay` seconds. A failing create,
+save or remove did its work or not, at even odds (the request was lost, or the reply); a
+failing list yields a few items first. Nothing is ever left half-written: stores snapstore
+supports write atomically.
 """
 
 from __future__ import annotations
 
 import enum
+import random
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,7 +41,10 @@ from snapstore.backend.base import Backend, FileInfo, FileType, Handle
 from snapstore.errors import TransientBackendError
 
 Method = Literal["create", "save", "load", "stat", "remove", "list"]
+METHODS: tuple[Method, ...] = ("create", "save", "load", "stat", "remove", "list")
 Corruption = Literal["flip", "truncate"]
+#: A failing random list yields fewer than this many items first.
+_RANDOM_LIST_ITEMS = 8
 
 
 class SimulatedCrash(BaseException):
@@ -66,6 +81,8 @@ class FaultyBackend:
         self._faults: dict[str, list[_Fault]] = {}
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._random: _Randomly | None = None
+        self._injected = 0
 
     # -- arranging faults ---------------------------------------------------------------
 
@@ -105,10 +122,34 @@ class FaultyBackend:
         with self._lock:
             self._faults.setdefault("load", []).append(_Fault(times, file_type, corruption=how))
 
+    def randomly(
+        self,
+        seed: int,
+        *,
+        errors: float | Mapping[Method, float] = 0.0,
+        delay: float | Mapping[Method, float] = 0.0,
+    ) -> None:
+        """From now on fail calls at random with these chances (per method, or one for all)
+        and hold them up for a random time of up to `delay` seconds, drawn from `seed`."""
+        chances, delays = _per_method(errors), _per_method(delay)
+        if any(not 0 <= p <= 1 for p in chances.values()):
+            raise ValueError("error chances must be between 0 and 1")
+        if any(d < 0 for d in delays.values()):
+            raise ValueError("delays must not be negative")
+        with self._lock:
+            self._random = _Randomly(random.Random(seed), chances, delays)
+
     def clear(self) -> None:
-        """Drop every fault still queued."""
+        """Drop every fault still queued, and stop failing at random."""
         with self._lock:
             self._faults.clear()
+            self._random = None
+
+    @property
+    def injected(self) -> int:
+        """How many calls failed at random so far."""
+        with self._lock:
+            return self._injected
 
     def calls(self, method: Method) -> int:
         """How many times `method` was called, failed or not."""
@@ -173,8 +214,9 @@ class FaultyBackend:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _take(self, method: str, file_type: FileType | None) -> _Fault | None:
-        """Count the call and consume the first queued fault that matches it."""
+    def _take(self, method: Method, file_type: FileType | None) -> _Fault | None:
+        """Count the call and consume the first queued fault that matches it; else, when
+        failing at random, hold the call up and maybe fail it."""
         with self._lock:
             self._calls[method] += 1
             for fault in self._faults.get(method, []):
@@ -182,7 +224,13 @@ class FaultyBackend:
                     if fault.remaining is not None:
                         fault.remaining -= 1
                     return fault
-        return None
+            if self._random is None:
+                return None
+            pause, drawn = self._random.draw(method)
+            self._injected += drawn is not None
+        if pause:
+            time.sleep(pause)
+        return drawn
 
     @staticmethod
     def _raise_if_failing(fault: _Fault | None, what: str) -> None:
@@ -191,6 +239,36 @@ class FaultyBackend:
         if fault.error is not None:
             raise fault.error
         raise TransientBackendError(f"injected fault: {what}")
+
+
+@dataclass
+class _Randomly:
+    """Random faults: a seeded generator and, per method, a chance to fail and a longest delay."""
+
+    rng: random.Random
+    chances: dict[Method, float]
+    delays: dict[Method, float]
+
+    def draw(self, method: Method) -> tuple[float, _Fault | None]:
+        """(seconds to wait, the fault or None) for one call; the caller holds the lock."""
+        longest = self.delays[method]
+        pause = self.rng.uniform(0, longest) if longest else 0.0
+        if self.rng.random() >= self.chances[method]:
+            return pause, None
+        effect = Effect.NONE
+        if method in ("create", "save", "remove") and self.rng.random() < 0.5:
+            effect = Effect.COMPLETE
+        after = self.rng.randrange(_RANDOM_LIST_ITEMS) if method == "list" else 0
+        return pause, _Fault(1, None, None, effect, after)
+
+
+def _per_method(value: float | Mapping[Method, float]) -> dict[Method, float]:
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(METHODS)
+        if unknown:
+            raise ValueError(f"unknown methods {sorted(unknown)}")
+        return {m: float(value.get(m, 0.0)) for m in METHODS}
+    return dict.fromkeys(METHODS, float(value))
 
 
 def _damage(data: bytes, how: Corruption) -> bytes:

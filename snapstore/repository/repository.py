@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
 from snapstore.crypto.keys import KeyFileInfo, KeyRing, MasterKey, wrap_master_key
 from snapstore.errors import (
     AuthenticationFailed,
+    BackendError,
     IntegrityError,
     ObjectNotFound,
     RepositoryExists,
@@ -53,6 +55,12 @@ PACKS_PER_INDEX_FILE = 64
 #: Index files written whole (prune, repair) hold at most this many blob entries (46 bytes
 #: each before compression).
 INDEX_FILE_MAX_BLOBS = 100_000
+#: Seconds a new lock holder waits for the listing of locks/ to show its lock (see
+#: `Repository.lock`) before it gives up.
+LISTING_WAIT = 120.0
+#: The first pause between listings while waiting; it doubles up to `_MAX_LISTING_POLL`.
+LISTING_POLL = 0.05
+_MAX_LISTING_POLL = 2.0
 _PACK_TAIL_GUESS = 64 * 1024
 
 
@@ -106,6 +114,10 @@ class Repository:
         #: Packs uploaded at once (and so connections used); set before the first save.
         #: Memory for packs stays within (connections + 2) x pack size.
         self.connections = 2
+        #: How long `lock` waits for a lagging listing to show the new lock, and the first
+        #: pause between its listings.
+        self.listing_wait = LISTING_WAIT
+        self.listing_poll = LISTING_POLL
         self.reader = BlobReader(
             lambda: self.backend, lambda: self.index, self._opener, master_key.id_key, lambda: self.connections
         )
@@ -176,13 +188,43 @@ class Repository:
 
     # -- locks ----------------------------------------------------------------------------
     def lock(self, *, exclusive: bool, retry: float = 0.0) -> RepositoryLock:
-        """Takes a shared or exclusive lock (SPEC.md section 10), held until `unlock` or `close`."""
+        """Takes a shared or exclusive lock (SPEC.md section 10), held until `unlock` or `close`.
+
+        It is held once a listing of `locks/` shows it. On a store whose listings lag behind
+        writes and deletes (eventually consistent), what the holder lists afterwards then shows
+        everything stored before the lock was taken and nothing deleted before: prune sees the
+        snapshot a backup finished just before it, and check the index file prune wrote just
+        before it. On a consistent store the lock's own second listing shows it, and no request
+        is added; otherwise the listing is repeated for up to `listing_wait` seconds.
+        """
         if self._lock is not None:
             raise UsageError("this repository handle already holds a lock")
-        lock = RepositoryLock(self, exclusive)
+        listings = _LockListings(self)
+        lock = RepositoryLock(listings, exclusive)
         lock.acquire(retry)
         self._lock = lock
+        try:
+            self._await_listed(lock, listings)
+        except BaseException:
+            self.unlock()
+            raise
         return lock
+
+    def _await_listed(self, lock: RepositoryLock, listings: _LockListings) -> None:
+        """Lists `locks/` until it shows `lock` (see `lock`)."""
+        started = time.monotonic()
+        pause = self.listing_poll
+        while lock.name not in listings.seen:
+            waited = time.monotonic() - started
+            if waited >= self.listing_wait:
+                raise BackendError(
+                    f"{self.backend.location}: the listing of locks/ still lacks the lock stored "
+                    f"{waited:.0f} s ago; this store's listings lag behind its writes, and nothing "
+                    "is read from so stale a view"
+                )
+            time.sleep(min(pause, max(0.0, self.listing_wait - waited)))
+            pause = min(pause * 2, _MAX_LISTING_POLL)
+            listings.list_objects(FileType.LOCK)
 
     @property
     def held_lock(self) -> RepositoryLock | None:
@@ -627,6 +669,29 @@ class Repository:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _LockListings:
+    """The repository as its lock reaches it, noting the names each listing of locks/ showed."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self.seen: set[str] = set()
+
+    def save_object(self, file_type: FileType, plaintext: bytes) -> Id:
+        return self._repo.save_object(file_type, plaintext)
+
+    def load_object(self, file_type: FileType, name: str) -> bytes:
+        return self._repo.load_object(file_type, name)
+
+    def remove_object(self, file_type: FileType, name: str) -> None:
+        self._repo.remove_object(file_type, name)
+
+    def list_objects(self, file_type: FileType) -> Iterator[FileInfo]:
+        found = list(self._repo.list_objects(file_type))
+        if file_type is FileType.LOCK:
+            self.seen = {info.handle.name for info in found}
+        return iter(found)
 
 
 def _exists(backend: Backend, handle: Handle) -> bool:
