@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgpack
 
@@ -44,6 +44,7 @@ _FIRST_RETRY_DELAY = 0.1
 _MAX_RETRY_DELAY = 5.0
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def _elapsed() -> float:
@@ -126,23 +127,26 @@ class LockInfo:
 
     @classmethod
     def decode(cls, plaintext: bytes) -> LockInfo:
+        """Every field of the type the encoder writes (no conversions: `bytes(2**31)` would
+        allocate 2 GiB), a pid `os.kill` takes, times with a UTC offset that convert to local
+        time."""
         try:
             doc = msgpack.unpackb(plaintext, raw=False)
-            if doc["v"] != LOCK_VERSION:
-                raise ValueError(f"lock version {doc['v']!r}")
+            if not isinstance(doc, dict) or doc.get("v") != LOCK_VERSION:
+                raise ValueError(f"not a version {LOCK_VERSION} lock")
             info = cls(
-                exclusive=bool(doc["exclusive"]),
-                host=str(doc["host"]),
-                pid=int(doc["pid"]),
-                user=str(doc["user"]),
-                time=datetime.fromisoformat(doc["time"]),
-                refreshed=datetime.fromisoformat(doc["refreshed"]),
-                nonce=bytes(doc["nonce"]),
+                exclusive=_field(doc, "exclusive", bool),
+                host=_field(doc, "host", str),
+                pid=_field(doc, "pid", int),
+                user=_field(doc, "user", str),
+                time=_lock_time(_field(doc, "time", str)),
+                refreshed=_lock_time(_field(doc, "refreshed", str)),
+                nonce=_field(doc, "nonce", bytes),
             )
-        except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+            if not 0 <= info.pid < 2**31:
+                raise ValueError(f"pid {info.pid} is out of range")
+        except (ValueError, KeyError, TypeError, OverflowError, msgpack.UnpackException) as exc:
             raise IntegrityError(f"lock is malformed: {exc}") from None
-        if info.time.tzinfo is None or info.refreshed.tzinfo is None:
-            raise IntegrityError("lock times carry no UTC offset")
         return info
 
     def is_stale(
@@ -167,6 +171,22 @@ class LockInfo:
             f"{kind} lock held by {who} (pid {self.pid}) since {self.time.astimezone():%Y-%m-%d %H:%M:%S}, "
             f"refreshed {self.refreshed.astimezone():%H:%M:%S}"
         )
+
+
+def _field(doc: dict[str, object], key: str, kind: type[T]) -> T:
+    value = doc[key]
+    if type(value) is not kind:
+        raise TypeError(f"lock field {key!r} is not {kind.__name__}")
+    return value
+
+
+def _lock_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError("lock times carry no UTC offset")
+    if not 1 < when.astimezone(UTC).year < 9999:  # astimezone() to any zone stays in range
+        raise ValueError(f"lock time {text!r} is out of range")
+    return when
 
 
 @dataclass(frozen=True)
