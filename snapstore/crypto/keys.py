@@ -31,6 +31,8 @@ from snapstore.errors import IntegrityError, UnsupportedVersion, UsageError, Wro
 KEY_FILE_VERSION = 1
 KEY_FILE_AAD = b"snapstore key file v1"
 SALT_SIZE = 16
+NONCE_SIZE = 12
+TAG_SIZE = 16
 #: A key file is a few hundred bytes; a larger one is refused without being read.
 MAX_KEY_FILE_SIZE = 64 * 1024
 
@@ -67,7 +69,7 @@ def wrap_master_key(
     if too_much is not None:
         raise UsageError(f"no reader would open this key file: {too_much}")
     salt = os.urandom(SALT_SIZE)
-    nonce = os.urandom(12)
+    nonce = os.urandom(NONCE_SIZE)
     secret = msgpack.packb(
         {"encryption": master.encryption, "id": master.id_key, "chunker_seed": master.chunker_seed}
     )
@@ -123,9 +125,12 @@ class KeyFile:
             raise WrongPassword("wrong password or no key file for it") from None
         try:
             fields = msgpack.unpackb(secret, raw=False)
-            return MasterKey(fields["encryption"], fields["id"], fields["chunker_seed"])
+            master = MasterKey(fields["encryption"], fields["id"], fields["chunker_seed"])
         except Exception:
             raise IntegrityError(f"key file {self.name}: the wrapped key is malformed") from None
+        if any(type(k) is not bytes or len(k) != 32 for k in (master.encryption, master.id_key, master.chunker_seed)):
+            raise IntegrityError(f"key file {self.name}: the wrapped keys are not 32 bytes each")
+        return master
 
 
 def read_key_file(blob: bytes, name: str = "") -> KeyFile:
@@ -136,17 +141,23 @@ def read_key_file(blob: bytes, name: str = "") -> KeyFile:
         raise IntegrityError(f"{label} is {len(blob)} bytes, more than any key file")
     doc = _parse_key_file(blob, label)
     try:
-        params = KdfParams(
-            time_cost=int(doc["time_cost"]),  # type: ignore[call-overload]
-            memory_kib=int(doc["memory_kib"]),  # type: ignore[call-overload]
-            lanes=int(doc["lanes"]),  # type: ignore[call-overload]
-        )
+        time_cost, memory_kib, lanes = doc["time_cost"], doc["memory_kib"], doc["lanes"]
         salt, nonce, wrapped = doc["salt"], doc["nonce"], doc["wrapped"]
-        assert isinstance(salt, bytes) and isinstance(nonce, bytes) and isinstance(wrapped, bytes)
+    except KeyError:
+        raise IntegrityError(f"{label} is missing fields") from None
+    # The types and sizes wrap_master_key writes: Argon2id and AES-GCM refuse a salt under 8
+    # bytes or a nonce outside 8..128 with a ValueError, which must not reach the caller.
+    if not (
+        type(time_cost) is int and type(memory_kib) is int and type(lanes) is int
+        and type(salt) is bytes and len(salt) == SALT_SIZE
+        and type(nonce) is bytes and len(nonce) == NONCE_SIZE
+        and type(wrapped) is bytes and len(wrapped) >= TAG_SIZE
+    ):
+        raise IntegrityError(f"{label} has fields of the wrong type or size")
+    try:
+        params = KdfParams(time_cost=time_cost, memory_kib=memory_kib, lanes=lanes)
     except UnsupportedVersion as exc:
         raise UnsupportedVersion(f"{label}: {exc}") from None
-    except (KeyError, TypeError, ValueError, AssertionError):
-        raise IntegrityError(f"{label} is missing fields") from None
     too_much = exceeded_bound(params)
     if too_much is not None:
         raise IntegrityError(f"{label}: {too_much}")
