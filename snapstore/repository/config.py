@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from snapstore.errors import IntegrityError, UnsupportedVersion
+from snapstore.pack import MAX_PACK_SIZE
 
 REPOSITORY_VERSION = 1
 FEATURE_DELTAS = "delta-v1"
@@ -66,6 +67,9 @@ class RepositoryConfig:
 
     @classmethod
     def decode(cls, plaintext: bytes) -> RepositoryConfig:
+        """Refuses (IntegrityError) any field not of the type (and the pack size not in the
+        range) `encode` writes. The chunker parameters' rules (SPEC.md section 5) are the
+        chunker's to check, when a writer uses them."""
         try:
             doc = msgpack.unpackb(plaintext, raw=False)
             version = doc["v"]
@@ -73,22 +77,38 @@ class RepositoryConfig:
             raise IntegrityError(f"config is malformed: {exc}") from None
         if version != REPOSITORY_VERSION:
             raise UnsupportedVersion(
-                f"repository format version {version} is newer than this snapstore understands"
+                f"repository format version {version!r} is newer than this snapstore understands"
             )
-        try:
-            unknown = set(doc.get("features", [])) - KNOWN_FEATURES
-        except TypeError:
-            raise IntegrityError("config features are malformed") from None
+        features = doc.get("features", [])
+        if type(features) is not list or any(type(f) is not str for f in features):
+            raise IntegrityError("config features are malformed")
+        unknown = set(features) - KNOWN_FEATURES
         if unknown:
             raise UnsupportedVersion(f"repository uses unknown features: {', '.join(sorted(unknown))}")
         try:
-            return cls(
+            config = cls(
                 repository_id=doc["id"],
                 created=doc["created"],
-                pack_size=int(doc["pack_size"]),
+                pack_size=doc["pack_size"],
                 chunker={k: tuple(v) for k, v in doc["chunker"].items()},
-                compression_level=int(doc["compression_level"]),
-                features=tuple(doc.get("features", [])),
+                compression_level=doc["compression_level"],
+                features=tuple(features),
             )
+            _check_types(config)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IntegrityError(f"config is malformed: {exc}") from None
+        return config
+
+
+def _check_types(config: RepositoryConfig) -> None:
+    if type(config.repository_id) is not bytes or len(config.repository_id) != 16:
+        raise ValueError("the repository id is not 16 bytes")
+    if type(config.created) is not str:
+        raise TypeError("created is not a string")
+    if type(config.pack_size) is not int or not 0 < config.pack_size <= MAX_PACK_SIZE:
+        raise ValueError(f"pack size {config.pack_size!r} is out of range")
+    if type(config.compression_level) is not int:
+        raise TypeError("the compression level is not an int")
+    for profile, params in config.chunker.items():
+        if type(profile) is not str or len(params) != 4 or any(type(p) is not int for p in params):
+            raise ValueError(f"chunker profile {profile!r} is not four integers")

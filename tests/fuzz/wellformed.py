@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from snapstore.chunker import ChunkerParams
 from snapstore.crypto.keys import MasterKey
 from snapstore.ids import Id
 from snapstore.index.codec import IndexFile
@@ -98,15 +97,15 @@ def check_lock(info: LockInfo) -> None:
 
 
 def check_config(config: RepositoryConfig) -> None:
-    """Settings a writer can use: the chunker parameters valid by SPEC.md section 5."""
+    """Settings of the types a writer uses (whether the chunker parameters obey SPEC.md
+    section 5 is ChunkerParams' to say, when a writer uses them)."""
     assert type(config.repository_id) is bytes and len(config.repository_id) == 16
     assert type(config.created) is str
     assert type(config.pack_size) is int and config.pack_size > 0
     assert type(config.compression_level) is int
     assert all(type(f) is str for f in config.features) and set(config.features) <= KNOWN_FEATURES
     for profile, params in config.chunker.items():
-        assert type(profile) is str
-        ChunkerParams(*params)
+        assert type(profile) is str and len(params) == 4 and all(type(p) is int for p in params)
 
 
 def check_master(master: MasterKey) -> None:
