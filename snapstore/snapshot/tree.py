@@ -178,7 +178,8 @@ def decode_tree(plaintext: bytes) -> list[Node]:
         nodes = [_decode_node(n, version) for n in doc["nodes"]]
     except (UnsupportedVersion, UnsafePath):
         raise
-    except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, msgpack.UnpackException) as exc:
+        # OverflowError: int() of an infinite float
         raise IntegrityError(f"tree is malformed: {exc}") from None
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
