@@ -113,25 +113,50 @@ def decode_snapshot(plaintext: bytes, snapshot_id: Id | None = None) -> Snapshot
             raise ValueError("not a map")
         if doc.get("v") != SNAPSHOT_VERSION:
             raise UnsupportedVersion(f"snapshot version {doc.get('v')!r} is not supported")
-        summary_fields = set(Summary.__dataclass_fields__)
         time = datetime.fromisoformat(doc["time"])
         check_time(time)
-        return Snapshot(
+        snap = Snapshot(
             time=time,
             host=doc["host"],
             user=doc["user"],
-            tags=list(doc["tags"]),
+            tags=doc["tags"],
             source=doc["source"],
-            paths=list(doc["paths"]),
+            paths=doc["paths"],
             tree=Id(doc["tree"]),
             parent=Id(doc["parent"]) if doc.get("parent") else None,
-            summary=Summary(**{k: v for k, v in doc["summary"].items() if k in summary_fields}),
-            chunker=dict(doc.get("chunker") or {}),
+            summary=_decode_summary(doc["summary"]),
+            chunker=doc.get("chunker") or {},
             program_version=doc.get("program_version", ""),
-            metadata=dict(doc.get("metadata") or {}),
+            metadata=doc.get("metadata") or {},
             id=snapshot_id,
         )
+        _check_types(snap)
+        return snap
     except UnsupportedVersion:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException) as exc:
         raise IntegrityError(f"snapshot is malformed: {exc}") from None
+
+
+def _decode_summary(raw: dict[str, Any]) -> Summary:
+    fields = {k: v for k, v in raw.items() if k in Summary.__dataclass_fields__}
+    for name, value in fields.items():
+        if type(value) is not int and not (name == "duration_s" and type(value) is float):
+            raise TypeError(f"summary field {name!r} is not a number")
+    summary = Summary(**fields)
+    summary.duration_s = float(summary.duration_s)
+    return summary
+
+
+def _check_types(snap: Snapshot) -> None:
+    """The types listings, retention and copy rely on (a tag that is an int would fail a
+    join far from here)."""
+    for name in ("host", "user", "source", "program_version"):
+        if type(getattr(snap, name)) is not str:
+            raise TypeError(f"{name} is not a string")
+    for name in ("tags", "paths"):
+        value = getattr(snap, name)
+        if type(value) is not list or any(type(item) is not str for item in value):
+            raise TypeError(f"{name} is not a list of strings")
+    if type(snap.chunker) is not dict or type(snap.metadata) is not dict:
+        raise TypeError("chunker and metadata must be maps")
