@@ -26,6 +26,8 @@ _BASE_ID_SIZE = 32
 DEFAULT_LEVEL = 3
 _PROBE_SIZE = 64 * 1024
 _PROBE_MIN_SAVING = 0.03
+#: No envelope's plaintext reaches 2**32 bytes (SPEC.md section 6), so no frame may claim it.
+MAX_PLAINTEXT = (1 << 32) - 1
 
 _local = threading.local()
 
@@ -79,21 +81,38 @@ def delta_base(framed: bytes) -> bytes | None:
 
 
 def _inflate(frame: bytes, expected_size: int | None, dctx: zstandard.ZstdDecompressor) -> bytes:
+    """The frame's plaintext. Nothing is allocated for the content size the frame's header
+    claims before that claim is checked: against `expected_size` when the caller knows it (a
+    blob's plain length from the index), else against the format's bound, and then the output
+    grows only with what the frame really holds."""
     try:
-        out = dctx.decompress(frame, max_output_size=expected_size or 0)
+        claimed = zstandard.frame_content_size(frame)  # -1: not stated
+        if claimed > MAX_PLAINTEXT or (claimed >= 0 and expected_size not in (None, claimed)):
+            wanted = "at most 2**32 - 1" if expected_size is None else expected_size
+            raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {wanted}")
+        if expected_size is None:
+            if claimed < 0:
+                raise DecompressionError("zstd frame does not state its content size")
+            out = dctx.decompressobj().decompress(frame)
+        else:  # max_output_size=0 would mean no limit: an empty blob allows 1 byte, then fails
+            out = dctx.decompress(frame, max_output_size=max(expected_size, 1))
     except zstandard.ZstdError as exc:
         raise DecompressionError(f"zstd frame is damaged: {exc}") from None
-    if expected_size is not None and len(out) != expected_size:
-        raise DecompressionError(f"expected {expected_size} bytes, zstd gave {len(out)}")
+    wanted = claimed if expected_size is None else expected_size
+    if len(out) != wanted:
+        raise DecompressionError(f"expected {wanted} bytes, zstd gave {len(out)}")
     return out
 
 
 def decompress(framed: bytes, expected_size: int | None = None, base: bytes | None = None) -> bytes:
-    """Undoes `compress` or `compress_delta`; a delta needs its base's plaintext."""
+    """Undoes `compress` or `compress_delta`; a delta needs its base's plaintext. With
+    `expected_size`, the result has that length or DecompressionError is raised."""
     if not framed:
         raise DecompressionError("empty compression frame")
     flag = framed[0]
     if flag == STORED:
+        if expected_size is not None and len(framed) - 1 != expected_size:
+            raise DecompressionError(f"expected {expected_size} bytes, the frame holds {len(framed) - 1}")
         return framed[1:]
     if flag == ZSTD:
         return _inflate(framed[1:], expected_size, _decompressor())
