@@ -7,16 +7,21 @@ Also the space test through the command line: snapshot A, snapshot B, forget A, 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.cli import PASSWORD, Cli
+from tests.support.cli import Cli
+from tests.support.cli_repos import (
+    assert_clean,
+    new_repository,
+    on,
+    snapshot_stdin,
+    stored_bytes,
+)
 from tests.support.processes import objects, start, wait_for
 
 PACK_SIZE = 64 * 1024
@@ -25,33 +30,7 @@ MiB = 1 << 20
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSTORE_")}
-    env.update(SNAPSTORE_REPOSITORY=str(tmp_path / "repo"), SNAPSTORE_PASSWORD=PASSWORD)
-    made = Cli(tmp_path / "repo", env)
-    created = made("init", "--pack-size", str(PACK_SIZE))
-    assert created.code == 0, created.err
-    return made
-
-
-def on(cli: Cli, repo: Path) -> Cli:
-    """The same command line, pointed at another repository."""
-    return Cli(repo, dict(cli.env, SNAPSTORE_REPOSITORY=str(repo)))
-
-
-def stored_bytes(repo: Path) -> int:
-    return sum(p.stat().st_size for folder in ("data", "index") for p in objects(repo, folder))
-
-
-def assert_clean(cli: Cli) -> None:
-    checked = cli("check", "--read-data")
-    assert checked.code == 0, checked.out.decode() + checked.err
-
-
-def snapshot_stdin(cli: Cli, data: bytes, name: str = "dump.sql") -> dict[str, Any]:
-    taken = cli("snapshot", "stdin", "--database", "--name", name, "--json", input=data)
-    assert taken.code == 0, taken.err
-    result: dict[str, Any] = json.loads(taken.out)
-    return result
+    return new_repository(tmp_path, pack_size=PACK_SIZE)
 
 
 def killed_snapshot(cli: Cli, data: bytes, kill_after: int | None, delay: float = 0.0) -> int:

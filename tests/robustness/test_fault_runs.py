@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import snapstore
+from snapstore.backend.faulty import Method
 from snapstore.checker.checker import CheckOptions, check_repository
 from snapstore.errors import SnapstoreError
 from snapstore.repository.lock import remove_locks
@@ -77,8 +78,11 @@ class FaultRun:
         rng = self.rng
         self.lag = rng.choice(LAGS)
         self.error_rate = rng.choice(ERROR_RATES)
-        errors = {m: self.error_rate * rng.uniform(0.5, 1.5) for m in ("save", "load", "stat", "remove", "list")}
-        delay = {"save": 0.002, "load": 0.001, "list": 0.001} if rng.random() < 0.5 else 0.0
+        methods: tuple[Method, ...] = ("save", "load", "stat", "remove", "list")
+        errors = {m: self.error_rate * rng.uniform(0.5, 1.5) for m in methods}
+        delay: dict[Method, float] | float = 0.0
+        if rng.random() < 0.5:
+            delay = {"save": 0.002, "load": 0.001, "list": 0.001}
         self.retry_for = rng.choice(RETRY_FORS)
         self.src = Repo(FlakyStore(seed, lag=self.lag, errors=errors, delay=delay,
                                    retry_for=self.retry_for, name="src"))
@@ -89,6 +93,7 @@ class FaultRun:
         }
         self.stream = rng.randbytes(600_000)
         self.tally = Tally()
+        self.allowed_to_go: set[bytes] = set()  # what the operation under way may remove
 
     # -- the operations -----------------------------------------------------------------
     def snapshot_files(self) -> None:
@@ -169,7 +174,7 @@ class FaultRun:
         plan = ["snapshot files", "snapshot stream"]
         plan += [self.rng.choice(OPERATIONS) for _ in range(steps - 2)]
         for operation in plan:
-            self.allowed_to_go: set[bytes] = set()
+            self.allowed_to_go = set()
             try:
                 actions[operation]()
                 self.tally.done += 1
