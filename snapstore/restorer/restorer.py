@@ -225,14 +225,17 @@ class _Run:
                 if not self._selection.wants(path):
                     continue
                 self._progress.item(_display(path))
-                if node.type is NodeType.DIR:
-                    self._enter(stack, node, path)
-                elif not self._selection.whole(path):
-                    continue
-                elif node.type is NodeType.FILE:
-                    self._plan_file(top, node, path)
-                else:
-                    self._symlink(top, node)
+                try:
+                    if node.type is NodeType.DIR:
+                        self._enter(stack, node, path)
+                    elif not self._selection.whole(path):
+                        continue
+                    elif node.type is NodeType.FILE:
+                        self._plan_file(top, node, path)
+                    else:
+                        self._symlink(top, node)
+                except OSError as exc:  # this entry cannot be written: name it, go on
+                    self.result.errors.append(f"{_display(path)}: {exc.strerror or exc}")
             self._run_batch()
         finally:
             for frame in stack:
@@ -396,18 +399,17 @@ class _Run:
 
     def _finish_done(self) -> None:
         """Sets the metadata of, and closes, every file whose content is all in."""
-        still_open = []
-        for open_file in self._files:
-            if not open_file.planned or (open_file.outstanding and open_file.error is None):
-                still_open.append(open_file)
-                continue
+        done = [f for f in self._files if f.planned and not (f.outstanding and f.error is None)]
+        self._files = [f for f in self._files if f not in done]
+        for open_file in done:
             try:
                 if open_file.error is None:
                     apply_metadata(open_file.fd, open_file.node, self._owners)
                     self.result.files += 1
+            except OSError as exc:
+                self.result.errors.append(f"{open_file.display}: {exc.strerror or exc}")
             finally:
                 os.close(open_file.fd)
-        self._files = still_open
 
     def _damaged(self, open_file: _File, why: str) -> None:
         if open_file.error is None:

@@ -263,3 +263,20 @@ def remove_deep(top: Path) -> None:
     for child in top.iterdir():
         child.unlink()
     top.rmdir()
+
+
+def test_an_entry_the_target_refuses_is_named_and_the_rest_restored(
+    repo: Repository, tmp_path: Path
+) -> None:
+    blob = repo.save_blob(BlobType.DATA, b"kept").id
+    nodes = [
+        Node(b"a-link", NodeType.SYMLINK, target=b""),  # the kernel refuses an empty target
+        Node(b"b-file", NodeType.FILE, size=4, content=[blob], mtime_ns=10**18),
+    ]
+    root = repo.save_blob(BlobType.TREE, encode_tree(nodes)).id
+    repo.flush()
+    snap = Snapshot(WHEN, "h", "u", [], "files", ["/"], root)
+    save_snapshot(repo, snap)
+    result = restore(repo, snap, tmp_path / "t")
+    assert [e.split(":")[0] for e in result.errors] == ["/a-link"]
+    assert (tmp_path / "t" / "b-file").read_bytes() == b"kept"
