@@ -106,16 +106,23 @@ def _show(args: Sequence[Any]) -> str:
 #: Values that sit on the edges of u8/u32/u64 fields and of msgpack's type bytes.
 BOUNDARY_BYTES = [0x00, 0x01, 0x02, 0x7F, 0x80, 0x90, 0xC0, 0xC1, 0xC4, 0xDC, 0xDD, 0xDF, 0xFF]
 BOUNDARY_INTS = [0, 1, 2, 31, 32, 33, 42, 46, 74, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF]
+_boundary_byte = st.sampled_from(BOUNDARY_BYTES) | st.integers(0, 255)
+_boundary_int = st.sampled_from(BOUNDARY_INTS)
 
 
 @st.composite
 def mutated(draw: st.DrawFn, seeds: Sequence[bytes], max_steps: int = 4) -> bytes:
     """One of `seeds` after 1 to `max_steps` byte-level edits (or another seed spliced in)."""
-    data = bytearray(draw(st.sampled_from(seeds)))
+    data = bytearray(_pick(draw, seeds))
     for _ in range(draw(st.integers(1, max_steps))):
-        op = draw(st.sampled_from(_OPS))
-        data = op(draw, data, seeds)
+        data = _pick(draw, _OPS)(draw, data, seeds)
     return bytes(data)
+
+
+def _pick(draw: st.DrawFn, items: Sequence[T]) -> T:
+    """One of `items`: `st.sampled_from` without building a new strategy for every draw
+    (validating one is most of a case's cost)."""
+    return items[draw(st.integers(0, len(items) - 1))]
 
 
 def _pos(draw: st.DrawFn, data: bytearray, end: bool = False) -> int:
@@ -130,14 +137,14 @@ def _flip(draw: st.DrawFn, data: bytearray, seeds: Sequence[bytes]) -> bytearray
 
 def _set(draw: st.DrawFn, data: bytearray, seeds: Sequence[bytes]) -> bytearray:
     if data:
-        data[_pos(draw, data)] = draw(st.sampled_from(BOUNDARY_BYTES) | st.integers(0, 255))
+        data[_pos(draw, data)] = draw(_boundary_byte)
     return data
 
 
 def _int(draw: st.DrawFn, data: bytearray, seeds: Sequence[bytes]) -> bytearray:
     """Overwrites 4 bytes with a boundary u32 (LE or BE): where the count and length fields are."""
-    value = draw(st.sampled_from(BOUNDARY_INTS) | st.just(len(data)))
-    raw = value.to_bytes(4, draw(st.sampled_from(["little", "big"])))
+    value = draw(_boundary_int) if draw(st.integers(0, 7)) else len(data)
+    raw = value.to_bytes(4, "little" if draw(st.booleans()) else "big")
     at = _pos(draw, data, end=True)
     data[at : at + 4] = raw
     return data
@@ -169,7 +176,7 @@ def _repeat(draw: st.DrawFn, data: bytearray, seeds: Sequence[bytes]) -> bytearr
 
 
 def _splice(draw: st.DrawFn, data: bytearray, seeds: Sequence[bytes]) -> bytearray:
-    other = draw(st.sampled_from(seeds))
+    other = _pick(draw, seeds)
     return data[: _pos(draw, data, end=True)] + other[draw(st.integers(0, len(other))) :]
 
 
@@ -221,22 +228,24 @@ def _raw_hostile(n: int) -> bytes:
 
 raw_hostile = st.sampled_from(range(len(RAW_HOSTILE))).map(_raw_hostile)
 
+#: Documents are changed in place: never hand out NASTY_VALUES' own lists and maps.
+_nasty_constant = st.sampled_from(NASTY_VALUES).map(copy.deepcopy)
 _leaf = st.one_of(
-    st.sampled_from(NASTY_VALUES),
+    _nasty_constant,
     st.integers(-(2**63), 2**64 - 1),
     st.text(max_size=12),
     st.binary(max_size=48),
     st.floats(),
 )
 _nasty = st.one_of(
-    st.sampled_from(NASTY_VALUES),
+    _nasty_constant,
     _leaf,
     st.recursive(
         _leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
         max_leaves=8,
     ),
     st.integers(100, 400).map(_nested_lists),  # deep, but within what msgpack can pack
-).map(copy.deepcopy)  # a document is changed in place: never share NASTY_VALUES' lists
+)
 
 #: A bin value no document holds: stands in for raw hostile bytes until after packing.
 _MARK = b"\xfe\xed\xfa\xce snapstore fuzz"
@@ -248,10 +257,10 @@ def msgpack_mutated(draw: st.DrawFn, docs: Sequence[Any], max_steps: int = 3) ->
     place picked among all the values in it (so mostly deep inside): a value replaced by a
     nasty one, a key removed, renamed or added, a list element removed or repeated; or raw
     hostile bytes put in place of one value after packing."""
-    doc = copy.deepcopy(draw(st.sampled_from(docs)))
+    doc = copy.deepcopy(_pick(draw, docs))
     raw: bytes | None = None
     for _ in range(draw(st.integers(1, max_steps))):
-        path = draw(st.sampled_from(_paths(doc)))
+        path = _pick(draw, _paths(doc))
         if raw is None and draw(st.integers(0, 7)) == 0:
             raw = draw(raw_hostile)
             doc = _replace(doc, path, _MARK)
@@ -290,18 +299,21 @@ def _replace(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
     return doc
 
 
+_new_key = st.text(max_size=8) | st.sampled_from([0, b"v", None])
+
+
 def _restructure(draw: st.DrawFn, parent: Any, key: Any) -> None:
     """Removes `parent[key]`, renames it, adds a sibling, or repeats it."""
-    action = draw(st.sampled_from(["drop", "rename", "add"] if isinstance(parent, dict) else ["drop", "repeat"]))
+    action = _pick(draw, ["drop", "rename", "add"] if isinstance(parent, dict) else ["drop", "repeat"])
     if action == "drop":
         del parent[key]
     elif action == "rename":  # the same name as bytes, an int, or a near miss
-        new_key = draw(st.sampled_from([key.encode() if isinstance(key, str) else repr(key), 0, f"{key!s}_"]))
+        new_key = _pick(draw, [key.encode() if isinstance(key, str) else repr(key), 0, f"{key!s}_"])
         parent[new_key] = parent.pop(key)
     elif action == "add":
-        parent[draw(st.text(max_size=8) | st.sampled_from([0, b"v", None]))] = draw(_nasty)
+        parent[draw(_new_key)] = draw(_nasty)
     else:
-        parent[key + 1 : key + 1] = [copy.deepcopy(parent[key]) for _ in range(draw(st.integers(1, 300)))]
+        parent[key + 1 : key + 1] = [parent[key]] * draw(st.integers(1, 40))  # the same object
 
 
 def hostile(seeds: Sequence[bytes], docs: Sequence[Any] = ()) -> st.SearchStrategy[bytes]:
