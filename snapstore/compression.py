@@ -112,7 +112,9 @@ def decompress(framed: bytes, expected_size: int | None = None, base: bytes | No
     flag = framed[0]
     if flag == STORED:
         if expected_size is not None and len(framed) - 1 != expected_size:
-            raise DecompressionError(f"expected {expected_size} bytes, the frame holds {len(framed) - 1}")
+            raise DecompressionError(
+                f"expected {expected_size} bytes, the frame holds {len(framed) - 1}"
+            )
         return framed[1:]
     if flag == ZSTD:
         return _inflate(framed[1:], expected_size, _decompressor())

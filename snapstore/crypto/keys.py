@@ -128,7 +128,8 @@ class KeyFile:
             master = MasterKey(fields["encryption"], fields["id"], fields["chunker_seed"])
         except Exception:
             raise IntegrityError(f"key file {self.name}: the wrapped key is malformed") from None
-        if any(type(k) is not bytes or len(k) != 32 for k in (master.encryption, master.id_key, master.chunker_seed)):
+        keys = (master.encryption, master.id_key, master.chunker_seed)
+        if any(type(k) is not bytes or len(k) != 32 for k in keys):
             raise IntegrityError(f"key file {self.name}: the wrapped keys are not 32 bytes each")
         return master
 

@@ -221,12 +221,15 @@ NASTY_VALUES: list[Any] = [
 ]
 
 
-
 def _raw_hostile(n: int) -> bytes:
     return RAW_HOSTILE[n]
 
 
 raw_hostile = st.sampled_from(range(len(RAW_HOSTILE))).map(_raw_hostile)
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+
 
 #: Documents are changed in place: never hand out NASTY_VALUES' own lists and maps.
 _nasty_constant = st.sampled_from(NASTY_VALUES).map(copy.deepcopy)
@@ -240,10 +243,7 @@ _leaf = st.one_of(
 _nasty = st.one_of(
     _nasty_constant,
     _leaf,
-    st.recursive(
-        _leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-        max_leaves=8,
-    ),
+    st.recursive(_leaf, _containers, max_leaves=8),
     st.integers(100, 400).map(_nested_lists),  # deep, but within what msgpack can pack
 )
 
@@ -304,7 +304,8 @@ _new_key = st.text(max_size=8) | st.sampled_from([0, b"v", None])
 
 def _restructure(draw: st.DrawFn, parent: Any, key: Any) -> None:
     """Removes `parent[key]`, renames it, adds a sibling, or repeats it."""
-    action = _pick(draw, ["drop", "rename", "add"] if isinstance(parent, dict) else ["drop", "repeat"])
+    actions = ["drop", "rename", "add"] if isinstance(parent, dict) else ["drop", "repeat"]
+    action = _pick(draw, actions)
     if action == "drop":
         del parent[key]
     elif action == "rename":  # the same name as bytes, an int, or a near miss

@@ -73,7 +73,8 @@ def test_stored_objects(fuzz_cases: int) -> None:
     def case(stored: tuple[int, bytes]) -> None:
         which, data = stored
         kind, _, decode, check = OBJECTS[which]
-        value = decoded(load, kind, decode, data, allowed=(IntegrityError, UnsupportedVersion), size=len(data))
+        errors = (IntegrityError, UnsupportedVersion)
+        value = decoded(load, kind, decode, data, allowed=errors, size=len(data))
         if value is not None:
             check(value)
 

@@ -53,7 +53,8 @@ def test_key_file_reader(fuzz_cases: int) -> None:
         assert params.lanes <= MAX_LANES
         assert all(type(v) is bytes for v in (key_file.salt, key_file.nonce, key_file.wrapped))
         if params.cost <= CHEAP:
-            master = decoded(key_file.unwrap, PASSWORD, allowed=(WrongPassword, IntegrityError), size=len(blob))
+            errors = (WrongPassword, IntegrityError)
+            master = decoded(key_file.unwrap, PASSWORD, allowed=errors, size=len(blob))
             if master is not None:
                 check_master(master)
             for password in (PASSWORD, b"wrong"):
@@ -68,7 +69,9 @@ SALT, NONCE = bytes(range(16)), bytes(range(12))
 WRAPPING_KEY = derive_wrapping_key(PASSWORD, SALT, TEST_KDF)
 SECRETS = Seeds(
     "wrapped secrets",
-    [msgpack.packb({"encryption": MASTER.encryption, "id": MASTER.id_key, "chunker_seed": MASTER.chunker_seed})],
+    [msgpack.packb(
+        {"encryption": MASTER.encryption, "id": MASTER.id_key, "chunker_seed": MASTER.chunker_seed}
+    )],
 )
 
 
