@@ -23,7 +23,8 @@ Each call not taken by a queued fault then fails with a TransientBackendError wi
 `errors` gives its method, and is first held up for up to `delay` seconds. A failing create,
 save or remove did its work or not, at even odds (the request was lost, or the reply); a
 failing list yields a few items first. Nothing is ever left half-written: stores snapstore
-supports write atomically.
+supports write atomically. The draws follow the order of the calls, so calls from several
+threads meet them in whatever order the threads run.
 """
 
 from __future__ import annotations

@@ -89,7 +89,6 @@ class KillLoop:
             self._write(f"dir{number % 3}/file{number}.bin", self.rng.randbytes(self.rng.randrange(1, 400_000)))
         self.stream = self.rng.randbytes(3 << 20)
         self.expected: dict[str, Content] = {}  # live snapshots of src: id -> content
-        self.ever: dict[str, Content] = {}  # every snapshot of src reported saved
         #: seconds from a command's lock to its end, and from its start, when it ended itself
         self.work: dict[str, float] = {}
         self.whole: dict[str, float] = {}
@@ -130,7 +129,7 @@ class KillLoop:
             self.whole[command] = outcome.ended - outcome.started
             if content is not None:
                 snap_id = json.loads(outcome.out)["snapshot_id"]
-                self.expected[snap_id] = self.ever[snap_id] = content
+                self.expected[snap_id] = content
         where = f"kill point {number} ({command}, {'killed' if outcome.killed else 'completed'})"
         for cli in (self.src, self.dst):
             if objects(cli.repo, "locks"):
@@ -211,7 +210,7 @@ class KillLoop:
                     done = self.src("snapshot", "files", str(self.source), "--json")
                 assert done.code == 0, done.err
                 snap_id = json.loads(done.out)["snapshot_id"]
-                self.expected[snap_id] = self.ever[snap_id] = content
+                self.expected[snap_id] = content
 
     def _forget(self, keep: int, dry_run: bool = False) -> set[str]:
         """Runs forget --keep-last (to the end); returns the ids it removed or would remove."""
@@ -241,7 +240,7 @@ class KillLoop:
                 for snap in snapstore.list_snapshots(repo):
                     source = str(snap.metadata.get("copied_from"))
                     if source in self.expected:
-                        self._assert_restores(repo, snap, self.ever[source], where + ", copy")
+                        self._assert_restores(repo, snap, self.expected[source], where + ", copy")
 
     def _assert_restores(
         self, repo: snapstore.Repository, snap: snapstore.Snapshot, content: Content, where: str
