@@ -10,7 +10,7 @@ from snapstore.backend.base import FileType
 from snapstore.checker import findings as F
 from snapstore.checker.findings import Finding
 from snapstore.checker.read_data import read_packs
-from snapstore.errors import SnapstoreError
+from snapstore.errors import BackendError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.repository.repository import Repository
@@ -189,6 +189,8 @@ def _check_snapshots(repo: Repository, snapshots: list[Snapshot], bad: dict[Id, 
     """Every tree and chunk list read once, every blob they name looked up in the index."""
 
     def unreadable(problem: Unreadable) -> None:
+        if isinstance(problem.error, BackendError) and not isinstance(problem.error, ObjectNotFound):
+            raise problem.error  # the store failed, not the object: the check cannot go on
         blob_id, indexed = problem.blob_id, repo.lookup(problem.blob_id) is not None
         if problem.role is BlobRole.TREE:
             if not indexed:

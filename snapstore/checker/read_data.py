@@ -16,7 +16,7 @@ from snapstore import pack
 from snapstore.checker import findings as F
 from snapstore.checker.findings import Finding
 from snapstore.crypto.idhash import object_id
-from snapstore.errors import SnapstoreError
+from snapstore.errors import BackendError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.pack import BlobType, PackEntry
@@ -76,7 +76,9 @@ def verify_pack(
     bases = bases or BaseVerdicts(repo)
     try:
         data = repo.load_pack(pack_id)
-    except SnapstoreError as exc:
+    except BackendError as exc:
+        if not isinstance(exc, ObjectNotFound):
+            raise  # the store failed, not the pack: the check cannot go on
         return Finding(F.PACK_DAMAGED, pack_id.hex(), f"cannot be read: {exc}"), []
     if object_id(data) != pack_id:
         problem = "content does not match its name (bytes changed or truncated)"

@@ -33,6 +33,7 @@ from snapstore.errors import (
     RepositoryExists,
     RepositoryNotFound,
     SnapstoreError,
+    UnsupportedVersion,
     UsageError,
 )
 from snapstore.ids import Id
@@ -282,22 +283,8 @@ class Repository:
             if i.handle.name not in self._index_files and i.handle.name not in self._superseded
         ]
 
-        def read(info: FileInfo) -> IndexFile | SnapstoreError:
-            try:
-                return self.load_index_file(info.handle.name)
-            except SnapstoreError as exc:
-                if on_damaged is None:
-                    raise
-                return exc
-
-        files = []
-        with ThreadPoolExecutor(8) as pool:
-            for info, result in zip(infos, pool.map(read, infos), strict=True):
-                if isinstance(result, SnapstoreError):
-                    assert on_damaged is not None
-                    on_damaged(info.handle.name, result)
-                else:
-                    files.append((info, result))
+        report = (lambda info, exc: on_damaged(info.handle.name, exc)) if on_damaged else None
+        files = self._read_index_files(infos, report)
         newly = {bytes(old).hex() for _, index_file in files for old in index_file.supersedes}
         if newly & self._index_files:
             # A prune replaced files already merged: start again from what is stored now.
@@ -350,10 +337,19 @@ class Repository:
         left out (repair index, which rewrites the index whole)."""
         infos = list(self.backend.list(FileType.INDEX))
 
+        return self._read_index_files(infos, on_damaged)
+
+    def _read_index_files(
+        self, infos: list[FileInfo], on_damaged: Callable[[FileInfo, SnapstoreError], None] | None
+    ) -> list[tuple[FileInfo, IndexFile]]:
+        """Reads index files in parallel (they are independent). Damage (an integrity error)
+        goes to `on_damaged` when given; anything else, such as a store that keeps failing,
+        is raised: it says nothing about the file."""
+
         def read(info: FileInfo) -> IndexFile | SnapstoreError:
             try:
                 return self.load_index_file(info.handle.name)
-            except SnapstoreError as exc:
+            except (IntegrityError, UnsupportedVersion) as exc:
                 if on_damaged is None:
                     raise
                 return exc
