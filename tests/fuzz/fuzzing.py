@@ -26,6 +26,7 @@ CI, 100,000 with `--nightly`, `--fuzz-cases N` for anything else.
 from __future__ import annotations
 
 import copy
+import os
 import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -44,13 +45,30 @@ ALLOWED_BASE = 2 * 1024 * 1024
 ALLOWED_PER_BYTE = 256
 
 
+#: (test, cases asked for, cases run): tests/fuzz/conftest.py prints them after the run.
+RUNS: list[tuple[str, int, int]] = []
+
+
 def fuzz(cases: int, test: Callable[[], None]) -> None:
-    """Runs a `@given` test for `cases` examples, with no deadline (the machine is shared)."""
-    settings(
-        max_examples=cases,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )(test)()
+    """Runs a `@given` test for `cases` examples, with no deadline (the machine is shared),
+    and records how many cases it ran (explicit examples and shrinking included)."""
+    inner = test.hypothesis.inner_test  # type: ignore[attr-defined]
+    ran = 0
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        nonlocal ran
+        ran += 1
+        inner(*args, **kwargs)
+
+    test.hypothesis.inner_test = counted  # type: ignore[attr-defined]
+    try:
+        settings(
+            max_examples=cases,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )(test)()
+    finally:
+        RUNS.append((os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0], cases, ran))
 
 
 def decoded(
