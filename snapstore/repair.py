@@ -6,8 +6,8 @@ The meanings are restic's:
   that can be read is read; a pack no readable index file names, or whose entries there do
   not fit it (the pack is shorter than they say, or two index files disagree), is described by
   its own header instead (with `read_all_packs`, every pack is). The new index names every
-  pack whose description is whole; the last file written lists every old index file in
-  `supersedes`, and only then are the old files deleted (the order prune follows, SPEC.md
+  pack whose description is whole, less any delta whose base is stored whole in no pack; the
+  last file written lists every old index file in `supersedes`, and only then are the old files deleted (the order prune follows, SPEC.md
   section 11). A pack whose header cannot be read and that no index file describes correctly
   is left unindexed: its blobs cannot be found, and prune deletes it.
 - `repair_snapshots` rewrites every snapshot whose trees reach something lost. A file whose
@@ -42,11 +42,11 @@ from snapstore.errors import (
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.index.codec import IndexFile
-from snapstore.index.index import BlobLocation
+from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType, PackEntry
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
-from snapstore.repository.repository import Repository
+from snapstore.repository.repository import Repository, servable_entries
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import load_snapshot, save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
@@ -95,6 +95,9 @@ class IndexRepairReport:
     packs_from_headers: int = 0  # described by their header, not by an old index file
     damaged_packs: dict[str, str] = field(default_factory=dict)  # left unindexed: name -> why
     vanished_packs: int = 0  # named by an old index file, not on the backend
+    #: deltas whose base is stored whole in no pack (left by a prune killed as it deleted
+    #: packs): left unindexed, so that no backup deduplicates against them; prune deletes them
+    deltas_left_out: int = 0
     index_files_written: int = 0
     index_files_deleted: int = 0  # in a dry run: would be deleted
 
@@ -135,9 +138,12 @@ def repair_index(
         for pack_id in sorted(sizes):
             if pack_id in found:
                 packs[pack_id] = found[pack_id]
-                report.packs_from_headers += int(pack_id not in named or pack_id in suspect)
             elif pack_id in named and pack_id not in suspect:
                 packs[pack_id] = named[pack_id]  # the header is damaged; the index entries fit
+        packs, report.deltas_left_out = servable_entries(packs, BlobIndex())
+        report.packs_from_headers = sum(
+            1 for p in packs if p in found and (p not in named or p in suspect)
+        )
         for pack_id, why in unreadable.items():
             kept = " (its index entries are kept)" if pack_id in packs else ""
             report.damaged_packs[pack_id.hex()] = f"header unreadable{kept}: {why}"

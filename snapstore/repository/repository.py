@@ -446,10 +446,16 @@ class Repository:
         read names, from the pack's own header; returns how many. Readers call it when an
         index file was damaged (`skip_damaged`): what it described is found again. Until an
         index file names them (the first blob this handle saves writes one, as does
-        `recover_unindexed_packs`), a writer does not store a snapshot using them."""
+        `recover_unindexed_packs`), a writer does not store a snapshot using them.
+
+        A delta whose base is stored whole neither in the index nor in these packs is left
+        out (`servable_entries`): a prune killed while it deleted packs may have deleted its
+        base's pack first, and a backup deduplicating against it would save a snapshot that
+        cannot be restored."""
         listed = self.list_packs()
         self._forget_unlisted_packs(listed)
         found, _ = self.read_unindexed_packs(listed, self.index.pack_ids())
+        found, _ = servable_entries(found, self.index)
         for pack_id, entries in found.items():
             self.index.add_pack(pack_id, entries)
         self._unnamed.update(found)
@@ -665,6 +671,30 @@ class Repository:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def servable_entries(
+    packs: Mapping[Id, list[PackEntry]], index: BlobIndex
+) -> tuple[dict[Id, list[PackEntry]], int]:
+    """These packs' entries without the deltas whose base is stored whole neither in `index`
+    nor among them (a pack left with no entry is left out), and how many deltas went. Packs
+    read from their own headers are indexed through this (resume, repair index)."""
+    whole = {
+        bytes(e.id)
+        for entries in packs.values()
+        for e in entries
+        if deltas.serves_as_base(e.type, e.base is not None)
+    }
+    kept: dict[Id, list[PackEntry]] = {}
+    dropped = 0
+    for pack_id, entries in packs.items():
+        serving = [
+            e for e in entries if e.base is None or bytes(e.base) in whole or deltas.whole_copies(index, e.base)
+        ]
+        dropped += len(entries) - len(serving)
+        if serving:
+            kept[pack_id] = serving
+    return kept, dropped
 
 
 class _LockListings:
