@@ -72,7 +72,6 @@ class Tally:
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
-    false_alarms: int = 0  # checks that took a store giving up for damage
 
     def failure(self, operation: str, exc: SnapstoreError) -> None:
         self.failed += 1
@@ -163,9 +162,7 @@ class FaultRun:
             report = check_repository(repo, CheckOptions(read_data=read_data))
         # a read the store failed stops the check (a SnapstoreError, counted as a clean
         # failure); a check that completes finds nothing wrong
-        false_alarm = any(INJECTED in str(f) for f in report.errors)
         assert report.ok, "\n".join(str(f) for f in report.errors)
-        self.tally.false_alarms += false_alarm
 
     def repair_index(self) -> None:
         with self.src.store.open(lock="exclusive", load_index=False) as repo:
@@ -232,7 +229,6 @@ def test_operations_on_a_failing_lagging_store_complete_or_fail_cleanly(
             raise AssertionError(f"run {number} (seed {seed}, {run.describe()}): {exc}") from exc
         totals.done += run.tally.done
         totals.failed += run.tally.failed
-        totals.false_alarms += run.tally.false_alarms
         for key, count in run.tally.errors.items():
             totals.errors[key] = totals.errors.get(key, 0) + count
         with capsys.disabled():
@@ -240,11 +236,10 @@ def test_operations_on_a_failing_lagging_store_complete_or_fail_cleanly(
                   f"operations done, {run.tally.failed} failed cleanly, "
                   f"{run.src.store.faulty.injected} faults injected")  # fmt: skip
             for message in run.tally.messages:
-                print(f"  {message[:300]}")
+                print(f"  {message[:200]}")
     with capsys.disabled():
         print(f"\nfault runs: {fault_runs}, operations done {totals.done}, failed cleanly "
-              f"{totals.failed} ({totals.errors}), checks that reported the store giving up "
-              f"as damage: {totals.false_alarms}, failures of the promise: 0")  # fmt: skip
+              f"{totals.failed} ({totals.errors}), failures of the promise: 0")  # fmt: skip
 
 
 def test_check_on_a_store_that_keeps_failing_fails_instead_of_reporting_damage() -> None:

@@ -9,6 +9,9 @@ kills snapshot and prune at chosen moments (between the pack, index and snapshot
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,13 +37,18 @@ def test_commands_killed_at_random_points_lose_nothing(
             loop.point(number)
     except AssertionError:
         failures = 1
+        kept = Path(tempfile.gettempdir()) / f"snapstore-kill-loop-{seed}-{os.getpid()}"
+        shutil.copytree(tmp_path, kept, symlinks=True)
+        with capsys.disabled():
+            print(f"\nthe repositories as the failure left them: {kept}")
         raise
     finally:
         tally = loop.tally
         with capsys.disabled():
             print(
                 f"\nkill loop (seed {seed}): {tally.points} kill points, {tally.killed} killed, "
-                f"{tally.completed} ended first, {tally.stale_locks} locks left behind; "
+                f"{tally.completed} ended first, {tally.stale_locks} locks left behind, "
+                f"{tally.orphans} checks that took a killed prune's orphan deltas for errors; "
                 f"per command [killed, ended first]: {tally.by_command}; "
                 f"failures: {failures}; {time.monotonic() - started:.0f} s"
             )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import signal
 import time
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import snapstore
 from tests.support.cli import PASSWORD, Cli
-from tests.support.cli_repos import assert_checks_clean, opened
 from tests.support.cli_repos import feed as feed_input
+from tests.support.cli_repos import opened
 from tests.support.processes import objects, start
 
 COMMANDS = ("snapshot files", "snapshot stdin", "prune", "forget --prune", "copy", "repair index")
@@ -64,6 +65,7 @@ class Tally:
     completed: int = 0
     by_command: dict[str, list[int]] = field(default_factory=dict)  # command -> [killed, completed]
     stale_locks: int = 0
+    orphans: int = 0  # checks that took a killed prune's orphan deltas for errors
 
     def add(self, command: str, killed: bool) -> None:
         self.points += 1
@@ -77,7 +79,10 @@ class Tally:
 
 
 class KillLoop:
-    def __init__(self, src: Cli, dst: Cli, scratch: Path, seed: int) -> None:
+    def __init__(
+        self, src: Cli, dst: Cli, scratch: Path, seed: int, commands: tuple[str, ...] = COMMANDS
+    ) -> None:
+        self.commands = commands
         self.src = Cli(src.repo, dict(src.env, SNAPSTORE_TO_PASSWORD=PASSWORD))  # for copy
         self.dst = dst
         self.scratch = scratch
@@ -96,7 +101,7 @@ class KillLoop:
 
     # -- one kill point -------------------------------------------------------------------
     def point(self, number: int) -> None:
-        command = COMMANDS[number % len(COMMANDS)]
+        command = self.commands[number % len(self.commands)]
         allowed_to_go: set[str] = set()
         feed: bytes | None = None
         content: Content | None = None
@@ -225,7 +230,7 @@ class KillLoop:
 
     # -- what must hold -------------------------------------------------------------------
     def verify(self, where: str, allowed_to_go: set[str], copies: bool) -> None:
-        assert_checks_clean(self.src, where)
+        self.tally.orphans += _assert_checks_clean(self.src, where)
         with opened(self.src) as repo:
             present = {s.id.hex(): s for s in snapstore.list_snapshots(repo) if s.id is not None}
             for snap_id, content in list(self.expected.items()):
@@ -235,7 +240,7 @@ class KillLoop:
                     continue
                 self._assert_restores(repo, present[snap_id], content, where)
         if copies:
-            assert_checks_clean(self.dst, where + ", destination")
+            self.tally.orphans += _assert_checks_clean(self.dst, where + ", destination")
             with opened(self.dst) as repo:
                 for snap in snapstore.list_snapshots(repo):
                     source = str(snap.metadata.get("copied_from"))
@@ -258,3 +263,27 @@ class KillLoop:
             str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()
         }
         assert restored == content, f"{where}: snapshot {snap.short_id} restores other files"
+
+
+#: How check --read-data names a delta whose base is not indexed.
+_ORPHAN = re.compile(r"delta blob in pack ([0-9a-f]{16}) whose base [0-9a-f]+ cannot serve: it is not in the index")
+
+
+def _assert_checks_clean(cli: Cli, where: str) -> int:
+    """`check --read-data` (in this process) finds no error, but for one kind of false alarm:
+    a delta in a pack no index names whose base is not indexed either, which a prune killed
+    while it deletes packs leaves and the next prune deletes. Since no backup indexes such a
+    delta (repository.servable_entries), it is a leftover, not damage; until the checker says
+    so (the xfail test in tests/robustness/test_orphan_deltas.py), these are counted, not
+    failed. Returns 1 if there were any."""
+    with opened(cli, load_index=False) as repo:
+        report = snapstore.check(repo, snapstore.CheckOptions(read_data=True))
+        indexed = {p.hex()[:16] for p in repo.index.pack_ids()}
+        assert not repo.damaged, (where, repo.damaged)
+    errors = [
+        f
+        for f in report.errors
+        if not ((found := _ORPHAN.match(f.message)) and found[1] not in indexed and not f.snapshots)
+    ]
+    assert not errors, f"{where}: " + "\n".join(str(f) for f in errors)
+    return int(len(errors) < len(report.errors))
