@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import snapstore
 from snapstore.archiver.source import ChunkingProfile
 from snapstore.backend.base import FileType, Handle
@@ -102,13 +100,6 @@ def test_a_delta_whose_base_is_in_another_unindexed_pack_is_indexed_with_it() ->
         assert repo.load_blob(BlobType.DATA, repo.hash_blob(CHANGED)) == CHANGED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: check --read-data reports a delta in a pack no index names whose base is "
-    "not indexed (what a prune killed while it deletes packs leaves) as an error, 'blob damaged'; "
-    "no backup indexes such a delta any more (servable_entries), so it is a leftover for prune, "
-    "a note like the unindexed pack itself; the checker is not changed here",
-)
 def test_check_takes_the_orphan_for_a_leftover_not_an_error() -> None:
     backend = MemoryBackend()
     orphaned_delta(backend)
