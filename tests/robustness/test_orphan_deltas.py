@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import snapstore
 from snapstore.archiver.source import ChunkingProfile
 from snapstore.backend.base import FileType, Handle
@@ -34,16 +36,20 @@ def opened(backend: MemoryBackend) -> Repository:
     return repo
 
 
-def orphaned_delta(backend: MemoryBackend) -> Handle:
-    """Backs up BASE, then CHANGED (a delta against it), forgets both and prunes; puts the
-    delta's pack back afterwards, as if prune had been killed after deleting the base's pack
-    and before the delta's. Returns the delta's pack."""
+def orphaned_delta(backend: MemoryBackend, *, beside: bytes = b"") -> Handle:
+    """Backs up BASE, then CHANGED (a delta against it, with a whole blob `beside` it in its
+    pack if given), forgets both and prunes; puts the delta's pack back afterwards, as if
+    prune had been killed after deleting the base's pack and before the delta's. Returns the
+    delta's pack."""
     Repository.init(backend, PASSWORD, kdf=TEST_KDF, pack_size=1 << 20).close()
     with opened(backend) as repo:
         snapstore.take_snapshot(repo, MemorySource({"keep.bin": varied(50_000, 3)}))
     for data in (BASE, CHANGED):
+        source = dump(data)
+        if beside and data is CHANGED:
+            source.tree = {**source.tree, "other": beside}
         with opened(backend) as repo:
-            snapstore.take_snapshot(repo, dump(data))
+            snapstore.take_snapshot(repo, source)
     with opened(backend) as repo:
         delta_id = repo.hash_blob(CHANGED)
         location = repo.lookup(delta_id)
@@ -103,4 +109,20 @@ def test_a_delta_whose_base_is_in_another_unindexed_pack_is_indexed_with_it() ->
 def test_check_takes_the_orphan_for_a_leftover_not_an_error() -> None:
     backend = MemoryBackend()
     orphaned_delta(backend)
+    assert_repository_ok(opened(backend))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10: check --read-data takes a delta left out of the index for an error "
+    "('blob damaged ... cannot serve') when its pack is indexed: repair index names a killed "
+    "prune's leftover pack without its orphan delta (servable_entries); it is prune's to drop, "
+    "a note as when no index names the pack (b9deed7); the checker is not changed here",
+)
+def test_check_after_repair_index_takes_the_orphan_for_a_leftover_not_an_error() -> None:
+    backend = MemoryBackend()
+    orphaned_delta(backend, beside=varied(5_000, 4))
+    with opened(backend) as repo:
+        report = snapstore.repair_index(repo)
+    assert report.deltas_left_out == 1 and report.packs_from_headers == 1
     assert_repository_ok(opened(backend))
