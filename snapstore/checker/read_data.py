@@ -112,12 +112,13 @@ def verify_pack(
             fault = None if entry.base is None else bases.problem(entry.base)
             if fault is not None:
                 assert entry.base is not None
-                if not indexed:  # a pack no index names: a leftover nothing reads, prune's to drop
+                if (bytes(entry.id), entry.offset, entry.length) not in indexed:
+                    # no index names it here: a leftover nothing reads, prune's to drop
                     deltas.append(
                         Finding(
                             F.BLOB_DAMAGED,
                             entry.id.hex(),
-                            f"delta blob in pack {pack_id.hex()[:16]}, which no index names, "
+                            f"delta blob in pack {pack_id.hex()[:16]}, where no index names it, "
                             f"whose base {entry.base.hex()} cannot serve ({fault}): a leftover "
                             "of an interrupted prune or backup that no backup will use; "
                             "`snapstore prune` removes it",

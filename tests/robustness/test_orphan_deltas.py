@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import snapstore
 from snapstore.archiver.source import ChunkingProfile
 from snapstore.backend.base import FileType, Handle
@@ -112,13 +110,6 @@ def test_check_takes_the_orphan_for_a_leftover_not_an_error() -> None:
     assert_repository_ok(opened(backend))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: check --read-data takes a delta left out of the index for an error "
-    "('blob damaged ... cannot serve') when its pack is indexed: repair index names a killed "
-    "prune's leftover pack without its orphan delta (servable_entries); it is prune's to drop, "
-    "a note as when no index names the pack (b9deed7); the checker is not changed here",
-)
 def test_check_after_repair_index_takes_the_orphan_for_a_leftover_not_an_error() -> None:
     backend = MemoryBackend()
     orphaned_delta(backend, beside=varied(5_000, 4))
