@@ -47,8 +47,7 @@ def test_commands_killed_at_random_points_lose_nothing(
         with capsys.disabled():
             print(
                 f"\nkill loop (seed {seed}): {tally.points} kill points, {tally.killed} killed, "
-                f"{tally.completed} ended first, {tally.stale_locks} locks left behind, "
-                f"{tally.orphans} checks that took a killed prune's orphan deltas for errors; "
+                f"{tally.completed} ended first, {tally.stale_locks} locks left behind; "
                 f"per command [killed, ended first]: {tally.by_command}; "
                 f"failures: {failures}; {time.monotonic() - started:.0f} s"
             )
