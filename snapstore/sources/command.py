@@ -44,6 +44,67 @@ def child_environment(
     return {**base, **extra_env}
 
 
+#: Programs whose `exec` subcommand starts a client inside a container.
+_CONTAINER_RUNTIMES = ("docker", "podman", "nerdctl")
+
+
+def client_prefix(
+    command_prefix: Sequence[str], run_as: str | None, secret_env: Sequence[str] = ()
+) -> list[str]:
+    """What goes before a client program (psql, pg_dump, redis-cli) so that it runs where
+    the server expects it and still gets its password.
+
+    - `run_as` (a peer-authentication install: PostgreSQL lets the OS user `mastodon` in as
+      the role `mastodon` over the local socket) runs the client as that system user:
+      `runuser -u USER --` when we are root (it keeps the environment, so PGPASSWORD goes
+      along), else `sudo -n -u USER --preserve-env=... --`; nothing when we already are USER.
+    - A `docker exec` (or podman, nerdctl) prefix does not pass our environment into the
+      container: each variable of `secret_env` that is set for the child (PGPASSWORD,
+      REDISCLI_AUTH) is added as `-e VAR` (by name only: the value never reaches a command
+      line) unless the prefix already passes it.
+    """
+    prefix = list(command_prefix)
+    if secret_env and _is_container_exec(prefix):
+        at = prefix.index("exec") + 1
+        for name in secret_env:
+            if not _passes_env(prefix, name):
+                prefix[at:at] = ["-e", name]
+    if run_as is None or _current_user() == run_as:
+        return prefix
+    if os.geteuid() == 0:
+        return ["runuser", "-u", run_as, "--", *prefix]
+    keep = ",".join(["PGAPPNAME", "PGCONNECT_TIMEOUT", *secret_env])
+    return ["sudo", "-n", "-u", run_as, f"--preserve-env={keep}", "--", *prefix]
+
+
+def _is_container_exec(prefix: Sequence[str]) -> bool:
+    return bool(prefix) and os.path.basename(prefix[0]) in _CONTAINER_RUNTIMES and "exec" in prefix
+
+
+def _passes_env(prefix: Sequence[str], name: str) -> bool:
+    for index, word in enumerate(prefix):
+        if word in ("-e", "--env") and index + 1 < len(prefix):
+            value = prefix[index + 1]
+        elif word.startswith("--env="):
+            value = word[len("--env="):]
+        elif word.startswith("-e") and len(word) > 2:
+            value = word[2:]
+        else:
+            continue
+        if value.split("=", 1)[0] == name:
+            return True
+    return False
+
+
+def _current_user() -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
+
+
 def display_name(argv: Sequence[str]) -> str:
     """A short name for messages: the program's basename, never its arguments (passwords)."""
     return os.path.basename(argv[0]) if argv else "?"

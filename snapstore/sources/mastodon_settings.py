@@ -18,13 +18,14 @@ Mastodon's own defaults are applied the way Mastodon applies them:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from snapstore.errors import SourceError
 from snapstore.sources.env_file import is_true, read_env_file
+from snapstore.sources.pg_client import PgConnection
 
 DEFAULT_DB_NAME = "mastodon_production"
 DEFAULT_DB_USER = "mastodon"
@@ -41,6 +42,35 @@ class DatabaseSettings:
     port: int | None
     user: str | None
     password: str | None
+
+    def connection(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        user: str | None = None,
+        command_prefix: Sequence[str] = (),
+        run_as: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> PgConnection:
+        """How to reach this instance's server the way Mastodon does, with overrides.
+
+        An override (`--pg-host`, the config's [postgres] section) wins over the env file.
+        DB_PASS goes along only for the instance's own role: another user (a superuser for
+        restoring roles) gets its password from libpq (PGPASSWORD, ~/.pgpass) or peer
+        authentication.
+        """
+        username = user if user is not None else self.user
+        password = self.password if username == self.user else None
+        return PgConnection(
+            host if host is not None else self.host,
+            port if port is not None else self.port,
+            username,
+            password,
+            command_prefix=list(command_prefix),
+            run_as=run_as,
+            env=env,
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ The restore side (pg_restore.py, drill.py) talks to the server only through `psq
 `docker exec -i ...`) works for both, and no driver is needed. Each query here must print
 one value per row; results come back as text lines (`psql -At`).
 
-Nothing reads the environment: the password reaches the children as PGPASSWORD only.
+Nothing reads the environment: the password reaches the children as PGPASSWORD only. The
+backup side (postgres.py) reaches its server through the same class, so a command prefix, a
+`run_as` user and the password travel the same way for pg_dump, psql and pg_restore.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from snapstore.sources.command import child_environment, run_command
+from snapstore.sources.command import child_environment, client_prefix, run_command
 
 MAINTENANCE_DB = "postgres"
 
@@ -36,8 +38,12 @@ class PgConnection:
     username: str | None = None
     password: str | None = None
     command_prefix: Sequence[str] = field(default_factory=list)
+    # Run the clients as this system user (peer authentication); see `client_prefix`.
+    run_as: str | None = None
     psql: str = "psql"
     pg_restore: str = "pg_restore"
+    pg_dump: str = "pg_dump"
+    pg_dumpall: str = "pg_dumpall"
     # The children's base environment; None means they inherit this process's.
     env: Mapping[str, str] | None = None
     connect_timeout: int = 30
@@ -54,8 +60,21 @@ class PgConnection:
             args.append(f"--username={self.username}")
         return args
 
+    def prefix(self) -> list[str]:
+        """What goes before each client program: the command prefix, the run-as user."""
+        secret = ["PGPASSWORD"] if self.password is not None else []
+        return client_prefix(self.command_prefix, self.run_as, secret)
+
     def command(self, program: str, *args: str) -> list[str]:
-        return [*self.command_prefix, program, *args]
+        return [*self.prefix(), program, *args]
+
+    def describe(self) -> str:
+        """Where the server is, for messages: never the password."""
+        where = self.host or "local socket"
+        if self.port is not None:
+            where += f":{self.port}"
+        user = f"{self.username}@" if self.username else ""
+        return f"{user}{where}"
 
     def environment(self) -> dict[str, str] | None:
         extra = {"PGAPPNAME": "snapstore", "PGCONNECT_TIMEOUT": str(self.connect_timeout)}

@@ -24,6 +24,8 @@ pg_restore with the tail of its stderr.
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -216,12 +218,15 @@ def _restore_spooled(
         for chunk in chunks:
             spool.write(chunk)
         spool.flush()
-        done = _run(argv + [spool.name], connection, None)
+        if connection.run_as is not None and os.geteuid() == 0:
+            # pg_restore runs as that user and must be able to open the spool (mode 0600).
+            entry = pwd.getpwnam(connection.run_as)
+            os.fchown(spool.fileno(), entry.pw_uid, entry.pw_gid)
+        done = _run(argv + [spool.name], connection, None, "pg_restore")
     return done
 
 
-def _run(argv: list[str], connection: PgConnection, stdin: bytes | None) -> str:
-    name = argv[len(connection.command_prefix)].rsplit("/", 1)[-1]
+def _run(argv: list[str], connection: PgConnection, stdin: bytes | None, name: str) -> str:
     try:
         done = subprocess.run(
             argv,
@@ -251,5 +256,5 @@ def _apply_globals(repo: Repository, snapshot: Snapshot, connection: PgConnectio
         connection.psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=0",
         *connection.connection_args(), f"--dbname={connection.maintenance_db}", "-f", "-",
     )  # fmt: skip
-    stderr = _run(argv, connection, script)
+    stderr = _run(argv, connection, script, "psql")
     return [f"globals: {line}" for line in stderr.splitlines() if "ERROR:" in line]

@@ -37,10 +37,10 @@ from snapstore.sources.command import (
     CANNOT_EXECUTE,
     CommandStream,
     StderrTail,
-    child_environment,
     display_name,
     run_command,
 )
+from snapstore.sources.pg_client import PgConnection
 
 DUMP_FORMAT = "custom"
 
@@ -74,6 +74,16 @@ class PostgresOptions:
     dump_globals: bool = True
     # False adds --no-role-passwords, which a non-superuser needs for pg_dumpall.
     role_passwords: bool = True
+    # Run the clients as this system user (peer authentication as root from cron).
+    run_as: str | None = None
+
+    def connection(self) -> PgConnection:
+        return PgConnection(
+            self.host, self.port, self.username, self.password,
+            command_prefix=list(self.command_prefix), run_as=self.run_as, psql=self.psql,
+            pg_dump=self.pg_dump, pg_dumpall=self.pg_dumpall, env=self.env,
+            connect_timeout=self.connect_timeout,
+        )  # fmt: skip
 
 
 class PostgresSource:
@@ -85,11 +95,16 @@ class PostgresSource:
         if not options.dbname or "/" in options.dbname or options.dbname in (".", ".."):
             raise UsageError(f"database name {options.dbname!r} cannot be a file name")
         self.options = options
+        self._connection = options.connection()
         self.layout_prefix = tuple(part.encode() for part in layout_prefix)
         self._facts: dict[str, object] = {
             "dbname": options.dbname,
             "dump_format": DUMP_FORMAT,
             "globals": options.dump_globals,
+            # Where the server was (never the password): drill connects there again.
+            "host": options.host,
+            "port": options.port,
+            "username": options.username,
         }
 
     @property
@@ -140,6 +155,8 @@ class PostgresSource:
             if options.count_rows:
                 counts = json.loads(tx.query(ROW_COUNTS_SQL))
                 self._facts["row_counts"] = {str(k): int(v) for k, v in counts.items()}
+            size = tx.query("SELECT pg_database_size(current_database());")
+            self._facts["database_size"] = int(size)
             self._facts["snapshot_id"] = tx.snapshot_id
             argv = self._command(
                 options.pg_dump,
@@ -166,14 +183,7 @@ class PostgresSource:
         return CommandStream(command, env=self._environment(), name="pg_dumpall")
 
     def _connection_args(self) -> list[str]:
-        args = []
-        if self.options.host is not None:
-            args.append(f"--host={self.options.host}")
-        if self.options.port is not None:
-            args.append(f"--port={self.options.port}")
-        if self.options.username is not None:
-            args.append(f"--username={self.options.username}")
-        return args
+        return self._connection.connection_args()
 
     def _psql_args(self) -> list[str]:
         return [
@@ -183,13 +193,10 @@ class PostgresSource:
         ]  # fmt: skip
 
     def _command(self, program: str, *args: str) -> list[str]:
-        return [*self.options.command_prefix, program, *args]
+        return self._connection.command(program, *args)
 
     def _environment(self) -> dict[str, str] | None:
-        extra = {"PGAPPNAME": "snapstore", "PGCONNECT_TIMEOUT": str(self.options.connect_timeout)}
-        if self.options.password is not None:
-            extra["PGPASSWORD"] = self.options.password
-        return child_environment(self.options.env, extra)
+        return self._connection.environment()
 
     def _run(self, argv: list[str]) -> str:
         name = display_name(argv)
