@@ -41,6 +41,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def password_postgres() -> Iterator[PostgresServer]:
+    """A second cluster where every role but `postgres` logs in with its password (TCP)."""
+    with required_server(running_postgres(password_auth=True), "PostgreSQL") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     with required_server(running_redis(), "Redis") as server:
         yield server

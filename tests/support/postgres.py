@@ -154,7 +154,16 @@ class _Runner:
         os.chmod(path, 0o700)
 
 
-def _start(bindir: Path, root: Path, runner: _Runner) -> PostgresServer:
+#: pg_hba.conf of a server that asks every role but the superuser for its password over TCP,
+#: as a production server asks Mastodon's role: a test then proves a restored role's password.
+PASSWORD_HBA = """\
+local all all trust
+host all postgres 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+"""
+
+
+def _start(bindir: Path, root: Path, runner: _Runner, password_auth: bool = False) -> PostgresServer:
     datadir = root / "data"
     initdb = runner.run(
         [
@@ -169,6 +178,8 @@ def _start(bindir: Path, root: Path, runner: _Runner) -> PostgresServer:
     )  # fmt: skip
     if initdb.returncode != 0:
         raise ServerUnavailable(f"initdb failed: {initdb.stderr.strip()}")
+    if password_auth:
+        (datadir / "pg_hba.conf").write_text(PASSWORD_HBA)
     last_error = ""
     for _ in range(START_ATTEMPTS):
         port = free_port()
@@ -196,8 +207,13 @@ def _start(bindir: Path, root: Path, runner: _Runner) -> PostgresServer:
 
 
 @contextlib.contextmanager
-def running_postgres(base_dir: Path | None = None) -> Iterator[PostgresServer]:
-    """Start a fresh cluster, yield it, then stop it hard and delete its files."""
+def running_postgres(
+    base_dir: Path | None = None, *, password_auth: bool = False
+) -> Iterator[PostgresServer]:
+    """Start a fresh cluster, yield it, then stop it hard and delete its files.
+
+    With `password_auth`, roles other than the superuser must give their password over TCP
+    (scram-sha-256); the superuser `postgres` is still trusted, as the admin is on a host."""
     bindir = find_bindir()
     if shutil.which("runuser") is None and os.geteuid() == 0:
         raise ServerUnavailable("running as root and runuser is missing")
@@ -205,7 +221,7 @@ def running_postgres(base_dir: Path | None = None) -> Iterator[PostgresServer]:
     root = Path(tempfile.mkdtemp(prefix="snapstore-pg-", dir=base_dir))
     try:
         runner.give(root)
-        server = _start(bindir, root, runner)
+        server = _start(bindir, root, runner, password_auth)
         try:
             yield server
         finally:
