@@ -12,12 +12,21 @@ the source's time, host, user, tags, source, paths and summary, and with
   `copied_from` is skipped without reading anything.
 - **Shared data is read once per run**: source tree id -> destination tree id and source blob
   id -> destination blob id are remembered for the whole run, so a subtree or a file shared
-  by several snapshots is copied once.
+  by several snapshots is copied once. The blob map also remembers the delta bases found in
+  the destination (at most one entry per source blob, as for the blobs copied).
 - **Chunks are kept as they are**, not cut again: a copied snapshot's data chunks were cut with
   the source's chunker seed and parameters (recorded in the snapshot's `chunker`), so later
   backups into the destination, cut with its own seed, do not deduplicate against them.
-- **Blobs are copied as plaintext, whole**: a delta in the source is rebuilt by `load_blob` and
-  saved whole in the destination, which may lack its base (no raw envelope is ever copied).
+- **Deltas stay deltas where the destination has their base**: blobs move as plaintext (no
+  raw envelope is ever copied: the keys differ), but a blob the source stores as a delta
+  against base B is offered to the destination's packer with B's destination id as its
+  candidate base, the id B's plaintext has under the destination's key (from the run's map,
+  else hashed from B's plaintext, which the source's reader keeps cached from rebuilding the
+  delta). The packer keeps a delta only against a base the destination's index holds whole
+  and only when it pays, as for a backup, so a copy to a repository holding the parent's
+  chunks grows about as much as the source did. A destination without "delta-v1" gets every
+  blob whole; so does one lacking B, or holding it only in the snapshot being copied (B's
+  pack is not stored yet). Chunk-list blobs are new in the destination and saved whole.
 - **Chunk lists are built again**: a file's chunk ids are read through its chunk-list blobs
   a batch at a time, and the destination ids are listed inline when there are at most
   `INLINE_CHUNK_LIMIT` of them, else cut into chunk-list blobs of the destination (which
@@ -57,6 +66,7 @@ class CopyResult:
     blobs_read: int = 0
     bytes_read: int = 0  # plaintext read from the source
     blobs_added: int = 0  # blobs the destination did not have
+    deltas_added: int = 0  # of those, stored as deltas against a whole blob of the destination
     bytes_added: int = 0  # as stored in the destination (compressed and encrypted)
 
 
@@ -111,7 +121,8 @@ class _Copier:
         self._result = result
         self._walker = Walker(src)  # one for the run: each source tree is read once
         self._trees: dict[bytes, Id] = {}  # source tree id -> destination tree id
-        self._blobs: dict[bytes, Id] = {}
+        self._blobs: dict[bytes, Id] = {}  # source blob id -> its id in the destination
+        self._deltas = dst.config.deltas  # whether the destination may store deltas
         # a file's source chunk-list ids -> its destination (content, content_lists)
         self._files: dict[bytes, tuple[list[Id], list[Id]]] = {}
 
@@ -160,13 +171,31 @@ class _Copier:
         for blob_id, data in self._read(todo):
             self._result.blobs_read += 1
             self._result.bytes_read += len(data)
-            pending.append((blob_id, self._dst.submit_blob(BlobType.DATA, data)))
+            bases = self._base_in_destination(blob_id)
+            pending.append((blob_id, self._dst.submit_blob(BlobType.DATA, data, bases=bases)))
         for blob_id, future in pending:
             saved = future.result()
             self._count(saved)
             self._progress.advance(saved.plain_length, saved.stored_length)
             self._blobs[blob_id] = saved.id
         return [self._blobs[bytes(b)] for b in blob_ids]
+
+    def _base_in_destination(self, blob_id: bytes) -> list[Id]:
+        """The candidate base for a blob the source stores as a delta: its base's id in the
+        destination, when the destination has that blob (the packer checks it is whole)."""
+        base = self._src.delta_base_of(blob_id) if self._deltas else None
+        if base is None:
+            return []
+        known = self._blobs.get(bytes(base))
+        if known is None:
+            plaintext = self._src.reader.whole_base(base)  # cached since the delta was rebuilt
+            if plaintext is None:
+                return []
+            known = self._dst.hash_blob(plaintext)
+            if not self._dst.has_blob(known):
+                return []
+            self._blobs[bytes(base)] = known  # it is in the destination: never copied again
+        return [known]
 
     def _read(self, blob_ids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         """(id, plaintext) in order, read through the source's blob reader (planned by pack,
@@ -181,6 +210,7 @@ class _Copier:
         if saved.added:
             self._result.blobs_added += 1
             self._result.bytes_added += saved.stored_length
+            self._result.deltas_added += saved.delta
 
 
 class _ChunkLists:

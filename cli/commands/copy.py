@@ -62,7 +62,8 @@ def build() -> click.Command:
                 "copied": [{"source": s.id.hex() if s.id else None,
                             "copy": c.id.hex() if c.id else None} for s, c in result.copied],
                 "skipped": [s.id.hex() if s.id else None for s in result.skipped],
-                "blobs_added": result.blobs_added, "bytes_added": result.bytes_added,
+                "blobs_added": result.blobs_added, "deltas_added": result.deltas_added,
+                "bytes_added": result.bytes_added,
                 "bytes_read": result.bytes_read,
             })  # fmt: skip
             return 0

@@ -151,3 +151,36 @@ def test_a_huge_file_lists_its_chunks_in_blobs_that_dedup(initialised: Cli) -> N
         repo.close()
     assert initialised("dump", "latest", "db.dump").out == bytes(changed)
     assert initialised("dump", str(first["snapshot_id"]), "db.dump").out == data
+
+
+def repo_bytes(repo: Path) -> int:
+    return sum(f.stat().st_size for f in repo.rglob("*") if f.is_file())
+
+
+def test_copy_off_site_keeps_night_two_as_deltas(initialised: Cli, days: tuple[bytes, bytes], tmp_path: Path) -> None:
+    offsite = Cli(tmp_path / "offsite", dict(initialised.env, SNAPSTORE_REPOSITORY=str(tmp_path / "offsite"),
+                                             SNAPSTORE_PASSWORD="another password"))
+    assert offsite("init").code == 0
+    to = {"SNAPSTORE_TO_REPOSITORY": str(offsite.repo), "SNAPSTORE_TO_PASSWORD": "another password"}
+    grown: dict[str, list[int]] = {"source": [], "offsite": []}
+    copies = []
+    for night in days:  # back up, then copy off-site, each night
+        before = repo_bytes(initialised.repo)
+        snapshot_stdin(initialised, night)
+        grown["source"].append(repo_bytes(initialised.repo) - before)
+        before = repo_bytes(offsite.repo)
+        copied = initialised("copy", "--json", env=to)
+        assert copied.code == 0, copied.err
+        copies.append(json.loads(copied.out))
+        grown["offsite"].append(repo_bytes(offsite.repo) - before)
+    assert [len(c["copied"]) for c in copies] == [1, 1]
+    assert copies[0]["deltas_added"] == 0 and copies[1]["deltas_added"] > 10, copies
+    # stored whole, night 2 would cost the off-site copy about what night 1 did
+    assert grown["offsite"][1] < grown["offsite"][0] / 10, grown
+    assert grown["offsite"][1] < 1.5 * grown["source"][1], grown
+
+    initialised.repo.rename(tmp_path / "source-gone")  # the off-site copy stands alone
+    assert offsite("dump", "latest", "db.dump").out == days[1]
+    assert offsite("dump", copies[0]["copied"][0]["copy"], "db.dump").out == days[0]
+    check = offsite("check", "--read-data")
+    assert check.code == 0, check.err + check.text

@@ -33,6 +33,17 @@ def edited(data: bytes, seed: int) -> bytes:
     return bytes(out)
 
 
+def dump_rows(count: int, edited_rows: frozenset[int] = frozenset(), seed: int = 3) -> bytes:
+    """Text like a dump's COPY data, the same rows every night; `edited_rows` change a little
+    (and grow), as a night of scattered updates does."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        line = f"{i}\t{rng.randrange(10**6)}\tuser{rng.randrange(10**4)} wrote {rng.randrange(10**9)}"
+        out.append(line + (" (edited, longer)" if i in edited_rows else "") + "\n")
+    return "".join(out).encode()
+
+
 def snapshot_of(repo: Repository, files: dict[str, Node]) -> Snapshot:
     """Stores one tree of these file nodes (named by the keys) and a snapshot of it."""
     nodes = []

@@ -1,5 +1,6 @@
 """`copy_snapshots` of files whose chunks are deltas or listed in chunk-list blobs: the copy
-holds whole blobs and chunk lists of its own, and restores byte for byte without the source."""
+keeps a delta where the destination holds its base whole, builds chunk lists of its own, and
+restores byte for byte without the source."""
 
 from __future__ import annotations
 
@@ -80,9 +81,16 @@ def test_copies_restore_byte_identically_from_the_destination_alone(
         assert _read_dir(target) == built.files[tag]
         for name, want in built.files[tag].items():
             assert b"".join(snapstore.dump_file(again, snap, name)) == want
-    # when only "new" was copied the destination never had the bases of its deltas; either
-    # way every blob was saved whole
-    assert not any(loc.is_delta for _, loc in again.index.entries())
+    # the data chunks that are deltas in the source are deltas in the copy too when their
+    # bases (in "old") were copied first; when only "new" was, the destination never had them
+    stored_as_deltas = {bytes(i) for i, loc in again.index.entries() if loc.is_delta}
+    source_deltas = [built.chunks[i] for i in built.deltas if i in built.chunks]
+    assert len(source_deltas) == 2  # A' and C'; the changed chunk lists are built again whole
+    want = {bytes(again.hash_blob(data)) for data in source_deltas} if which == "all" else set()
+    assert stored_as_deltas == want
+    for blob_id in want:
+        base = again.delta_base_of(blob_id)
+        assert base is not None and not again.index.lookup(base).is_delta  # type: ignore[union-attr]
     assert_repository_ok(again)
 
 
@@ -119,18 +127,21 @@ def test_small_batches_cut_the_same_lists(
     _assert_lists_built_again(dst_backend)
 
 
-def test_a_destination_without_the_delta_feature_gets_inline_ids(
-    src: Repository, dst: Repository, dst_backend: MemoryBackend, tmp_path: Path
+@pytest.mark.parametrize("which", ["new", "all"])
+def test_a_destination_without_the_delta_feature_gets_inline_ids_and_no_deltas(
+    src: Repository, dst: Repository, dst_backend: MemoryBackend, tmp_path: Path, which: str
 ) -> None:
     dst.config = dataclasses.replace(dst.config, features=())  # as an older repository's
-    built = _copy_and_close_source(src, dst, "new")
+    built = _copy_and_close_source(src, dst, which)
     dst.close()
     again = _reopened(dst_backend)
-    [snap] = list_snapshots(again)
-    nodes = _nodes(again, snap.tree)
-    assert all(n.content and not n.content_lists for n in nodes.values())
-    snapstore.restore(again, snap, tmp_path / "out")
-    assert _read_dir(tmp_path / "out") == built.files["new"]
+    for snap in list_snapshots(again):
+        nodes = _nodes(again, snap.tree)
+        assert all(n.content and not n.content_lists for n in nodes.values())
+        snapstore.restore(again, snap, tmp_path / snap.short_id)
+        assert _read_dir(tmp_path / snap.short_id) == built.files[snap.tags[0]]
+    # with "all", the bases of "new"'s deltas are there, but its readers may predate deltas
+    assert not any(loc.is_delta for _, loc in again.index.entries())
 
 
 def test_copied_stats_match(src: Repository, dst: Repository, dst_backend: MemoryBackend) -> None:
