@@ -10,6 +10,8 @@
     redis = true                    # false: like --no-redis
     letsencrypt = true              # false: like --no-letsencrypt
     letsencrypt_dir = "/etc/letsencrypt"
+    nginx_dir = "/etc/nginx"        # sites naming the instance's domain are taken
+    systemd_dir = "/etc/systemd/system"
 
     [postgres]                      # `snapshot postgres`; restore and drill connect here
     command_prefix = ["docker", "exec", "-i", "-e", "PGPASSWORD", "mastodon-db-1"]
@@ -17,6 +19,10 @@
     port = 5432
     username = "postgres"
     dbname = "mastodon_production"
+    run_as = "mastodon"             # restore and drill: clients run as this system user
+
+    [drill]                         # `drill`; it also takes [mastodon] env_file
+    max_shrink = 50                 # percent a table or the database may lose since last time
 
     [redis]                         # `snapshot redis`; the prefix also serves `snapshot mastodon`
     command_prefix = ["docker", "exec", "-i", "mastodon-redis-1"]
@@ -78,7 +84,8 @@ _REMOTE_KEYS = {
 """Keys of the [s3] and [sftp] sections -> the options every repository command takes."""
 _COPY_KEYS = {"repository": "to_repo", "password_file": "to_password_file",
               "password_command": "to_password_command"}  # fmt: skip
-_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir", "key_file", "known_hosts",
+_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir", "nginx_dir", "systemd_dir",
+              "key_file", "known_hosts",
               *(setting.name for setting in SETTINGS if setting.path)}  # fmt: skip
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "": {"repository": (str,), "password_file": (str,), "password_command": (str,),
@@ -89,16 +96,18 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "mastodon": {
         "env_file": (str,), "media": (bool,), "include_media_cache": (bool,),
         "redis": (bool,), "letsencrypt": (bool,), "letsencrypt_dir": (str,),
+        "nginx_dir": (str,), "systemd_dir": (str,),
     },
     "postgres": {
         "command_prefix": (list, str), "host": (str,), "port": (int,), "username": (str,),
-        "dbname": (str,),
+        "dbname": (str,), "run_as": (str,),
     },
+    "drill": {"max_shrink": (int, float)},
     "redis": {
         "command_prefix": (list, str), "host": (str,), "port": (int,), "password_env": (str,),
     },
 }  # fmt: skip
-_SECTIONS = {"mastodon", "postgres", "redis", "retention", "s3", "sftp", "copy"}
+_SECTIONS = {"mastodon", "postgres", "redis", "retention", "s3", "sftp", "copy", "drill"}
 
 
 @dataclass
@@ -112,6 +121,7 @@ class ConfigFile:
     s3: dict[str, Any] = field(default_factory=dict)
     sftp: dict[str, Any] = field(default_factory=dict)
     copy: dict[str, Any] = field(default_factory=dict)
+    drill: dict[str, Any] = field(default_factory=dict)
 
     @property
     def repository(self) -> str | None:
@@ -167,6 +177,7 @@ def load_config(path: str | Path) -> ConfigFile:
         s3=_check("s3", raw.get("s3", {}), path, base),
         sftp=_check("sftp", raw.get("sftp", {}), path, base),
         copy=_check("copy", raw.get("copy", {}), path, base),
+        drill=_check("drill", raw.get("drill", {}), path, base),
     )
 
 
@@ -186,7 +197,7 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
     m, pg, rd = config.mastodon, config.postgres, config.redis
     connection = _drop_none({
         "pg_host": pg.get("host"), "pg_port": pg.get("port"), "pg_user": pg.get("username"),
-        "pg_command_prefix": _prefix(pg.get("command_prefix")),
+        "pg_command_prefix": _prefix(pg.get("command_prefix")), "pg_run_as": pg.get("run_as"),
     })  # fmt: skip
     return {
         ("snapshot", "mastodon"): _drop_none({
@@ -196,7 +207,10 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
             "no_redis": None if "redis" not in m else not m["redis"],
             "no_letsencrypt": None if "letsencrypt" not in m else not m["letsencrypt"],
             "letsencrypt_dir": m.get("letsencrypt_dir"),
+            "nginx_dir": m.get("nginx_dir"),
+            "systemd_dir": m.get("systemd_dir"),
             "pg_command_prefix": _prefix(pg.get("command_prefix")),
+            "pg_run_as": pg.get("run_as"),
             "redis_command_prefix": _prefix(rd.get("command_prefix")),
         }),
         ("snapshot", "postgres"): _drop_none({
@@ -208,8 +222,15 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
             "password_env": rd.get("password_env"),
             "command_prefix": _prefix(rd.get("command_prefix")),
         }),
-        ("restore",): dict(connection),
-        ("drill",): dict(connection),
+        ("restore", "snapshot"): dict(connection),
+        ("restore", "mastodon"): {**connection, **_drop_none({
+            "env_file": m.get("env_file"), "letsencrypt_dir": m.get("letsencrypt_dir"),
+            "nginx_dir": m.get("nginx_dir"), "systemd_dir": m.get("systemd_dir"),
+            "redis_command_prefix": _prefix(rd.get("command_prefix")),
+        })},
+        ("drill",): {**connection, **_drop_none({
+            "env_file": m.get("env_file"), "max_shrink": config.drill.get("max_shrink"),
+        })},
         ("forget",): {key: str(value) for key, value in config.retention.items()},
         ("copy",): {_COPY_KEYS[key]: value for key, value in config.copy.items()},
     }  # fmt: skip

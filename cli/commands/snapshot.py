@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
@@ -187,25 +188,42 @@ def build() -> click.Group:
     @click.option("--no-redis", is_flag=True, help="Leave out the Redis RDB.")
     @click.option("--no-letsencrypt", is_flag=True, help="Leave out the Let's Encrypt directory.")
     @click.option("--letsencrypt-dir", type=click.Path(file_okay=False), default="/etc/letsencrypt",
-                  show_default=True, help="Where the TLS certificates are.")
+                  show_default=True,
+                  help="Where the TLS certificates are (named here: its absence is an error).")
+    @click.option("--nginx-dir", type=click.Path(file_okay=False), default="/etc/nginx",
+                  show_default=True, help="Where nginx's sites-available/-enabled are.")
+    @click.option("--systemd-dir", type=click.Path(file_okay=False),
+                  default="/etc/systemd/system", show_default=True,
+                  help="Where the mastodon-*.service units are.")
     @click.option("--role-passwords", is_flag=True, help="Dump role passwords (superuser only).")
     @click.option("--pg-command-prefix", help="Run the PostgreSQL clients through this.")
+    @click.option("--pg-run-as", metavar="USER",
+                  help="Run the PostgreSQL clients as this system user (peer authentication).")
     @click.option("--redis-command-prefix", help="Run redis-cli through this.")
     @snapshot_options
-    def mastodon(repo_options: RepoOptions, env_file: str, include_media_cache: bool,
-                 no_media: bool, no_redis: bool, no_letsencrypt: bool, letsencrypt_dir: str,
-                 role_passwords: bool, pg_command_prefix: str | None,
+    @click.pass_context
+    def mastodon(ctx: click.Context, repo_options: RepoOptions, env_file: str,
+                 include_media_cache: bool, no_media: bool, no_redis: bool, no_letsencrypt: bool,
+                 letsencrypt_dir: str, nginx_dir: str, systemd_dir: str, role_passwords: bool,
+                 pg_command_prefix: str | None, pg_run_as: str | None,
                  redis_command_prefix: str | None, tags: tuple[str, ...], **common: Any) -> int:
-        """Database, secrets, media, Redis and certificates of an instance: one snapshot.
+        """Database, secrets, media, Redis, certificates and web server files of an instance:
+        one snapshot.
 
-        Exit 3 when a part (Redis, media, certificates, globals) could not be taken; a
-        failed database dump leaves no snapshot."""
+        Exit 3 when a part this host has (Redis, local media, globals, a named certificate
+        directory) could not be taken: the snapshot is then marked incomplete. A part this
+        host lacks (no /etc/letsencrypt, media on S3) is no error. A failed database dump
+        leaves no snapshot."""
+        # Named on this command line: its absence is an error. The default and the config
+        # file's value name where certificates are if the host has them.
+        named = ctx.get_parameter_source("letsencrypt_dir") is ParameterSource.COMMANDLINE
         options = snapstore.MastodonOptions(
             env_file=Path(env_file), media=not no_media, include_media_cache=include_media_cache,
             redis=not no_redis, letsencrypt_dir=None if no_letsencrypt else Path(letsencrypt_dir),
-            pg_command_prefix=_split(pg_command_prefix),
+            letsencrypt_required=named, nginx_dir=Path(nginx_dir), systemd_dir=Path(systemd_dir),
+            pg_command_prefix=_split(pg_command_prefix), pg_run_as=pg_run_as,
             redis_command_prefix=_split(redis_command_prefix), role_passwords=role_passwords,
-        )
+        )  # fmt: skip
         source = snapstore.MastodonSource(options)
         return run_snapshot(repo_options, source, tags=(*tags, "mastodon"), **common)
 

@@ -44,7 +44,7 @@ from snapstore.restorer.file_writer import (
 from snapstore.snapshot.content import iter_chunk_ids
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.patterns import PathPatterns
-from snapstore.snapshot.store import split_path
+from snapstore.snapshot.store import find_node, split_path
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import Unreadable, Walker
 
@@ -75,6 +75,10 @@ class RestoreOptions:
     dry_run: bool = False  # plan and count, write nothing
     verify: bool = False  # read every restored file back and check it against the snapshot
     delete: bool = False  # remove what the target has and the snapshot lacks
+    #: Restore the contents of this directory of the snapshot into the target (as restic's
+    #: `snapshot:subfolder`): `media` puts media/... straight into the live media folder.
+    #: Includes and excludes are then relative to it.
+    subtree: str | None = None
 
 
 @dataclass
@@ -171,19 +175,29 @@ class Restorer:
         if includes:
             options.includes = [*options.includes, *includes]
         run = _Run(self._repo, self._progress, self._owners, options)
+        tree = self._root_tree(snapshot, options.subtree)
         if not options.dry_run:
             os.makedirs(target, exist_ok=True)
         elif not os.path.isdir(target):
-            run.walk(snapshot.tree, None)
+            run.walk(tree, None)
             return run.result
         root_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            run.walk(snapshot.tree, root_fd)
+            run.walk(tree, root_fd)
             if options.verify and not options.dry_run:
-                _Verifier(self._repo, options, run.result).verify(snapshot.tree, root_fd)
+                _Verifier(self._repo, options, run.result).verify(tree, root_fd)
         finally:
             os.close(root_fd)
         return run.result
+
+
+    def _root_tree(self, snapshot: Snapshot, subtree: str | None) -> Id:
+        if not subtree or not split_path(subtree):
+            return snapshot.tree
+        node = find_node(self._repo, snapshot.tree, subtree)
+        if node is None or node.type is not NodeType.DIR or node.subtree is None:
+            raise PathNotFound(f"{subtree!r} is not a directory in snapshot {snapshot.short_id}")
+        return node.subtree
 
 
 class _Run:

@@ -222,8 +222,10 @@ def run_command(
     extra_env: Mapping[str, str] | None = None,
     name: str | None = None,
     timeout: float | None = None,
+    stdin: bytes | None = None,
 ) -> bytes:
-    """Run a short command (a version query, a count) and return its stdout.
+    """Run a short command (a version query, a count) and return its stdout; `stdin` is
+    its standard input (a statement that must not show on a command line).
 
     For small outputs only: stdout is held in memory. A non-zero exit raises `DumpFailed`.
     """
@@ -231,7 +233,7 @@ def run_command(
     try:
         done = subprocess.run(
             list(argv),
-            stdin=subprocess.DEVNULL,
+            input=stdin if stdin is not None else b"",
             capture_output=True,
             env=child_environment(env, extra_env),
             timeout=timeout,

@@ -6,9 +6,14 @@ The snapshot tree (source `mastodon`; also described in SPEC.md, section 9):
     postgres/globals.sql        pg_dumpall --globals-only --no-role-passwords
     redis/dump.rdb              a fresh RDB fetched from the server         (RedisSource)
     config/.env.production      the env file itself: the instance's secrets (FileSource)
+    config/docker-compose.yml   a Docker install's compose file and its .env, when the
+    config/.env                 live directory has them
     media/...                   the contents of PAPERCLIP_ROOT_PATH (default
                                 <live>/public/system), without cache/ by default
     letsencrypt/...             the contents of /etc/letsencrypt (symlinks kept as links)
+    nginx/sites-available/...   the nginx site files that name LOCAL_DOMAIN or WEB_DOMAIN
+    nginx/sites-enabled/...     (and the links that enable them), from /etc/nginx
+    systemd/mastodon-*.service  the instance's systemd units, from /etc/systemd/system
 
 Where things are comes from the env file (see mastodon_settings.py); the live directory is
 the folder holding it. The parts are taken in the order above, the database first, so a
@@ -17,15 +22,23 @@ wrong database fails before anything else is read.
 What is fatal and what is not:
 - The database dump is fatal: a failed psql check or pg_dump raises `DumpFailed`, the
   archiver stops, and no snapshot is recorded.
-- Everything else that is missing or fails (globals refused to a non-superuser, Redis
-  unreachable, no media directory, no Let's Encrypt directory, unreadable files) is reported
-  through `on_error` and skipped. The archiver still records the snapshot but counts the
-  errors, so the command line exits 3 ("snapshot taken, incomplete"). A part left out on
-  purpose (`media=False`, `redis=False`, `letsencrypt_dir=None`, or S3_ENABLED=true for
-  media) is not an error: it is recorded as skipped in the metadata.
+- A part this host does not have is not an error: media with S3_ENABLED=true, no
+  /etc/letsencrypt (Caddy, Docker, TLS terminated elsewhere) unless it was asked for by name
+  (`letsencrypt_required`), no nginx site or systemd unit, no compose file. It is recorded
+  as "skipped: why" in the metadata, as is a part left out on purpose (`media=False`...).
+- A part that is configured and fails (globals refused to a non-superuser, Redis
+  unreachable, no media directory with local media, a Let's Encrypt directory asked for
+  and missing, unreadable files) is reported through `on_error` and skipped. The archiver
+  still records the snapshot but counts the errors: the snapshot is incomplete and the
+  command line exits 3.
+
+The snapshot's `paths` are the same every night whatever failed (the database and the env
+file), so that a failed night neither forms a retention group of its own nor loses the
+parent.
 
 `metadata()` holds {"mastodon": {...}, "postgres": {...}, "redis": {...}}: the "postgres"
-facts (row counts for `drill`) have the same shape as a `postgres` snapshot's.
+facts (row counts for `drill`) have the same shape as a `postgres` snapshot's; "mastodon"
+names where each part came from, which is where `restore mastodon` puts it back.
 """
 
 from __future__ import annotations
@@ -50,7 +63,15 @@ from snapstore.sources.redis import RedisOptions, RedisSource
 
 DEFAULT_ENV_FILE = Path("/home/mastodon/live/.env.production")
 DEFAULT_LETSENCRYPT_DIR = Path("/etc/letsencrypt")
+DEFAULT_NGINX_DIR = Path("/etc/nginx")
+DEFAULT_SYSTEMD_DIR = Path("/etc/systemd/system")
 MEDIA_CACHE = "cache"
+#: nginx's folders of site files, searched for the instance's domain.
+NGINX_SITE_DIRS = ("sites-available", "sites-enabled", "conf.d")
+#: The systemd units of a standard install (mastodon-web, -sidekiq, -streaming, and more).
+SYSTEMD_UNITS = "mastodon*.service"
+#: A Docker install's files next to .env.production.
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml", ".env")
 
 
 @dataclass(frozen=True)
@@ -63,11 +84,18 @@ class MastodonOptions:
     redis: bool = True
     # None leaves Let's Encrypt out on purpose (no error).
     letsencrypt_dir: Path | None = DEFAULT_LETSENCRYPT_DIR
+    # True: the directory was asked for by name, so its absence is an error.
+    letsencrypt_required: bool = False
+    # None leaves these out; a folder without the instance's files is no error.
+    nginx_dir: Path | None = DEFAULT_NGINX_DIR
+    systemd_dir: Path | None = DEFAULT_SYSTEMD_DIR
     # e.g. ["docker", "exec", "-i", "-e", "PGPASSWORD", "mastodon-db-1"]
     pg_command_prefix: Sequence[str] = ()
     redis_command_prefix: Sequence[str] = ()
     # True dumps role passwords too, which only a superuser may read.
     role_passwords: bool = False
+    # Run the PostgreSQL clients as this system user (peer authentication, from root's cron).
+    pg_run_as: str | None = None
     count_rows: bool = True
     # The children's base environment; None means they inherit this process's.
     env: Mapping[str, str] | None = None
@@ -114,6 +142,7 @@ class MastodonSource:
                 username=db.user,
                 password=db.password,
                 command_prefix=list(self.options.pg_command_prefix),
+                run_as=self.options.pg_run_as,
                 env=self.options.env,
                 count_rows=self.options.count_rows,
                 role_passwords=self.options.role_passwords,
@@ -140,7 +169,8 @@ class MastodonSource:
         return "mastodon"
 
     def describe(self) -> list[str]:
-        return [*self._postgres.describe(), *self._taken]
+        """The database and the env file: the same every night, whatever could be read."""
+        return [*self._postgres.describe(), str(self.settings.env_file)]
 
     def metadata(self) -> dict[str, object]:
         settings = self.settings
@@ -150,6 +180,9 @@ class MastodonSource:
             "local_domain": settings.local_domain,
             "s3_enabled": settings.s3_enabled,
             "media_root": str(settings.media_root),
+            "letsencrypt_dir": _optional_str(self.options.letsencrypt_dir),
+            "nginx_dir": _optional_str(self.options.nginx_dir),
+            "systemd_dir": _optional_str(self.options.systemd_dir),
             "parts": dict(self._parts),
             "files": dict(self._file_counts),
         }
@@ -168,6 +201,8 @@ class MastodonSource:
         yield from self._config_entries(on_error)
         yield from self._media_entries(on_error)
         yield from self._letsencrypt_entries(on_error)
+        yield from self._nginx_entries(on_error)
+        yield from self._systemd_entries(on_error)
 
     def _fail(self, part: str, path: Components, exc: Exception, on_error: ErrorCallback) -> None:
         self._parts[part] = f"failed: {exc}"
@@ -213,6 +248,14 @@ class MastodonSource:
         yield SourceEntry((b"config",), EntryKind.DIR, mode=0o700, mtime_ns=time.time_ns())
         self._parts["config"] = "ok"
         yield from self._tree("config", env_file, (b"config", os.fsencode(env_file.name)), on_error)
+        compose = [name for name in COMPOSE_FILES if (self.settings.live_dir / name).is_file()]
+        if not any(name != ".env" for name in compose):
+            self._parts["compose"] = "skipped: no compose file in the live directory"
+            return
+        self._parts["compose"] = "ok"
+        for name in compose:
+            path = self.settings.live_dir / name
+            yield from self._tree("compose", path, (b"config", os.fsencode(name)), on_error)
 
     def _media_entries(self, on_error: ErrorCallback) -> Iterator[SourceEntry]:
         if not self.options.media:
@@ -242,11 +285,40 @@ class MastodonSource:
             return
         root = Path(os.path.realpath(configured))
         if not root.is_dir():
+            if not self.options.letsencrypt_required:
+                self._parts["letsencrypt"] = f"skipped: {configured} does not exist on this host"
+                return
             missing = SourceError(f"Let's Encrypt directory {configured} does not exist")
             self._fail("letsencrypt", (b"letsencrypt",), missing, on_error)
             return
         self._parts["letsencrypt"] = "ok"
         yield from self._tree("letsencrypt", root, (b"letsencrypt",), on_error)
+
+    def _nginx_entries(self, on_error: ErrorCallback) -> Iterator[SourceEntry]:
+        """The site files that serve this instance's domain, and the links enabling them."""
+        configured = self.options.nginx_dir
+        domains = {d for d in (self.settings.local_domain, self.settings.web_domain) if d}
+        found = _nginx_sites(configured, domains) if configured is not None else []
+        if not found:
+            where = configured if configured is not None else "nginx"
+            self._parts["nginx"] = f"skipped: no site in {where} names the instance's domain"
+            return
+        self._parts["nginx"] = "ok"
+        for folder, name in found:
+            assert configured is not None
+            stored = (b"nginx", os.fsencode(folder), os.fsencode(name))
+            yield from self._tree("nginx", configured / folder / name, stored, on_error)
+
+    def _systemd_entries(self, on_error: ErrorCallback) -> Iterator[SourceEntry]:
+        configured = self.options.systemd_dir
+        units = sorted(configured.glob(SYSTEMD_UNITS)) if configured is not None else []
+        if not units:
+            self._parts["systemd"] = f"skipped: no {SYSTEMD_UNITS} in {configured}"
+            return
+        self._parts["systemd"] = "ok"
+        for unit in units:
+            stored = (b"systemd", os.fsencode(unit.name))
+            yield from self._tree("systemd", unit, stored, on_error)
 
     def _tree(
         self,
@@ -256,10 +328,38 @@ class MastodonSource:
         on_error: ErrorCallback,
         excludes: Sequence[str] = (),
     ) -> Iterator[SourceEntry]:
-        """A file or directory tree from disk, stored at `new_root` in the snapshot."""
+        """A file or directory tree from disk, stored at `new_root` in the snapshot (a
+        symlink as a link: a site enabled by a link is restored as one)."""
         source = FileSource([root], excludes)
         components = to_components(root)
         report = _rebased_errors(on_error, components, new_root)
         yield from _rebase(source.entries(report), components, new_root)
-        self._file_counts[part] = source.metadata()["files"]
+        counted = self._file_counts.get(part, 0)
+        files = source.metadata()["files"]
+        if isinstance(counted, int) and isinstance(files, int):
+            self._file_counts[part] = counted + files
         self._taken.append(str(root))
+
+
+def _optional_str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def _nginx_sites(nginx_dir: Path, domains: set[str]) -> list[tuple[str, str]]:
+    """(folder, name) of every site file or link under nginx_dir that names a domain."""
+    if not domains:
+        return []
+    found = []
+    for folder in NGINX_SITE_DIRS:
+        try:
+            names = sorted(os.listdir(nginx_dir / folder))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                text = (nginx_dir / folder / name).read_bytes()
+            except OSError:
+                continue  # a dangling link, a folder, an unreadable file: not a site we serve
+            if any(domain.encode() in text for domain in domains):
+                found.append((folder, name))
+    return found

@@ -86,6 +86,7 @@ class MastodonSettings:
     env_file: Path
     live_dir: Path
     local_domain: str | None
+    web_domain: str | None
     database: DatabaseSettings
     # None when the configured Redis cannot be reached through redis-cli; see redis_problem.
     redis: RedisSettings | None
@@ -169,6 +170,7 @@ def settings_from_values(values: Mapping[str, str], env_file: Path) -> MastodonS
         env_file=env_file,
         live_dir=live_dir,
         local_domain=values.get("LOCAL_DOMAIN") or None,
+        web_domain=values.get("WEB_DOMAIN") or None,
         database=_database(values, env_file),
         redis=redis,
         redis_problem=problem,

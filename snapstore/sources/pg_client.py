@@ -12,9 +12,14 @@ backup side (postgres.py) reaches its server through the same class, so a comman
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from snapstore.errors import CommandFailed
 from snapstore.sources.command import child_environment, client_prefix, run_command
 
 MAINTENANCE_DB = "postgres"
@@ -110,9 +115,65 @@ class PgConnection:
         )
         return int(self.query(sql, dbname)[0])
 
-    def create_database(self, dbname: str) -> None:
-        self.query(f"CREATE DATABASE {quote_ident(dbname)}")
+    def create_database(
+        self, dbname: str, owner: str | None = None, template: str | None = None
+    ) -> None:
+        sql = f"CREATE DATABASE {quote_ident(dbname)}"
+        if owner is not None:
+            sql += f" OWNER {quote_ident(owner)}"
+        if template is not None:
+            sql += f" TEMPLATE {quote_ident(template)}"
+        self.query(sql)
+
+    def role_exists(self, role: str) -> bool:
+        return self.query(f"SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(role)}") == ["1"]
+
+    def database_owner(self, dbname: str) -> str | None:
+        sql = (
+            "SELECT pg_get_userbyid(datdba) FROM pg_database "
+            f"WHERE datname = {quote_literal(dbname)}"
+        )
+        found = self.query(sql)
+        return found[0] if found else None
+
+    def set_role_password(self, role: str, password: str) -> None:
+        """ALTER ROLE ... PASSWORD with a SCRAM verifier made here: the password itself
+        never reaches the server's logs, and the statement goes through standard input,
+        never a command line."""
+        sql = f"ALTER ROLE {quote_ident(role)} PASSWORD {quote_literal(scram_verifier(password))};"
+        argv = self.psql_argv(self.maintenance_db, "-f", "-")
+        run_command(argv, env=self.environment(), name="psql", stdin=sql.encode())
+
+    def can_log_in(self, dbname: str) -> str | None:
+        """None when this connection logs in to `dbname`; else psql's error, in one line."""
+        try:
+            self.query("SELECT 1", dbname)
+        except CommandFailed as exc:
+            return str(exc)
+        return None
 
     def drop_database(self, dbname: str) -> None:
         """Drop, ending other sessions first (PostgreSQL 13+ `WITH (FORCE)`)."""
         self.query(f"DROP DATABASE IF EXISTS {quote_ident(dbname)} WITH (FORCE)")
+
+
+#: PostgreSQL's own iteration count for SCRAM-SHA-256 verifiers (scram_iterations).
+SCRAM_ITERATIONS = 4096
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677), as
+    `psql`'s \\password makes it: SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>.
+
+    The password is used as UTF-8 without SASLprep normalisation, which PostgreSQL also
+    falls back to; for the ASCII passwords Mastodon's installer makes, they agree."""
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"

@@ -56,6 +56,10 @@ class DatabaseRestoreOptions:
     globals: bool = False
     # Skip ALTER ... OWNER TO, for a server that lacks the dump's roles.
     no_owner: bool = False
+    # The role that owns a database `create` makes (Mastodon's `mastodon`), else the user
+    # connecting; and the template it is copied from (template0: no local additions).
+    owner: str | None = None
+    template: str | None = None
     # Path of the dump inside the snapshot; default the one `postgres/*.dump`.
     dump_path: str | None = None
     spool_dir: Path | None = None
@@ -127,7 +131,7 @@ def restore_database(
         result.warnings += _apply_globals(repo, snapshot, connection)
         result.globals_applied = True
     if not exists:
-        connection.create_database(name)
+        connection.create_database(name, owner=options.owner, template=options.template)
         result.created = True
     argv = _pg_restore_argv(connection, options)
     progress.item("/" + dump_path)
@@ -244,14 +248,33 @@ def _run(argv: list[str], connection: PgConnection, stdin: bytes | None, name: s
 
 
 def _apply_globals(repo: Repository, snapshot: Snapshot, connection: PgConnection) -> list[str]:
-    """Run globals.sql in the maintenance database, carrying on past failing lines."""
+    script = read_globals(repo, snapshot)
+    if script is None:
+        raise PathNotFound(f"snapshot {snapshot.short_id} holds no {GLOBALS_PATH}")
+    warnings = apply_globals_script(connection, script)
+    if b" PASSWORD '" not in script:
+        warnings.append(
+            "globals: the roles have no passwords (dumped with --no-role-passwords): set the "
+            "instance's with ALTER ROLE ... PASSWORD, or use `snapstore restore mastodon`, "
+            "which takes it from DB_PASS"
+        )
+    return warnings
+
+
+def read_globals(repo: Repository, snapshot: Snapshot) -> bytes | None:
+    """The snapshot's postgres/globals.sql (roles, tablespaces), or None without one."""
     try:
         node = find_node(repo, snapshot.tree, GLOBALS_PATH)
     except PathNotFound:
         node = None
     if node is None or node.type is not NodeType.FILE:
-        raise PathNotFound(f"snapshot {snapshot.short_id} holds no {GLOBALS_PATH}")
-    script = b"".join(stream_file(repo, node))
+        return None
+    return b"".join(stream_file(repo, node))
+
+
+def apply_globals_script(connection: PgConnection, script: bytes) -> list[str]:
+    """Run globals.sql in the maintenance database, carrying on past failing lines (a role
+    that already exists): those come back as warnings, as with `psql -f globals.sql`."""
     argv = connection.command(
         connection.psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=0",
         *connection.connection_args(), f"--dbname={connection.maintenance_db}", "-f", "-",

@@ -13,16 +13,14 @@ its next save or at shutdown, and reads it only when it starts.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from snapstore.errors import PathNotFound, UsageError
 from snapstore.repository.repository import Repository
-from snapstore.restorer.stream import stream_file
+from snapstore.restorer.single_file import write_file_atomically
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import find_node
 from snapstore.snapshot.tree import NodeType
@@ -48,40 +46,19 @@ def restore_redis_rdb(
     target = Path(os.path.abspath(target))
     if target.is_dir():
         raise UsageError(f"{target} is a directory: give the RDB file's path")
-    directory = target.parent
     try:
         old: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
         old = None
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w+b") as out:
-            for chunk in stream_file(repo, node):
-                out.write(chunk)
-            out.flush()
-            size = out.tell()
-            version = check_rdb(out, size, f"{rdb_path} in snapshot {snapshot.short_id}")
-            _copy_ownership(out.fileno(), old, os.stat(directory))
-            os.fsync(out.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_dir(directory)
+    # The old file's owner and mode; without one, the directory's owner (for /var/lib/redis,
+    # the redis user) and 0600.
+    like = old if old is not None else os.stat(target.parent)
+    mode = stat.S_IMODE(old.st_mode) if old is not None else 0o600
+    where = f"{rdb_path} in snapshot {snapshot.short_id}"
+    versions: list[int] = []
+    size = write_file_atomically(
+        repo, node, target, mode=mode, owner=(like.st_uid, like.st_gid),
+        check=lambda out, size: versions.append(check_rdb(out, size, where)),
+    )  # fmt: skip
+    version = versions[0]
     return RdbRestoreResult(target, size, version)
-
-
-def _copy_ownership(fd: int, old: os.stat_result | None, directory: os.stat_result) -> None:
-    owner = old if old is not None else directory
-    if os.geteuid() == 0:
-        os.fchown(fd, owner.st_uid, owner.st_gid)
-    os.fchmod(fd, stat.S_IMODE(old.st_mode) if old is not None else 0o600)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -390,3 +390,14 @@ def build_live_dir(
                                  b"\x89PNG\r\n\x1a\n", 1_000, 8_000))  # fmt: skip
     (system / "cache").mkdir(parents=True, exist_ok=True)
     return LiveDir(root, env_file, avatars, media_files, cache_files)
+
+
+def give_tables_to(server: SqlRunner, db: str, role: str) -> None:
+    """Make `role` own every table (and with them their sequences and indexes), as
+    Mastodon's role owns its database's objects."""
+    server.psql(
+        "DO $$ DECLARE t record; BEGIN FOR t IN SELECT tablename FROM pg_tables "
+        "WHERE schemaname = 'public' LOOP "
+        f"EXECUTE format('ALTER TABLE %I OWNER TO %I', t.tablename, '{role}'); END LOOP; END $$;",
+        db,
+    )

@@ -163,7 +163,15 @@ host all all 127.0.0.1/32 scram-sha-256
 """
 
 
-def _start(bindir: Path, root: Path, runner: _Runner, password_auth: bool = False) -> PostgresServer:
+#: pg_hba.conf of a bare-metal install: on the socket, the system user `x` is the role `x`.
+PEER_HBA = """\
+local all all peer
+host all postgres 127.0.0.1/32 trust
+"""
+
+
+def _start(bindir: Path, root: Path, runner: _Runner, password_auth: bool = False,
+           peer_auth: bool = False) -> PostgresServer:  # fmt: skip
     datadir = root / "data"
     initdb = runner.run(
         [
@@ -180,6 +188,9 @@ def _start(bindir: Path, root: Path, runner: _Runner, password_auth: bool = Fals
         raise ServerUnavailable(f"initdb failed: {initdb.stderr.strip()}")
     if password_auth:
         (datadir / "pg_hba.conf").write_text(PASSWORD_HBA)
+    if peer_auth:
+        (datadir / "pg_hba.conf").write_text(PEER_HBA)
+        root.chmod(0o755)  # the socket is here; the data dir itself stays 0700
     last_error = ""
     for _ in range(START_ATTEMPTS):
         port = free_port()
@@ -208,12 +219,14 @@ def _start(bindir: Path, root: Path, runner: _Runner, password_auth: bool = Fals
 
 @contextlib.contextmanager
 def running_postgres(
-    base_dir: Path | None = None, *, password_auth: bool = False
+    base_dir: Path | None = None, *, password_auth: bool = False, peer_auth: bool = False
 ) -> Iterator[PostgresServer]:
     """Start a fresh cluster, yield it, then stop it hard and delete its files.
 
     With `password_auth`, roles other than the superuser must give their password over TCP
-    (scram-sha-256); the superuser `postgres` is still trusted, as the admin is on a host."""
+    (scram-sha-256); the superuser `postgres` is still trusted, as the admin is on a host.
+    With `peer_auth`, the unix socket (in `root`, then world-searchable) lets a system user
+    in only as the role of the same name, as a bare-metal Mastodon install does."""
     bindir = find_bindir()
     if shutil.which("runuser") is None and os.geteuid() == 0:
         raise ServerUnavailable("running as root and runuser is missing")
@@ -221,7 +234,7 @@ def running_postgres(
     root = Path(tempfile.mkdtemp(prefix="snapstore-pg-", dir=base_dir))
     try:
         runner.give(root)
-        server = _start(bindir, root, runner, password_auth)
+        server = _start(bindir, root, runner, password_auth, peer_auth)
         try:
             yield server
         finally:
