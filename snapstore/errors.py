@@ -33,6 +33,8 @@ The library never maps these to exit codes: the command line does that in one ta
 
 from __future__ import annotations
 
+import re
+
 
 class SnapstoreError(Exception):
     """Root of every error snapstore raises on purpose."""
@@ -131,15 +133,24 @@ class CommandFailed(SnapstoreError):
 
 
 def last_message(stderr: str) -> str:
-    """The last message in a program's stderr, with its indented continuation lines joined
-    (libpq prints "connection ... failed" and then an indented hint)."""
+    """The message that says what went wrong in a program's stderr: the last line naming an
+    error (`error:`, `ERROR:`, `FATAL:`), else the last line, with its indented continuation
+    lines joined (libpq prints "connection ... failed" and then an indented hint). The lines
+    after an error are details ("Query was: ..."), not the error."""
     lines = [line for line in stderr.rstrip().splitlines() if line.strip()]
     if not lines:
         return ""
-    start = len(lines) - 1
+    naming = [i for i, line in enumerate(lines) if _ERROR_WORD.search(line)]
+    start = naming[-1] if naming else len(lines) - 1
     while start > 0 and lines[start][:1].isspace():
         start -= 1
-    return " ".join(line.strip() for line in lines[start:])
+    end = start + 1
+    while end < len(lines) and lines[end][:1].isspace():
+        end += 1
+    return " ".join(line.strip() for line in lines[start:end])
+
+
+_ERROR_WORD = re.compile(r"\b(?:error|ERROR|FATAL|PANIC):")
 
 
 class DumpFailed(SourceError, CommandFailed):

@@ -36,3 +36,13 @@ def test_messages_and_classes() -> None:
     killed = RestoreFailed("pg_restore", -9, "")
     assert str(killed) == "pg_restore was killed"
     assert isinstance(killed, SnapstoreError) and not isinstance(killed, SourceError)
+
+
+def test_the_error_line_wins_over_the_details_after_it() -> None:
+    stderr = (
+        "pg_dump: error: query failed: ERROR:  permission denied for sequence account_stats_id_seq\n"
+        "pg_dump: detail: Query was: SELECT last_value, is_called FROM public.account_stats_id_seq\n"
+    )
+    assert last_message(stderr) == (
+        "pg_dump: error: query failed: ERROR:  permission denied for sequence account_stats_id_seq"
+    )
