@@ -32,7 +32,12 @@ from typing import BinaryIO
 
 from snapstore.archiver.source import ChunkingProfile, EntryKind, ErrorCallback, SourceEntry
 from snapstore.errors import SourceError, UsageError
-from snapstore.sources.command import CommandStream, child_environment, run_command
+from snapstore.sources.command import (
+    CommandStream,
+    child_environment,
+    client_prefix,
+    run_command,
+)
 
 RDB_HEADER = re.compile(rb"REDIS([0-9]{4})")
 RDB_HEADER_SIZE = 9
@@ -223,7 +228,9 @@ class RedisSource:
 
     @staticmethod
     def _cli_args(options: RedisOptions, *args: str) -> list[str]:
-        argv = [*options.command_prefix, options.redis_cli, "-h", options.host]
+        secret = ["REDISCLI_AUTH"] if options.password is not None else []
+        prefix = client_prefix(options.command_prefix, None, secret)  # docker exec: -e REDISCLI_AUTH
+        argv = [*prefix, options.redis_cli, "-h", options.host]
         argv += ["-p", str(options.port)]
         if options.username is not None:
             argv += ["--user", options.username]

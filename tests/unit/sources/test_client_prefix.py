@@ -57,3 +57,13 @@ def test_connections_pass_their_password_only_by_name() -> None:
     assert argv[:5] == ["docker", "exec", "-e", "PGPASSWORD", "-i"]
     env = connection.environment()
     assert env is not None and env["PGPASSWORD"] == "secret"
+
+
+def test_redis_cli_in_a_container_gets_the_password_by_name() -> None:
+    from snapstore.sources.redis import RedisOptions, RedisSource
+
+    options = RedisOptions("redis", 6379, password="pw",
+                           command_prefix=["docker", "exec", "-i", "mastodon-redis-1"])  # fmt: skip
+    argv = RedisSource._cli_args(options, "PING")
+    assert argv[:6] == ["docker", "exec", "-e", "REDISCLI_AUTH", "-i", "mastodon-redis-1"]
+    assert "pw" not in argv
