@@ -48,6 +48,7 @@ from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import Walker
 from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_database_snapshot
+from snapstore.sources.drill_history import DEFAULT_MAX_SHRINK
 from snapstore.sources.files import FileSource
 from snapstore.sources.mastodon import MastodonOptions, MastodonSource
 from snapstore.sources.pg_client import PgConnection
@@ -59,6 +60,7 @@ from snapstore.sources.pg_restore import (
 from snapstore.sources.postgres import PostgresOptions, PostgresSource
 from snapstore.sources.redis import RedisOptions, RedisSource
 from snapstore.sources.redis_restore import RdbRestoreResult, restore_redis_rdb
+from snapstore.sources.snapshot_server import ServerOverrides, SnapshotServer, snapshot_server
 from snapstore.sources.stdin import StreamSource
 from snapstore.stats import RepositoryStats, repository_stats
 
@@ -72,6 +74,7 @@ __all__ = [
     "ChunkingProfile",
     "CopyResult",
     "DEFAULT_KDF",
+    "DEFAULT_MAX_SHRINK",
     "DamagedObject",
     "DatabaseRestoreOptions",
     "DatabaseRestoreResult",
@@ -110,8 +113,10 @@ __all__ = [
     "RestoreResult",
     "RetentionPolicy",
     "RetryPolicy",
+    "ServerOverrides",
     "Snapshot",
     "SnapshotOptions",
+    "SnapshotServer",
     "SnapshotsRepairReport",
     "SnapstoreError",
     "Source",
@@ -138,6 +143,7 @@ __all__ = [
     "restore",
     "restore_database",
     "restore_redis_rdb",
+    "snapshot_server",
     "take_snapshot",
     "unlock",
 ]

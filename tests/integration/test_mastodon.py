@@ -417,7 +417,8 @@ def test_drill_without_recorded_counts_still_checks_the_tables(
     drilled = cli("drill", *pg_args(pg), "--json")
     assert drilled.code == 0, drilled.err + drilled.text
     checks = {c["name"]: c for c in json.loads(drilled.out)["checks"]}
-    assert set(checks) == {"restore", "tables present", "schema_migrations", "recorded counts"}
+    assert set(checks) == {"restore", "tables present", "schema_migrations", "recorded counts",
+                           "history"}  # fmt: skip
     assert "accounts 30, statuses 300" in checks["recorded counts"]["detail"]
 
 
