@@ -43,13 +43,17 @@ def find_parent(repo: Repository, source: str, paths: list[str], host: str) -> S
     A source may learn some of its paths only while it is read (a Mastodon instance names
     what it found), so `paths` may be a part of what the new snapshot will record. A parent
     that is a worse match only costs deltas: files are matched by path inside it.
+
+    Incomplete snapshots (`Snapshot.complete`) are never chosen: a night whose media or Redis
+    failed would otherwise be the base the next night's deltas and unchanged files are
+    matched against. Naming one (`SnapshotOptions.parent`, `--parent ID`) still uses it.
     """
     wanted = set(paths)
 
     def rank(snap: Snapshot) -> tuple[bool, bool, bool, datetime]:
         return (snap.host == host, snap.paths == paths, bool(wanted & set(snap.paths)), snap.time)
 
-    same = [s for s in list_snapshots(repo) if s.source == source]
+    same = [s for s in list_snapshots(repo) if s.source == source and s.complete]
     return max(same, key=rank) if same else None
 
 

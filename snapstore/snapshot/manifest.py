@@ -83,6 +83,38 @@ class Snapshot:
     def short_id(self) -> str:
         return self.id.hex()[:8] if self.id else "(unsaved)"
 
+    @property
+    def complete(self) -> bool:
+        """False when the source reported errors while it was read (a path missing, a file
+        unreadable, a Mastodon part failed). An incomplete snapshot is listed as such and never
+        stands in for a complete one: not as `latest`, not as a delta parent, not in a
+        retention bucket, unless it is named by its id."""
+        return self.summary.errors == 0
+
+    @property
+    def failed_parts(self) -> list[str]:
+        """The parts a `mastodon` snapshot records as failed (metadata "mastodon" -> "parts":
+        part -> "ok", "skipped: why" or "failed: why", written by sources/mastodon.py), in
+        the order recorded; empty for other sources. What an incomplete snapshot lacks, told
+        in the listing."""
+        facts = self.metadata.get("mastodon")
+        parts = facts.get("parts") if isinstance(facts, dict) else None
+        if not isinstance(parts, dict):
+            return []
+        return [str(name) for name, state in parts.items()
+                if isinstance(state, str) and state.startswith("failed")]
+
+    def describe_incomplete(self) -> str:
+        """The listing's marker, e.g. `incomplete (redis, media)` or `incomplete (2 errors)`
+        when no part is named; empty for a complete snapshot."""
+        if self.complete:
+            return ""
+        failed = self.failed_parts
+        if failed:
+            return f"incomplete ({', '.join(failed)})"
+        errors = self.summary.errors
+        return f"incomplete ({errors} error{'s' if errors != 1 else ''})"
+
 
 def encode_snapshot(snap: Snapshot) -> bytes:
     check_time(snap.time)

@@ -6,7 +6,7 @@ this one can offer them under their old names: `load_tree`, and `walk` for (path
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from snapstore.backend.base import FileType
 from snapstore.errors import (
@@ -55,18 +55,33 @@ def damaged_snapshots(repo: Repository) -> list[str]:
     return [d.name for d in repo.damaged if d.file_type is FileType.SNAPSHOT]
 
 
+def newest_complete(snapshots: Sequence[Snapshot], what: str = "snapshots") -> Snapshot:
+    """What `latest` names among `snapshots` (oldest first, as `list_snapshots` gives them):
+    the newest complete one (`Snapshot.complete`), so a night whose backup failed in part
+    never takes the place of the last good one. Raises SnapshotNotFound when there is none:
+    "the repository has no {what}", or, when all of them are incomplete, naming the newest
+    incomplete one, which can still be used by its id."""
+    for snapshot in reversed(snapshots):
+        if snapshot.complete:
+            return snapshot
+    if not snapshots:
+        raise SnapshotNotFound(f"the repository has no {what}")
+    newest = snapshots[-1]
+    raise SnapshotNotFound(
+        f"the repository has no complete {what}, so 'latest' names none: the newest, "
+        f"{newest.short_id}, is {newest.describe_incomplete()}; name it by its id to use it"
+    )
+
+
 def find_snapshot(repo: Repository, name: str) -> Snapshot:
     """Resolves `latest` or a hex id prefix to one snapshot.
 
-    `latest` is the newest snapshot that can be read (a damaged newer one is left out as
-    `list_snapshots` does); a prefix naming a damaged snapshot raises an IntegrityError
-    naming it.
+    `latest` is the newest complete snapshot that can be read (`newest_complete`; a damaged
+    newer one is left out as `list_snapshots` does); an id prefix names any snapshot, an
+    incomplete one too. A prefix naming a damaged snapshot raises an IntegrityError naming it.
     """
     if name == "latest":
-        snaps = list_snapshots(repo)
-        if not snaps:
-            raise SnapshotNotFound("the repository has no snapshots")
-        return snaps[-1]
+        return newest_complete(list_snapshots(repo))
     prefix = name.lower()
     if not prefix or any(c not in "0123456789abcdef" for c in prefix):
         raise SnapshotNotFound(f"{name!r} is not a snapshot id or 'latest'")

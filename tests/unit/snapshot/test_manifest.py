@@ -170,8 +170,9 @@ def test_every_truncation_is_refused() -> None:
 
 
 def test_save_load_list_find(repo: Repository) -> None:
-    older = sample(time=WHEN - timedelta(days=1), tags=["old"])
-    newer = sample()
+    complete = Summary(files=10)  # `latest` names only complete snapshots
+    older = sample(time=WHEN - timedelta(days=1), tags=["old"], summary=complete)
+    newer = sample(summary=complete)
     newer_id = save_snapshot(repo, newer)
     older_id = save_snapshot(repo, older)
     assert newer.id == newer_id and older.id == older_id
