@@ -18,6 +18,13 @@ The rules follow `restic forget` ("Removing snapshots according to a policy"):
   snapshots within D.
 - keep-tag "a,b" keeps snapshots tagged with both a and b; several values are alternatives.
 - A snapshot kept by several rules is kept once, with every reason.
+- Incomplete snapshots (`Snapshot.complete` is false: the source reported errors) fill no
+  bucket, are not kept by keep-within and are not the *latest* it measures from: the rules
+  keep exactly what they would keep if the incomplete snapshots were not there, so a night
+  that failed in part never takes the place of a complete one. Like borg's checkpoint
+  archives, the newest snapshot is still kept when it is incomplete ("incomplete, newer than
+  any complete"): it may hold what no complete one has yet. keep-tag keeps incomplete
+  snapshots as any other. A policy with no rule keeps none of them.
 - Grouping: the policy applies to each group of snapshots (same host, paths and/or tags) alone.
 """
 
@@ -33,6 +40,7 @@ from typing import ClassVar, TypeAlias
 from snapstore.errors import UsageError
 from snapstore.snapshot.manifest import Snapshot
 
+INCOMPLETE_REASON = "incomplete, newer than any complete"
 GROUP_FIELDS = ("host", "paths", "tags")
 DEFAULT_GROUP_BY = ("host", "paths")  # restic's default
 _GROUP_ALIASES = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths",
@@ -253,9 +261,12 @@ def apply_policy(
 ) -> list[Decision]:
     """One decision per snapshot, newest first. `now` only tells which snapshots are in the
     future (they do not count as the latest for keep-within); `tz` (default: the system's local
-    time) decides where days, weeks and months begin."""
+    time) decides where days, weeks and months begin. The rules other than keep-tag see only
+    the complete snapshots, so what they keep does not depend on the incomplete ones (see the
+    module docstring)."""
     ordered = newest_first(snapshots)
-    latest = max((s.time for s in ordered if s.time < now), default=None)
+    complete = [index for index, s in enumerate(ordered) if s.complete]  # places in `ordered`
+    latest = max((ordered[i].time for i in complete if ordered[i].time < now), default=None)
     counted = [_BucketRule("last", None, policy.keep_last)] + [
         _BucketRule(name, _BUCKETS[name], count)
         for name, count in policy.counts().items() if name != "last"
@@ -271,10 +282,11 @@ def apply_policy(
                                RetentionPolicy.UNLIMITED)
             bounded.append((rule, _cutoff(latest, within, tz)))
 
-    decisions = []
-    for position, snap in enumerate(ordered):
+    by_rule: list[list[str]] = [[] for _ in ordered]
+    for position, index in enumerate(complete):  # only complete snapshots fill the rules
+        snap = ordered[index]
         local = _local(snap, tz)
-        oldest = position == len(ordered) - 1
+        oldest = position == len(complete) - 1
         reasons = [r for rule in counted if (r := rule.visit(position, local, oldest))]
         if within_all is not None and (within_cutoff is None or snap.time > within_cutoff):
             reasons.append(f"within {_spell(within_all)}")
@@ -282,6 +294,13 @@ def apply_policy(
             inside = cutoff is None or snap.time > cutoff
             if inside and (reason := rule.visit(position, local, oldest)):
                 reasons.append(reason)
+        by_rule[index] = reasons
+    # the newest snapshot when it is incomplete: no complete one is newer (borg's checkpoints)
+    if ordered and not ordered[0].complete and not policy.is_empty():
+        by_rule[0] = [INCOMPLETE_REASON]
+
+    decisions = []
+    for snap, reasons in zip(ordered, by_rule, strict=True):
         for tag_list in policy.keep_tags:
             if has_tag_list(snap, tag_list):
                 reasons.append(f"tag {tag_list}" if "," not in tag_list else f"tags {tag_list}")

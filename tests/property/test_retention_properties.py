@@ -1,5 +1,6 @@
 """Retention invariants: the newest snapshot survives any rule with N >= 1, the input order does
-not matter, and raising a count never forgets a snapshot that a smaller count kept.
+not matter, raising a count never forgets a snapshot that a smaller count kept, and incomplete
+snapshots (some of every list) never displace a complete one.
 
 Snapshots carry times in several zones (one with a 30-minute DST shift) and are bucketed in
 zones with DST; `now` sometimes falls before the newest snapshots.
@@ -17,8 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapstore.ids import Id
-from snapstore.retention import Decision, Duration, RetentionPolicy, apply_policy
-from snapstore.snapshot.manifest import Snapshot
+from snapstore.retention import (
+    INCOMPLETE_REASON,
+    Decision,
+    Duration,
+    RetentionPolicy,
+    apply_policy,
+)
+from snapstore.snapshot.manifest import Snapshot, Summary
 
 ZONES: list[tzinfo] = [UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Australia/Lord_Howe"),
                        timezone(timedelta(hours=-3, minutes=-30))]
@@ -37,6 +44,7 @@ def snapshot_lists(draw: st.DrawFn) -> list[Snapshot]:
     return [
         Snapshot(time=t, host="h", user="u", source="files", paths=["/"], tree=Id(bytes(32)),
                  tags=sorted(draw(st.sets(st.sampled_from(["a", "b"])))),
+                 summary=Summary(errors=draw(st.sampled_from([0, 0, 1]))),  # 1: incomplete
                  id=Id(i.to_bytes(32, "big")))
         for i, t in enumerate(moments)
     ]
@@ -118,3 +126,30 @@ def test_keep_set_grows_with_n(
     for smaller, larger in ((before, grown), (grown, RetentionPolicy.UNLIMITED)):
         assert kept(snapshots, policy, {name: smaller}, now, tz) <= kept(
             snapshots, policy, {name: larger}, now, tz)
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshot_lists(), policies, nows, zones)
+def test_incomplete_snapshots_never_displace_complete_ones(
+    snapshots: list[Snapshot], policy: RetentionPolicy, now: datetime, tz: tzinfo
+) -> None:
+    """The complete snapshots are decided, reasons and all, as if the incomplete ones were not
+    there: an incomplete one fills no bucket and moves no keep-within."""
+    complete = [s for s in snapshots if s.complete]
+    with_them = [d for d in apply_policy(snapshots, policy, now, tz) if d.snapshot.complete]
+    assert summary(with_them) == summary(apply_policy(complete, policy, now, tz))
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshot_lists(), policies, nows, zones)
+def test_an_incomplete_snapshot_is_kept_only_as_the_newest_or_by_tag(
+    snapshots: list[Snapshot], policy: RetentionPolicy, now: datetime, tz: tzinfo
+) -> None:
+    decisions = apply_policy(snapshots, policy, now, tz)
+    for position, decision in enumerate(decisions):
+        if decision.snapshot.complete:
+            assert INCOMPLETE_REASON not in decision.reasons
+            continue
+        by_rule = [r for r in decision.reasons if not r.startswith("tag")]
+        newest = position == 0 and not policy.is_empty()
+        assert by_rule == ([INCOMPLETE_REASON] if newest else [])
