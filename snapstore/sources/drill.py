@@ -35,11 +35,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from snapstore.errors import CommandFailed, SnapshotNotFound, SnapstoreError, SourceError
+from snapstore.errors import CommandFailed, SnapstoreError, SourceError
 from snapstore.progress import Progress
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import list_snapshots
+from snapstore.snapshot.store import list_snapshots, newest_complete
 from snapstore.sources.drill_history import (
     DEFAULT_MAX_SHRINK,
     history_checks,
@@ -86,11 +86,10 @@ class DrillReport:
 
 
 def latest_database_snapshot(repo: Repository) -> Snapshot:
-    """The newest snapshot that holds a database dump (source postgres or mastodon)."""
-    for snapshot in reversed(list_snapshots(repo)):
-        if isinstance(snapshot.metadata.get("postgres"), Mapping):
-            return snapshot
-    raise SnapshotNotFound("the repository has no snapshot with a database dump")
+    """The newest complete snapshot that holds a database dump (source postgres or mastodon):
+    what `latest` names (`newest_complete`); an incomplete one is drilled only by its id."""
+    dumps = [s for s in list_snapshots(repo) if isinstance(s.metadata.get("postgres"), Mapping)]
+    return newest_complete(dumps, "snapshots with a database dump")
 
 
 def drill(
