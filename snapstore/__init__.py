@@ -51,6 +51,14 @@ from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_datab
 from snapstore.sources.drill_history import DEFAULT_MAX_SHRINK
 from snapstore.sources.files import FileSource
 from snapstore.sources.mastodon import MastodonOptions, MastodonSource
+from snapstore.sources.mastodon_restore import ADMIN_USER as INSTANCE_ADMIN_USER
+from snapstore.sources.mastodon_restore import PARTS as INSTANCE_PARTS
+from snapstore.sources.mastodon_restore import (
+    InstanceRestoreOptions,
+    InstanceRestoreReport,
+    latest_instance_snapshot,
+    restore_instance,
+)
 from snapstore.sources.pg_client import PgConnection
 from snapstore.sources.pg_restore import (
     DatabaseRestoreOptions,
@@ -85,7 +93,11 @@ __all__ = [
     "FileSource",
     "Finding",
     "ForgetResult",
+    "INSTANCE_ADMIN_USER",
+    "INSTANCE_PARTS",
     "IndexRepairReport",
+    "InstanceRestoreOptions",
+    "InstanceRestoreReport",
     "Interrupt",
     "KdfParams",
     "LockInfo",
@@ -133,11 +145,13 @@ __all__ = [
     "forget",
     "init_repository",
     "latest_database_snapshot",
+    "latest_instance_snapshot",
     "list_snapshots",
     "list_tree",
     "open_repository",
     "prune",
     "repair_index",
+    "restore_instance",
     "repair_snapshots",
     "repository_stats",
     "restore",

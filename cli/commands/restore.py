@@ -1,20 +1,56 @@
-"""`snapstore restore SNAPSHOT`: files into a directory, a dump into PostgreSQL, an RDB to a path."""
+"""`snapstore restore SNAPSHOT`: files into a directory, a dump into PostgreSQL, an RDB to a path;
+`snapstore restore mastodon [SNAPSHOT]`: a whole instance back in place."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, human_size
-from snapstore.cli.pg_options import pg_connection, pg_connection_options
+from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.pg_options import pg_connection, pg_connection_options, pg_run_as_option
 from snapstore.errors import UsageError
 
+#: The hidden name of the plain `restore SNAPSHOT` inside the `restore` group.
+PLAIN = "snapshot"
 
-def build() -> click.Command:
-    @click.command("restore")
+
+class RestoreGroup(click.Group):
+    """`restore SNAPSHOT ...` and `restore mastodon ...` under one word: a first argument
+    that names no subcommand (a snapshot id, `latest`, an option) goes to the plain restore."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [PLAIN, *args]
+        return super().parse_args(ctx, args)
+
+
+class PlainRestore(click.Command):
+    """Shows its usage as `snapstore restore SNAPSHOT`, the way it is typed."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        path = ctx.parent.command_path if ctx.parent is not None else ctx.command_path
+        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+
+
+def build() -> click.Group:
+    @click.group("restore", cls=RestoreGroup)
+    def group() -> None:
+        """Restore a snapshot; `restore mastodon` brings back a whole instance."""
+
+    group.add_command(_plain(), PLAIN)
+    group.add_command(_mastodon(), "mastodon")
+    return group
+
+
+def _plain() -> click.Command:
+    @click.command(PLAIN, cls=PlainRestore, hidden=True,
+                   epilog="A whole Mastodon instance (database with its role, secrets, media, "
+                          "Redis, certificates): snapstore restore mastodon --help")
     @click.argument("snapshot_name", metavar="SNAPSHOT")
     @click.option("--target", type=click.Path(file_okay=False), help="Directory to restore into.")
     @click.option("--include", "includes", multiple=True,
@@ -39,6 +75,8 @@ def build() -> click.Command:
     @click.option("--globals", "with_globals", is_flag=True,
                   help="Apply postgres/globals.sql first.")
     @click.option("--no-owner", is_flag=True, help="Do not restore object owners.")
+    @click.option("--owner", metavar="ROLE",
+                  help="The role that owns a database --create makes (e.g. mastodon).")
     @click.option("--pg-dump", "dump_path", metavar="PATH",
                   help="The dump's path in the snapshot (default: the one postgres/*.dump).")
     @pg_connection_options
@@ -48,7 +86,7 @@ def build() -> click.Command:
     def restore(repo_options: RepoOptions, snapshot_name: str, target: str | None,
                 includes: tuple[str, ...], excludes: tuple[str, ...], overwrite: str,
                 dry_run: bool, verify: bool, delete: bool, pg_database: str | None, create: bool, clean: bool,
-                jobs: int, with_globals: bool, no_owner: bool, dump_path: str | None,
+                jobs: int, with_globals: bool, no_owner: bool, owner: str | None, dump_path: str | None,
                 redis_rdb: str | None, pg_host: str | None, pg_port: int | None,
                 pg_user: str | None, pg_command_prefix: str | None) -> int:
         """Restore a snapshot (an id prefix or 'latest'): its files into a directory (--target),
@@ -60,15 +98,15 @@ def build() -> click.Command:
         with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
             snap = snapstore.find_snapshot(repo, snapshot_name)
             if pg_database:
-                options = snapstore.DatabaseRestoreOptions(
+                db_options = snapstore.DatabaseRestoreOptions(
                     pg_database, create=create, clean=clean, jobs=jobs, globals=with_globals,
-                    no_owner=no_owner, dump_path=dump_path,
+                    no_owner=no_owner, owner=owner, dump_path=dump_path,
                 )  # fmt: skip
                 if jobs > 1:
                     click.echo("spooling the dump to a temporary file for parallel pg_restore",
                                err=True)
                 connection = pg_connection(pg_host, pg_port, pg_user, pg_command_prefix)
-                db = snapstore.restore_database(repo, snap, connection, options, progress)
+                db = snapstore.restore_database(repo, snap, connection, db_options, progress)
                 for warning in db.warnings:
                     click.echo(f"snapstore: warning: {warning}", err=True)
                 click.echo(f"restored {db.dump_path} of snapshot {snap.short_id} into database "
@@ -78,17 +116,122 @@ def build() -> click.Command:
                 click.echo(f"restored redis/dump.rdb of snapshot {snap.short_id} to {rdb.path} "
                            f"({human_size(rdb.size)}, RDB version {rdb.rdb_version})", err=True)
             if target:
-                options = snapstore.RestoreOptions(
+                file_options = snapstore.RestoreOptions(
                     includes=list(includes), excludes=list(excludes),
                     overwrite=snapstore.Overwrite(overwrite), dry_run=dry_run, verify=verify,
                     delete=delete,
                 )  # fmt: skip
-                result = snapstore.restore(repo, snap, target, progress=progress, options=options)
+                result = snapstore.restore(repo, snap, target, progress=progress,
+                                           options=file_options)
         if target:
             return _report(result, snap.short_id, target, dry_run)
         return 0
 
     return restore
+
+
+def _mastodon() -> click.Command:
+    @click.command("mastodon")
+    @click.argument("snapshot_name", metavar="[SNAPSHOT]", required=False)
+    @click.option("--env-file", type=click.Path(dir_okay=False),
+                  help="Where .env.production goes (default: where it was backed up from).")
+    @click.option("--live-dir", type=click.Path(file_okay=False),
+                  help="The live directory to restore into (the env file and media follow).")
+    @click.option("--only", metavar="PARTS",
+                  help=f"Comma-separated parts to restore: {','.join(snapstore.INSTANCE_PARTS)}.")
+    @click.option("--dry-run", is_flag=True, help="Print the plan, change nothing.")
+    @click.option("--clean", is_flag=True, help="Replace a database that already holds tables.")
+    @click.option("--jobs", type=click.IntRange(min=1),
+                  help="Parallel pg_restore jobs (default: up to 4 when the dump fits in TMPDIR).")
+    @click.option("--redis-rdb", type=click.Path(dir_okay=False), default="/var/lib/redis/dump.rdb",
+                  show_default=True, help="Where the stopped Redis loads its RDB from.")
+    @click.option("--redis-running", is_flag=True,
+                  help="Write the RDB even though Redis answers (it overwrites it when it saves).")
+    @click.option("--redis-command-prefix", help="Run redis-cli through this (to see if it runs).")
+    @click.option("--letsencrypt-dir", type=click.Path(file_okay=False),
+                  help="Where letsencrypt/ goes (default: where it was backed up from).")
+    @click.option("--nginx-dir", type=click.Path(file_okay=False),
+                  help="Where nginx/ goes (default: where it was backed up from).")
+    @click.option("--systemd-dir", type=click.Path(file_okay=False),
+                  help="Where systemd/ goes (default: where it was backed up from).")
+    @pg_connection_options
+    @pg_run_as_option
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @repository_options
+    def mastodon(repo_options: RepoOptions, snapshot_name: str | None, env_file: str | None,
+                 live_dir: str | None, only: str | None, dry_run: bool, clean: bool,
+                 jobs: int | None, redis_rdb: str, redis_running: bool,
+                 redis_command_prefix: str | None, letsencrypt_dir: str | None,
+                 nginx_dir: str | None, systemd_dir: str | None, as_json: bool,
+                 **pg: Any) -> int:
+        """Bring a whole Mastodon instance back from SNAPSHOT (default: the newest complete
+        mastodon snapshot), in Mastodon's documented order: the database (roles, the
+        instance's role with its password from DB_PASS, the database owned by it, pg_restore),
+        .env.production, the media, the Redis RDB, then Let's Encrypt, nginx and systemd
+        files. Run it as root on the new server with PostgreSQL running and Redis stopped.
+        The database work runs as --pg-user (default postgres). Exit 0 when every part
+        was restored, 1 when one failed (the others still are)."""
+        if env_file and live_dir:
+            raise UsageError("give --env-file or --live-dir, not both")
+        parts = snapstore.INSTANCE_PARTS
+        chosen = frozenset(p.strip() for p in only.split(",") if p.strip()) if only else parts
+        connection = pg_connection(pg.get("pg_host"), pg.get("pg_port"), pg.get("pg_user"),
+                                   pg.get("pg_command_prefix"), pg.get("pg_run_as"))
+        options = snapstore.InstanceRestoreOptions(
+            env_file=Path(env_file) if env_file else None,
+            live_dir=Path(live_dir) if live_dir else None, only=frozenset(chosen),
+            dry_run=dry_run, clean=clean, jobs=jobs, redis_rdb=Path(redis_rdb),
+            redis_running_ok=redis_running,
+            letsencrypt_dir=Path(letsencrypt_dir) if letsencrypt_dir else None,
+            nginx_dir=Path(nginx_dir) if nginx_dir else None,
+            systemd_dir=Path(systemd_dir) if systemd_dir else None,
+            pg_host=connection.host, pg_port=connection.port,
+            pg_user=connection.username or snapstore.INSTANCE_ADMIN_USER,
+            pg_command_prefix=connection.command_prefix, pg_run_as=connection.run_as,
+            redis_command_prefix=_split(redis_command_prefix),
+        )  # fmt: skip
+        with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
+            if snapshot_name is None or snapshot_name == "latest":
+                snap = snapstore.latest_instance_snapshot(repo)
+            else:
+                snap = snapstore.find_snapshot(repo, snapshot_name)
+            report = snapstore.restore_instance(repo, snap, options, progress)
+        if as_json:
+            print_json({
+                "snapshot_id": report.snapshot_id, "live_dir": str(report.live_dir),
+                "dry_run": dry_run, "steps": [vars(step) for step in report.steps],
+                "warnings": report.warnings, "checklist": report.checklist,
+                "failed": [step.part for step in report.failed],
+            })  # fmt: skip
+        else:
+            _instance_report(report, snap.short_id, dry_run)
+        return 1 if report.failed else 0
+
+    return mastodon
+
+
+def _instance_report(report: snapstore.InstanceRestoreReport, short_id: str, dry_run: bool) -> None:
+    """The plan or what was done, part by part, then what the admin does next (stdout)."""
+    heading = "would restore" if dry_run else "restored"
+    click.echo(f"{heading} Mastodon instance from snapshot {short_id} into {report.live_dir}:")
+    marks = {"ok": "ok  ", "failed": "FAIL", "skipped": "skip", "planned": "plan"}
+    for step in report.steps:
+        line = f"  {marks[step.status]}  {step.part}: {step.action}"
+        click.echo(line + (f"\n        {step.detail}" if step.detail else ""))
+    for warning in report.warnings:
+        click.echo(f"snapstore: warning: {warning}", err=True)
+    click.echo("next:" if not dry_run else "then:")
+    for number, item in enumerate(report.checklist, 1):
+        click.echo(f"  {number}. {item}")
+    for step in report.failed:
+        click.echo(f"snapstore: error: {step.part}: {step.detail}", err=True)
+
+
+def _split(command_prefix: str | None) -> list[str]:
+    try:
+        return shlex.split(command_prefix) if command_prefix else []
+    except ValueError as exc:
+        raise UsageError(f"cannot split the command prefix {command_prefix!r}: {exc}") from None
 
 
 def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run: bool) -> int:

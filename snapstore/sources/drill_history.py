@@ -64,7 +64,7 @@ def previous_snapshot(snapshots: Sequence[Snapshot], snapshot: Snapshot) -> Snap
             continue
         if (candidate.source, candidate.host, database_name(candidate)) != key:
             continue
-        if candidate.summary.errors == 0 and recorded_counts(candidate) is not None:
+        if candidate.complete and recorded_counts(candidate) is not None:
             return candidate
     return None
 

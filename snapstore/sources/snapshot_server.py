@@ -115,7 +115,7 @@ def _mastodon_settings(
     if recorded and os.path.isabs(recorded) and os.path.isfile(recorded):
         return load_settings(recorded), f"env file {recorded} (recorded in the snapshot)"
     name = PurePosixPath(recorded).name if recorded else ENV_FILE_NAME
-    copy = _env_file_copy(repo, snapshot, name)
+    copy = env_file_copy(repo, snapshot, name)
     if copy is None:
         return None
     path, text = copy
@@ -126,7 +126,7 @@ def _mastodon_settings(
     return settings, f"the copy of the env file in snapshot {snapshot.short_id} ({path})"
 
 
-def _env_file_copy(repo: Repository, snapshot: Snapshot, name: str) -> tuple[str, str] | None:
+def env_file_copy(repo: Repository, snapshot: Snapshot, name: str) -> tuple[str, str] | None:
     """(path, text) of the env file `snapshot mastodon` stored under config/, if any."""
     try:
         folder = find_node(repo, snapshot.tree, CONFIG_DIR)

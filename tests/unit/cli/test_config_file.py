@@ -57,7 +57,9 @@ def test_default_map_reaches_every_command(tmp_path: Path) -> None:
     assert "no_redis" not in mastodon  # not in the file: the option's own default stays
     assert mastodon["pg_command_prefix"] == "docker exec -i -e PGPASSWORD 'mastodon db'"
     assert mastodon["redis_command_prefix"] == "docker exec -i redis"
-    assert defaults["restore"]["pg_port"] == 5433 and defaults["drill"]["pg_host"] == "127.0.0.1"
+    assert defaults["restore"]["snapshot"]["pg_port"] == 5433  # `restore SNAPSHOT`
+    assert defaults["restore"]["mastodon"]["pg_port"] == 5433
+    assert defaults["drill"]["pg_host"] == "127.0.0.1"
     assert defaults["snapshot"]["postgres"]["server_host"] == "127.0.0.1"
     assert defaults["snapshots"] == {"repo": "/srv/backup/snapstore",
                                      "password_file": str(tmp_path / "secret")}  # fmt: skip
@@ -74,16 +76,16 @@ def test_command_line_and_environment_beat_the_file(
     def group(ctx: click.Context) -> None:
         ctx.default_map = build_default_map(load_config(write(tmp_path, EXAMPLE)), group)
 
-    @group.command("restore")
+    @group.command("drill")
     @click.option("--repo", envvar="TEST_SNAPSTORE_REPO")
     @click.option("--pg-port", type=int)
-    def restore(repo: str, pg_port: int) -> None:
+    def drill(repo: str, pg_port: int) -> None:
         seen.update(repo=repo, pg_port=pg_port)
 
-    group.main(["restore"], standalone_mode=False)
+    group.main(["drill"], standalone_mode=False)
     assert seen == {"repo": "/srv/backup/snapstore", "pg_port": 5433}
     monkeypatch.setenv("TEST_SNAPSTORE_REPO", "/from/env")
-    group.main(["restore", "--pg-port", "1"], standalone_mode=False)
+    group.main(["drill", "--pg-port", "1"], standalone_mode=False)
     assert seen == {"repo": "/from/env", "pg_port": 1}
 
 
