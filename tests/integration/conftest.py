@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import required_server
+from tests.support.cli import PASSWORD, Cli
 from tests.support.mastodon import SeedSummary, create_mastodon_db
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.redis import RedisServer, running_redis
@@ -81,3 +83,14 @@ def mastodon_db(postgres_server: PostgresServer) -> Iterator[tuple[str, SeedSumm
         yield name, create_mastodon_db(postgres_server, name)
     finally:
         postgres_server.dropdb(name)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The installed command on a new repository in tmp_path/repo, with no SNAPSTORE_* or PG*
+    variable of ours leaking in (a stray PGHOST must not pick the server)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAPSTORE_", "PG"))}
+    env.update(SNAPSTORE_REPOSITORY=str(tmp_path / "repo"), SNAPSTORE_PASSWORD=PASSWORD)
+    done = Cli(tmp_path / "repo", env)("init")
+    assert done.code == 0, done.err
+    return Cli(tmp_path / "repo", env)

@@ -13,22 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import PASSWORD, Cli
-from tests.support.mastodon import LiveDir, apply_churn, build_live_dir, create_mastodon_db
+from tests.support.mastodon import (
+    LiveDir,
+    apply_churn,
+    build_live_dir,
+    create_mastodon_db,
+    table_digests,
+)
 from tests.support.postgres import PostgresServer, free_port, running_postgres
 from tests.support.redis import RedisServer
 
 StartRedis = Callable[..., AbstractContextManager[RedisServer]]
-TABLES = ("account_stats", "accounts", "favourites", "follows", "media_attachments",
-          "schema_migrations", "statuses")  # fmt: skip
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAPSTORE_", "PG"))}
-    env.update(SNAPSTORE_REPOSITORY=str(tmp_path / "repo"), SNAPSTORE_PASSWORD=PASSWORD)
-    done = Cli(tmp_path / "repo", env)("init")
-    assert done.code == 0, done.err
-    return Cli(tmp_path / "repo", env)
 
 
 @pytest.fixture
@@ -71,17 +66,6 @@ def set_env(live: LiveDir, **values: str) -> None:
             f"{key}={value}" if line.startswith(f"{key}=") else line for line in text.splitlines()
         )
     live.env_file.write_text(text + "\n")
-
-
-def table_digests(server: PostgresServer, db: str) -> dict[str, str]:
-    """Per table: row count and md5 of all rows in a fixed order."""
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*) || ':' || coalesce(md5(string_agg(x::text, '|' "
-        f"ORDER BY x::text)), '') FROM {t} x"
-        for t in TABLES
-    )
-    rows = server.psql(sql, db).splitlines()
-    return dict(row.split("|", 1) for row in rows)
 
 
 def pg_args(server: PostgresServer) -> list[str]:

@@ -14,19 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import required_server
-from tests.support.cli import PASSWORD, Cli
+from tests.support.cli import Cli
 from tests.support.mastodon import build_live_dir, create_mastodon_db, give_tables_to
 from tests.support.postgres import PostgresServer, free_port, running_postgres
 from tests.support.redis import RedisServer
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAPSTORE_", "PG"))}
-    env.update(SNAPSTORE_REPOSITORY=str(tmp_path / "repo"), SNAPSTORE_PASSWORD=PASSWORD)
-    done = Cli(tmp_path / "repo", env)("init")
-    assert done.code == 0, done.err
-    return Cli(tmp_path / "repo", env)
 
 
 def snapshots(cli: Cli) -> list[dict[str, object]]:
@@ -106,5 +97,5 @@ def test_a_root_cron_job_on_a_peer_authentication_install_runs_the_clients_as_th
     done = cli("--config", str(config), *args)
     assert done.code == 0, done.err
     facts = snapshots(cli)[-1]["metadata"]["postgres"]  # type: ignore[index]
-    assert facts["row_counts"]["accounts"] == 5  # type: ignore[index]
+    assert facts["row_counts"]["accounts"] == 5
     assert cli("dump", "latest", f"postgres/{db}.dump").out[:5] == b"PGDMP"

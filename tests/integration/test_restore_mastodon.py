@@ -14,38 +14,22 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-import pytest
-
 from tests.support.cli import PASSWORD, Cli
-from tests.support.mastodon import LiveDir, build_live_dir, create_mastodon_db, give_tables_to
+from tests.support.mastodon import (
+    LiveDir,
+    build_live_dir,
+    create_mastodon_db,
+    give_tables_to,
+    table_digests,
+)
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 
 StartRedis = Callable[..., AbstractContextManager[RedisServer]]
-TABLES = ("account_stats", "accounts", "favourites", "follows", "media_attachments",
-          "schema_migrations", "statuses")  # fmt: skip
 ROLE = "mastodon_dr"
 ROLE_PASSWORD = "s3cret-from-env"
 REDIS_PASSWORD = "redis-pass"
 MEDIA_OWNER = (991, 991)
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAPSTORE_", "PG"))}
-    env.update(SNAPSTORE_REPOSITORY=str(tmp_path / "repo"), SNAPSTORE_PASSWORD=PASSWORD)
-    done = Cli(tmp_path / "repo", env)("init")
-    assert done.code == 0, done.err
-    return Cli(tmp_path / "repo", env)
-
-
-def table_digests(server: PostgresServer, db: str) -> dict[str, str]:
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*) || ':' || coalesce(md5(string_agg(x::text, '|' "
-        f"ORDER BY x::text)), '') FROM {t} x"
-        for t in TABLES
-    )
-    return dict(row.split("|", 1) for row in server.psql(sql, db).splitlines())
 
 
 def login_as_instance(server: PostgresServer, db: str, password: str) -> subprocess.CompletedProcess[str]:
@@ -81,7 +65,7 @@ def redis_contents(server: RedisServer) -> dict[str, object]:
         kind = server.cli("TYPE", key)
         command, *args = read[kind]
         value = server.cli(command, key, *args).split("\n")
-        contents[key] = (kind, sorted(zip(value[::2], value[1::2])) if kind == "hash" else value)
+        contents[key] = (kind, sorted(zip(value[::2], value[1::2], strict=True)) if kind == "hash" else value)
     return contents
 
 

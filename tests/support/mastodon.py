@@ -401,3 +401,19 @@ def give_tables_to(server: SqlRunner, db: str, role: str) -> None:
         f"EXECUTE format('ALTER TABLE %I OWNER TO %I', t.tablename, '{role}'); END LOOP; END $$;",
         db,
     )
+
+
+#: The tables `table_digests` compares.
+DIGEST_TABLES = ("account_stats", "accounts", "favourites", "follows", "media_attachments",
+                 "schema_migrations", "statuses")  # fmt: skip
+
+
+def table_digests(server: SqlRunner, db: str) -> dict[str, str]:
+    """Per table: row count and md5 of all rows in a fixed order."""
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}', count(*) || ':' || coalesce(md5(string_agg(x::text, '|' "
+        f"ORDER BY x::text)), '') FROM {t} x"
+        for t in DIGEST_TABLES
+    )
+    rows = server.psql(sql, db).splitlines()
+    return dict(row.split("|", 1) for row in rows)
