@@ -99,3 +99,25 @@ def test_a_root_cron_job_on_a_peer_authentication_install_runs_the_clients_as_th
     facts = snapshots(cli)[-1]["metadata"]["postgres"]  # type: ignore[index]
     assert facts["row_counts"]["accounts"] == 5
     assert cli("dump", "latest", f"postgres/{db}.dump").out[:5] == b"PGDMP"
+
+
+def test_a_docker_install_keeps_its_compose_file_and_gets_it_back(
+    cli: Cli, postgres_server: PostgresServer, mastodon_db: tuple[str, object], tmp_path: Path
+) -> None:
+    pg, (db, _) = postgres_server, mastodon_db
+    live = build_live_dir(tmp_path / "live", db_host=pg.host, db_port=pg.port, db_name=db,
+                          db_user=pg.user, redis_port=free_port())  # fmt: skip
+    (live.root / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:14\n")
+    (live.root / ".env").write_text("COMPOSE_PROJECT_NAME=mastodon\n")
+    done = cli("snapshot", "mastodon", "--env-file", str(live.env_file), "--no-redis", "--json")
+    assert done.code == 0, done.err
+    paths = {e["path"] for e in json.loads(cli("ls", "latest", "--json").out)}
+    assert {"/config/.env.production", "/config/docker-compose.yml", "/config/.env"} <= paths
+    assert snapshots(cli)[-1]["metadata"]["mastodon"]["parts"]["compose"] == "ok"  # type: ignore[index]
+    moved = tmp_path / "new-live"
+    back = cli("restore", "mastodon", "--only", "config", "--live-dir", str(moved), "--json")
+    assert back.code == 0, back.err
+    for name in (".env.production", "docker-compose.yml", ".env"):
+        assert (moved / name).read_bytes() == (live.root / name).read_bytes(), name
+    checklist = json.loads(back.out)["checklist"]
+    assert any("docker compose up -d" in item for item in checklist), checklist
