@@ -66,6 +66,7 @@ from snapstore.sources.pg_restore import (
     restore_database,
 )
 from snapstore.sources.postgres import PostgresOptions, PostgresSource
+from snapstore.sources.program import ProgramSource
 from snapstore.sources.redis import RedisOptions, RedisSource
 from snapstore.sources.redis_restore import RdbRestoreResult, restore_redis_rdb
 from snapstore.sources.snapshot_server import ServerOverrides, SnapshotServer, snapshot_server
@@ -111,6 +112,7 @@ __all__ = [
     "PgConnection",
     "PostgresOptions",
     "PostgresSource",
+    "ProgramSource",
     "Progress",
     "PruneOptions",
     "PruneReport",
