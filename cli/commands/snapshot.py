@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -16,9 +17,11 @@ from click.core import ParameterSource
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
-from snapstore.errors import SourceError, UsageError
+from snapstore.errors import DumpFailed, SourceError, UsageError, last_message
 
 EXIT_INCOMPLETE = 3
+# How much of a failed producer's stderr `snapshot command` shows.
+STDERR_LINES_SHOWN = 10
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -125,14 +128,41 @@ def build() -> click.Group:
     @group.command("stdin")
     @click.option("--name", required=True, help="File name to store the stream under.")
     @click.option("--database", is_flag=True, help="Chunk as a database dump (smaller chunks).")
+    @click.option("--allow-empty", is_flag=True, help="Record empty input (refused by default).")
     @snapshot_options
-    def stdin(repo_options: RepoOptions, name: str, database: bool, **common: Any) -> int:
-        """Back up standard input as one file."""
+    def stdin(repo_options: RepoOptions, name: str, database: bool, allow_empty: bool,
+              **common: Any) -> int:
+        """Back up standard input as one file; empty input records nothing (exit 1).
+
+        A failed producer in a pipe goes unseen: prefer `snapshot command`."""
         profile = snapstore.ChunkingProfile.DATABASE if database else snapstore.ChunkingProfile.FILES
         if sys.stdin is None:  # started with standard input closed (`<&-`)
             raise SourceError("standard input is closed: there is nothing to back up")
-        source = snapstore.StreamSource(sys.stdin.buffer, name, profile=profile)
+        source = snapstore.StreamSource(
+            sys.stdin.buffer, name, profile=profile, allow_empty=allow_empty
+        )
         return run_snapshot(repo_options, source, **common)
+
+    @group.command("command", context_settings={"allow_interspersed_args": False})
+    @click.option("--name", required=True, help="File name to store the output under.")
+    @click.option("--database", is_flag=True, help="Chunk as a database dump (smaller chunks).")
+    @click.option("--allow-empty", is_flag=True, help="Record empty output (refused by default).")
+    @snapshot_options
+    @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED,
+                    metavar="-- PROGRAM [ARGS]...")
+    def command(repo_options: RepoOptions, name: str, database: bool, allow_empty: bool,
+                argv: tuple[str, ...], **common: Any) -> int:
+        """Run PROGRAM (no shell) and back up its standard output as one file.
+
+        A non-zero exit or a death by signal records no snapshot and exits 1 with the end of
+        its standard error; so does empty output, unless --allow-empty. Only the program's
+        name is recorded, never its arguments."""
+        profile = snapstore.ChunkingProfile.DATABASE if database else snapstore.ChunkingProfile.FILES
+        source = snapstore.ProgramSource(argv, name, profile=profile, allow_empty=allow_empty)
+        try:
+            return run_snapshot(repo_options, source, **common)
+        except DumpFailed as exc:
+            raise SourceError(_producer_failed(exc)) from exc
 
     @group.command("postgres")
     @click.option("--dbname", required=True, help="Database to dump.")
@@ -228,6 +258,26 @@ def build() -> click.Group:
         return run_snapshot(repo_options, source, tags=(*tags, "mastodon"), **common)
 
     return group
+
+
+def _producer_failed(exc: DumpFailed) -> str:
+    """Shows the end of a failed producer's stderr; returns the one line that says it failed."""
+    lines = [line.rstrip() for line in exc.stderr_tail.splitlines() if line.strip()]
+    detail = last_message(exc.stderr_tail)
+    if lines and lines != [detail]:
+        click.echo(f"snapstore: the last lines {exc.command} wrote on standard error:", err=True)
+        for line in lines[-STDERR_LINES_SHOWN:]:
+            click.echo(f"  {line}", err=True)
+    code = exc.returncode
+    if code is not None and code < 0:
+        try:
+            status = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            status = f"was killed by signal {-code}"
+    else:
+        status = "did not finish" if code is None else f"exited {code}"
+    where = f": {detail}" if detail else ""
+    return f"{exc.command} {status}, so no snapshot was recorded{where}"
 
 
 def _split(command_prefix: str | None) -> list[str]:
