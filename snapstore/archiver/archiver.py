@@ -11,6 +11,11 @@ failed (every path given missing, an unmounted volume, a stream that cannot be r
 raises SourceError instead. Such a snapshot would be the newest of its group, and `forget
 --keep-last 1` would then keep it and delete the real backups. A snapshot that read some of
 its paths is recorded with its errors.
+
+Unchanged files (unchanged.py) are not read: a file whose size, times, inode and device are
+those of its node in the parent snapshot takes that node's content. The parent is looked up
+when a file first needs it: an unchanged file, a database dump (delta bases) or a file of
+many chunks (chunk lists).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from datetime import UTC, datetime
 
 from snapstore.archiver.parent import ParentStream, ParentTree, find_parent, parent_chunk_ids
 from snapstore.archiver.source import ChunkingProfile, EntryKind, Source, SourceEntry
+from snapstore.archiver.unchanged import ChangeRule, content_in_index, has_stat_facts, is_unchanged
 from snapstore.chunker import PROFILES, Chunker, ChunkerParams
 from snapstore.errors import SourceError
 from snapstore.ids import Id
@@ -47,10 +53,17 @@ class SnapshotOptions:
     host: str | None = None
     time: datetime | None = None
     user: str | None = None
-    #: Where delta bases come from; None: the latest snapshot of the same source and paths.
+    #: Where unchanged files and delta bases come from; None: the latest complete snapshot
+    #: of the same source, host and paths (parent.py `find_parent`).
     parent: Snapshot | None = None
-    #: False: no parent at all (every new chunk is stored whole).
+    #: False: no parent at all (every file is read, every new chunk is stored whole).
     use_parent: bool = True
+    #: Read every file, even one unchanged since the parent (restic's --force).
+    force: bool = False
+    #: Do not compare inode, device nor ctime (restic's --ignore-inode); see unchanged.py.
+    ignore_inode: bool = False
+    #: Do not compare ctime (restic's --ignore-ctime).
+    ignore_ctime: bool = False
 
 
 @dataclass
@@ -123,6 +136,7 @@ class Archiver:
         self._parent: Snapshot | None = None
         self._parent_tree: ParentTree | None = None
         self._find_parent: Callable[[], Snapshot | None] | None = None
+        self._change_rule: ChangeRule | None = None  # None: read every file
 
     def _chunker(self, profile: ChunkingProfile) -> Chunker:
         if profile not in self._chunkers:
@@ -150,10 +164,13 @@ class Archiver:
         snapshot_time = options.time or datetime.now(UTC).astimezone()
         host = options.host or socket.gethostname()
         self._parent, self._parent_tree, self._find_parent = None, None, None
-        if options.use_parent and self._repo.config.deltas:
-            # looked up when a file first needs it: a backup of media files never does
+        if options.use_parent:
+            # looked up when a file first needs it: a backup of a stream alone never does
             chosen, paths = options.parent, source.describe()
             self._find_parent = lambda: chosen or find_parent(self._repo, source.kind, paths, host)
+        self._change_rule = None
+        if not options.force:
+            self._change_rule = ChangeRule(options.ignore_inode, options.ignore_ctime)
         stack: list[_OpenDir] = [_OpenDir((), None)]
 
         for entry in source.entries(self._record_error):
@@ -212,12 +229,12 @@ class Archiver:
     def _save_file(self, entry: SourceEntry) -> _PendingNode | None:
         node = _node_for(entry, NodeType.FILE)
         pending = _PendingNode(node)
-        if entry.open_content is None:
+        if entry.open_content is None or self._reuse_unchanged(entry, node):
             return pending
         chunker = self._chunker(entry.profile)
         pending.path = entry.path
         aligner = None
-        if entry.profile is ChunkingProfile.DATABASE:
+        if entry.profile is ChunkingProfile.DATABASE and self._repo.config.deltas:
             pending.parent = self._parent_file(entry.path)
             pending.parent_known = True
             if pending.parent is not None:
@@ -250,6 +267,21 @@ class Archiver:
         self._summary.files += 1
         self._summary.bytes_read += read
         return pending
+
+    def _reuse_unchanged(self, entry: SourceEntry, node: Node) -> bool:
+        """Gives `node` the parent's content when the file is unchanged since (unchanged.py);
+        False: the file must be read."""
+        if self._change_rule is None or not has_stat_facts(entry):
+            return False
+        previous = self._parent_file(entry.path)
+        if previous is None or not is_unchanged(entry, previous, self._change_rule):
+            return False
+        if not content_in_index(self._repo, previous):
+            return False
+        node.content, node.content_lists = list(previous.content), list(previous.content_lists)
+        self._summary.files += 1
+        self._summary.files_unchanged += 1
+        return True
 
     def _parent_file(self, path: tuple[bytes, ...]) -> Node | None:
         """The same file in the parent snapshot, finding the parent on first use."""

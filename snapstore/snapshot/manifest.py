@@ -2,8 +2,9 @@
 
     {"v": 1, "time": str (ISO 8601 with UTC offset), "host": str, "user": str,
      "tags": [str], "source": str, "paths": [str], "tree": bin(32), "parent": bin(32) | nil,
-     "summary": {"files": int, "dirs": int, "bytes_read": int, "bytes_added": int,
-                 "blobs_added": int, "deltas_added": int, "errors": int, "duration_s": float},
+     "summary": {"files": int, "files_unchanged": int, "dirs": int, "bytes_read": int,
+                 "bytes_added": int, "blobs_added": int, "deltas_added": int, "errors": int,
+                 "duration_s": float},
      "chunker": {profile: [min, avg, max, normalization]},
      "program_version": str, "metadata": map}
 
@@ -47,6 +48,7 @@ def check_time(when: datetime) -> None:
 @dataclass
 class Summary:
     files: int = 0
+    files_unchanged: int = 0  # of files, how many took the parent's content without being read
     dirs: int = 0
     bytes_read: int = 0
     bytes_added: int = 0

@@ -342,6 +342,21 @@ LEGACY_SNAPSHOT = bytes.fromhex(
 )
 
 
+# The snapshot above as encoded before the summary gained "files_unchanged" (a constant: the
+# current encoder writes the key). Readers must still accept it.
+SNAPSHOT_BEFORE_FILES_UNCHANGED = bytes.fromhex(
+    "8da17601a474696d65d920323032362d31312d32325430333a30343a30352e3637383930312b30313a3030a4"
+    "686f7374b06d6173746f646f6e2e6578616d706c65a475736572a66261636b7570a47461677391a56461696c"
+    "79a6736f75726365a566696c6573a5706174687391b32f686f6d652f6d6173746f646f6e2f6c697665a47472"
+    "6565c420de7a0e6bd9feb28153f898231a5d27c0f1497a80e1af8888a984fde2c1b82491a6706172656e74c0"
+    "a773756d6d61727988a566696c657303a46469727301aa62797465735f726561642fab62797465735f616464"
+    "6564cd04d2ab626c6f62735f616464656404ac64656c7461735f616464656400a66572726f727300aa647572"
+    "6174696f6e5f73cb3fe0000000000000a76368756e6b657281a566696c657394ce00080000ce00100000ce00"
+    "80000002af70726f6772616d5f76657273696f6eaf736e617073746f726520302e312e30a86d657461646174"
+    "6181a46e6f7465ab7465737420766563746f72"
+)
+
+
 def snapshot_vectors() -> dict[str, Any]:
     hello = blob_id(ID_KEY, b"hello, snapstore\n")
     second = blob_id(ID_KEY, b"a second blob")
@@ -460,6 +475,13 @@ def snapshot_vectors() -> dict[str, Any]:
                 "valid, and decodes to the same fields (deltas_added 0)"
             ),
             "encoded_hex": LEGACY_SNAPSHOT.hex(),
+        },
+        "encoding_before_files_unchanged": {
+            "note": (
+                "the same snapshot as written before the summary had files_unchanged: still "
+                "valid, and decodes to the same fields (files_unchanged 0)"
+            ),
+            "encoded_hex": SNAPSHOT_BEFORE_FILES_UNCHANGED.hex(),
         },
     }
 

@@ -309,6 +309,15 @@ def test_snapshot_written_before_deltas_added_still_decodes() -> None:
     assert current.summary.deltas_added == 0
 
 
+def test_snapshot_written_before_files_unchanged_still_decodes() -> None:
+    doc = load("snapshot.json")
+    current = decode_snapshot(h(doc["snapshot"]["encoded_hex"]))
+    older = h(doc["encoding_before_files_unchanged"]["encoded_hex"])
+    assert b"files_unchanged" not in older and b"files_unchanged" in h(doc["snapshot"]["encoded_hex"])
+    assert decode_snapshot(older) == current
+    assert current.summary.files_unchanged == 0
+
+
 def test_snapshot_and_trees_read_back_through_the_repository() -> None:
     doc = load("snapshot.json")
     repo = vector_repository(doc)
