@@ -56,6 +56,20 @@ def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Cal
     return repository_options(func)
 
 
+def unchanged_file_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--force/--ignore-inode/--ignore-ctime, restic's flags, for what reads files from disk:
+    a file whose size, mtime, ctime, inode and device are those it had in the parent snapshot
+    is not read again."""
+    func = click.option("--ignore-ctime", is_flag=True,
+                        help="Do not compare ctime to tell an unchanged file.")(func)
+    func = click.option("--ignore-inode", is_flag=True,
+                        help="Do not compare inode, device nor ctime to tell an unchanged file "
+                        "(for filesystems where they change: NFS, SMB, FUSE).")(func)
+    func = click.option("--force", is_flag=True,
+                        help="Read every file, even one unchanged since the parent snapshot.")(func)
+    return func
+
+
 def run_snapshot(
     repo_options: RepoOptions,
     source: snapstore.Source,
@@ -64,9 +78,14 @@ def run_snapshot(
     time_: str | None,
     as_json: bool,
     parent: str | None = None,
+    *,
+    force: bool = False,
+    ignore_inode: bool = False,
+    ignore_ctime: bool = False,
 ) -> int:
     options = snapstore.SnapshotOptions(
-        tags=list(tags), host=host, time=_parse_time(time_), use_parent=parent != "none"
+        tags=list(tags), host=host, time=_parse_time(time_), use_parent=parent != "none",
+        force=force, ignore_inode=ignore_inode, ignore_ctime=ignore_ctime,
     )
     with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
         if parent not in (None, "none"):
@@ -84,6 +103,7 @@ def run_snapshot(
                 "paths": snap.paths,
                 "tags": snap.tags,
                 "files": summary.files,
+                "files_unchanged": summary.files_unchanged,
                 "dirs": summary.dirs,
                 "bytes_read": summary.bytes_read,
                 "bytes_added": summary.bytes_added,
@@ -96,7 +116,8 @@ def run_snapshot(
         )
     else:
         click.echo(
-            f"snapshot {snap.short_id} saved: {summary.files} files, read {human_size(summary.bytes_read)}, "
+            f"snapshot {snap.short_id} saved: {summary.files} files ({summary.files_unchanged} "
+            f"unchanged), read {human_size(summary.bytes_read)}, "
             f"added {human_size(summary.bytes_added)} in {summary.duration_s:.1f} s",
             err=True,
         )
@@ -120,6 +141,7 @@ def build() -> click.Group:
     @group.command("files")
     @click.argument("paths", nargs=-1, required=True, type=click.Path())
     @click.option("--exclude", "excludes", multiple=True, help="Glob pattern to skip (repeatable).")
+    @unchanged_file_options
     @snapshot_options
     def files(repo_options: RepoOptions, paths: tuple[str, ...], excludes: tuple[str, ...], **common: Any) -> int:
         """Back up files and directories, recursively."""
@@ -230,6 +252,7 @@ def build() -> click.Group:
     @click.option("--pg-run-as", metavar="USER",
                   help="Run the PostgreSQL clients as this system user (peer authentication).")
     @click.option("--redis-command-prefix", help="Run redis-cli through this.")
+    @unchanged_file_options
     @snapshot_options
     @click.pass_context
     def mastodon(ctx: click.Context, repo_options: RepoOptions, env_file: str,
