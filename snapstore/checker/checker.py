@@ -101,6 +101,10 @@ def check_repository(
     for info in repo.list_objects(FileType.SNAPSHOT):
         try:
             snapshots.append(load_snapshot(repo, info.handle.name))
+        except ObjectNotFound:
+            continue  # listed, then forgotten (a listing that lags): gone, not damaged
+        except BackendError:
+            raise  # the store failed this read: that says nothing about the snapshot
         except SnapstoreError as exc:
             report.findings.append(Finding(F.SNAPSHOT_DAMAGED, info.handle.name[:8], str(exc)))
     report.snapshots = len(snapshots)

@@ -20,7 +20,7 @@ from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
-from tests.conftest import assert_repository_ok, reopen
+from tests.conftest import PASSWORD, assert_repository_ok, reopen
 from tests.support.memory_source import MemorySource, Spec
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
@@ -257,3 +257,22 @@ def test_finding_text() -> None:
     finding = Finding(F.PACK_DAMAGED, "ab" * 32, "bad", snapshots=["12345678", "9abcdef0"])
     assert str(finding) == f"pack damaged {'ab' * 32}: bad (affects snapshots 12345678, 9abcdef0)"
     assert str(Finding(F.PACK_MISSING, "x", "gone")) == "pack missing x: gone"
+
+
+def test_a_store_failing_a_snapshot_read_stops_the_check_and_is_no_damage(
+    repo: Repository,
+) -> None:
+    """A read the store failed says nothing about the snapshot: the check stops (the command
+    exits 1 naming the store), and never reports the snapshot damaged (found by the fault
+    runs: 'snapshot damaged ...: load snapshots/... failed 4 times, giving up')."""
+    from snapstore.backend.faulty import FaultyBackend
+    from snapstore.errors import TransientBackendError
+
+    backup(repo, {"a": b"x" * 100})
+    faulty = FaultyBackend(repo.backend)
+    flaky = Repository.open(faulty, PASSWORD)
+    faulty.fail("load", file_type=FileType.SNAPSHOT, error=TransientBackendError("reset"))
+    with pytest.raises(TransientBackendError):
+        check_repository(flaky, CheckOptions())
+    faulty.clear()
+    assert check_repository(Repository.open(faulty, PASSWORD), CheckOptions()).ok
