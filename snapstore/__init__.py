@@ -7,73 +7,79 @@ The public API, used by the command line and by anyone scripting snapstore:
     snapstore.restore(repo, snapstore.find_snapshot(repo, "latest"), "/tmp/restore")
 
 Everything else inside the package is private to it.
+
+Each name is imported from its module when it is first used (PEP 562), so that `snapstore
+--help`, or a cron job listing snapshots of a local repository, does not pay for numpy, the
+S3 and SFTP stacks, or the Mastodon sources. `_EXPORTS` says where each name lives; the
+imports under TYPE_CHECKING say the same to type checkers (a test keeps the two in step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Literal
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
-from snapstore.archiver.archiver import PROGRAM_VERSION, Archiver, BackupResult, SnapshotOptions
-from snapstore.archiver.source import ChunkingProfile, Source
-from snapstore.backend.base import Backend
-from snapstore.backend.cache import CacheBackend
-from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
-from snapstore.backend.retry import Interrupt, RetryPolicy
-from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
-from snapstore.checker.findings import Finding
-from snapstore.copy import CopyResult, copy_snapshots
-from snapstore.crypto.kdf import DEFAULT_KDF, TEST_KDF, KdfParams
-from snapstore.errors import PathNotFound, SnapstoreError
-from snapstore.forget import ForgetResult
-from snapstore.forget import forget_snapshots as forget
-from snapstore.progress import NoProgress, Progress
-from snapstore.prune import PruneOptions, PruneReport, prune
-from snapstore.repair import (
-    IndexRepairReport,
-    RepairChange,
-    RepairedSnapshot,
-    SnapshotsRepairReport,
-    repair_index,
-    repair_snapshots,
-)
-from snapstore.repository.lock import LockInfo, StoredLock, remove_locks
-from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
-from snapstore.restorer.restorer import Overwrite, RestoreOptions, Restorer, RestoreResult
-from snapstore.restorer.stream import stream_file
-from snapstore.retention import Decision, Duration, RetentionPolicy
-from snapstore.snapshot.manifest import Snapshot, Summary
-from snapstore.snapshot.store import find_node, find_snapshot, list_snapshots
-from snapstore.snapshot.tree import Node, NodeType
-from snapstore.snapshot.walk import Walker
-from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_database_snapshot
-from snapstore.sources.drill_history import DEFAULT_MAX_SHRINK
-from snapstore.sources.files import FileSource
-from snapstore.sources.mastodon import MastodonOptions, MastodonSource
-from snapstore.sources.mastodon_restore import ADMIN_USER as INSTANCE_ADMIN_USER
-from snapstore.sources.mastodon_restore import PARTS as INSTANCE_PARTS
-from snapstore.sources.mastodon_restore import (
-    InstanceRestoreOptions,
-    InstanceRestoreReport,
-    latest_instance_snapshot,
-    restore_instance,
-)
-from snapstore.sources.pg_client import PgConnection
-from snapstore.sources.pg_restore import (
-    DatabaseRestoreOptions,
-    DatabaseRestoreResult,
-    restore_database,
-)
-from snapstore.sources.postgres import PostgresOptions, PostgresSource
-from snapstore.sources.program import ProgramSource
-from snapstore.sources.redis import RedisOptions, RedisSource
-from snapstore.sources.redis_restore import RdbRestoreResult, restore_redis_rdb
-from snapstore.sources.snapshot_server import ServerOverrides, SnapshotServer, snapshot_server
-from snapstore.sources.stdin import StreamSource
-from snapstore.stats import RepositoryStats, repository_stats
+if TYPE_CHECKING:
+    from snapstore.api import check, dump_file, list_tree, restore, take_snapshot
+    from snapstore.archiver.archiver import BackupResult, SnapshotOptions
+    from snapstore.archiver.source import ChunkingProfile, Source
+    from snapstore.backend.base import Backend
+    from snapstore.backend.retry import Interrupt, RetryPolicy
+    from snapstore.checker.checker import CheckOptions, CheckReport
+    from snapstore.checker.findings import Finding
+    from snapstore.copy import CopyResult, copy_snapshots
+    from snapstore.crypto.kdf import DEFAULT_KDF, TEST_KDF, KdfParams
+    from snapstore.errors import SnapstoreError
+    from snapstore.forget import ForgetResult
+    from snapstore.forget import forget_snapshots as forget
+    from snapstore.progress import NoProgress, Progress
+    from snapstore.prune import PruneOptions, PruneReport, prune
+    from snapstore.repair import (
+        IndexRepairReport,
+        RepairChange,
+        RepairedSnapshot,
+        SnapshotsRepairReport,
+        repair_index,
+        repair_snapshots,
+    )
+    from snapstore.repository.lock import LockInfo, StoredLock
+    from snapstore.repository.opening import init_repository, open_repository, unlock
+    from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
+    from snapstore.restorer.restorer import Overwrite, RestoreOptions, RestoreResult
+    from snapstore.retention import Decision, Duration, RetentionPolicy
+    from snapstore.snapshot.manifest import Snapshot, Summary
+    from snapstore.snapshot.store import find_node as find_node  # not public; tests use it
+    from snapstore.snapshot.store import find_snapshot, list_snapshots
+    from snapstore.snapshot.tree import Node, NodeType
+    from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_database_snapshot
+    from snapstore.sources.drill_history import DEFAULT_MAX_SHRINK
+    from snapstore.sources.files import FileSource
+    from snapstore.sources.mastodon import MastodonOptions, MastodonSource
+    from snapstore.sources.mastodon_restore import ADMIN_USER as INSTANCE_ADMIN_USER
+    from snapstore.sources.mastodon_restore import PARTS as INSTANCE_PARTS
+    from snapstore.sources.mastodon_restore import (
+        InstanceRestoreOptions,
+        InstanceRestoreReport,
+        latest_instance_snapshot,
+        restore_instance,
+    )
+    from snapstore.sources.pg_client import PgConnection
+    from snapstore.sources.pg_restore import (
+        DatabaseRestoreOptions,
+        DatabaseRestoreResult,
+        restore_database,
+    )
+    from snapstore.sources.postgres import PostgresOptions, PostgresSource
+    from snapstore.sources.program import ProgramSource
+    from snapstore.sources.redis import RedisOptions, RedisSource
+    from snapstore.sources.redis_restore import RdbRestoreResult, restore_redis_rdb
+    from snapstore.sources.snapshot_server import ServerOverrides, SnapshotServer, snapshot_server
+    from snapstore.sources.stdin import StreamSource
+    from snapstore.stats import RepositoryStats, repository_stats
 
-__version__ = PROGRAM_VERSION.split()[-1]
+    __version__: str
 
 __all__ = [
     "Backend",
@@ -164,154 +170,106 @@ __all__ = [
     "unlock",
 ]
 
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "snapstore.api": ("check", "dump_file", "list_tree", "restore", "take_snapshot"),
+    "snapstore.archiver.archiver": ("BackupResult", "SnapshotOptions"),
+    "snapstore.archiver.source": ("ChunkingProfile", "Source"),
+    "snapstore.backend.base": ("Backend",),
+    "snapstore.backend.retry": ("Interrupt", "RetryPolicy"),
+    "snapstore.checker.checker": ("CheckOptions", "CheckReport"),
+    "snapstore.checker.findings": ("Finding",),
+    "snapstore.copy": ("CopyResult", "copy_snapshots"),
+    "snapstore.crypto.kdf": ("DEFAULT_KDF", "TEST_KDF", "KdfParams"),
+    "snapstore.errors": ("SnapstoreError",),
+    "snapstore.forget": ("ForgetResult", "forget=forget_snapshots"),
+    "snapstore.progress": ("NoProgress", "Progress"),
+    "snapstore.prune": ("PruneOptions", "PruneReport", "prune"),
+    "snapstore.repair": (
+        "IndexRepairReport", "RepairChange", "RepairedSnapshot", "SnapshotsRepairReport",
+        "repair_index", "repair_snapshots",
+    ),
+    "snapstore.repository.lock": ("LockInfo", "StoredLock"),
+    "snapstore.repository.opening": ("init_repository", "open_repository", "unlock"),
+    "snapstore.repository.repository": ("DamagedObject", "OnDamaged", "Repository"),
+    "snapstore.restorer.restorer": ("Overwrite", "RestoreOptions", "RestoreResult"),
+    "snapstore.retention": ("Decision", "Duration", "RetentionPolicy"),
+    "snapstore.snapshot.manifest": ("Snapshot", "Summary"),
+    "snapstore.snapshot.store": ("find_node", "find_snapshot", "list_snapshots"),
+    "snapstore.snapshot.tree": ("Node", "NodeType"),
+    "snapstore.sources.drill": ("DrillCheck", "DrillReport", "drill", "latest_database_snapshot"),
+    "snapstore.sources.drill_history": ("DEFAULT_MAX_SHRINK",),
+    "snapstore.sources.files": ("FileSource",),
+    "snapstore.sources.mastodon": ("MastodonOptions", "MastodonSource"),
+    "snapstore.sources.mastodon_restore": (
+        "INSTANCE_ADMIN_USER=ADMIN_USER", "INSTANCE_PARTS=PARTS", "InstanceRestoreOptions",
+        "InstanceRestoreReport", "latest_instance_snapshot", "restore_instance",
+    ),
+    "snapstore.sources.pg_client": ("PgConnection",),
+    "snapstore.sources.pg_restore": (
+        "DatabaseRestoreOptions", "DatabaseRestoreResult", "restore_database",
+    ),
+    "snapstore.sources.postgres": ("PostgresOptions", "PostgresSource"),
+    "snapstore.sources.program": ("ProgramSource",),
+    "snapstore.sources.redis": ("RedisOptions", "RedisSource"),
+    "snapstore.sources.redis_restore": ("RdbRestoreResult", "restore_redis_rdb"),
+    "snapstore.sources.snapshot_server": ("ServerOverrides", "SnapshotServer", "snapshot_server"),
+    "snapstore.sources.stdin": ("StreamSource",),
+    "snapstore.stats": ("RepositoryStats", "repository_stats"),
+}  # fmt: skip
+"""Module -> the public names it defines; `public=private` where the public name differs."""
 
-def init_repository(
-    location: str,
-    password: bytes,
-    *,
-    kdf: KdfParams = DEFAULT_KDF,
-    backend_options: Mapping[str, str] | None = None,
-    pack_size: int | None = None,
-    connections: int | None = None,
-    cache_dir: str | Path | None = None,
-    retry: RetryPolicy | None = None,
-) -> Repository:
-    """Creates an encrypted repository at a path or URL (`pack_size`: target bytes per pack).
 
-    `connections`, `cache_dir` and `retry` are as for `open_repository`.
+def _locations() -> dict[str, tuple[str, str]]:
+    """Public name -> (module, name in that module)."""
+    where = {}
+    for module, names in _EXPORTS.items():
+        for name in names:
+            public, _, private = name.partition("=")
+            where[public] = (module, private or public)
+    return where
+
+
+_WHERE = _locations()
+
+
+def _version() -> str:
+    """From the archiver, which records it in every snapshot; read on first use only."""
+    from snapstore.archiver.archiver import PROGRAM_VERSION
+
+    return PROGRAM_VERSION.split()[-1]
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, not a catch-all
+
+    def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            value: Any = _version()
+        elif name in _WHERE:
+            module, private = _WHERE[name]
+            value = getattr(importlib.import_module(module), private)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value  # the next lookup is an ordinary one
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps a public function from being replaced by the submodule of the same name.
+
+    `prune` and `forget` are functions here and modules below (snapstore/prune.py,
+    snapstore/forget.py). Importing such a submodule, from anywhere, makes the import system
+    set it as an attribute of this package; with the imports done eagerly, the function's
+    import came later and won, so it must win here too.
     """
-    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
-    if pack_size is None:
-        repo = Repository.init(backend, password, kdf=kdf)
-    else:
-        repo = Repository.init(backend, password, kdf=kdf, pack_size=pack_size)
-    _set_up(repo, location, connections, cache_dir)
-    return repo
 
-
-def open_repository(
-    location: str,
-    password: bytes,
-    *,
-    backend_options: Mapping[str, str] | None = None,
-    load_index: bool = True,
-    lock: Literal["shared", "exclusive"] | None = None,
-    retry_lock: float = 0.0,
-    connections: int | None = None,
-    cache_dir: str | Path | None = None,
-    retry: RetryPolicy | None = None,
-    on_damaged: OnDamaged | None = None,
-) -> Repository:
-    """Opens an existing repository; loads its index unless asked not to (e.g. for check).
-
-    With `lock`, takes a shared or exclusive lock first, waiting up to `retry_lock` seconds
-    for a conflicting one to go (else RepositoryLocked); `close()` releases it.
-
-    `connections` bounds parallel transfers (pack uploads; a remote store's connections);
-    default 5. With `cache_dir`, a remote repository's index, snapshots, keys and trees are
-    kept in `cache_dir/<repository id>` (see snapstore.backend.cache); local repositories
-    are not cached. `retry` says how long a remote repository's transient failures are retried
-    (default 5 minutes), whom each retry is reported to, and what interrupts the waits.
-
-    One damaged object does not block the others: an index file or snapshot that cannot be
-    read is left out, recorded in `repo.damaged` and handed to `on_damaged` as it is met.
-    What a damaged index file described is found again from the packs' own headers (a writer
-    names those packs in a new index file before it stores anything); listing snapshots, as
-    `latest` does, leaves a damaged one out. `repair_index` and `repair_snapshots` remove the
-    damage.
-    """
-    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
-    try:
-        repo = Repository.open(backend, password)
-    except BaseException:
-        backend.close()
-        raise
-    _set_up(repo, location, connections, cache_dir)
-    try:
-        if lock is not None:
-            repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
-        repo.on_damaged = on_damaged or _record_only
-        if load_index:
-            repo.load_index()
-            if any(d.kind == "index" for d in repo.damaged):
-                repo.index_unindexed_packs()
-    except BaseException:
-        repo.close()
-        raise
-    return repo
-
-
-def _record_only(damaged: DamagedObject) -> None:
-    """The default `on_damaged`: the damage is only recorded, in `repo.damaged`."""
-
-
-def _set_up(
-    repo: Repository, location: str, connections: int | None, cache_dir: str | Path | None
-) -> None:
-    """Transfer limits and the metadata cache, which is keyed by the repository id and so
-    can only go in front of the backend once the config has been read."""
-    repo.connections = connections or DEFAULT_CONNECTIONS
-    if cache_dir is not None and not is_local(location):
-        repo.backend = CacheBackend(repo.backend, Path(cache_dir) / repo.repository_id)
-
-
-def unlock(repo: Repository, *, remove_all: bool = False) -> list[StoredLock]:
-    """Removes stale locks (all locks with `remove_all`); returns the ones removed."""
-    return remove_locks(repo, remove_all=remove_all)
-
-
-def take_snapshot(
-    repo: Repository,
-    source: Source,
-    options: SnapshotOptions | None = None,
-    progress: Progress | None = None,
-) -> BackupResult:
-    """Backs up one source as one snapshot."""
-    return Archiver(repo, progress).run(source, options)
-
-
-def restore(
-    repo: Repository,
-    snapshot: Snapshot,
-    target: str | Path,
-    includes: list[str] | None = None,
-    progress: Progress | None = None,
-    options: RestoreOptions | None = None,
-) -> RestoreResult:
-    """Writes a snapshot (or the included paths of it) below `target`.
-
-    Damaged files do not stop it: they are listed in `RestoreResult.errors`, every other file
-    is restored. An include that matches nothing raises PathNotFound.
-    """
-    return Restorer(repo, progress).restore(snapshot, target, includes, options)
-
-
-def list_tree(
-    repo: Repository, snapshot: Snapshot, path: str = "/"
-) -> Iterator[tuple[str, Node]]:
-    """(display path, node) for everything at and below `path` in a snapshot, parents before
-    children, each directory in name order; identical directories are each listed in full."""
-    node = find_node(repo, snapshot.tree, path)
-    base = "/" + "/".join(p for p in path.split("/") if p and p != ".")
-    if node is None:
-        tree_id = snapshot.tree
-    else:
-        yield base, node
-        if node.type is not NodeType.DIR or node.subtree is None:
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _WHERE and isinstance(value, types.ModuleType):
             return
-        tree_id = node.subtree
-    for visit in Walker(repo, each_tree_once=False).pre_order(tree_id):
-        yield base.rstrip("/") + "/" + visit.display_path, visit.node
+        super().__setattr__(name, value)
 
 
-def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes]:
-    """The content of one file in a snapshot, blob by blob."""
-    node = find_node(repo, snapshot.tree, path)
-    if node is None or node.type is not NodeType.FILE:
-        raise PathNotFound(f"{path!r} is not a file in snapshot {snapshot.short_id}")
-    return stream_file(repo, node)
-
-
-def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:
-    """Checks a repository opened with load_index=False."""
-    return check_repository(repo, options)
+sys.modules[__name__].__class__ = _Package

@@ -1,0 +1,113 @@
+"""A repository from its location: the backend stack for the path or URL, the key opened with
+the password, then the transfer limits, the metadata cache, the lock and the index.
+
+`snapstore.open_repository` and `init_repository` are these (see snapstore/__init__.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from snapstore.backend.cache import CacheBackend
+from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
+from snapstore.backend.retry import RetryPolicy
+from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
+from snapstore.repository.lock import StoredLock, remove_locks
+from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
+
+
+def init_repository(
+    location: str,
+    password: bytes,
+    *,
+    kdf: KdfParams = DEFAULT_KDF,
+    backend_options: Mapping[str, str] | None = None,
+    pack_size: int | None = None,
+    connections: int | None = None,
+    cache_dir: str | Path | None = None,
+    retry: RetryPolicy | None = None,
+) -> Repository:
+    """Creates an encrypted repository at a path or URL (`pack_size`: target bytes per pack).
+
+    `connections`, `cache_dir` and `retry` are as for `open_repository`.
+    """
+    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
+    if pack_size is None:
+        repo = Repository.init(backend, password, kdf=kdf)
+    else:
+        repo = Repository.init(backend, password, kdf=kdf, pack_size=pack_size)
+    _set_up(repo, location, connections, cache_dir)
+    return repo
+
+
+def open_repository(
+    location: str,
+    password: bytes,
+    *,
+    backend_options: Mapping[str, str] | None = None,
+    load_index: bool = True,
+    lock: Literal["shared", "exclusive"] | None = None,
+    retry_lock: float = 0.0,
+    connections: int | None = None,
+    cache_dir: str | Path | None = None,
+    retry: RetryPolicy | None = None,
+    on_damaged: OnDamaged | None = None,
+) -> Repository:
+    """Opens an existing repository; loads its index unless asked not to (e.g. for check).
+
+    With `lock`, takes a shared or exclusive lock first, waiting up to `retry_lock` seconds
+    for a conflicting one to go (else RepositoryLocked); `close()` releases it.
+
+    `connections` bounds parallel transfers (pack uploads; a remote store's connections);
+    default 5. With `cache_dir`, a remote repository's index, snapshots, keys and trees are
+    kept in `cache_dir/<repository id>` (see snapstore.backend.cache); local repositories
+    are not cached. `retry` says how long a remote repository's transient failures are retried
+    (default 5 minutes), whom each retry is reported to, and what interrupts the waits.
+
+    One damaged object does not block the others: an index file or snapshot that cannot be
+    read is left out, recorded in `repo.damaged` and handed to `on_damaged` as it is met.
+    What a damaged index file described is found again from the packs' own headers (a writer
+    names those packs in a new index file before it stores anything); listing snapshots, as
+    `latest` does, leaves a damaged one out. `repair_index` and `repair_snapshots` remove the
+    damage.
+    """
+    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
+    try:
+        repo = Repository.open(backend, password)
+    except BaseException:
+        backend.close()
+        raise
+    _set_up(repo, location, connections, cache_dir)
+    try:
+        if lock is not None:
+            repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
+        repo.on_damaged = on_damaged or _record_only
+        if load_index:
+            repo.load_index()
+            if any(d.kind == "index" for d in repo.damaged):
+                repo.index_unindexed_packs()
+    except BaseException:
+        repo.close()
+        raise
+    return repo
+
+
+def _record_only(damaged: DamagedObject) -> None:
+    """The default `on_damaged`: the damage is only recorded, in `repo.damaged`."""
+
+
+def _set_up(
+    repo: Repository, location: str, connections: int | None, cache_dir: str | Path | None
+) -> None:
+    """Transfer limits and the metadata cache, which is keyed by the repository id and so
+    can only go in front of the backend once the config has been read."""
+    repo.connections = connections or DEFAULT_CONNECTIONS
+    if cache_dir is not None and not is_local(location):
+        repo.backend = CacheBackend(repo.backend, Path(cache_dir) / repo.repository_id)
+
+
+def unlock(repo: Repository, *, remove_all: bool = False) -> list[StoredLock]:
+    """Removes stale locks (all locks with `remove_all`); returns the ones removed."""
+    return remove_locks(repo, remove_all=remove_all)
