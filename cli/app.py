@@ -15,6 +15,7 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -23,22 +24,6 @@ from types import FrameType
 
 import click
 
-from snapstore.cli.commands import (
-    check,
-    copy,
-    drill,
-    dump,
-    forget,
-    init,
-    ls,
-    prune,
-    repair,
-    restore,
-    snapshot,
-    snapshots,
-    stats,
-    unlock,
-)
 from snapstore.cli.config_file import build_default_map, load_config
 from snapstore.errors import (
     RepositoryLocked,
@@ -83,8 +68,71 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+COMMANDS = {
+    "check": "Check the structure (and with --read-data, every byte) of the repository.",
+    "copy": "Copy snapshots (default: all) to the repository --to, which has its own keys.",
+    "drill": "Prove a backup restores: the database of SNAPSHOT (default: the newest snapshot "
+             "holding one) goes into a scratch database on the server it came from, is checked "
+             "against the row counts recorded at backup time and against the previous "
+             "snapshot's, and is dropped.",
+    "dump": "Write one file from a snapshot to standard output (e.g.",
+    "forget": "Remove snapshots by a retention policy, saying why each kept one stays, or remove "
+              "the snapshots named (ids, id prefixes or 'latest'; no --keep-* rule then).",
+    "init": "Create a new encrypted repository (refuses to overwrite one).",
+    "ls": "List files in a snapshot (SNAPSHOT is an id prefix or 'latest').",
+    "prune": "Delete data no snapshot uses (run after forget).",
+    "repair": "Repair a damaged repository: `index` first, then `snapshots` (run `check` to see "
+              "what is damaged).",
+    "restore": "Restore a snapshot; `restore mastodon` brings back a whole instance.",
+    "snapshot": "Take a snapshot of files, a stream, a database or a Mastodon instance.",
+    "snapshots": "List snapshots, oldest first.",
+    "stats": "Show what the repository stores and how well it deduplicates.",
+    "unlock": "Remove stale locks: not refreshed for 30 minutes, or taken on this host by a "
+              "process that no longer exists.",
+}  # fmt: skip
+"""Each command (the module cli/commands/<name>.py builds it) and the first sentence of its
+help, which `snapstore --help` lists without importing the module (a test keeps them equal)."""
+
+
+class LazyGroup(click.Group):
+    """The top-level group: a command's module is imported when the command is looked up,
+    which happens only for the command being run, so start-up pays for one command, not all.
+    `--help` lists them from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"snapstore.cli.commands.{cmd_name}")
+            self.add_command(module.build(), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in COMMANDS:  # a typo: click suggests from the loaded commands
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name])
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 def build_cli() -> click.Group:
-    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group(
+        cls=LazyGroup,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
     @click.version_option(package_name="snapstore", prog_name="snapstore")
     @click.option("--debug", is_flag=True, envvar="SNAPSTORE_DEBUG", help="Show tracebacks.")
     @click.option(
@@ -97,13 +145,8 @@ def build_cli() -> click.Group:
         if config_path:
             config = load_config(config_path)
             ctx.meta["snapstore.config"] = config
-            ctx.default_map = build_default_map(config, group)
+            ctx.default_map = build_default_map(config, group, only=ctx.invoked_subcommand)
 
-    for module in (
-        init, snapshot, snapshots, ls, restore, dump, check, stats, forget, drill, prune, repair,
-        unlock, copy,
-    ):
-        group.add_command(module.build())
     return group
 
 

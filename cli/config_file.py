@@ -236,8 +236,12 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
     }  # fmt: skip
 
 
-def build_default_map(config: ConfigFile, group: click.Group) -> dict[str, Any]:
-    """click's nested default_map for every command under `group`."""
+def build_default_map(
+    config: ConfigFile, group: click.Group, only: str | None = None
+) -> dict[str, Any]:
+    """click's nested default_map for every command under `group`, or for its command `only`
+    and what is under that (app.py's group imports a command's module when it is looked up:
+    it passes the one being run)."""
     per_command = command_defaults(config)
     repository = _drop_none({REPOSITORY_KEYS[k]: v for k, v in config.settings.items()})
     for section, keys in _REMOTE_KEYS.items():
@@ -245,10 +249,14 @@ def build_default_map(config: ConfigFile, group: click.Group) -> dict[str, Any]:
 
     def visit(command: click.Command, path: tuple[str, ...]) -> dict[str, Any]:
         if isinstance(command, click.Group):
-            return {name: visit(sub, path + (name,)) for name, sub in command.commands.items()}
-        names = {param.name for param in command.params}
+            ctx = click.Context(command)
+            names = [only] if only is not None and not path else command.list_commands(ctx)
+            found = {name: command.get_command(ctx, name) for name in names}
+            return {name: visit(sub, path + (name,)) for name, sub in found.items()
+                    if sub is not None}  # fmt: skip
+        params = {param.name for param in command.params}
         values = {**repository, **per_command.get(path, {})}
-        return {key: value for key, value in values.items() if key in names}
+        return {key: value for key, value in values.items() if key in params}
 
     return visit(group, ())
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.text import Text
 
 
 def human_size(n: float) -> str:
@@ -31,9 +32,15 @@ def print_warning(where: str, message: str) -> None:
 
 
 class TerminalProgress:
-    """Live progress on stderr when it is a terminal; warnings always go to stderr."""
+    """Live progress on stderr when it is a terminal; warnings always go to stderr.
+
+    rich is imported when a progress display is made, not with this module: every command
+    imports this module, and `--help`, `check` or `--json` output need no rich.
+    """
 
     def __init__(self, enabled: bool | None = None) -> None:
+        from rich.console import Console
+
         self._console = Console(stderr=True)
         self._enabled = sys.stderr.isatty() if enabled is None else enabled
         self._read = 0
@@ -43,6 +50,8 @@ class TerminalProgress:
 
     def __enter__(self) -> TerminalProgress:
         if self._enabled:
+            from rich.live import Live
+
             self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=True)
             self._live.__enter__()
         return self
@@ -52,6 +61,8 @@ class TerminalProgress:
             self._live.__exit__(None, None, None)
 
     def _render(self) -> Text:
+        from rich.text import Text
+
         return Text(
             f"read {human_size(self._read)}, added {human_size(self._added)}  {self._current[-60:]}"
         )

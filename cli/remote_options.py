@@ -93,6 +93,12 @@ SETTINGS = (
 """The top-level remote options, one row each."""
 
 
+def _new_interrupt() -> snapstore.Interrupt:
+    """Not `default_factory=snapstore.Interrupt`: that would import the library's backends
+    when this module is imported, which `snapstore --help` does."""
+    return snapstore.Interrupt()
+
+
 @dataclass(frozen=True)
 class RemoteOptions:
     s3: Mapping[str, str] = field(default_factory=dict)
@@ -100,7 +106,7 @@ class RemoteOptions:
     connections: int | None = None
     cache_dir: str | None = None  # None: no cache
     retry_for: float | None = None  # None: the library's default
-    interrupt: snapstore.Interrupt = field(default_factory=snapstore.Interrupt)
+    interrupt: snapstore.Interrupt = field(default_factory=_new_interrupt)
     """Set on Ctrl-C/SIGTERM while the command runs (see options.py): retries stop waiting."""
 
     def backend_options(self, location: str) -> dict[str, str]:
