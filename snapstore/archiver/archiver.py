@@ -174,11 +174,11 @@ class Archiver:
         stack: list[_OpenDir] = [_OpenDir((), None)]
 
         for entry in source.entries(self._record_error):
-            for name in entry.path:
-                check_name(name)
             parent = entry.path[:-1]
             while stack[-1].path != parent[: len(stack[-1].path)] or len(stack[-1].path) > len(parent):
                 self._close_dir(stack)
+            for name in entry.path[len(stack[-1].path) :]:  # the open directories' were checked
+                check_name(name)
             while len(stack[-1].path) < len(parent):
                 missing = parent[: len(stack[-1].path) + 1]
                 stack.append(_OpenDir(missing, Node(missing[-1], NodeType.DIR, mode=0o755)))

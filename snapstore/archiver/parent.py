@@ -1,4 +1,5 @@
-"""The parent snapshot: where a new chunk's delta bases come from (SPEC.md section 6).
+"""The parent snapshot: where unchanged files take their content from (unchanged.py) and a
+new chunk's delta bases come from (SPEC.md section 6).
 
 A day's database dump differs from yesterday's in thin scattered stretches. Where the new
 stream stops matching the parent's chunks, the parent chunk at the same byte offset into the
@@ -64,6 +65,8 @@ class ParentTree:
         self._repo = repo
         self._root = root
         self._dirs: OrderedDict[bytes, dict[bytes, Node]] = OrderedDict()
+        #: The directory of the last file looked up: files come directory by directory.
+        self._last: tuple[tuple[bytes, ...], dict[bytes, Node] | None] | None = None
 
     def _children(self, tree_id: Id) -> dict[bytes, Node]:
         key = bytes(tree_id)
@@ -78,21 +81,27 @@ class ParentTree:
 
     def file_at(self, path: tuple[bytes, ...]) -> Node | None:
         """The parent's file node at `path`; None when it is missing, not a file, or unreadable
-        (a damaged parent only costs deltas, never the snapshot)."""
+        (a damaged parent only costs deltas and reading files again, never the snapshot)."""
+        if not path:
+            return None
+        if self._last is None or self._last[0] != path[:-1]:
+            self._last = (path[:-1], self._dir_at(path[:-1]))
+        children = self._last[1]
+        node = children.get(path[-1]) if children is not None else None
+        return node if node is not None and node.type is NodeType.FILE else None
+
+    def _dir_at(self, path: tuple[bytes, ...]) -> dict[bytes, Node] | None:
+        """The children of the parent's directory at `path`; None when there is none."""
         tree_id = self._root
         try:
-            for depth, name in enumerate(path):
+            for name in path:
                 node = self._children(tree_id).get(name)
-                if node is None:
-                    return None
-                if depth == len(path) - 1:
-                    return node if node.type is NodeType.FILE else None
-                if node.type is not NodeType.DIR or node.subtree is None:
+                if node is None or node.type is not NodeType.DIR or node.subtree is None:
                     return None
                 tree_id = node.subtree
+            return self._children(tree_id)
         except SnapstoreError:
             return None
-        return None
 
 
 def parent_chunk_ids(repo: Repository, node: Node) -> bytes:

@@ -41,6 +41,8 @@ from snapstore.snapshot.tree import Node, NodeType
 #: The `extra` keys the files source writes from `lstat`, compared besides size and mtime.
 INODE, DEVICE, CTIME = "inode", "device", "ctime_ns"
 STAT_FACTS = (INODE, DEVICE, CTIME)
+#: Up to this many chunk ids are looked up one by one, more in one vectorised search.
+_LOOKUP_ONE_BY_ONE = 16
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,12 @@ def content_in_index(repo: Repository, node: Node) -> bool:
         ids = b"".join(bytes(i) for i in node.content)
     if len(ids) % ID_SIZE:
         return False
+    if len(ids) <= _LOOKUP_ONE_BY_ONE * ID_SIZE:  # a media file's few chunks: no numpy setup
+        found = [repo.index.lookup(ids[i : i + ID_SIZE]) for i in range(0, len(ids), ID_SIZE)]
+    else:
+        found = repo.index.lookup_run(ids)
     total = 0
-    for location in repo.index.lookup_run(ids) if ids else []:
+    for location in found:
         if location is None or location.type is not BlobType.DATA:
             return False
         total += location.plain_length

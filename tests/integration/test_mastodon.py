@@ -143,6 +143,10 @@ def test_mastodon_backup_dedup_restore_and_drill(
     # the day's changes are scattered through the dump: deltas against day 1 carry them
     assert day2["parent"] == day1["snapshot_id"]
     assert day2["deltas_added"] > 0
+    # every file taken from disk (media, env file, certificates) is unchanged and not read;
+    # the dump, the globals and the RDB are streams, read every night
+    assert day1["files_unchanged"] == 0
+    assert day2["files_unchanged"] == day2["files"] - 3 >= len(expected)
 
     listed = snapshots(cli)
     assert [s["tags"] for s in listed] == [["mastodon"], ["mastodon"]]
