@@ -1,5 +1,6 @@
 """The operations of the public API that are one call into a layer below: back up, restore,
-list and dump from a snapshot, check (snapstore/__init__.py re-exports them).
+list and dump from a snapshot (a file, or a directory as a tar or zip archive), check
+(snapstore/__init__.py re-exports them).
 
 They live in their own module so that `import snapstore` stays cheap: the package imports a
 module only when one of its names is first used, and opening a repository to list its
@@ -10,17 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from snapstore.archiver.archiver import Archiver, BackupResult, SnapshotOptions
 from snapstore.archiver.source import Source
 from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
-from snapstore.errors import PathNotFound
+from snapstore.errors import PathIsDirectory, PathNotFound
+from snapstore.ids import Id
 from snapstore.progress import Progress
 from snapstore.repository.repository import Repository
+from snapstore.restorer.archive import ArchiveFormat, ArchiveResult, archive_entries, write_archive
 from snapstore.restorer.restorer import RestoreOptions, Restorer, RestoreResult
 from snapstore.restorer.stream import stream_file
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import find_node
+from snapstore.snapshot.store import find_node, split_path
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import Walker
 
@@ -72,9 +76,29 @@ def list_tree(
 def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes]:
     """The content of one file in a snapshot, blob by blob."""
     node = find_node(repo, snapshot.tree, path)
-    if node is None or node.type is not NodeType.FILE:
+    if node is None or node.type is NodeType.DIR:
+        raise PathIsDirectory(f"{path!r} is a directory in snapshot {snapshot.short_id}")
+    if node.type is not NodeType.FILE:
         raise PathNotFound(f"{path!r} is not a file in snapshot {snapshot.short_id}")
     return stream_file(repo, node)
+
+
+def dump_archive(
+    repo: Repository,
+    snapshot: Snapshot,
+    path: str,
+    out: BinaryIO,
+    archive_format: ArchiveFormat | str = ArchiveFormat.TAR,
+) -> ArchiveResult:
+    """`path` (a directory, the whole snapshot for "/", or one file) and everything below it
+    as a tar or zip archive written to `out`, which may be a pipe (restorer/archive.py)."""
+    node = find_node(repo, snapshot.tree, path)
+    if node is None:
+        tree: Id | None = snapshot.tree
+    else:
+        tree = node.subtree if node.type is NodeType.DIR else None
+    entries = archive_entries(repo, tuple(split_path(path)), node, tree)
+    return write_archive(repo, entries, out, ArchiveFormat(archive_format))
 
 
 def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:

@@ -20,6 +20,7 @@
     ├── SnapshotNotFound              no snapshot matches the name given
     │   └── AmbiguousPrefix           an id prefix matches several snapshots
     ├── PathNotFound                  a path is not in the snapshot
+    │   └── PathIsDirectory           a file was asked for; the path is a directory
     ├── SourceError                   a backup source could not be read
     │   └── DumpFailed                a dump command failed (also a CommandFailed)
     ├── CommandFailed                 an external program (pg_dump, pg_restore, psql...) failed
@@ -114,6 +115,10 @@ class AmbiguousPrefix(SnapshotNotFound):
 
 class PathNotFound(SnapstoreError):
     """The path does not exist inside the snapshot."""
+
+
+class PathIsDirectory(PathNotFound):
+    """A file was asked for (dump) and the path names a directory of the snapshot."""
 
 
 class SourceError(SnapstoreError):
