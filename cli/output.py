@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat as statmod
 import sys
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,6 +13,8 @@ import click
 if TYPE_CHECKING:
     from rich.live import Live
     from rich.text import Text
+
+    import snapstore
 
 
 def human_size(n: float) -> str:
@@ -23,6 +27,37 @@ def human_size(n: float) -> str:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+_TYPE_CHAR = {"dir": "d", "symlink": "l", "file": "-"}
+
+
+def node_line(path: str, node: snapstore.Node) -> str:
+    """One entry as `ls` shows it: mode, owner, size, mtime, path (and a symlink's target)."""
+    mode = _TYPE_CHAR[node.type.value] + statmod.filemode(node.mode)[1:]
+    when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M")
+    owner = f"{node.user or node.uid}/{node.group or node.gid}"
+    line = f"{mode} {owner:>16} {node.size:>12} {when} {path}"
+    if node.type.value == "symlink":
+        line += " -> " + node.target.decode("utf-8", "surrogateescape")
+    return line
+
+
+def node_json(path: str, node: snapstore.Node) -> dict[str, object]:
+    """One entry as `ls --json` shows it."""
+    return {
+        "path": path,
+        "type": node.type.value,
+        "mode": node.mode,
+        "uid": node.uid,
+        "gid": node.gid,
+        "user": node.user,
+        "group": node.group,
+        "size": node.size,
+        "mtime": datetime.fromtimestamp(node.mtime_ns / 1e9).astimezone().isoformat(),
+        **({"target": node.target.decode("utf-8", "surrogateescape")}
+           if node.type.value == "symlink" else {}),
+    }
 
 
 def print_warning(where: str, message: str) -> None:

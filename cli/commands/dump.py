@@ -1,4 +1,5 @@
-"""`snapstore dump SNAPSHOT PATH`: one file's content to standard output."""
+"""`snapstore dump SNAPSHOT PATH [--archive tar|zip]`: one file's content, or a directory as
+an archive, to standard output."""
 
 from __future__ import annotations
 
@@ -8,20 +9,36 @@ import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.errors import PathIsDirectory
 
 
 def build() -> click.Command:
     @click.command("dump")
     @click.argument("snapshot_name", metavar="SNAPSHOT")
     @click.argument("path")
+    @click.option(
+        "--archive", "archive_format", type=click.Choice(["tar", "zip"]), default=None,
+        help="Write PATH and everything below it (PATH '/': the whole snapshot) as a tar or zip "
+             "archive, with modes, times, owners and symlinks.",
+    )
     @repository_options
-    def dump(repo_options: RepoOptions, snapshot_name: str, path: str) -> int:
-        """Write one file from a snapshot to standard output (e.g. into pg_restore)."""
+    def dump(
+        repo_options: RepoOptions, snapshot_name: str, path: str, archive_format: str | None
+    ) -> int:
+        """Write one file from a snapshot to standard output (e.g. into pg_restore), or with
+        --archive a directory as a tar or zip archive."""
         out = sys.stdout.buffer
         with repo_options.open(lock="shared") as repo:
             snap = snapstore.find_snapshot(repo, snapshot_name)
-            for chunk in snapstore.dump_file(repo, snap, path):
-                out.write(chunk)
+            if archive_format is not None:
+                snapstore.dump_archive(repo, snap, path, out, archive_format)
+            else:
+                try:
+                    content = snapstore.dump_file(repo, snap, path)
+                except PathIsDirectory as exc:
+                    raise PathIsDirectory(f"{exc}: add --archive tar (or zip)") from None
+                for chunk in content:
+                    out.write(chunk)
         out.flush()
         return 0
 
