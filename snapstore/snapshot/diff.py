@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from snapstore.errors import PathNotFound
 from snapstore.ids import Id
@@ -179,7 +179,7 @@ class _OldLevel:
     """One directory of the old side, consumed in name order alongside the new side's."""
 
     nodes: list[Node]
-    at: int = field(default=0)
+    at: int = 0
 
     def before(self, name: bytes) -> Iterator[Node]:
         while self.at < len(self.nodes) and self.nodes[self.at].name < name:
