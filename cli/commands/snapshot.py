@@ -70,6 +70,16 @@ def unchanged_file_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def database_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--database/--no-database; without either, databases are recognised by their first
+    bytes (a pg_dump, an RDB, a MySQL dump, an SQLite file) and chunked as such."""
+    return click.option(
+        "--database/--no-database", default=None,
+        help="Chunk as a database dump (smaller chunks, deltas against the last copy), or "
+             "never; default: recognise databases by their first bytes.",
+    )(func)  # fmt: skip
+
+
 def run_snapshot(
     repo_options: RepoOptions,
     source: snapstore.Source,
@@ -82,10 +92,11 @@ def run_snapshot(
     force: bool = False,
     ignore_inode: bool = False,
     ignore_ctime: bool = False,
+    database: bool | None = None,
 ) -> int:
     options = snapstore.SnapshotOptions(
         tags=list(tags), host=host, time=_parse_time(time_), use_parent=parent != "none",
-        force=force, ignore_inode=ignore_inode, ignore_ctime=ignore_ctime,
+        force=force, ignore_inode=ignore_inode, ignore_ctime=ignore_ctime, database=database,
     )
     with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
         if parent not in (None, "none"):
@@ -142,6 +153,7 @@ def build() -> click.Group:
     @click.argument("paths", nargs=-1, required=True, type=click.Path())
     @click.option("--exclude", "excludes", multiple=True, help="Glob pattern to skip (repeatable).")
     @unchanged_file_options
+    @database_option
     @snapshot_options
     def files(repo_options: RepoOptions, paths: tuple[str, ...], excludes: tuple[str, ...], **common: Any) -> int:
         """Back up files and directories, recursively."""
@@ -149,38 +161,37 @@ def build() -> click.Group:
 
     @group.command("stdin")
     @click.option("--name", required=True, help="File name to store the stream under.")
-    @click.option("--database", is_flag=True, help="Chunk as a database dump (smaller chunks).")
+    @database_option
     @click.option("--allow-empty", is_flag=True, help="Record empty input (refused by default).")
     @snapshot_options
-    def stdin(repo_options: RepoOptions, name: str, database: bool, allow_empty: bool,
-              **common: Any) -> int:
+    def stdin(repo_options: RepoOptions, name: str, allow_empty: bool, **common: Any) -> int:
         """Back up standard input as one file; empty input records nothing (exit 1).
 
         A failed producer in a pipe goes unseen: prefer `snapshot command`."""
-        profile = snapstore.ChunkingProfile.DATABASE if database else snapstore.ChunkingProfile.FILES
         if sys.stdin is None:  # started with standard input closed (`<&-`)
             raise SourceError("standard input is closed: there is nothing to back up")
-        source = snapstore.StreamSource(
-            sys.stdin.buffer, name, profile=profile, allow_empty=allow_empty
-        )
+        # FILES: --database/--no-database or the first bytes decide (SnapshotOptions.database)
+        files = snapstore.ChunkingProfile.FILES
+        source = snapstore.StreamSource(sys.stdin.buffer, name, profile=files,
+                                        allow_empty=allow_empty)  # fmt: skip
         return run_snapshot(repo_options, source, **common)
 
     @group.command("command", context_settings={"allow_interspersed_args": False})
     @click.option("--name", required=True, help="File name to store the output under.")
-    @click.option("--database", is_flag=True, help="Chunk as a database dump (smaller chunks).")
+    @database_option
     @click.option("--allow-empty", is_flag=True, help="Record empty output (refused by default).")
     @snapshot_options
     @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED,
                     metavar="-- PROGRAM [ARGS]...")
-    def command(repo_options: RepoOptions, name: str, database: bool, allow_empty: bool,
+    def command(repo_options: RepoOptions, name: str, allow_empty: bool,
                 argv: tuple[str, ...], **common: Any) -> int:
         """Run PROGRAM (no shell) and back up its standard output as one file.
 
         A non-zero exit or a death by signal records no snapshot and exits 1 with the end of
         its standard error; so does empty output, unless --allow-empty. Only the program's
         name is recorded, never its arguments."""
-        profile = snapstore.ChunkingProfile.DATABASE if database else snapstore.ChunkingProfile.FILES
-        source = snapstore.ProgramSource(argv, name, profile=profile, allow_empty=allow_empty)
+        files = snapstore.ChunkingProfile.FILES  # the flags or the first bytes decide
+        source = snapstore.ProgramSource(argv, name, profile=files, allow_empty=allow_empty)
         try:
             return run_snapshot(repo_options, source, **common)
         except DumpFailed as exc:

@@ -28,11 +28,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 
+from snapstore.archiver.detect import HEAD_BYTES, PROFILE_KEY, Prefixed, database_format, read_head
 from snapstore.archiver.parent import ParentStream, ParentTree, find_parent, parent_chunk_ids
 from snapstore.archiver.source import ChunkingProfile, EntryKind, Source, SourceEntry
 from snapstore.archiver.unchanged import ChangeRule, content_in_index, has_stat_facts, is_unchanged
-from snapstore.chunker import PROFILES, Chunker, ChunkerParams
+from snapstore.chunker import PROFILES, ByteReader, Chunker, ChunkerParams
 from snapstore.errors import SourceError
 from snapstore.ids import Id
 from snapstore.pack import BlobType
@@ -64,6 +66,10 @@ class SnapshotOptions:
     ignore_inode: bool = False
     #: Do not compare ctime (restic's --ignore-ctime).
     ignore_ctime: bool = False
+    #: Database chunking for files and streams: None recognises databases by their first
+    #: bytes (detect.py); True takes every file as one; False never looks. A source that
+    #: names its entries' profile (pg_dump, an RDB) keeps it either way.
+    database: bool | None = None
 
 
 @dataclass
@@ -168,6 +174,7 @@ class Archiver:
             # looked up when a file first needs it: a backup of a stream alone never does
             chosen, paths = options.parent, source.describe()
             self._find_parent = lambda: chosen or find_parent(self._repo, source.kind, paths, host)
+        self._database = options.database
         self._change_rule = None
         if not options.force:
             self._change_rule = ChangeRule(options.ignore_inode, options.ignore_ctime)
@@ -231,18 +238,15 @@ class Archiver:
         pending = _PendingNode(node)
         if entry.open_content is None or self._reuse_unchanged(entry, node):
             return pending
-        chunker = self._chunker(entry.profile)
         pending.path = entry.path
-        aligner = None
-        if entry.profile is ChunkingProfile.DATABASE and self._repo.config.deltas:
-            pending.parent = self._parent_file(entry.path)
-            pending.parent_known = True
-            if pending.parent is not None:
-                aligner = ParentStream(self._repo, parent_chunk_ids(self._repo, pending.parent))
         read = 0
         try:
-            with entry.open_content() as stream:
-                for chunk in chunker.iter_chunks(stream):
+            with entry.open_content() as opened:
+                stream, profile = self._profile(entry, opened)
+                if profile is ChunkingProfile.DATABASE:
+                    node.extra[PROFILE_KEY] = profile.value
+                aligner = self._aligner(pending, profile)
+                for chunk in self._chunker(profile).iter_chunks(stream):
                     read += len(chunk)
                     if aligner is None:
                         future = self._repo.submit_blob(BlobType.DATA, chunk)
@@ -268,6 +272,30 @@ class Archiver:
         self._summary.bytes_read += read
         return pending
 
+    def _profile(
+        self, entry: SourceEntry, stream: BinaryIO
+    ) -> tuple[ByteReader, ChunkingProfile]:
+        """The chunking profile for this content: the source's, or the database profile for
+        a file or stream whose first bytes name a database (detect.py)."""
+        if entry.profile is not ChunkingProfile.FILES or self._database is False:
+            return stream, entry.profile
+        if self._database is True:
+            return stream, ChunkingProfile.DATABASE
+        head = read_head(stream, HEAD_BYTES)
+        found = database_format(entry.path[-1], head)
+        profile = ChunkingProfile.DATABASE if found else ChunkingProfile.FILES
+        return Prefixed(head, stream), profile
+
+    def _aligner(self, pending: _PendingNode, profile: ChunkingProfile) -> ParentStream | None:
+        """Delta bases for database content: yesterday's copy of the same file."""
+        if profile is not ChunkingProfile.DATABASE or not self._repo.config.deltas:
+            return None
+        pending.parent = self._parent_file(pending.path)
+        pending.parent_known = True
+        if pending.parent is None:
+            return None
+        return ParentStream(self._repo, parent_chunk_ids(self._repo, pending.parent))
+
     def _reuse_unchanged(self, entry: SourceEntry, node: Node) -> bool:
         """Gives `node` the parent's content when the file is unchanged since (unchanged.py);
         False: the file must be read."""
@@ -279,6 +307,8 @@ class Archiver:
         if not content_in_index(self._repo, previous):
             return False
         node.content, node.content_lists = list(previous.content), list(previous.content_lists)
+        if PROFILE_KEY in previous.extra:  # as it was cut: the same node, the same tree
+            node.extra[PROFILE_KEY] = previous.extra[PROFILE_KEY]
         self._summary.files += 1
         self._summary.files_unchanged += 1
         return True
