@@ -32,21 +32,37 @@ def load_snapshot(repo: Repository, name: str) -> Snapshot:
     return decode_snapshot(repo.load_object(FileType.SNAPSHOT, name), Id.from_hex(name))
 
 
-def list_snapshots(repo: Repository) -> list[Snapshot]:
+def list_snapshots(repo: Repository, known: dict[str, Snapshot] | None = None) -> list[Snapshot]:
     """All snapshots, oldest first.
 
     One that cannot be read is handed to `repo.skip_damaged`: on a handle that skips damaged
     objects (open_repository's), it is left out and named there (`repo.damaged`) and the
     others are listed; on one that does not, its error is raised. Every listing goes through
     here: snapshots, `latest`, forget, stats, copy, the parent search, the drill's lookup.
+
+    `known` (object name -> snapshot), for a caller that lists again and again (a mount):
+    snapshots in it are not read again (a snapshot never changes under its name), new ones
+    are added to it and gone ones removed.
     """
     snaps = []
+    listed = set()
     for info in repo.list_objects(FileType.SNAPSHOT):
         name = info.handle.name
+        listed.add(name)
+        if known is not None and name in known:
+            snaps.append(known[name])
+            continue
         try:
-            snaps.append(load_snapshot(repo, name))
+            snapshot = load_snapshot(repo, name)
         except SnapstoreError as exc:
             repo.skip_damaged(FileType.SNAPSHOT, name, exc)
+            continue
+        snaps.append(snapshot)
+        if known is not None:
+            known[name] = snapshot
+    if known is not None:
+        for gone in set(known) - listed:
+            del known[gone]
     return sorted(snaps, key=lambda s: (s.time, s.id or b""))
 
 
