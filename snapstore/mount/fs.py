@@ -49,7 +49,7 @@ class MountOptions:
 
     allow_other: bool = False  # let other users than the one mounting in (FUSE allow_other)
     refresh_every: float = 3.0  # seconds before a folder above the snapshots lists them again
-    tree_cache_nodes: int = 200_000  # decoded tree nodes kept
+    tree_cache_nodes: int = 50_000  # decoded tree nodes kept (a node costs about 1 KiB)
     blob_cache_bytes: int = 64 * 1024 * 1024  # chunk plaintexts kept, shared by all open files
     read_ahead: int = 8 * 1024 * 1024  # fetched past a sequential read
     on_mounted: Callable[[], None] | None = None
