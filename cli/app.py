@@ -75,11 +75,17 @@ COMMANDS = {
              "holding one) goes into a scratch database on the server it came from, is checked "
              "against the row counts recorded at backup time and against the previous "
              "snapshot's, and is dropped.",
+    "diff": "Show what changed from SNAPSHOT1 to SNAPSHOT2 (id prefixes or 'latest'), below PATH "
+            "(default: everything); identical directories are skipped without being read.",
     "dump": "Write one file from a snapshot to standard output (e.g.",
+    "find": "Find paths matching a pattern in snapshots (a glob on the whole path or the name, "
+            "as restore --exclude: '*.log', '/home/*/.bashrc'), newest snapshot first.",
     "forget": "Remove snapshots by a retention policy, saying why each kept one stays, or remove "
               "the snapshots named (ids, id prefixes or 'latest'; no --keep-* rule then).",
     "init": "Create a new encrypted repository (refuses to overwrite one).",
+    "key": "Manage the key files (one per password) and the paper key of the repository.",
     "ls": "List files in a snapshot (SNAPSHOT is an id prefix or 'latest').",
+    "mount": "Browse the snapshots as a read-only filesystem at MOUNTPOINT until unmounted.",
     "prune": "Delete data no snapshot uses (run after forget).",
     "repair": "Repair a damaged repository: `index` first, then `snapshots` (run `check` to see "
               "what is damaged).",
