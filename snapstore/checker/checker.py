@@ -3,13 +3,19 @@ snapshot's trees, chunk lists and blobs indexed."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from snapstore.backend.base import FileType
 from snapstore.checker import findings as F
+from snapstore.checker import rotation
 from snapstore.checker.findings import Finding
-from snapstore.checker.read_data import read_packs
+from snapstore.checker.read_data import read_packs, selected
+from snapstore.checker.rotation import Coverage, VerificationRecord, record_path, select_share
 from snapstore.errors import BackendError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.index import deltas
@@ -27,6 +33,13 @@ class CheckReport:
     packs: int = 0
     blobs: int = 0
     packs_read: int = 0
+    packs_selected: int = 0  # what --read-data chose to read; more than packs_read if time ran out
+    bytes_read: int = 0
+    verified: list[Id] = field(default_factory=list)  # packs read and found whole, in read order
+    time_up: bool = False  # --max-duration ended the reading before every selected pack was read
+    #: with a cache directory: how much a whole read verified in the last `coverage_days` days
+    coverage: Coverage | None = None
+    record_error: str | None = None  # the record of verified packs could not be written
 
     @property
     def ok(self) -> bool:
@@ -39,8 +52,21 @@ class CheckReport:
 
 @dataclass
 class CheckOptions:
+    """What to read. `subset` (slice n of m, 1-based) and `fraction` (a share of the packs, 0
+    to 1) choose packs; `max_duration` (seconds) stops starting new packs once it has passed,
+    after at least one. With `cache_dir` (the one given to open_repository) the packs read are
+    remembered there and read least recently verified first (checker/rotation.py); without
+    it, `fraction` picks at random and nothing is remembered. `clock` (monotonic seconds)
+    times `max_duration`, `now` (Unix seconds) dates what is remembered."""
+
     read_data: bool = False
-    subset: tuple[int, int] | None = None  # (n, m): read packs in slice n of m, 1-based
+    subset: tuple[int, int] | None = None
+    fraction: float | None = None
+    max_duration: float | None = None
+    cache_dir: str | Path | None = None
+    coverage_days: float = 7
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], float] = time.time
 
 
 def check_repository(
@@ -110,17 +136,47 @@ def check_repository(
     report.snapshots = len(snapshots)
     _check_snapshots(repo, snapshots, bad_blobs)
 
-    # 4. With --read-data: every selected pack read whole, every blob decrypted and verified.
+    # 4. With --read-data: the selected packs read whole, every blob decrypted and verified,
+    # least recently verified first when a record of earlier reads is kept.
+    path = record_path(options.cache_dir, repo.repository_id) if options.cache_dir else None
+    record = rotation.load(path) if path is not None else None
+    if record is not None:
+        record.keep_only(on_backend)
     if options.read_data:
-        for pack_id, finding, deltas in read_packs(
-            repo, on_backend, contents, options.subset, on_pack
-        ):
+        packs = _packs_to_read(options, on_backend, record)
+        report.packs_selected = len(packs)
+        deadline = None if options.max_duration is None else options.clock() + options.max_duration
+        time_up = None if deadline is None else (lambda: options.clock() >= deadline)
+        for pack_id, finding, deltas in read_packs(repo, packs, contents, on_pack, time_up):
             report.packs_read += 1
+            report.bytes_read += on_backend[pack_id]
+            if finding is not None and finding.error:
+                if record is not None:
+                    record.mark_damaged(pack_id, options.now(), finding.message)
+            else:
+                report.verified.append(pack_id)
+                if record is not None:
+                    record.mark_verified(pack_id, options.now())
             if finding is not None and pack_id not in bad_packs:
                 bad_packs[pack_id] = finding
             for delta_finding in deltas:
                 delta_findings.add(bytes.fromhex(delta_finding.subject))
                 bad_blobs.setdefault(Id.from_hex(delta_finding.subject), delta_finding)
+        report.time_up = report.packs_read < report.packs_selected
+    if record is not None:
+        for pack_id, (when, why) in sorted(record.damaged.items()):
+            if pack_id not in bad_packs:
+                bad_packs[pack_id] = Finding(
+                    F.PACK_DAMAGED, pack_id.hex(),
+                    f"found damaged by a check on {_date(when)} ({why}) and not read again since; "
+                    "the next check --read-data reads it first",
+                )  # fmt: skip
+        report.coverage = record.coverage(on_backend, options.now(), options.coverage_days)
+        if options.read_data and path is not None:
+            try:
+                rotation.save(path, record)
+            except OSError as exc:
+                report.record_error = f"cannot write {path}: {exc.strerror or exc}"
 
     # 5. Name the snapshots each damaged pack or blob hurts.
     if bad_packs or bad_blobs:
@@ -134,6 +190,26 @@ def check_repository(
     report.findings.extend(bad_packs.values())
     report.findings.extend(bad_blobs.values())
     return report
+
+
+def _packs_to_read(
+    options: CheckOptions, on_backend: dict[Id, int], record: VerificationRecord | None
+) -> list[Id]:
+    """The packs to read, in the order to read them: the slice or share asked for (all by
+    default), least recently verified first with a record, in random order without one (so
+    that runs cut short by --max-duration do not read the same packs every time)."""
+    packs = [p for p in on_backend if selected(p, options.subset)]
+    if record is not None:
+        packs = record.order(packs)
+    else:
+        random.shuffle(packs)
+    if options.fraction is not None:
+        packs = select_share(packs, options.fraction, record)
+    return packs
+
+
+def _date(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _header_findings(repo: Repository, on_backend: dict[Id, int], extents: dict[Id, int]) -> dict[Id, Finding]:

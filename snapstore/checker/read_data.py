@@ -9,8 +9,9 @@ its intact pack look damaged.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from snapstore import pack
 from snapstore.checker import findings as F
@@ -162,20 +163,37 @@ def _bases_ahead(repo: Repository, entries: list[PackEntry]) -> dict[bytes, byte
 
 def read_packs(
     repo: Repository,
-    on_backend: dict[Id, int],
+    packs: list[Id],
     indexed: dict[Id, set[tuple[bytes, int, int]]],
-    subset: tuple[int, int] | None,
     on_pack: Callable[[], None] | None = None,
+    time_up: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Id, Finding | None, list[Finding]]]:
-    """Verifies the selected packs; yields each pack's finding and its delta blobs' findings."""
-    packs = sorted(p for p in on_backend if selected(p, subset))
+    """Verifies `packs` in the order given; yields each pack's finding and its delta blobs'
+    findings, in that order. When `time_up` says so, no further pack is started (the first
+    always is): the packs already being read are finished and yielded, and the walk ends."""
     bases = BaseVerdicts(repo)
 
     def verify(pack_id: Id) -> tuple[Finding | None, list[Finding]]:
         return verify_pack(repo, pack_id, indexed.get(pack_id, set()), bases)
 
-    with ThreadPoolExecutor(4) as pool:
-        for pack_id, (finding, deltas) in zip(packs, pool.map(verify, packs), strict=True):
+    todo = iter(packs)
+    pending: deque[tuple[Id, Future[tuple[Finding | None, list[Finding]]]]] = deque()
+    started = False
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        while True:
+            while len(pending) < 2 * _WORKERS and not (started and time_up is not None and time_up()):
+                pack_id = next(todo, None)
+                if pack_id is None:
+                    break
+                pending.append((pack_id, pool.submit(verify, pack_id)))
+                started = True
+            if not pending:
+                return
+            pack_id, future = pending.popleft()
+            finding, deltas = future.result()
             if on_pack is not None:
                 on_pack()
             yield pack_id, finding, deltas
+
+
+_WORKERS = 4
