@@ -9,11 +9,12 @@ merged; the walk is depth first, each directory's entries sorted by their name b
 Symlinks are never followed, including a symlink given as an argument: it is recorded as a
 SYMLINK entry whose `link_target` is the raw `readlink` bytes.
 
-Excludes are fnmatch globs (case-sensitive; `*` also matches `/`). Each pattern is tried
-against the entry's absolute path and against its basename; a match on either excludes the
-entry and, for a directory, everything under it. "*.log" drops every log file;
-"/home/mastodon/live/public/system/cache" or "*/public/system/cache" drop that one tree.
-Parent directories of the arguments are never excluded.
+Excludes are fnmatch globs (case-sensitive; `*` also matches `/`; `iexcludes` ignore case).
+Each pattern is tried against the entry's absolute path and against its basename; a match on
+either excludes the entry and, for a directory, everything under it. "*.log" drops every log
+file; "/home/mastodon/live/public/system/cache" or "*/public/system/cache" drop that one tree.
+Parent directories of the arguments are never excluded. Exclude files, tagged directories
+(CACHEDIR.TAG, --exclude-if-present) and --one-file-system are file_filter.py's rules.
 
 Errors. A directory that cannot be listed or an entry that vanishes before `lstat` is
 reported through `on_error` and the walk carries on. File content is opened lazily by
@@ -33,7 +34,6 @@ recorded as incomplete instead of silently lacking them, and counted as `special
 from __future__ import annotations
 
 import errno
-import fnmatch
 import grp
 import os
 import pwd
@@ -45,6 +45,7 @@ from typing import BinaryIO
 
 from snapstore.archiver.source import EntryKind, ErrorCallback, SourceEntry
 from snapstore.errors import SourceError, UsageError
+from snapstore.sources.file_filter import ExcludeOptions, FileFilter
 
 Components = tuple[bytes, ...]
 
@@ -87,11 +88,23 @@ def open_regular(path: bytes) -> BinaryIO:
 class FileSource:
     """Files and directories under the given paths."""
 
-    def __init__(self, paths: Sequence[str | Path | bytes], excludes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path | bytes],
+        excludes: Sequence[str] = (),
+        *,
+        iexcludes: Sequence[str] = (),
+        exclude_files: Sequence[str | Path] = (),
+        exclude_caches: bool = False,
+        exclude_if_present: Sequence[str] = (),
+        one_file_system: bool = False,
+    ) -> None:
         if not paths:
             raise UsageError("FileSource needs at least one path")
         self._targets = _outermost(sorted({to_components(p) for p in paths}))
-        self._excludes = [os.fsencode(pattern) for pattern in excludes]
+        self._filter = FileFilter(ExcludeOptions(
+            excludes, iexcludes, exclude_files, exclude_caches, exclude_if_present, one_file_system
+        ))  # fmt: skip
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
         self._counts = {"files": 0, "dirs": 0, "symlinks": 0, "special_skipped": 0,
@@ -109,11 +122,7 @@ class FileSource:
 
     def is_excluded(self, path: bytes) -> bool:
         """True when a pattern matches the absolute path or its basename."""
-        name = os.path.basename(path)
-        return any(
-            fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(name, pattern)
-            for pattern in self._excludes
-        )
+        return self._filter.excluded(path)
 
     def entries(self, on_error: ErrorCallback) -> Iterator[SourceEntry]:
         def report(components: Components, exc: Exception) -> None:
@@ -144,6 +153,7 @@ class FileSource:
         """Depth first without recursion: the stack holds what is still to be visited. `report`
         counts read errors; `on_error` alone reports what was skipped on purpose."""
         stack: list[Components] = [root]
+        root_device: int | None = None
         while stack:
             components = stack.pop()
             path = to_path(components)
@@ -152,12 +162,20 @@ class FileSource:
             except OSError as exc:
                 report(components, exc)
                 continue
+            if root_device is None:
+                root_device = info.st_dev
             if stat.S_ISDIR(info.st_mode):
-                try:
-                    names = sorted(os.listdir(path))
-                except OSError as exc:
-                    report(components, exc)
-                    names = []
+                other_fs = self._filter.one_file_system and info.st_dev != root_device
+                names = []
+                if not other_fs:  # a mount point is kept, empty
+                    try:
+                        names = sorted(os.listdir(path))
+                    except OSError as exc:
+                        report(components, exc)
+                tag = self._filter.tag(path, names)
+                if tag is not None:  # a tagged directory keeps its tag file alone
+                    self._counts["excluded"] += len(names) - 1
+                    names = [tag]
                 if components:  # "/" itself is the snapshot root, not an entry
                     self._counts["dirs"] += 1
                     yield self._entry(components, EntryKind.DIR, info)
