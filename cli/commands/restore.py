@@ -251,6 +251,8 @@ def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run
         + "".join(f", {e}" for e in extra),
         err=True,
     )
+    for warning in result.warnings:
+        click.echo(f"snapstore: warning: {warning}", err=True)
     for error in result.errors:
         click.echo(f"snapstore: error: {error}", err=True)
     if result.errors:

@@ -16,6 +16,9 @@ Unchanged files (unchanged.py) are not read: a file whose size, times, inode and
 those of its node in the parent snapshot takes that node's content. The parent is looked up
 when a file first needs it: an unchanged file, a database dump (delta bases) or a file of
 many chunks (chunk lists).
+
+Hard links (snapshot/hardlinks.py) are read once: a later link to a file already seen in
+this snapshot takes its content, waiting for its chunks if they are still being saved.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from snapstore.progress import NoProgress, Progress
 from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, split_id_run
+from snapstore.snapshot.hardlinks import LinkKey, link_key
 from snapstore.snapshot.manifest import Snapshot, Summary
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, check_name, encode_tree
@@ -143,6 +147,7 @@ class Archiver:
         self._parent_tree: ParentTree | None = None
         self._find_parent: Callable[[], Snapshot | None] | None = None
         self._change_rule: ChangeRule | None = None  # None: read every file
+        self._links: dict[LinkKey, _PendingNode] = {}  # first node of each hard-linked file
 
     def _chunker(self, profile: ChunkingProfile) -> Chunker:
         if profile not in self._chunkers:
@@ -165,6 +170,7 @@ class Archiver:
         self._summary = Summary()
         self._errors = []
         self._read_something, self._failed_paths = False, set()
+        self._links = {}
         self._repo.recover_unindexed_packs()  # resume: reuse what an interrupted run uploaded
         uploaded_before = self._repo.bytes_uploaded
         snapshot_time = options.time or datetime.now(UTC).astimezone()
@@ -234,6 +240,28 @@ class Archiver:
         return (p.min_size, p.avg_size, p.max_size, p.normalization)
 
     def _save_file(self, entry: SourceEntry) -> _PendingNode | None:
+        key = link_key(entry.extra)
+        if key is not None and key in self._links:
+            return self._link(entry, self._links[key])
+        pending = self._read_file(entry)
+        if key is not None and pending is not None:
+            self._links[key] = pending
+        return pending
+
+    def _link(self, entry: SourceEntry, first: _PendingNode) -> _PendingNode:
+        """Another link to a file already saved: its content, without opening it."""
+        node = _node_for(entry, NodeType.FILE)
+        first.collect(wait=True)  # its chunks' ids (their counts stay with the first)
+        node.size = first.node.size
+        if not first.ids:  # reused from the parent, or empty: its node lists the content
+            node.content, node.content_lists = list(first.node.content), list(first.node.content_lists)
+        if PROFILE_KEY in first.node.extra:
+            node.extra[PROFILE_KEY] = first.node.extra[PROFILE_KEY]
+        self._summary.files += 1
+        return _PendingNode(node, ids=bytearray(first.ids), path=entry.path,
+                            parent=first.parent, parent_known=first.parent_known)  # fmt: skip
+
+    def _read_file(self, entry: SourceEntry) -> _PendingNode | None:
         node = _node_for(entry, NodeType.FILE)
         pending = _PendingNode(node)
         if entry.open_content is None or self._reuse_unchanged(entry, node):

@@ -14,6 +14,7 @@ import stat
 
 from snapstore.errors import UnsafePath
 from snapstore.snapshot.tree import Node, check_name
+from snapstore.snapshot.xattrs import PRIVILEGED, decode_xattrs
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -102,14 +103,25 @@ def reopen_parent(child_fd: int, expected: tuple[int, int]) -> int:
     return fd
 
 
+def make_hardlink(root_fd: int, existing_path: bytes, dir_fd: int, name: bytes) -> None:
+    """Links `name` in the directory to the file at `existing_path` (relative to `root_fd`,
+    made of checked names, restored earlier in this run); neither end is followed if a
+    symlink. Whatever was at `name` (not a directory) is replaced."""
+    check_name(name)
+    _remove_existing(dir_fd, name, keep_dir=False)
+    os.link(existing_path, name, src_dir_fd=root_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+
+
 def make_symlink(dir_fd: int, name: bytes, target: bytes) -> None:
     check_name(name)
     _remove_existing(dir_fd, name, keep_dir=False)
     os.symlink(target, name, dir_fd=dir_fd)
 
 
-def apply_metadata(fd: int, node: Node, owners: bool) -> None:
-    """Ownership (when asked, e.g. as root), then mode, then mtime, on an open descriptor.
+def apply_metadata(fd: int, node: Node, owners: bool) -> list[str]:
+    """Ownership (when asked, e.g. as root), extended attributes (`apply_xattrs`, after chown,
+    which clears file capabilities), then mode, then mtime, on an open descriptor; returns
+    the attributes the filesystem refused.
 
     An owner chown cannot take (outside uid_t: OverflowError) is left as it is, as one we may
     not set is; the tree decoder already refuses such nodes, this keeps any other caller safe."""
@@ -118,8 +130,25 @@ def apply_metadata(fd: int, node: Node, owners: bool) -> None:
             os.fchown(fd, node.uid, node.gid)
         except (PermissionError, OverflowError):
             pass
+    refused = apply_xattrs(fd, node, owners)
     os.fchmod(fd, node.mode & 0o7777)
     os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+    return refused
+
+
+def apply_xattrs(fd: int, node: Node, privileged: bool) -> list[str]:
+    """Sets the node's extended attributes (ACLs among them) on an open descriptor, before its
+    mode (an access ACL and the mode share the group bits). Best effort: returns one line per
+    attribute the filesystem refused; `security.*` and `trusted.*` only when `privileged`."""
+    refused = []
+    for name, value in decode_xattrs(node.extra):
+        if name.startswith(PRIVILEGED) and not privileged:
+            continue
+        try:
+            os.setxattr(fd, name, value)
+        except OSError as exc:
+            refused.append(f"extended attribute {os.fsdecode(name)} not restored: {exc.strerror or exc}")
+    return refused
 
 
 def apply_link_metadata(dir_fd: int, node: Node, owners: bool) -> None:

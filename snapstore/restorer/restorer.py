@@ -11,6 +11,11 @@ all, so long zero runs stay holes. A file's metadata is set once its last blob i
 directory's after everything below it was created; only a window of directory descriptors
 stays open (`reopen_parent` finds the way back up).
 
+Hard links (snapshot/hardlinks.py): the first file node of a linked file is restored as any
+file; each later one in the same restore is linked to it (counted in `files` and `hardlinks`,
+no content written). Where linking fails (a filesystem without hard links), it is written as
+a file of its own.
+
 Damage does not stop a restore: a file whose blob cannot be read is named in
 `RestoreResult.errors` (which blob, which pack), and every other file is restored.
 """
@@ -35,6 +40,7 @@ from snapstore.restorer.file_writer import (
     apply_metadata,
     create_file,
     existing,
+    make_hardlink,
     make_symlink,
     open_dir,
     remove_entry,
@@ -42,6 +48,7 @@ from snapstore.restorer.file_writer import (
     write_at,
 )
 from snapstore.snapshot.content import iter_chunk_ids
+from snapstore.snapshot.hardlinks import LinkKey, link_key
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.patterns import PathPatterns
 from snapstore.snapshot.store import find_node, split_path
@@ -90,8 +97,11 @@ class RestoreResult:
     files_skipped: int = 0  # already in the target, left as they are (--overwrite)
     deleted: int = 0  # entries removed with --delete
     files_verified: int = 0
+    hardlinks: int = 0  # files of `files` restored as another link to an earlier one
     #: one line per file that could not be restored or verified (path, then why)
     errors: list[str] = field(default_factory=list)
+    #: one line per fact the target could not take (an extended attribute it refused)
+    warnings: list[str] = field(default_factory=list)
     #: (display path, bytes) of every file written, or to be written in a dry run
     planned: list[tuple[str, int]] = field(default_factory=list)
 
@@ -212,10 +222,13 @@ class _Run:
         self.result = RestoreResult()
         self._places: dict[bytes, list[tuple[_File, int]]] = {}
         self._files: list[_File] = []
+        self._root_fd: int | None = None
+        self._links: dict[LinkKey, bytes] = {}  # first restored path of each linked file
 
     # -- the walk -------------------------------------------------------------------------
     def walk(self, tree: Id, root_fd: int | None) -> None:
         ident = _ident(root_fd) if root_fd is not None else (0, 0)
+        self._root_fd = root_fd
         stack = [_Dir(root_fd, ident, None, ())]
 
         def unreadable(problem: Unreadable) -> None:
@@ -288,7 +301,7 @@ class _Run:
             if self._options.delete and self._selection.whole(done.path):
                 self._delete_extra(done)
             if not self._options.dry_run:
-                apply_metadata(done.fd, done.node, self._owners)
+                self._warn(_display(done.path), apply_metadata(done.fd, done.node, self._owners))
             self.result.dirs += 1
             _reopen_parent(stack, done)
         finally:
@@ -341,9 +354,14 @@ class _Run:
             self.result.bytes_written += node.size
             return
         assert parent.fd is not None
+        key = link_key(node.extra)
+        if key is not None and key in self._links and self._link(parent.fd, node, self._links[key]):
+            return
         if len(self._files) >= MAX_OPEN_FILES:
             self._run_batch()
         open_file = _File(create_file(parent.fd, node.name, 0), node, display)
+        if key is not None:
+            self._links.setdefault(key, b"/".join(path))
         self._files.append(open_file)
         offset = 0
         try:
@@ -367,6 +385,17 @@ class _Run:
             self._content_length(open_file, offset)
         open_file.planned = True
         self._finish_done()
+
+    def _link(self, dir_fd: int, node: Node, first: bytes) -> bool:
+        """Restores the node as a link to the file restored first; False: it could not be."""
+        assert self._root_fd is not None
+        try:
+            make_hardlink(self._root_fd, first, dir_fd, node.name)
+        except OSError:
+            return False
+        self.result.files += 1
+        self.result.hardlinks += 1
+        return True
 
     def _content_length(self, open_file: _File, length: int) -> None:
         """Gives the file its content's length, whatever its node's size says. A node claiming
@@ -418,12 +447,15 @@ class _Run:
         for open_file in done:
             try:
                 if open_file.error is None:
-                    apply_metadata(open_file.fd, open_file.node, self._owners)
+                    self._warn(open_file.display, apply_metadata(open_file.fd, open_file.node, self._owners))
                     self.result.files += 1
             except OSError as exc:
                 self.result.errors.append(f"{open_file.display}: {exc.strerror or exc}")
             finally:
                 os.close(open_file.fd)
+
+    def _warn(self, display: str, problems: list[str]) -> None:
+        self.result.warnings.extend(f"{display}: {problem}" for problem in problems)
 
     def _damaged(self, open_file: _File, why: str) -> None:
         if open_file.error is None:

@@ -45,6 +45,7 @@ from typing import BinaryIO
 
 from snapstore.archiver.source import EntryKind, ErrorCallback, SourceEntry
 from snapstore.errors import SourceError, UsageError
+from snapstore.snapshot.xattrs import XATTRS, encode_xattrs
 from snapstore.sources.file_filter import ExcludeOptions, FileFilter
 
 Components = tuple[bytes, ...]
@@ -230,8 +231,7 @@ class FileSource:
             size=size,
             link_target=link_target,
             open_content=opener,
-            # For change detection against a parent snapshot, as restic does.
-            extra={"inode": info.st_ino, "device": info.st_dev, "ctime_ns": info.st_ctime_ns},
+            extra=_stat_facts(kind, info, to_path(components)),
         )
 
     def _user(self, uid: int) -> str:
@@ -249,6 +249,39 @@ class FileSource:
             except KeyError:
                 self._groups[gid] = ""
         return self._groups[gid]
+
+
+def _stat_facts(kind: EntryKind, info: os.stat_result, path: bytes) -> dict[str, object]:
+    """For change detection against a parent snapshot, as restic does; for a file of several
+    hard links, their number: files of one snapshot with `nlink` and the same inode and device
+    are one file, stored once and linked again on restore; and the extended attributes of
+    files and directories (SPEC.md section 9)."""
+    facts: dict[str, object] = {
+        "inode": info.st_ino, "device": info.st_dev, "ctime_ns": info.st_ctime_ns,
+    }  # fmt: skip
+    if kind is EntryKind.FILE and info.st_nlink > 1:
+        facts["nlink"] = info.st_nlink
+    if kind is not EntryKind.SYMLINK:
+        xattrs = read_xattrs(path)
+        if xattrs:
+            facts[XATTRS] = encode_xattrs(xattrs)
+    return facts
+
+
+def read_xattrs(path: bytes) -> list[tuple[bytes, bytes]]:
+    """The extended attributes of a file or directory (not followed if a symlink); none where
+    the filesystem has none or refuses (one that vanishes meanwhile is left out)."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return []
+    pairs = []
+    for name in names:
+        try:
+            pairs.append((os.fsencode(name), os.getxattr(path, name, follow_symlinks=False)))
+        except OSError:
+            continue
+    return pairs
 
 
 def _special_kind(mode: int) -> str:
