@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import stat
 
@@ -74,12 +75,38 @@ def create_file(dir_fd: int, name: bytes, size: int) -> int:
     return fd
 
 
-def write_at(fd: int, data: bytes, offset: int) -> None:
+def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)
         view = view[n:]
         offset += n
+
+
+#: A run of zeros at least this long inside a blob is left as a hole, not written.
+ZERO_RUN = 4096
+_ZEROS = bytes(ZERO_RUN)
+_NON_ZERO = re.compile(rb"[^\x00]")
+
+
+def write_keeping_holes(fd: int, data: bytes, offset: int) -> None:
+    """Positional write of `data` at `offset` into a file created all holes, skipping runs of
+    ZERO_RUN zeros or more, so a sparse file's holes stay holes even inside a chunk that also
+    holds data (the chunker cuts long zero runs into chunks up to its maximum size)."""
+    if _ZEROS not in data:
+        write_at(fd, data, offset)
+        return
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        zeros = data.find(_ZEROS, pos)
+        if zeros < 0:
+            write_at(fd, view[pos:], offset + pos)
+            return
+        if zeros > pos:
+            write_at(fd, view[pos:zeros], offset + pos)
+        found = _NON_ZERO.search(data, zeros + ZERO_RUN)
+        pos = found.start() if found else len(data)
 
 
 def remove_entry(dir_fd: int, name: bytes) -> None:

@@ -7,9 +7,10 @@ they are planned (not the size its node claims: see `_content_length`). Every ba
 (`BATCH_BLOBS` blobs or `MAX_OPEN_FILES` files) goes to the blob reader, which reads each
 stretch of each pack once, in parallel, a blob shared by several files once; each blob is then
 written with positional writes to every place that needs it. A blob of zeros is not written at
-all, so long zero runs stay holes. A file's metadata is set once its last blob is in, a
-directory's after everything below it was created; only a window of directory descriptors
-stays open (`reopen_parent` finds the way back up).
+all, nor a run of 4 KiB of zeros or more inside a blob, so a sparse file's holes stay holes.
+A file's metadata is set once its last blob is in, a directory's after everything below it
+was created; only a window of directory descriptors stays open (`reopen_parent` finds the way
+back up).
 
 Hard links (snapshot/hardlinks.py): the first file node of a linked file is restored as any
 file; each later one in the same restore is linked to it (counted in `files` and `hardlinks`,
@@ -45,7 +46,7 @@ from snapstore.restorer.file_writer import (
     open_dir,
     remove_entry,
     reopen_parent,
-    write_at,
+    write_keeping_holes,
 )
 from snapstore.snapshot.content import iter_chunk_ids
 from snapstore.snapshot.hardlinks import LinkKey, link_key
@@ -429,7 +430,7 @@ class _Run:
                 for open_file, offset in targets:
                     if open_file.error is None:
                         if not zeros:
-                            write_at(open_file.fd, data, offset)
+                            write_keeping_holes(open_file.fd, data, offset)
                         written += len(data)
                 with lock:
                     for open_file, _ in targets:
