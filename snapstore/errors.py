@@ -28,6 +28,8 @@
     │   └── RestoreFailed             a restore into a database or server failed
     ├── UnsafePath                    a snapshot entry would land outside the restore target
     └── UsageError                    the caller asked for something contradictory
+        ├── PaperKeyError             a paper key typed back wrong (names the line)
+        └── KeyInUse                  removing the last key file, or the one in use
 
 The library never maps these to exit codes: the command line does that in one table.
 """
@@ -172,3 +174,16 @@ class UnsafePath(SnapstoreError):
 
 class UsageError(SnapstoreError):
     """The caller asked for something that cannot be done as stated."""
+
+
+class PaperKeyError(UsageError):
+    """A paper key as typed back does not decode; `line` is the line to look at (1..8), or
+    None when no single line is to blame."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class KeyInUse(UsageError):
+    """The key file cannot be removed: it is the last one, or it opened this session."""

@@ -114,6 +114,7 @@ class KeyFile:
     salt: bytes
     nonce: bytes
     wrapped: bytes
+    info: KeyFileInfo = KeyFileInfo("", "", "")
 
     def unwrap(self, password: bytes) -> MasterKey:
         """The master key; WrongPassword if the password does not fit this key file."""
@@ -162,7 +163,7 @@ def read_key_file(blob: bytes, name: str = "") -> KeyFile:
     too_much = exceeded_bound(params)
     if too_much is not None:
         raise IntegrityError(f"{label}: {too_much}")
-    return KeyFile(name, params, salt, nonce, wrapped)
+    return KeyFile(name, params, salt, nonce, wrapped, _info(doc))
 
 
 def unwrap_master_key(blob: bytes, password: bytes) -> MasterKey:
@@ -196,9 +197,13 @@ class KeyRing:
     def unwrap(self, password: bytes) -> MasterKey:
         """The master key from the first key file the password opens, else WrongPassword
         naming the key files refused."""
+        return self.open(password)[1]
+
+    def open(self, password: bytes) -> tuple[str, MasterKey]:
+        """As `unwrap`, with the name of the key file that opened."""
         for key_file in sorted(self.key_files, key=lambda k: (k.params.cost, k.name)):
             try:
-                return key_file.unwrap(password)
+                return key_file.name, key_file.unwrap(password)
             except WrongPassword:
                 continue
             except IntegrityError as exc:
@@ -209,4 +214,8 @@ class KeyRing:
 
 def key_file_info(blob: bytes) -> KeyFileInfo:
     doc = _parse_key_file(blob)
+    return _info(doc)
+
+
+def _info(doc: dict[str, object]) -> KeyFileInfo:
     return KeyFileInfo(str(doc.get("created", "")), str(doc.get("host", "")), str(doc.get("user", "")))

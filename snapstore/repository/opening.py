@@ -1,7 +1,8 @@
 """A repository from its location: the backend stack for the path or URL, the key opened with
 the password, then the transfer limits, the metadata cache, the lock and the index.
 
-`snapstore.open_repository` and `init_repository` are these (see snapstore/__init__.py).
+`snapstore.open_repository`, `init_repository` and `recover_repository` are these (see
+snapstore/__init__.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from snapstore.backend.cache import CacheBackend
 from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
 from snapstore.backend.retry import RetryPolicy
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
+from snapstore.crypto.paper import decode_paper_key
+from snapstore.errors import AuthenticationFailed, IntegrityError, WrongPassword
+from snapstore.repository.keyring import add_key
 from snapstore.repository.lock import StoredLock, remove_locks
 from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
 
@@ -91,6 +95,46 @@ def open_repository(
     except BaseException:
         repo.close()
         raise
+    return repo
+
+
+def recover_repository(
+    location: str,
+    paper_key: str,
+    password: bytes,
+    *,
+    kdf: KdfParams = DEFAULT_KDF,
+    backend_options: Mapping[str, str] | None = None,
+    connections: int | None = None,
+    cache_dir: str | Path | None = None,
+    retry: RetryPolicy | None = None,
+) -> Repository:
+    """Opens a repository with the master key typed back from its paper key (see
+    `export_paper_key`) and writes a key file for `password`, which opens it from then on:
+    access comes back when the key files, or every password, were lost. A typo raises
+    PaperKeyError naming its line before the repository is touched; a paper key of another
+    repository raises WrongPassword. The index is not loaded (`load_index()` does that).
+    """
+    from_paper = decode_paper_key(paper_key)
+    backend = open_backend(location, options=backend_options, connections=connections, retry=retry)
+    try:
+        try:
+            repo = Repository.open_with_master_key(backend, from_paper.master)
+        except AuthenticationFailed:
+            raise WrongPassword(
+                f"the paper key of repository {from_paper.repository_id.hex()[:8]} does not open "
+                f"the repository at {location} (another repository's, or its config is damaged)"
+            ) from None
+        if repo.config.repository_id != from_paper.repository_id:
+            raise IntegrityError(
+                f"the paper key names repository {from_paper.repository_id.hex()[:8]} but opens "
+                f"{repo.repository_id[:8]}"
+            )
+        repo.key_name = add_key(repo, password, kdf=kdf)
+    except BaseException:
+        backend.close()
+        raise
+    _set_up(repo, location, connections, cache_dir)
     return repo
 
 

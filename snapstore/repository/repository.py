@@ -6,7 +6,6 @@ Everything above this layer sees blob ids and object ids, never paths. Only this
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,7 +23,7 @@ from snapstore.chunker import PROFILES
 from snapstore.crypto.aead import Kind, Opener, Sealer
 from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
-from snapstore.crypto.keys import KeyFileInfo, KeyRing, MasterKey, wrap_master_key
+from snapstore.crypto.keys import KeyRing, MasterKey
 from snapstore.errors import (
     AuthenticationFailed,
     BackendError,
@@ -43,7 +42,8 @@ from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.repository.blob_reader import BlobRead, BlobReader
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
-from snapstore.repository.lock import RepositoryLock, current_user
+from snapstore.repository.keyring import new_key_file
+from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.packer import Packer, SavedBlob, store_pack
 
 OBJECT_KIND = {
@@ -93,6 +93,9 @@ class Repository:
         self.backend = backend
         self.config = config
         self._master = master_key
+        #: The key file that opened this session (None when opened with the master key alone,
+        #: from a paper key); key management refuses to remove it without being forced.
+        self.key_name: str | None = None
         self._sealer = Sealer(master_key.encryption)
         self._opener = Opener(master_key.encryption)
         self.index = BlobIndex()
@@ -136,9 +139,8 @@ class Repository:
     ) -> Repository:
         """Creates a new repository; refuses if anything repository-like is there already."""
         master = MasterKey.generate()
-        key_blob = wrap_master_key(  # first: an empty password is refused before any write
-            master, password, kdf, KeyFileInfo(_now(), socket.gethostname(), current_user())
-        )
+        # First: an empty password is refused before anything is written.
+        key_name, key_blob = new_key_file(master, password, kdf)
         backend.create()
         if _exists(backend, Handle(FileType.CONFIG)) or any(backend.list(FileType.KEY)):
             raise RepositoryExists(f"a repository already exists at {backend.location}")
@@ -147,8 +149,9 @@ class Repository:
             for name, p in PROFILES.items()
         }
         config = RepositoryConfig.new(_now(), profiles, pack_size)
-        backend.save(Handle(FileType.KEY, object_id(key_blob).hex()), key_blob)
+        backend.save(Handle(FileType.KEY, key_name), key_blob)
         repo = cls(backend, master, config)
+        repo.key_name = key_name
         backend.save(
             Handle(FileType.CONFIG), repo._sealer.seal(Kind.CONFIG, compression.compress(config.encode()))
         )
@@ -156,26 +159,39 @@ class Repository:
 
     @classmethod
     def open(cls, backend: Backend, password: bytes) -> Repository:
-        try:
-            sealed_config = backend.load(Handle(FileType.CONFIG))
-        except ObjectNotFound:
-            raise RepositoryNotFound(f"no repository at {backend.location}") from None
+        sealed_config = _load_config(backend)
         keyring = KeyRing()  # bounded KDF parameters, cheapest first: SPEC.md section 4
         for info in backend.list(FileType.KEY):
             keyring.add(info.handle.name, info.size, partial(backend.load, info.handle))
-        master = keyring.unwrap(password)
+        name, master = keyring.open(password)
+        repo = cls._with_master(backend, master, sealed_config, "the password opens a key file, but")
+        repo.key_name = name
+        return repo
+
+    @classmethod
+    def open_with_master_key(cls, backend: Backend, master: MasterKey) -> Repository:
+        """Opens the repository with its master key itself (from a paper key), no key file."""
+        return cls._with_master(backend, master, _load_config(backend), "this master key does not open it:")
+
+    @classmethod
+    def _with_master(cls, backend: Backend, master: MasterKey, sealed_config: bytes, how: str) -> Repository:
         try:
             plaintext = compression.decompress(Opener(master.encryption).open(Kind.CONFIG, sealed_config))
         except AuthenticationFailed:
             raise AuthenticationFailed(
-                "config: ciphertext failed authentication: the password opens a key file, but the "
-                "config is damaged or belongs to another repository"
+                f"config: ciphertext failed authentication: {how} the config is damaged or "
+                "belongs to another repository"
             ) from None
         except IntegrityError as exc:
             raise type(exc)(f"config: {exc}") from None
         return cls(backend, master, RepositoryConfig.decode(plaintext))
 
     # -- secrets the upper layers need ----------------------------------------------------
+    @property
+    def master_key(self) -> MasterKey:
+        """For key management only (repository/keyring.py): new key files, the paper key."""
+        return self._master
+
     @property
     def chunker_seed(self) -> bytes:
         return self._master.chunker_seed
@@ -592,6 +608,11 @@ class Repository:
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
         return self.index.lookup(blob_id)
 
+    def stored_blob_bytes(self) -> int:
+        """What the blobs of the loaded index take in their packs (pack headers, index,
+        snapshots and keys left out): the repository's size without a listing."""
+        return self.index.stored_bytes()
+
     # -- whole packs (prune) --------------------------------------------------------------
     def list_packs(self) -> dict[Id, int]:
         """Every pack on the backend with its size (names that are not ids are ignored)."""
@@ -718,6 +739,13 @@ class _LockListings:
         if file_type is FileType.LOCK:
             self.seen = {info.handle.name for info in found}
         return iter(found)
+
+
+def _load_config(backend: Backend) -> bytes:
+    try:
+        return backend.load(Handle(FileType.CONFIG))
+    except ObjectNotFound:
+        raise RepositoryNotFound(f"no repository at {backend.location}") from None
 
 
 def _exists(backend: Backend, handle: Handle) -> bool:

@@ -10,6 +10,8 @@ Regenerate only for a deliberate format change, in the same commit as the SPEC.m
     ids.json       keyed BLAKE3 blob ids and unkeyed object names
     envelope.json  session key derivation, sealed envelopes, the compression framing
     keyfile.json   a key file with fixed salt and nonce, and what it unwraps to
+    paperkey.json  the master key of keyfile.json as a paper key, computed here from RFC 4648
+                   base32 and BLAKE3 rather than by snapstore's encoder
     pack.json      a pack of three blobs byte by byte, its header and its index entry
     snapshot.json  two trees and a snapshot, as msgpack and as a stored object
     deltas.json    a delta blob (compression flag 0x02) against a whole base, sealed; a
@@ -26,6 +28,7 @@ everything around it (the base id in front, the envelope, the pack) is byte-exac
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Callable
@@ -33,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import blake3
 import msgpack
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -217,6 +221,47 @@ def keyfile_vectors() -> dict[str, Any]:
             "id_hex": ID_KEY.hex(),
             "chunker_seed_hex": CHUNKER_SEED.hex(),
         },
+    }
+
+
+# -- paperkey.json ----------------------------------------------------------------------------
+
+PAPER_REPOSITORY_ID = bytes(range(96, 112))
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def paperkey_vectors() -> dict[str, Any]:
+    payload = b"\x01" + PAPER_REPOSITORY_ID + ENCRYPTION_KEY + ID_KEY + CHUNKER_SEED
+    checksum = blake3.blake3(payload).digest()[:7]
+    rfc4648 = base64.b32encode(payload + checksum).decode()  # 120 bytes: no padding
+    chars = rfc4648.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD))
+    lines = [f"snapstore paper key v1, repository {PAPER_REPOSITORY_ID.hex()[:8]}"]
+    for n in range(1, 9):
+        part = chars[(n - 1) * 24 : n * 24]
+        values = [CROCKFORD.index(c) for c in part]
+        check = CROCKFORD[(n + sum(values)) % 32]
+        check += CROCKFORD[(n + sum(i * v for i, v in enumerate(values, start=1))) % 32]
+        lines.append(f"{n}: " + " ".join(part[i : i + 4] for i in range(0, 24, 4)) + "  " + check)
+    return {
+        "about": (
+            "The master key of keyfile.json on paper (SPEC.md section 4, 'Paper key'). payload = "
+            "0x01 || repository id || encryption || id || chunker_seed (113 bytes); data = "
+            "payload || BLAKE3-256(payload)[:7] (120 bytes), in base32 with Crockford's alphabet "
+            "(RFC 4648 bit order, no padding): 8 lines of 24 characters in groups of 4, each "
+            "followed by two check characters, (n + sum v) mod 32 and (n + sum i*v) mod 32."
+        ),
+        "repository_id_hex": PAPER_REPOSITORY_ID.hex(),
+        "master_key": {
+            "encryption_hex": ENCRYPTION_KEY.hex(),
+            "id_hex": ID_KEY.hex(),
+            "chunker_seed_hex": CHUNKER_SEED.hex(),
+        },
+        "payload_hex": payload.hex(),
+        "checksum_hex": checksum.hex(),
+        "characters": chars,
+        "text": "\n".join(lines) + "\n",
+        # One character typed wrong (the 2nd of line 5, one value up): its line's check fails.
+        "typo": {"line": 5, "typed": lines[5][:4] + CROCKFORD[(CROCKFORD.index(lines[5][4]) + 1) % 32] + lines[5][5:]},
     }
 
 
@@ -657,6 +702,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "ids.json": ids_vectors,
     "envelope.json": envelope_vectors,
     "keyfile.json": keyfile_vectors,
+    "paperkey.json": paperkey_vectors,
     "pack.json": pack_vectors,
     "snapshot.json": snapshot_vectors,
     "deltas.json": delta_vectors,

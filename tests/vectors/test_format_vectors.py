@@ -1,5 +1,5 @@
-"""Fixed format vectors (ids, envelope, keyfile, pack, snapshot, deltas, chunk_lists .json),
-cited by SPEC.md.
+"""Fixed format vectors (ids, envelope, keyfile, paperkey, pack, snapshot, deltas, chunk_lists
+.json), cited by SPEC.md.
 
 Each test reads the inputs from the JSON file and recomputes the outputs with snapstore (and,
 where the spec names a primitive, with that primitive directly), then reads the stored bytes
@@ -28,7 +28,8 @@ from snapstore.crypto.aead import Kind, Opener, Sealer, session_key
 from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import KdfParams, derive_wrapping_key
 from snapstore.crypto.keys import MasterKey, key_file_info, unwrap_master_key
-from snapstore.errors import DecompressionError
+from snapstore.crypto.paper import PaperKey, decode_paper_key, encode_paper_key
+from snapstore.errors import DecompressionError, PaperKeyError
 from snapstore.ids import Id
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.pack import BlobType, PackBlob, PackEntry
@@ -144,6 +145,28 @@ def test_key_file() -> None:
     wrapped = msgpack.unpackb(key_file)["wrapped"]
     secret = AESGCM(wrapping_key).decrypt(h(doc["nonce_hex"]), wrapped, doc["aad"].encode())
     assert secret == h(doc["secret_hex"])
+
+
+# -- paperkey.json ----------------------------------------------------------------------------
+
+
+def test_paper_key() -> None:
+    doc = load("paperkey.json")
+    master = doc["master_key"]
+    paper = PaperKey(
+        h(doc["repository_id_hex"]),
+        MasterKey(h(master["encryption_hex"]), h(master["id_hex"]), h(master["chunker_seed_hex"])),
+    )
+    assert encode_paper_key(paper) == doc["text"]
+    assert decode_paper_key(doc["text"]) == paper
+    assert decode_paper_key(doc["text"].lower().replace(" ", "")) == paper
+    typed = doc["text"].splitlines()
+    typed[doc["typo"]["line"]] = doc["typo"]["typed"]
+    with pytest.raises(PaperKeyError) as caught:
+        decode_paper_key("\n".join(typed))
+    assert caught.value.line == doc["typo"]["line"]
+    spec = (Path(__file__).resolve().parents[2] / "SPEC.md").read_text()
+    assert "".join(f"    {line}\n" for line in doc["text"].splitlines()) in spec  # the example there
 
 
 # -- pack.json --------------------------------------------------------------------------------
