@@ -48,7 +48,7 @@ from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.repository import Repository, servable_entries
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import load_snapshot, save_snapshot
+from snapstore.snapshot.store import load_snapshot, replace_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from snapstore.snapshot.walk import Unreadable, Walker, display_path
 
@@ -250,19 +250,17 @@ def repair_snapshots(
             if dry_run:
                 continue
             if entry.already is None:
-                repo.flush()  # packs, then the index naming them, then the snapshot
                 entry.repaired = dataclasses.replace(
                     snap,
                     tree=tree,
                     tags=[*snap.tags, REPAIRED_TAG] if REPAIRED_TAG not in snap.tags else snap.tags,
                     metadata={**snap.metadata, REPAIRED_FROM: snap.id.hex()},
-                    id=None,
                 )
-                save_snapshot(repo, entry.repaired)
-            if forget:
+                replace_snapshot(repo, snap, entry.repaired, remove_old=forget, before_remove=lock.check)
+            elif forget:
                 lock.check()
                 _remove(repo, FileType.SNAPSHOT, snap.id.hex())
-                entry.forgotten = True
+            entry.forgotten = forget
         if forget and not dry_run:
             lock.check()
             for name in sorted(report.damaged):

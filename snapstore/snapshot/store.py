@@ -6,12 +6,13 @@ this one can offer them under their old names: `load_tree`, and `walk` for (path
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from snapstore.backend.base import FileType
 from snapstore.errors import (
     AmbiguousPrefix,
     IntegrityError,
+    ObjectNotFound,
     PathNotFound,
     SnapshotNotFound,
     SnapstoreError,
@@ -26,6 +27,32 @@ from snapstore.snapshot.walk import Walker, load_tree
 def save_snapshot(repo: Repository, snapshot: Snapshot) -> Id:
     snapshot.id = repo.save_object(FileType.SNAPSHOT, encode_snapshot(snapshot))
     return snapshot.id
+
+
+def replace_snapshot(
+    repo: Repository,
+    old: Snapshot,
+    new: Snapshot,
+    *,
+    remove_old: bool = True,
+    before_remove: Callable[[], None] | None = None,
+) -> Id:
+    """Saves `new` (a changed copy of `old`: other tags, other trees) as a snapshot object of
+    its own, then removes `old` unless told not to. The order keeps a crash harmless (SPEC.md
+    section 11): the packs and index naming the new trees are stored first (`repo.flush`),
+    then the new snapshot, and only then is the old object removed, so a crash leaves both
+    snapshots, never neither. `before_remove` runs just before the removal (a lock check)."""
+    repo.flush()
+    new.id = None
+    new_id = save_snapshot(repo, new)
+    if remove_old and old.id is not None and old.id != new_id:
+        if before_remove is not None:
+            before_remove()
+        try:
+            repo.remove_object(FileType.SNAPSHOT, old.id.hex())
+        except ObjectNotFound:
+            pass  # already gone
+    return new_id
 
 
 def load_snapshot(repo: Repository, name: str) -> Snapshot:
