@@ -36,10 +36,11 @@ def read_password(
     *,
     confirm: bool = False,
     env: str = "SNAPSTORE_PASSWORD",
+    prompt: str | None = None,
 ) -> bytes:
     """The password, trying in order: --password-file, --password-command, the variable
     `env` (SNAPSTORE_PASSWORD; `copy` reads SNAPSTORE_TO_PASSWORD for its destination), then
-    a prompt on the terminal."""
+    a prompt on the terminal (`prompt`, default "repository password: ")."""
     if password_file:
         try:
             with open(password_file, "rb") as f:
@@ -56,7 +57,7 @@ def read_password(
             f"no password given: set {env}, {env}_FILE or {env}_COMMAND, or run on a terminal"
         )
     whose = "destination " if env != "SNAPSTORE_PASSWORD" else ""
-    first = getpass.getpass(f"{whose}repository password: ")
+    first = getpass.getpass(prompt or f"{whose}repository password: ")
     if confirm and getpass.getpass("repeat password: ") != first:
         raise UsageError("the passwords do not match")
     if not first:

@@ -18,7 +18,12 @@ def build() -> click.Command:
         password = repo_options.password(confirm=True)
         with repo_options.init(password, pack_size) as repo:
             click.echo(f"created repository {repo.repository_id[:8]} at {location}")
-            click.echo("Keep the password safe: without it the backups cannot be read.", err=True)
+            key = f"{location.rstrip('/')}/keys/{(repo.key_name or '')[:8]}..."
+            click.echo(
+                f"The master key is in {key}, wrapped under the password: without both, the "
+                "backups cannot be read. Keep a copy apart from the repository: `snapstore key "
+                "export --paper` prints it to keep on paper.", err=True,
+            )  # fmt: skip
         return 0
 
     return init
