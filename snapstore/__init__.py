@@ -22,7 +22,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from snapstore.api import check, dump_file, list_tree, restore, take_snapshot
+    from snapstore.api import check, dump_archive, dump_file, list_tree, restore, take_snapshot
     from snapstore.archiver.archiver import BackupResult, SnapshotOptions
     from snapstore.archiver.source import ChunkingProfile, Source
     from snapstore.backend.base import Backend
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
     from snapstore.errors import SnapstoreError
     from snapstore.forget import ForgetResult
     from snapstore.forget import forget_snapshots as forget
+    from snapstore.health import (
+        CheckRecord,
+        HealthOptions,
+        HealthReport,
+        assess_health,
+        load_check_record,
+        save_check_record,
+    )
+    from snapstore.mount.fs import MountOptions
+    from snapstore.mount.fuse_ops import mount_snapshots
     from snapstore.progress import NoProgress, Progress
     from snapstore.prune import PruneOptions, PruneReport, prune
     from snapstore.repair import (
@@ -44,12 +54,36 @@ if TYPE_CHECKING:
         repair_index,
         repair_snapshots,
     )
+    from snapstore.repository.keyring import (
+        StoredKey,
+        add_key,
+        change_password,
+        check_paper_line,
+        export_paper_key,
+        list_keys,
+        remove_key,
+    )
     from snapstore.repository.lock import LockInfo, StoredLock
-    from snapstore.repository.opening import init_repository, open_repository, unlock
+    from snapstore.repository.opening import (
+        init_repository,
+        open_repository,
+        recover_repository,
+        unlock,
+    )
     from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
+    from snapstore.restorer.archive import ArchiveFormat, ArchiveResult
     from snapstore.restorer.restorer import Overwrite, RestoreOptions, RestoreResult
     from snapstore.retention import Decision, Duration, RetentionPolicy
+    from snapstore.snapshot.diff import (
+        DiffChange,
+        DiffEntry,
+        DiffSummary,
+        SnapshotDiff,
+        diff_snapshots,
+    )
     from snapstore.snapshot.manifest import Snapshot, Summary
+    from snapstore.snapshot.rewrite import RewrittenSnapshot, retag_snapshots, rewrite_snapshots
+    from snapstore.snapshot.search import PathMatch, find_paths
     from snapstore.snapshot.store import find_node as find_node  # not public; tests use it
     from snapstore.snapshot.store import find_snapshot, list_snapshots
     from snapstore.snapshot.tree import Node, NodeType
@@ -82,9 +116,12 @@ if TYPE_CHECKING:
     __version__: str
 
 __all__ = [
+    "ArchiveFormat",
+    "ArchiveResult",
     "Backend",
     "BackupResult",
     "CheckOptions",
+    "CheckRecord",
     "CheckReport",
     "ChunkingProfile",
     "CopyResult",
@@ -94,10 +131,15 @@ __all__ = [
     "DatabaseRestoreOptions",
     "DatabaseRestoreResult",
     "Decision",
+    "DiffChange",
+    "DiffEntry",
+    "DiffSummary",
     "Duration",
     "DrillCheck",
     "DrillReport",
     "FileSource",
+    "HealthOptions",
+    "HealthReport",
     "Finding",
     "ForgetResult",
     "INSTANCE_ADMIN_USER",
@@ -110,11 +152,13 @@ __all__ = [
     "LockInfo",
     "MastodonOptions",
     "MastodonSource",
+    "MountOptions",
     "NoProgress",
     "Node",
     "NodeType",
     "OnDamaged",
     "Overwrite",
+    "PathMatch",
     "PgConnection",
     "PostgresOptions",
     "PostgresSource",
@@ -128,6 +172,7 @@ __all__ = [
     "RepairChange",
     "RepairedSnapshot",
     "Repository",
+    "RewrittenSnapshot",
     "RepositoryStats",
     "RestoreOptions",
     "RestoreResult",
@@ -135,43 +180,61 @@ __all__ = [
     "RetryPolicy",
     "ServerOverrides",
     "Snapshot",
+    "SnapshotDiff",
     "SnapshotOptions",
     "SnapshotServer",
     "SnapshotsRepairReport",
     "SnapstoreError",
     "Source",
+    "StoredKey",
     "StoredLock",
     "StreamSource",
     "Summary",
     "TEST_KDF",
     "__version__",
+    "add_key",
+    "change_password",
+    "check_paper_line",
+    "assess_health",
     "check",
     "copy_snapshots",
+    "diff_snapshots",
     "drill",
+    "dump_archive",
     "dump_file",
+    "export_paper_key",
+    "find_paths",
     "find_snapshot",
     "forget",
     "init_repository",
     "latest_database_snapshot",
     "latest_instance_snapshot",
+    "list_keys",
     "list_snapshots",
     "list_tree",
+    "load_check_record",
+    "mount_snapshots",
     "open_repository",
     "prune",
+    "recover_repository",
+    "remove_key",
     "repair_index",
     "restore_instance",
     "repair_snapshots",
     "repository_stats",
     "restore",
+    "retag_snapshots",
+    "rewrite_snapshots",
     "restore_database",
     "restore_redis_rdb",
+    "save_check_record",
     "snapshot_server",
     "take_snapshot",
     "unlock",
 ]
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "snapstore.api": ("check", "dump_file", "list_tree", "restore", "take_snapshot"),
+    "snapstore.api": ("check", "dump_archive", "dump_file", "list_tree", "restore", "take_snapshot"),
     "snapstore.archiver.archiver": ("BackupResult", "SnapshotOptions"),
     "snapstore.archiver.source": ("ChunkingProfile", "Source"),
     "snapstore.backend.base": ("Backend",),
@@ -182,18 +245,36 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "snapstore.crypto.kdf": ("DEFAULT_KDF", "TEST_KDF", "KdfParams"),
     "snapstore.errors": ("SnapstoreError",),
     "snapstore.forget": ("ForgetResult", "forget=forget_snapshots"),
+    "snapstore.health": (
+        "CheckRecord", "HealthOptions", "HealthReport", "assess_health", "load_check_record",
+        "save_check_record",
+    ),
+    "snapstore.mount.fs": ("MountOptions",),
+    "snapstore.mount.fuse_ops": ("mount_snapshots",),
     "snapstore.progress": ("NoProgress", "Progress"),
     "snapstore.prune": ("PruneOptions", "PruneReport", "prune"),
     "snapstore.repair": (
         "IndexRepairReport", "RepairChange", "RepairedSnapshot", "SnapshotsRepairReport",
         "repair_index", "repair_snapshots",
     ),
+    "snapstore.repository.keyring": (
+        "StoredKey", "add_key", "change_password", "check_paper_line", "export_paper_key",
+        "list_keys", "remove_key",
+    ),
     "snapstore.repository.lock": ("LockInfo", "StoredLock"),
-    "snapstore.repository.opening": ("init_repository", "open_repository", "unlock"),
+    "snapstore.repository.opening": (
+        "init_repository", "open_repository", "recover_repository", "unlock",
+    ),
     "snapstore.repository.repository": ("DamagedObject", "OnDamaged", "Repository"),
+    "snapstore.restorer.archive": ("ArchiveFormat", "ArchiveResult"),
     "snapstore.restorer.restorer": ("Overwrite", "RestoreOptions", "RestoreResult"),
     "snapstore.retention": ("Decision", "Duration", "RetentionPolicy"),
+    "snapstore.snapshot.diff": (
+        "DiffChange", "DiffEntry", "DiffSummary", "SnapshotDiff", "diff_snapshots",
+    ),
     "snapstore.snapshot.manifest": ("Snapshot", "Summary"),
+    "snapstore.snapshot.rewrite": ("RewrittenSnapshot", "retag_snapshots", "rewrite_snapshots"),
+    "snapstore.snapshot.search": ("PathMatch", "find_paths"),
     "snapstore.snapshot.store": ("find_node", "find_snapshot", "list_snapshots"),
     "snapstore.snapshot.tree": ("Node", "NodeType"),
     "snapstore.sources.drill": ("DrillCheck", "DrillReport", "drill", "latest_database_snapshot"),

@@ -307,6 +307,13 @@ class BlobIndex:
                 blob_id = Id(int(self._keys[i]).to_bytes(8, "big") + self._rest[i].tobytes())
                 yield blob_id, self._location(i)
 
+    def stored_bytes(self) -> int:
+        """The stored (compressed, encrypted) length of every entry, duplicates included:
+        what the indexed blobs take in their packs, pack headers left out."""
+        with self._lock:
+            self._merge()
+            return int(self._length.sum(dtype=np.uint64))
+
     def memory_bytes(self) -> int:
         with self._lock:
             arrays = (
