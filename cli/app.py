@@ -20,11 +20,15 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import click
 
-from snapstore.cli.config_file import build_default_map, load_config
+from snapstore.cli.config_file import build_default_map, load_config, run_settings
+from snapstore.cli.run import CommandRun
+from snapstore.cli.run_options import resolve_plan, run_decorators
 from snapstore.errors import (
     RepositoryLocked,
     RepositoryNotFound,
@@ -80,6 +84,8 @@ COMMANDS = {
     "dump": "Write one file from a snapshot to standard output (e.g.",
     "find": "Find paths matching a pattern in snapshots (a glob on the whole path or the name, "
             "as restore --exclude: '*.log', '/home/*/.bashrc'), newest snapshot first.",
+    "health": "Exit 1 with one line when a backup is overdue, a lock is stale or the last "
+              "check found damage (or none was recorded); 0 and one line otherwise.",
     "forget": "Remove snapshots by a retention policy, saying why each kept one stays, or remove "
               "the snapshots named (ids, id prefixes or 'latest'; no --keep-* rule then).",
     "init": "Create a new encrypted repository (refuses to overwrite one).",
@@ -90,9 +96,13 @@ COMMANDS = {
     "repair": "Repair a damaged repository: `index` first, then `snapshots` (run `check` to see "
               "what is damaged).",
     "restore": "Restore a snapshot; `restore mastodon` brings back a whole instance.",
+    "rewrite": "Save snapshots (ids, id prefixes or 'latest') again without the paths matching "
+               "--exclude; run `prune` afterwards to free their data.",
     "snapshot": "Take a snapshot of files, a stream, a database or a Mastodon instance.",
     "snapshots": "List snapshots, oldest first.",
     "stats": "Show what the repository stores and how well it deduplicates.",
+    "tag": "Add, remove or set tags of snapshots (ids, id prefixes or 'latest'); a changed "
+           "snapshot gets a new id.",
     "unlock": "Remove stale locks: not refreshed for 30 minutes, or taken on this host by a "
               "process that no longer exists.",
 }  # fmt: skip
@@ -134,6 +144,12 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for decorate in reversed(run_decorators()):
+        func = decorate(func)
+    return func
+
+
 def build_cli() -> click.Group:
     @click.group(
         cls=LazyGroup,
@@ -145,13 +161,17 @@ def build_cli() -> click.Group:
         "--config", "config_path", envvar="SNAPSTORE_CONFIG", type=click.Path(dir_okay=False),
         help="TOML file of defaults: repository, password, S3/SFTP, copy, Mastodon, retention (env SNAPSTORE_CONFIG).",
     )
+    @_run_options
     @click.pass_context
-    def group(ctx: click.Context, debug: bool, config_path: str | None) -> None:
+    def group(ctx: click.Context, debug: bool, config_path: str | None, **run_values: Any) -> None:
         """Deduplicating, encrypted snapshots: files, streams, PostgreSQL, Redis, Mastodon."""
-        if config_path:
-            config = load_config(config_path)
+        config = load_config(config_path) if config_path else None
+        if config is not None:
             ctx.meta["snapstore.config"] = config
             ctx.default_map = build_default_map(config, group, only=ctx.invoked_subcommand)
+        if isinstance(ctx.obj, CommandRun) and ctx.invoked_subcommand:
+            configured = run_settings(config) if config is not None else None
+            ctx.obj.plan = resolve_plan(ctx, run_values, ctx.invoked_subcommand, COMMANDS, configured)
 
     return group
 
@@ -167,46 +187,50 @@ def _message(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("SNAPSTORE_DEBUG") == "1"
     cli = build_cli()
+    run = CommandRun()
+    error: str | None = None  # the one line saying what failed, for the hooks
     try:
         previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread: leave signals alone
         previous_handler = None
     try:
-        result = cli.main(args=argv, prog_name="snapstore", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="snapstore", standalone_mode=False, obj=run)
         code = result if isinstance(result, int) else EXIT_OK
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.UsageError as exc:
         exc.show()
-        code = EXIT_USAGE
+        code, error = EXIT_USAGE, exc.format_message()
     except click.ClickException as exc:
         exc.show()
-        code = exc.exit_code
+        code, error = exc.exit_code, exc.format_message()
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):  # click wraps it
             click.echo("snapstore: terminated", err=True)
-            code = EXIT_TERMINATED
+            code, error = EXIT_TERMINATED, "terminated"
         else:
             click.echo("snapstore: interrupted", err=True)
-            code = EXIT_INTERRUPTED
+            code, error = EXIT_INTERRUPTED, "interrupted"
     except BrokenPipeError:
         sys.stderr.close()
         code = EXIT_ERROR
     except (SnapstoreError, OSError) as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"snapstore: error: {_message(exc)}", err=True)
+        error = _message(exc)
+        click.echo(f"snapstore: error: {error}", err=True)
         code = exit_code_for(exc)
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        click.echo(f"snapstore: internal error: {type(exc).__name__}: {_message(exc)} (run with --debug for details)", err=True)
+        error = f"internal error: {type(exc).__name__}: {_message(exc)}"
+        click.echo(f"snapstore: {error} (run with --debug for details)", err=True)
         code = EXIT_ERROR
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
     sys.stdout.flush()
-    return code
+    return run.finish(code, error)  # the metrics file, the after or failure hooks
 
 
 def run() -> None:

@@ -20,6 +20,7 @@ from snapstore.cli.remote_options import (
     pop_remote,
     remote_decorators,
 )
+from snapstore.cli.run import start_run
 from snapstore.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,6 +109,7 @@ def repository_options(func: F) -> F:
         **kwargs: Any,
     ) -> Any:
         remote = pop_remote(kwargs)
+        start_run()  # the `before` hooks, now that the arguments are known to be good
         with interrupt_on_signals(remote.interrupt):
             return func(RepoOptions(repo, password_file, password_command, retry_lock, remote), **kwargs)
 

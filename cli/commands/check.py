@@ -64,6 +64,15 @@ def _record(report: snapstore.CheckReport) -> dict[str, object]:
     }  # fmt: skip
 
 
+def _remember(cache_dir: str, repository_id: str, report: snapstore.CheckReport, read_data: bool) -> None:
+    """What `snapstore health` judges: when the last check ran and whether it found damage."""
+    record = snapstore.CheckRecord.now(report.ok, len(report.errors), read_data)
+    try:
+        snapstore.save_check_record(cache_dir, repository_id, record)
+    except OSError as exc:
+        click.echo(f"note: the result is not remembered for `health`: {exc.strerror or exc}", err=True)
+
+
 def build() -> click.Command:
     @click.command("check")
     @click.option("--read-data", is_flag=True, help="Read and verify every pack and blob.")
@@ -96,6 +105,8 @@ def build() -> click.Command:
         # never the local cache for objects: check proves what the repository holds
         with repo_options.open(load_index=False, lock="shared", cache=False) as repo:
             report = snapstore.check(repo, options)
+            if cache_dir is not None:  # for `snapstore health`
+                _remember(cache_dir, repo.repository_id, report, options.read_data)
         if as_json:
             print_json(_record(report))
             return 0 if report.ok else 1

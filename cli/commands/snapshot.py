@@ -17,6 +17,7 @@ from click.core import ParameterSource
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.run import note_snapshot, note_source
 from snapstore.errors import DumpFailed, SourceError, UsageError, last_message
 
 EXIT_INCOMPLETE = 3
@@ -98,10 +99,12 @@ def run_snapshot(
         tags=list(tags), host=host, time=_parse_time(time_), use_parent=parent != "none",
         force=force, ignore_inode=ignore_inode, ignore_ctime=ignore_ctime, database=database,
     )
+    note_source(source, host)
     with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
         if parent not in (None, "none"):
             options.parent = snapstore.find_snapshot(repo, parent)
         result = snapstore.take_snapshot(repo, source, options, progress)
+        note_snapshot(result, repo_options.location(), repo)
     snap = result.snapshot
     summary = snap.summary
     if as_json:
@@ -152,12 +155,29 @@ def build() -> click.Group:
     @group.command("files")
     @click.argument("paths", nargs=-1, required=True, type=click.Path())
     @click.option("--exclude", "excludes", multiple=True, help="Glob pattern to skip (repeatable).")
+    @click.option("--iexclude", "iexcludes", multiple=True,
+                  help="Like --exclude, ignoring case (repeatable).")
+    @click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(dir_okay=False),
+                  help="Read --exclude patterns from FILE, one a line, # comments (repeatable).")
+    @click.option("--exclude-caches", is_flag=True,
+                  help="Skip the contents of directories holding a valid CACHEDIR.TAG (kept).")
+    @click.option("--exclude-if-present", "exclude_if_present", multiple=True, metavar="NAME",
+                  help="Skip the contents of directories holding a file NAME (kept; repeatable).")
+    @click.option("-x", "--one-file-system", is_flag=True,
+                  help="Do not cross into other filesystems (mount points are kept empty).")
     @unchanged_file_options
     @database_option
     @snapshot_options
-    def files(repo_options: RepoOptions, paths: tuple[str, ...], excludes: tuple[str, ...], **common: Any) -> int:
+    def files(repo_options: RepoOptions, paths: tuple[str, ...], excludes: tuple[str, ...],
+              iexcludes: tuple[str, ...], exclude_files: tuple[str, ...], exclude_caches: bool,
+              exclude_if_present: tuple[str, ...], one_file_system: bool, **common: Any) -> int:
         """Back up files and directories, recursively."""
-        return run_snapshot(repo_options, snapstore.FileSource(list(paths), list(excludes)), **common)
+        source = snapstore.FileSource(
+            list(paths), list(excludes), iexcludes=list(iexcludes), exclude_files=list(exclude_files),
+            exclude_caches=exclude_caches, exclude_if_present=list(exclude_if_present),
+            one_file_system=one_file_system,
+        )
+        return run_snapshot(repo_options, source, **common)
 
     @group.command("stdin")
     @click.option("--name", required=True, help="File name to store the stream under.")
