@@ -55,14 +55,16 @@ def parse_wait(text: str) -> float:
     return sum(float(n) * _SECONDS[unit] for n, unit in _WAIT_PART.findall(spelled))
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+def duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Click callback: a duration option (30s, 10m, 1h30m) as seconds."""
     return parse_wait(value) if value else None
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A top-level remote option: flag --<name>, environment SNAPSTORE_<NAME>, config key
-    <name> (with `-` for `_` in the flag)."""
+    """One option in one place: flag --<name>, environment SNAPSTORE_<NAME>, config key
+    `key` (default: the name) in `section` ("" for the top level). The remote options here
+    and the run options (cli/run_options.py: hooks, metrics) are rows of this."""
 
     name: str
     metavar: str
@@ -71,6 +73,13 @@ class Setting:
     toml_types: tuple[type, ...] = (str,)  # what the config file may hold
     path: bool = False  # a path, taken from the config file's folder
     callback: Callable[[click.Context, click.Parameter, Any], Any] | None = None
+    section: str = ""
+    key_name: str | None = None
+    multiple: bool = False  # repeatable; its variable holds one value a line
+
+    @property
+    def key(self) -> str:
+        return self.key_name or self.name
 
     @property
     def flag(self) -> str:
@@ -88,7 +97,7 @@ SETTINGS = (
             "[default: ~/.cache/snapstore].", click.Path(file_okay=False), path=True),
     Setting("retry_for", "DURATION", "How long a remote repository may keep failing before "
             "the command gives up, e.g. 30s, 10m; each retry is reported [default: 5m].",
-            toml_types=(str, int), callback=_duration),
+            toml_types=(str, int), callback=duration_option),
 )  # fmt: skip
 """The top-level remote options, one row each."""
 

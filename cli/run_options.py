@@ -20,7 +20,7 @@ defaults). A variable holds one command per line (a shell command has spaces).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from snapstore.cli.remote_options import Decorator, parse_wait
+from snapstore.cli.remote_options import Decorator, Setting, duration_option, parse_wait
 from snapstore.errors import UsageError
 
 HOOK_KINDS = ("before", "after", "failure")
@@ -45,34 +45,6 @@ class _CommandLine(click.ParamType):
         return value
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    return parse_wait(value) if value else None
-
-
-@dataclass(frozen=True)
-class RunSetting:
-    """Flag --<name>, environment SNAPSTORE_<NAME>, config key `key` in `section` ("" for
-    the top level)."""
-
-    name: str
-    section: str
-    key: str
-    metavar: str
-    help: str
-    multiple: bool = False
-    toml_types: tuple[type, ...] = (str,)
-    path: bool = False  # a path, taken from the config file's folder
-    callback: Callable[[click.Context, click.Parameter, Any], Any] | None = None
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def envvar(self) -> str:
-        return f"SNAPSTORE_{self.name.upper()}"
-
-
 _HOOK_HELP = {
     "before": "Run this shell command before the command; if it fails, the command does not "
               "run (exit 1). Repeatable",
@@ -83,15 +55,16 @@ _HOOK_HELP = {
 }  # fmt: skip
 
 RUN_SETTINGS = (
-    RunSetting("metrics_file", "", "metrics_file", "PATH",
-               "Write Prometheus metrics (node_exporter's textfile format) to this file, "
-               "keeping other sources' series", path=True),
-    *(RunSetting(f"hook_{kind}", "hooks", kind, "CMD", text, multiple=True,
-                 toml_types=(list, str))
+    Setting("metrics_file", "PATH",
+            "Write Prometheus metrics (node_exporter's textfile format) to this file, "
+            "keeping other sources' series", path=True),
+    *(Setting(f"hook_{kind}", "CMD", text, section="hooks", key_name=kind, multiple=True,
+              toml_types=(list, str))
       for kind, text in _HOOK_HELP.items()),
-    RunSetting("hook_timeout", "hooks", "timeout", "DURATION",
-               "Stop a hook running longer than this, e.g. 30s, 5m [default: 5m]",
-               toml_types=(str, int, float), callback=_duration),
+    Setting("hook_timeout", "DURATION",
+            "Stop a hook running longer than this, e.g. 30s, 5m [default: 5m]",
+            section="hooks", key_name="timeout", toml_types=(str, int, float),
+            callback=duration_option),
 )  # fmt: skip
 """The run options, one row each."""
 
