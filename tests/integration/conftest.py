@@ -86,6 +86,18 @@ def mastodon_db(postgres_server: PostgresServer) -> Iterator[tuple[str, SeedSumm
 
 
 @pytest.fixture
+def big_db(postgres_server: PostgresServer) -> Iterator[str]:
+    """A database big enough for chunk-level deduplication to show (a few MB of dump)."""
+    name = f"mastodon_big_{next(_db_numbers)}"
+    postgres_server.createdb(name)
+    try:
+        create_mastodon_db(postgres_server, name, accounts=200, statuses=20_000)
+        yield name
+    finally:
+        postgres_server.dropdb(name)
+
+
+@pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     """The installed command on a new repository in tmp_path/repo, with no SNAPSTORE_* or PG*
     variable of ours leaking in (a stray PGHOST must not pick the server)."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from snapstore.archiver.detect import HEAD_BYTES, database_format
 from tests.support.cli import Cli
-from tests.support.mastodon import apply_churn, create_mastodon_db
+from tests.support.mastodon import apply_churn
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 
@@ -54,21 +53,10 @@ def test_redis_rdb_is_recognised(fresh_redis: RedisServer) -> None:
     assert database_format(b"dump.rdb", head_of(argv)) == "redis-rdb"
 
 
-@pytest.fixture
-def big_dump_db(postgres_server: PostgresServer) -> Iterator[str]:
-    name = "mastodon_detect"
-    postgres_server.createdb(name)
-    try:
-        create_mastodon_db(postgres_server, name, accounts=200, statuses=20_000)
-        yield name
-    finally:
-        postgres_server.dropdb(name)
-
-
 def test_snapshot_command_of_pg_dump_without_a_flag_stores_day_two_as_deltas(
-    cli: Cli, postgres_server: PostgresServer, big_dump_db: str
+    cli: Cli, postgres_server: PostgresServer, big_db: str
 ) -> None:
-    pg, db = postgres_server, big_dump_db
+    pg, db = postgres_server, big_db
     argv = ["snapshot", "command", "--name", "mastodon.dump", "--json", "--",
             pg.bin("pg_dump"), "--format=custom", "--compress=0", *pg.connection_args(db)]  # fmt: skip
     first = cli(*argv)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -24,18 +24,6 @@ from tests.support.postgres import PostgresServer, free_port, running_postgres
 from tests.support.redis import RedisServer
 
 StartRedis = Callable[..., AbstractContextManager[RedisServer]]
-
-
-@pytest.fixture
-def big_db(postgres_server: PostgresServer) -> Iterator[str]:
-    """A database big enough for chunk-level deduplication to show (a few MB of dump)."""
-    name = "mastodon_big"
-    postgres_server.createdb(name)
-    try:
-        create_mastodon_db(postgres_server, name, accounts=200, statuses=20_000)
-        yield name
-    finally:
-        postgres_server.dropdb(name)
 
 
 def letsencrypt_dir(root: Path) -> Path:
