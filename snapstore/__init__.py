@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
     from snapstore.restorer.archive import ArchiveFormat, ArchiveResult
     from snapstore.restorer.restorer import Overwrite, RestoreOptions, RestoreResult
-    from snapstore.retention import Decision, Duration, RetentionPolicy
+    from snapstore.retention import Decision, Duration, GroupKey, RetentionPolicy, group_snapshots
     from snapstore.snapshot.diff import (
         DiffChange,
         DiffEntry,
@@ -84,8 +84,9 @@ if TYPE_CHECKING:
     from snapstore.snapshot.manifest import Snapshot, Summary
     from snapstore.snapshot.rewrite import RewrittenSnapshot, retag_snapshots, rewrite_snapshots
     from snapstore.snapshot.search import PathMatch, find_paths
+    from snapstore.snapshot.selection import SnapshotFilter
     from snapstore.snapshot.store import find_node as find_node  # not public; tests use it
-    from snapstore.snapshot.store import find_snapshot, list_snapshots
+    from snapstore.snapshot.store import find_snapshot, list_snapshots, select_snapshots
     from snapstore.snapshot.tree import Node, NodeType
     from snapstore.sources.drill import DrillCheck, DrillReport, drill, latest_database_snapshot
     from snapstore.sources.drill_history import DEFAULT_MAX_SHRINK
@@ -138,6 +139,7 @@ __all__ = [
     "DrillCheck",
     "DrillReport",
     "FileSource",
+    "GroupKey",
     "HealthOptions",
     "HealthReport",
     "Finding",
@@ -181,6 +183,7 @@ __all__ = [
     "ServerOverrides",
     "Snapshot",
     "SnapshotDiff",
+    "SnapshotFilter",
     "SnapshotOptions",
     "SnapshotServer",
     "SnapshotsRepairReport",
@@ -205,6 +208,7 @@ __all__ = [
     "export_paper_key",
     "find_paths",
     "find_snapshot",
+    "group_snapshots",
     "forget",
     "init_repository",
     "latest_database_snapshot",
@@ -228,6 +232,7 @@ __all__ = [
     "restore_database",
     "restore_redis_rdb",
     "save_check_record",
+    "select_snapshots",
     "snapshot_server",
     "take_snapshot",
     "unlock",
@@ -268,14 +273,17 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "snapstore.repository.repository": ("DamagedObject", "OnDamaged", "Repository"),
     "snapstore.restorer.archive": ("ArchiveFormat", "ArchiveResult"),
     "snapstore.restorer.restorer": ("Overwrite", "RestoreOptions", "RestoreResult"),
-    "snapstore.retention": ("Decision", "Duration", "RetentionPolicy"),
+    "snapstore.retention": (
+        "Decision", "Duration", "GroupKey", "RetentionPolicy", "group_snapshots",
+    ),
     "snapstore.snapshot.diff": (
         "DiffChange", "DiffEntry", "DiffSummary", "SnapshotDiff", "diff_snapshots",
     ),
     "snapstore.snapshot.manifest": ("Snapshot", "Summary"),
     "snapstore.snapshot.rewrite": ("RewrittenSnapshot", "retag_snapshots", "rewrite_snapshots"),
     "snapstore.snapshot.search": ("PathMatch", "find_paths"),
-    "snapstore.snapshot.store": ("find_node", "find_snapshot", "list_snapshots"),
+    "snapstore.snapshot.selection": ("SnapshotFilter",),
+    "snapstore.snapshot.store": ("find_node", "find_snapshot", "list_snapshots", "select_snapshots"),
     "snapstore.snapshot.tree": ("Node", "NodeType"),
     "snapstore.sources.drill": ("DrillCheck", "DrillReport", "drill", "latest_database_snapshot"),
     "snapstore.sources.drill_history": ("DEFAULT_MAX_SHRINK",),

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, tzinfo
 
 from snapstore.backend.base import FileType
 from snapstore.errors import ObjectNotFound, UsageError
-from snapstore.ids import Id
 from snapstore.repository.repository import Repository
 from snapstore.retention import (
     DEFAULT_GROUP_BY,
@@ -33,7 +32,8 @@ from snapstore.retention import (
     plan_forget,
 )
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.store import damaged_snapshots, find_snapshot, list_snapshots
+from snapstore.snapshot.selection import SnapshotFilter
+from snapstore.snapshot.store import damaged_snapshots, list_snapshots, select_snapshots
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,7 @@ def forget_snapshots(
     policy: RetentionPolicy,
     *,
     group_by: Collection[str] = DEFAULT_GROUP_BY,
-    tags: Sequence[str] = (),
-    hosts: Sequence[str] = (),
+    selection: SnapshotFilter | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
     tz: tzinfo | None = None,
@@ -67,15 +66,17 @@ def forget_snapshots(
     snapshot_ids: Sequence[str] = (),
 ) -> ForgetResult:
     """Removes the snapshots `policy` does not keep, per group (restic's rules; see
-    snapstore.retention). Only snapshot objects go: prune frees their data. `tags` ("a,b" = both)
-    and `hosts` choose the snapshots considered; `tz` (default: local time) places day, week and
-    month boundaries. A policy with no rule raises UsageError unless `allow_remove_all`.
-    Decides for every group first, then removes: a refused group leaves everything as it was.
+    snapstore.retention). Only snapshot objects go: prune frees their data. `selection` (hosts,
+    tags "a,b" = both, paths) chooses the snapshots considered; `tz` (default: local time)
+    places day, week and month boundaries. A policy with no rule raises UsageError unless
+    `allow_remove_all`. Decides for every group first, then removes: a refused group leaves
+    everything as it was.
 
-    With `snapshot_ids`, removes exactly the snapshots named (one group, newest first) and
-    takes no policy, tags or hosts (UsageError otherwise)."""
+    With `snapshot_ids`, removes exactly the snapshots named (one group, newest first; `latest`
+    is the newest that `selection` matches) and takes no policy (UsageError otherwise)."""
+    selection = selection or SnapshotFilter()
     if snapshot_ids:
-        groups = [_named_group(repo, policy, snapshot_ids, tags, hosts)]
+        groups = [_named_group(repo, policy, snapshot_ids, selection)]
     else:
         groups = plan_forget(
             list_snapshots(repo),
@@ -83,8 +84,7 @@ def forget_snapshots(
             now=now or datetime.now(UTC),
             tz=tz,
             group_by=group_by,
-            tags=tags,
-            hosts=hosts,
+            selection=selection,
             allow_remove_all=allow_remove_all,
         )
     result = ForgetResult(policy, groups, dry_run, damaged_snapshots(repo))
@@ -100,18 +100,12 @@ def forget_snapshots(
 
 
 def _named_group(
-    repo: Repository, policy: RetentionPolicy, names: Sequence[str], tags: Sequence[str],
-    hosts: Sequence[str],
+    repo: Repository, policy: RetentionPolicy, names: Sequence[str], selection: SnapshotFilter
 ) -> ForgetGroup:
     """The snapshots `names` name, each once, as one group of removals (nothing removed yet)."""
     if not policy.is_empty():
         raise UsageError("snapshot ids and keep rules cannot be combined: forget either the "
                          "snapshots named or those a policy does not keep")
-    if tags or hosts:
-        raise UsageError("--tag and --host choose snapshots for a policy; name snapshots without them")
-    found: dict[Id | None, Snapshot] = {}
-    for name in names:
-        snapshot = find_snapshot(repo, name)
-        found.setdefault(snapshot.id, snapshot)
-    newest_first = sorted(found.values(), key=lambda s: (s.time, s.id or b""), reverse=True)
+    found = select_snapshots(repo, names, selection)
+    newest_first = sorted(found, key=lambda s: (s.time, s.id or b""), reverse=True)
     return ForgetGroup(GroupKey(), [Decision(s, keep=False, reasons=()) for s in newest_first])

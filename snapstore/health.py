@@ -27,8 +27,9 @@ from pathlib import Path
 
 from snapstore.repository.lock import StoredLock, list_locks
 from snapstore.repository.repository import Repository
-from snapstore.retention import group_snapshots, select_snapshots
+from snapstore.retention import group_snapshots
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import list_snapshots
 
 _GROUP_BY = ("host", "paths")
@@ -96,6 +97,7 @@ class HealthOptions:
     tags: Sequence[str] = ()  # any of these tag lists ("a,b": both), as forget's --tag
     require_check: bool = True
     max_check_age: timedelta | None = None
+    paths: Sequence[str] = ()  # snapshots whose paths include all of these, as --path
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def assess_health(
 ) -> HealthReport:
     """Reads the snapshots and locks (no index, no data) and judges them."""
     now = now or datetime.now(UTC)
-    snapshots = select_snapshots(list_snapshots(repo), options.tags, options.hosts)
+    snapshots = SnapshotFilter(options.hosts, options.tags, options.paths).select(list_snapshots(repo))
     stale = [lock for lock in list_locks(repo)
              if lock.info is not None and lock.info.is_stale(now)]  # fmt: skip
     return judge(snapshots, stale, last_check, options, now)
@@ -169,7 +171,7 @@ def judge(
             problems.append(f"{where}: newest complete snapshot {newest.short_id} is "
                             f"{format_age(age)} old (max {format_age(options.max_age)})")
     if not groups:
-        problems.append("no snapshots" + (" match" if options.hosts or options.tags else ""))
+        problems.append("no snapshots" + (" match" if options.hosts or options.tags or options.paths else ""))
     for lock in stale_locks:
         problems.append(f"stale lock: {lock.describe()} (run snapstore unlock)")
     problems.extend(_check_problems(last_check, options, now))

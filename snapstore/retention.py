@@ -39,10 +39,12 @@ from typing import ClassVar, TypeAlias
 
 from snapstore.errors import UsageError
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter, has_tag_list
 
 INCOMPLETE_REASON = "incomplete, newer than any complete"
 GROUP_FIELDS = ("host", "paths", "tags")
 DEFAULT_GROUP_BY = ("host", "paths")  # restic's default
+EVERY_SNAPSHOT = SnapshotFilter()
 _GROUP_ALIASES = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths",
                   "tag": "tags", "tags": "tags"}
 _DURATION = re.compile(r"(?:\d+[ymwdh])+")
@@ -118,14 +120,6 @@ def _cutoff(latest: datetime | None, within: Within, tz: tzinfo | None) -> datet
         return latest - within
     except OverflowError:
         return None
-
-
-def has_tag_list(snapshot: Snapshot, tag_list: str) -> bool:
-    """True if the snapshot has every tag of "a,b"; the empty list matches untagged snapshots."""
-    wanted = [tag.strip() for tag in tag_list.split(",") if tag.strip()]
-    if not wanted:
-        return not snapshot.tags
-    return all(tag in snapshot.tags for tag in wanted)
 
 
 @dataclass(frozen=True)
@@ -360,15 +354,6 @@ def _sort_key(key: GroupKey) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     return key.host or "", key.paths or (), key.tags or ()
 
 
-def select_snapshots(
-    snapshots: Iterable[Snapshot], tags: Sequence[str] = (), hosts: Sequence[str] = ()
-) -> list[Snapshot]:
-    """The snapshots a forget considers: any of the hosts, and any of the tag lists ("a,b")."""
-    return [s for s in snapshots
-            if (not hosts or s.host in hosts)
-            and (not tags or any(has_tag_list(s, t) for t in tags))]
-
-
 @dataclass(frozen=True)
 class ForgetGroup:
     key: GroupKey
@@ -390,18 +375,18 @@ def plan_forget(
     now: datetime,
     tz: tzinfo | None = None,
     group_by: Collection[str] = DEFAULT_GROUP_BY,
-    tags: Sequence[str] = (),
-    hosts: Sequence[str] = (),
+    selection: SnapshotFilter = EVERY_SNAPSHOT,
     allow_remove_all: bool = False,
 ) -> list[ForgetGroup]:
-    """Selects, groups and decides; refuses plans that would empty a group by accident."""
+    """Selects (`selection`: hosts, tags, paths), groups and decides; refuses plans that would
+    empty a group by accident."""
     if policy.is_empty():
         if not allow_remove_all:
             raise UsageError("no keep rule given: that would forget every snapshot")
-        if not tags and not hosts:
-            raise UsageError("removing all snapshots needs a tag or host filter")
+        if not selection:
+            raise UsageError("removing all snapshots needs a host, tag or path filter")
     plan = []
-    for key, members in group_snapshots(select_snapshots(snapshots, tags, hosts), group_by):
+    for key, members in group_snapshots(selection.select(snapshots), group_by):
         group = ForgetGroup(key, apply_policy(members, policy, now, tz))
         if not policy.is_empty() and not group.keep:
             raise UsageError(f"refusing to forget every snapshot of the group {key.describe()}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from snapstore.backend.base import FileType
 from snapstore.ids import Id
 from snapstore.repository.repository import Repository
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import damaged_snapshots, list_snapshots
 from snapstore.snapshot.tree import NodeType
 from snapstore.snapshot.walk import Walker
@@ -29,14 +30,16 @@ class RepositoryStats:
         return self.logical_bytes / self.stored_bytes if self.stored_bytes else 0.0
 
 
-def repository_stats(repo: Repository) -> RepositoryStats:
+def repository_stats(repo: Repository, selection: SnapshotFilter | None = None) -> RepositoryStats:
+    """What the repository stores (all of it), and the logical and unique content sizes of the
+    snapshots `selection` matches (default: all), which `snapshots` counts."""
     stored = 0
     packs = 0
     for file_type in FileType:
         for info in repo.list_objects(file_type):
             stored += info.size
             packs += file_type is FileType.PACK
-    snapshots = list_snapshots(repo)
+    snapshots = (selection or SnapshotFilter()).select(list_snapshots(repo))
     logical = 0
     unique: set[bytes] = set()
     unique_bytes = 0

@@ -11,6 +11,7 @@ import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
 from snapstore.cli.remote_options import pop_s3, s3_decorators
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import RepositoryLocked, RepositoryNotFound, UsageError, WrongPassword
 
 
@@ -37,11 +38,14 @@ def build() -> click.Command:
                   help="Command printing the destination password "
                        "(env SNAPSTORE_TO_PASSWORD_COMMAND; or set SNAPSTORE_TO_PASSWORD).")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    @snapshot_filter_options
     @repository_options
-    def copy(repo_options: RepoOptions, snapshot_names: tuple[str, ...], to_repo: str | None,
+    def copy(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
+             snapshot_names: tuple[str, ...], to_repo: str | None,
              to_password_file: str | None, to_password_command: str | None, as_json: bool,
              **to_s3: Any) -> int:
         """Copy snapshots (default: all) to the repository --to, which has its own keys.
+        With --host, --tag or --path and no SNAPSHOT, every snapshot they choose.
 
         Only the data the destination lacks is stored; snapshots copied before are skipped,
         so running it again after every backup keeps an off-site copy up to date. The
@@ -55,7 +59,7 @@ def build() -> click.Command:
             except (RepositoryNotFound, WrongPassword, RepositoryLocked) as exc:
                 raise type(exc)(f"destination {destination.location()}: {exc}") from exc
             with dst_repo as dst, TerminalProgress() as progress:
-                chosen = [snapstore.find_snapshot(src, name) for name in snapshot_names] or None
+                chosen = snapstore.select_snapshots(src, snapshot_names, selection)
                 result = snapstore.copy_snapshots(src, dst, chosen, progress)
         if as_json:
             print_json({

@@ -13,6 +13,7 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import human_size
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 
 def build() -> click.Command:
@@ -21,15 +22,17 @@ def build() -> click.Command:
     @click.argument("new_name", metavar="SNAPSHOT2")
     @click.argument("path", default="/")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: changes, summary.")
+    @snapshot_filter_options
     @repository_options
     def diff(
-        repo_options: RepoOptions, old_name: str, new_name: str, path: str, as_json: bool
+        repo_options: RepoOptions, old_name: str, new_name: str, path: str, as_json: bool,
+        selection: snapstore.SnapshotFilter,
     ) -> int:
         """Show what changed from SNAPSHOT1 to SNAPSHOT2 (id prefixes or 'latest'), below
         PATH (default: everything); identical directories are skipped without being read."""
         with repo_options.open(lock="shared") as repo:
-            old = snapstore.find_snapshot(repo, old_name)
-            new = snapstore.find_snapshot(repo, new_name)
+            old = snapstore.find_snapshot(repo, old_name, selection)
+            new = snapstore.find_snapshot(repo, new_name, selection)
             changes = snapstore.diff_snapshots(repo, old, new, path)
             if as_json:
                 _print_json(changes)

@@ -8,6 +8,7 @@ import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import print_json
 from snapstore.cli.pg_options import pg_connection_options, pg_overrides, pg_run_as_option
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 EXIT_DRILL_FAILED = 1
 
@@ -26,8 +27,10 @@ def build() -> click.Command:
                        "the previous snapshot.")
     @click.option("--keep", is_flag=True, help="Leave the scratch database for inspection.")
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @snapshot_filter_options
     @repository_options
-    def drill(repo_options: RepoOptions, snapshot_name: str | None, env_file: str | None,
+    def drill(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
+              snapshot_name: str | None, env_file: str | None,
               pg_host: str | None, pg_port: int | None, pg_user: str | None,
               pg_command_prefix: str | None, pg_run_as: str | None, max_shrink: float,
               keep: bool, as_json: bool) -> int:
@@ -39,9 +42,9 @@ def build() -> click.Command:
                                  env_file)  # fmt: skip
         with repo_options.open(lock="shared") as repo:
             if snapshot_name is None or snapshot_name == "latest":
-                snap = snapstore.latest_database_snapshot(repo)
+                snap = snapstore.latest_database_snapshot(repo, selection)
             else:
-                snap = snapstore.find_snapshot(repo, snapshot_name)
+                snap = snapstore.find_snapshot(repo, snapshot_name, selection)
             server = snapstore.snapshot_server(repo, snap, overrides)
             report = snapstore.drill(repo, snap, server.connection, keep=keep,
                                      max_shrink=max_shrink)  # fmt: skip

@@ -9,6 +9,7 @@ import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import PathIsDirectory
 
 
@@ -21,15 +22,17 @@ def build() -> click.Command:
         help="Write PATH and everything below it (PATH '/': the whole snapshot) as a tar or zip "
              "archive, with modes, times, owners and symlinks.",
     )
+    @snapshot_filter_options
     @repository_options
     def dump(
-        repo_options: RepoOptions, snapshot_name: str, path: str, archive_format: str | None
+        repo_options: RepoOptions, snapshot_name: str, path: str, archive_format: str | None,
+        selection: snapstore.SnapshotFilter,
     ) -> int:
         """Write one file from a snapshot to standard output (e.g. into pg_restore), or with
         --archive a directory as a tar or zip archive."""
         out = sys.stdout.buffer
         with repo_options.open(lock="shared") as repo:
-            snap = snapstore.find_snapshot(repo, snapshot_name)
+            snap = snapstore.find_snapshot(repo, snapshot_name, selection)
             if archive_format is not None:
                 snapstore.dump_archive(repo, snap, path, out, archive_format)
             else:

@@ -15,6 +15,7 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import node_json, node_line
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 
 def build() -> click.Command:
@@ -22,21 +23,20 @@ def build() -> click.Command:
     @click.argument("patterns", metavar="PATTERN...", nargs=-1, required=True)
     @click.option(
         "--snapshot", "snapshot_names", metavar="ID", multiple=True,
-        help="Search only this snapshot (id prefix or 'latest'; repeatable). Default: all.",
+        help="Search only this snapshot (id prefix or 'latest'; repeatable). Default: all "
+             "(that --host, --tag and --path choose).",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per snapshot.")
+    @snapshot_filter_options
     @repository_options
     def find(
         repo_options: RepoOptions, patterns: tuple[str, ...], snapshot_names: tuple[str, ...],
-        as_json: bool,
+        as_json: bool, selection: snapstore.SnapshotFilter,
     ) -> int:
         """Find paths matching a pattern in snapshots (a glob on the whole path or the name, as
         restore --exclude: '*.log', '/home/*/.bashrc'), newest snapshot first."""
         with repo_options.open(lock="shared") as repo:
-            if snapshot_names:
-                snaps = [snapstore.find_snapshot(repo, name) for name in snapshot_names]
-            else:
-                snaps = snapstore.list_snapshots(repo)
+            snaps = snapstore.select_snapshots(repo, snapshot_names, selection)
             matches = snapstore.find_paths(repo, snaps, list(patterns))
             groups = groupby(matches, key=lambda m: m.snapshot.id)
             if as_json:

@@ -15,6 +15,7 @@ from snapstore.cli.commands.prune import render as render_prune
 from snapstore.cli.commands.snapshots import snapshot_record
 from snapstore.cli.options import LockMode, RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import UsageError
 
 #: Some snapshot could not be read: it was left alone, outside the decision.
@@ -121,18 +122,15 @@ def build() -> click.Command:
                   help="Keep snapshots with these tags (repeatable).")
     @click.option("--group-by", default="host,paths", show_default=True, metavar="FIELDS",
                   help="Apply the policy per group of host, paths and/or tags ('' for one group).")
-    @click.option("--tag", "tags", multiple=True, metavar="TAG[,TAG]",
-                  help="Only consider snapshots with these tags (repeatable).")
-    @click.option("--host", "hosts", multiple=True, metavar="NAME",
-                  help="Only consider snapshots of this host (repeatable).")
     @click.option("--dry-run", is_flag=True, help="Show the decisions, remove nothing.")
     @click.option("--prune", "and_prune", is_flag=True, help="Then run prune to free the space.")
     @click.option("--unsafe-allow-remove-all", "remove_all", is_flag=True,
-                  help="Allow a policy with no keep rule (needs --tag or --host).")
+                  help="Allow a policy with no keep rule (needs --host, --tag or --path).")
     @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+    @snapshot_filter_options
     @repository_options
     def forget(repo_options: RepoOptions, snapshot_ids: tuple[str, ...], keep_tags: tuple[str, ...],
-               group_by: str, tags: tuple[str, ...], hosts: tuple[str, ...], dry_run: bool,
+               group_by: str, selection: snapstore.SnapshotFilter, dry_run: bool,
                and_prune: bool, remove_all: bool, as_json: bool, **keep: str | None) -> int:
         """Remove snapshots by a retention policy, saying why each kept one stays, or remove
         the snapshots named (ids, id prefixes or 'latest'; no --keep-* rule then).
@@ -147,7 +145,7 @@ def build() -> click.Command:
         lock: LockMode = "exclusive" if and_prune and not dry_run else "shared"
         with repo_options.open(load_index=False, lock=lock) as repo:
             result = snapstore.forget(
-                repo, policy, group_by=group_by.split(","), tags=tags, hosts=hosts,
+                repo, policy, group_by=group_by.split(","), selection=selection,
                 dry_run=dry_run, allow_remove_all=remove_all, snapshot_ids=snapshot_ids,
             )
             if as_json:

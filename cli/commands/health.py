@@ -10,6 +10,7 @@ import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import print_json
 from snapstore.cli.remote_options import parse_wait
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 
 def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
@@ -21,18 +22,15 @@ def build() -> click.Command:
     @click.option("--max-age", metavar="DURATION", default="26h", show_default=True,
                   callback=_age, help="How old the newest complete snapshot of each group "
                   "(host and paths) may be, e.g. 26h, 8d.")
-    @click.option("--host", "hosts", multiple=True, help="Only snapshots of this host (repeatable).")
-    @click.option("--tag", "tags", multiple=True,
-                  help="Only snapshots with this tag; 'a,b' for both (repeatable: any).")
     @click.option("--max-check-age", metavar="DURATION", callback=_age,
                   help="How old the last check may be [default: any age].")
     @click.option("--ignore-check", is_flag=True,
                   help="Judge without the last check (recorded by `check` in the cache directory).")
     @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+    @snapshot_filter_options
     @repository_options
-    def health(repo_options: RepoOptions, max_age: timedelta, hosts: tuple[str, ...],
-               tags: tuple[str, ...], max_check_age: timedelta | None, ignore_check: bool,
-               as_json: bool) -> int:
+    def health(repo_options: RepoOptions, max_age: timedelta, selection: snapstore.SnapshotFilter,
+               max_check_age: timedelta | None, ignore_check: bool, as_json: bool) -> int:
         """Exit 1 with one line when a backup is overdue, a lock is stale or the last check
         found damage (or none was recorded); 0 and one line otherwise.
 
@@ -44,8 +42,9 @@ def build() -> click.Command:
             if cache_dir is not None and not ignore_check:
                 record = snapstore.load_check_record(cache_dir, repo.repository_id)
             options = snapstore.HealthOptions(
-                max_age, hosts, tags, require_check=not ignore_check and cache_dir is not None,
-                max_check_age=None if ignore_check else max_check_age,
+                max_age, selection.hosts, selection.tags,
+                require_check=not ignore_check and cache_dir is not None,
+                max_check_age=None if ignore_check else max_check_age, paths=selection.paths,
             )  # fmt: skip
             report = snapstore.assess_health(repo, options, record)
         if as_json:

@@ -9,6 +9,7 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import node_json, node_line
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 
 def build() -> click.Command:
@@ -16,11 +17,13 @@ def build() -> click.Command:
     @click.argument("snapshot_name", metavar="SNAPSHOT")
     @click.argument("path", default="/")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON, one object per entry.")
+    @snapshot_filter_options
     @repository_options
-    def ls(repo_options: RepoOptions, snapshot_name: str, path: str, as_json: bool) -> int:
+    def ls(repo_options: RepoOptions, snapshot_name: str, path: str, as_json: bool,
+           selection: snapstore.SnapshotFilter) -> int:
         """List files in a snapshot (SNAPSHOT is an id prefix or 'latest')."""
         with repo_options.open(lock="shared") as repo:
-            snap = snapstore.find_snapshot(repo, snapshot_name)
+            snap = snapstore.find_snapshot(repo, snapshot_name, selection)
             entries = snapstore.list_tree(repo, snap, path)
             if as_json:  # a JSON array, written entry by entry: a huge tree costs no memory
                 click.echo("[", nl=False)

@@ -6,6 +6,7 @@ import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import SnapstoreError
 
 
@@ -17,8 +18,10 @@ def build() -> click.Command:
         help="Let users other than the one mounting browse it (their access is still checked "
              "against the modes as backed up; needs user_allow_other in /etc/fuse.conf unless root).",
     )
+    @snapshot_filter_options
     @repository_options
-    def mount(repo_options: RepoOptions, mountpoint: str, allow_other: bool) -> int:
+    def mount(repo_options: RepoOptions, mountpoint: str, allow_other: bool,
+              selection: snapstore.SnapshotFilter) -> int:
         """Browse the snapshots as a read-only filesystem at MOUNTPOINT until unmounted.
 
         \b
@@ -27,7 +30,8 @@ def build() -> click.Command:
         MOUNTPOINT/hosts/<host>/            the snapshots of each host, and its latest
         MOUNTPOINT/tags/<tag>/              the snapshots carrying each tag, and its latest
 
-        Snapshots taken while it is mounted appear within seconds. Ctrl-C, SIGTERM or
+        With --host, --tag or --path only the snapshots they choose are shown. Snapshots
+        taken while it is mounted appear within seconds. Ctrl-C, SIGTERM or
         `fusermount3 -u MOUNTPOINT` unmounts and releases the repository's (shared) lock. A
         file whose data is damaged fails to read (EIO) and the damaged blob is named here.
         Needs libfuse3 (apt install fuse3) and pip install 'snapstore[mount]'.
@@ -48,7 +52,8 @@ def build() -> click.Command:
             said.add(line)
             click.echo(line, err=True)
 
-        options = snapstore.MountOptions(allow_other=allow_other, on_mounted=mounted, on_error=failed)
+        options = snapstore.MountOptions(allow_other=allow_other, on_mounted=mounted,
+                                         on_error=failed, selection=selection)
         with repo_options.open(lock="shared") as repo:
             snapstore.mount_snapshots(repo, mountpoint, options)
         click.echo(f"snapstore: unmounted {mountpoint}", err=True)

@@ -13,6 +13,7 @@ import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import TerminalProgress, human_size, print_json
 from snapstore.cli.pg_options import pg_connection, pg_connection_options, pg_run_as_option
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import UsageError
 
 #: The hidden name of the plain `restore SNAPSHOT` inside the `restore` group.
@@ -82,21 +83,31 @@ def _plain() -> click.Command:
     @pg_connection_options
     @click.option("--redis-rdb", type=click.Path(dir_okay=False),
                   help="Write the snapshot's redis/dump.rdb to this file (stop Redis first).")
+    @snapshot_filter_options
     @repository_options
-    def restore(repo_options: RepoOptions, snapshot_name: str, target: str | None,
+    def restore(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
+                snapshot_name: str, target: str | None,
                 includes: tuple[str, ...], excludes: tuple[str, ...], overwrite: str,
                 dry_run: bool, verify: bool, delete: bool, pg_database: str | None, create: bool, clean: bool,
                 jobs: int, with_globals: bool, no_owner: bool, owner: str | None, dump_path: str | None,
                 redis_rdb: str | None, pg_host: str | None, pg_port: int | None,
                 pg_user: str | None, pg_command_prefix: str | None) -> int:
         """Restore a snapshot (an id prefix or 'latest'): its files into a directory (--target),
-        its database dump into PostgreSQL (--pg-database), its Redis RDB (--redis-rdb)."""
+        its database dump into PostgreSQL (--pg-database), its Redis RDB (--redis-rdb).
+
+        'latest' with --target and --include is the newest complete snapshot (of those
+        --host, --tag and --path choose) that holds every path included; which one is said
+        on stderr."""
         if not (target or pg_database or redis_rdb):
             raise UsageError("restore needs --target DIR, --pg-database NAME or --redis-rdb PATH")
         if pg_database is None and (create or clean or with_globals or jobs > 1):
             raise UsageError("--create, --clean, --jobs and --globals go with --pg-database")
         with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
-            snap = snapstore.find_snapshot(repo, snapshot_name)
+            holding = includes if target and snapshot_name == "latest" else ()
+            snap = snapstore.find_snapshot(repo, snapshot_name, selection, holding=holding)
+            if holding:
+                click.echo(f"latest snapshot holding {', '.join(includes)}: {_describe(snap)}",
+                           err=True)
             if pg_database:
                 db_options = snapstore.DatabaseRestoreOptions(
                     pg_database, create=create, clean=clean, jobs=jobs, globals=with_globals,
@@ -157,8 +168,10 @@ def _mastodon() -> click.Command:
     @pg_connection_options
     @pg_run_as_option
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @snapshot_filter_options
     @repository_options
-    def mastodon(repo_options: RepoOptions, snapshot_name: str | None, env_file: str | None,
+    def mastodon(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
+                 snapshot_name: str | None, env_file: str | None,
                  live_dir: str | None, only: str | None, dry_run: bool, clean: bool,
                  jobs: int | None, redis_rdb: str, redis_running: bool,
                  redis_command_prefix: str | None, letsencrypt_dir: str | None,
@@ -192,9 +205,9 @@ def _mastodon() -> click.Command:
         )  # fmt: skip
         with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
             if snapshot_name is None or snapshot_name == "latest":
-                snap = snapstore.latest_instance_snapshot(repo)
+                snap = snapstore.latest_instance_snapshot(repo, selection)
             else:
-                snap = snapstore.find_snapshot(repo, snapshot_name)
+                snap = snapstore.find_snapshot(repo, snapshot_name, selection)
             report = snapstore.restore_instance(repo, snap, options, progress)
         if as_json:
             print_json({
@@ -225,6 +238,11 @@ def _instance_report(report: snapstore.InstanceRestoreReport, short_id: str, dry
         click.echo(f"  {number}. {item}")
     for step in report.failed:
         click.echo(f"snapstore: error: {step.part}: {step.detail}", err=True)
+
+
+def _describe(snap: snapstore.Snapshot) -> str:
+    when = snap.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"{snap.short_id} ({when}, {snap.host}, {', '.join(snap.paths)})"
 
 
 def _split(command_prefix: str | None) -> list[str]:

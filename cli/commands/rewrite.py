@@ -9,11 +9,12 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import print_json
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 
 def build() -> click.Command:
     @click.command("rewrite")
-    @click.argument("snapshot_ids", nargs=-1, required=True, metavar="SNAPSHOT...")
+    @click.argument("snapshot_ids", nargs=-1, metavar="[SNAPSHOT]...")
     @click.option("--exclude", "excludes", multiple=True, required=True, metavar="PATTERN",
                   help="Remove paths matching PATTERN (a glob on the whole path or the name, as "
                        "restore --exclude; a directory goes with all below it). Repeatable.")
@@ -21,16 +22,18 @@ def build() -> click.Command:
                   help="Remove each original snapshot (else the new one is tagged 'rewrite').")
     @click.option("--dry-run", is_flag=True, help="Show what would be removed, change nothing.")
     @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+    @snapshot_filter_options
     @repository_options
     def rewrite(
         repo_options: RepoOptions, snapshot_ids: tuple[str, ...], excludes: tuple[str, ...],
-        forget: bool, dry_run: bool, as_json: bool,
+        forget: bool, dry_run: bool, as_json: bool, selection: snapstore.SnapshotFilter,
     ) -> int:
         """Save snapshots (ids, id prefixes or 'latest') again without the paths matching
-        --exclude; run `prune` afterwards to free their data."""
+        --exclude; run `prune` afterwards to free their data. With no SNAPSHOT, every
+        snapshot --host, --tag and --path choose."""
         with repo_options.open(lock="shared") as repo:
             results = snapstore.rewrite_snapshots(
-                repo, snapshot_ids, excludes, forget=forget, dry_run=dry_run
+                repo, snapshot_ids, excludes, forget=forget, dry_run=dry_run, selection=selection
             )
         if as_json:
             print_json([

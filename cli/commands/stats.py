@@ -7,6 +7,7 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import human_size, print_json
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 #: Some snapshot could not be read: the figures leave it out (it was named on stderr).
 EXIT_INCOMPLETE = 3
@@ -15,12 +16,15 @@ EXIT_INCOMPLETE = 3
 def build() -> click.Command:
     @click.command("stats")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @snapshot_filter_options
     @repository_options
-    def stats(repo_options: RepoOptions, as_json: bool) -> int:
+    def stats(repo_options: RepoOptions, as_json: bool, selection: snapstore.SnapshotFilter) -> int:
         """Show what the repository stores and how well it deduplicates. A snapshot that
-        cannot be read is named on stderr and left out (exit 3)."""
+        cannot be read is named on stderr and left out (exit 3). With --host, --tag or
+        --path, the snapshot count and the logical and unique sizes are those of the
+        snapshots chosen; what is stored is the whole repository's."""
         with repo_options.open(lock="shared") as repo:
-            s = snapstore.repository_stats(repo)
+            s = snapstore.repository_stats(repo, selection)
         code = EXIT_INCOMPLETE if s.damaged_snapshots else 0
         if as_json:
             print_json(

@@ -9,6 +9,7 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import print_json
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 
 
 def _tags(values: tuple[str, ...]) -> list[str]:
@@ -18,23 +19,26 @@ def _tags(values: tuple[str, ...]) -> list[str]:
 
 def build() -> click.Command:
     @click.command("tag")
-    @click.argument("snapshot_ids", nargs=-1, required=True, metavar="SNAPSHOT...")
+    @click.argument("snapshot_ids", nargs=-1, metavar="[SNAPSHOT]...")
     @click.option("--add", "add", multiple=True, metavar="TAG", help="Add TAG (repeat, or a,b).")
     @click.option("--remove", "remove", multiple=True, metavar="TAG", help="Remove TAG (repeat, or a,b).")
     @click.option("--set", "set_to", multiple=True, metavar="TAG",
                   help="Replace every tag with these (repeat, or a,b; --set '' removes all).")
     @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+    @snapshot_filter_options
     @repository_options
     def tag(
         repo_options: RepoOptions, snapshot_ids: tuple[str, ...], add: tuple[str, ...],
         remove: tuple[str, ...], set_to: tuple[str, ...], as_json: bool,
+        selection: snapstore.SnapshotFilter,
     ) -> int:
         """Add, remove or set tags of snapshots (ids, id prefixes or 'latest'); a changed
-        snapshot gets a new id."""
+        snapshot gets a new id. With no SNAPSHOT, every snapshot --host, --tag and --path
+        choose."""
         with repo_options.open(load_index=False, lock="shared") as repo:
             results = snapstore.retag_snapshots(
                 repo, snapshot_ids, add=_tags(add), remove=_tags(remove),
-                set_to=_tags(set_to) if set_to else None,
+                set_to=_tags(set_to) if set_to else None, selection=selection,
             )  # fmt: skip
         if as_json:
             print_json([

@@ -31,6 +31,7 @@ from snapstore.mount.file_reader import OpenFile, naming_blob, new_blob_cache
 from snapstore.mount.layout import Folder, Link, Report, SnapshotTable, time_ns
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import load_tree
 
@@ -54,6 +55,7 @@ class MountOptions:
     read_ahead: int = 8 * 1024 * 1024  # fetched past a sequential read
     on_mounted: Callable[[], None] | None = None
     on_error: Report = _ignore
+    selection: SnapshotFilter | None = None  # only the snapshots it matches (host, tag, path)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class SnapshotFilesystem:
             clock=clock,
             mounted_ns=time.time_ns(),
             report=self.options.on_error,
+            selection=self.options.selection,
         )
         self._trees: WeightedLru[bytes, dict[bytes, Node]] = WeightedLru(
             self.options.tree_cache_nodes, len

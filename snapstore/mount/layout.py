@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from snapstore.errors import SnapshotNotFound, SnapstoreError
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import list_snapshots, newest_complete
 
 LATEST = "latest"
@@ -121,8 +122,10 @@ class SnapshotTable:
         clock: Callable[[], float],
         mounted_ns: int,
         report: Report,
+        selection: SnapshotFilter | None = None,
     ) -> None:
         self._repo = repo
+        self._selection = selection or SnapshotFilter()
         self._refresh_every = refresh_every
         self._clock = clock
         self._mounted_ns = mounted_ns
@@ -153,7 +156,7 @@ class SnapshotTable:
 
     def _list(self) -> Folder:
         before = set(self._known)
-        snapshots = list_snapshots(self._repo, self._known)
+        snapshots = self._selection.select(list_snapshots(self._repo, self._known))
         if self._listed and self._known.keys() - before:
             # A snapshot's index files are stored before it (SPEC.md section 11), so reading
             # the new index files after listing the snapshots finds every blob they use.

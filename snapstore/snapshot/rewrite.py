@@ -34,7 +34,8 @@ from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.patterns import PathPatterns
-from snapstore.snapshot.store import find_snapshot, replace_snapshot
+from snapstore.snapshot.selection import SnapshotFilter
+from snapstore.snapshot.store import replace_snapshot, select_snapshots
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from snapstore.snapshot.walk import Walker
 
@@ -63,15 +64,17 @@ def retag_snapshots(
     add: Sequence[str] = (),
     remove: Sequence[str] = (),
     set_to: Sequence[str] | None = None,
+    selection: SnapshotFilter | None = None,
 ) -> list[RewrittenSnapshot]:
     """Gives each snapshot named (ids, id prefixes, `latest`) new tags: `set_to` replaces them
-    all, else `add` and `remove` change them. Every name is resolved before anything changes."""
+    all, else `add` and `remove` change them. Every name is resolved before anything changes.
+    `selection` narrows `latest`; with no names, every snapshot it matches is changed."""
     if set_to is not None and (add or remove):
         raise UsageError("--set replaces every tag: give it without --add and --remove")
     if set_to is None and not add and not remove:
         raise UsageError("say which tags to --add, --remove or --set")
     results = []
-    for snapshot in _resolve(repo, names):
+    for snapshot in _resolve(repo, names, selection):
         if set_to is not None:
             tags = sorted(set(set_to))
         else:
@@ -93,14 +96,15 @@ def rewrite_snapshots(
     *,
     forget: bool = False,
     dry_run: bool = False,
+    selection: SnapshotFilter | None = None,
 ) -> list[RewrittenSnapshot]:
     """Saves each snapshot named without the paths `excludes` match (see the module
-    docstring); the repository's index must be loaded."""
+    docstring); the repository's index must be loaded. `selection` as for retag_snapshots."""
     patterns = PathPatterns(excludes)
     if not patterns:
         raise UsageError("say what to remove with --exclude PATTERN")
     results = []
-    for snapshot in _resolve(repo, names):
+    for snapshot in _resolve(repo, names, selection):
         tree, removed = _TreeFilter(repo, patterns, dry_run).rewrite(snapshot.tree)
         entry = RewrittenSnapshot(snapshot, removed_paths=removed)
         results.append(entry)
@@ -113,14 +117,14 @@ def rewrite_snapshots(
     return results
 
 
-def _resolve(repo: Repository, names: Sequence[str]) -> list[Snapshot]:
-    if not names:
-        raise UsageError("name the snapshots to change (ids, id prefixes or 'latest')")
-    found: dict[Id | None, Snapshot] = {}
-    for name in names:
-        snapshot = find_snapshot(repo, name)
-        found.setdefault(snapshot.id, snapshot)
-    return sorted(found.values(), key=lambda s: (s.time, bytes(s.id or b"")))
+def _resolve(
+    repo: Repository, names: Sequence[str], selection: SnapshotFilter | None
+) -> list[Snapshot]:
+    if not names and not selection:
+        raise UsageError("name the snapshots to change (ids, id prefixes or 'latest'), or "
+                         "choose them by host, tag or path")
+    found = select_snapshots(repo, names, selection)
+    return sorted(found, key=lambda s: (s.time, bytes(s.id or b"")))
 
 
 def _with_original(snapshot: Snapshot) -> dict[str, object]:

@@ -20,6 +20,7 @@ from snapstore.errors import (
 from snapstore.ids import Id
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot, decode_snapshot, encode_snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import Walker, load_tree
 
@@ -116,15 +117,24 @@ def newest_complete(snapshots: Sequence[Snapshot], what: str = "snapshots") -> S
     )
 
 
-def find_snapshot(repo: Repository, name: str) -> Snapshot:
+def find_snapshot(
+    repo: Repository,
+    name: str,
+    selection: SnapshotFilter | None = None,
+    *,
+    holding: Sequence[str] = (),
+) -> Snapshot:
     """Resolves `latest` or a hex id prefix to one snapshot.
 
     `latest` is the newest complete snapshot that can be read (`newest_complete`; a damaged
-    newer one is left out as `list_snapshots` does); an id prefix names any snapshot, an
-    incomplete one too. A prefix naming a damaged snapshot raises an IntegrityError naming it.
+    newer one is left out as `list_snapshots` does) among those `selection` matches (host,
+    tag, path filters; default: all) and, with `holding`, that has every one of these paths
+    (so `restore latest --include /etc/nginx` passes over a newer snapshot of a database
+    dump). An id prefix names any snapshot, an incomplete one too, whatever `selection` and
+    `holding` say. A prefix naming a damaged snapshot raises an IntegrityError naming it.
     """
     if name == "latest":
-        return newest_complete(list_snapshots(repo))
+        return _latest(repo, selection or SnapshotFilter(), holding)
     prefix = name.lower()
     if not prefix or any(c not in "0123456789abcdef" for c in prefix):
         raise SnapshotNotFound(f"{name!r} is not a snapshot id or 'latest'")
@@ -141,6 +151,46 @@ def find_snapshot(repo: Repository, name: str) -> Snapshot:
         return load_snapshot(repo, matches[0])
     except IntegrityError as exc:
         raise IntegrityError(f"snapshot {matches[0][:8]} is damaged: {exc}") from exc
+
+
+def _latest(repo: Repository, selection: SnapshotFilter, holding: Sequence[str]) -> Snapshot:
+    chosen = selection.select(list_snapshots(repo))
+    what = f"snapshots {selection.describe()}" if selection else "snapshots"
+    if not holding:
+        return newest_complete(chosen, what)
+    complete = [s for s in chosen if s.complete]
+    for snapshot in reversed(complete):
+        if all(holds(repo, snapshot, path) for path in holding):
+            return snapshot
+    if not complete:
+        return newest_complete(chosen, what)  # raises, saying why
+    held = " and ".join(holding)
+    raise SnapshotNotFound(f"no complete snapshot{' ' + selection.describe() if selection else ''} "
+                           f"holds {held}")
+
+
+def select_snapshots(
+    repo: Repository, names: Sequence[str], selection: SnapshotFilter | None = None
+) -> list[Snapshot]:
+    """The snapshots a command that takes several acts on: each one named (`latest` as
+    `find_snapshot` resolves it with `selection`), each once, in the order named; with no
+    names, every snapshot `selection` matches, oldest first."""
+    if not names:
+        return (selection or SnapshotFilter()).select(list_snapshots(repo))
+    found: dict[Id | None, Snapshot] = {}
+    for name in names:
+        snapshot = find_snapshot(repo, name, selection)
+        found.setdefault(snapshot.id, snapshot)
+    return list(found.values())
+
+
+def holds(repo: Repository, snapshot: Snapshot, path: str) -> bool:
+    """Whether `path` is in the snapshot (the root always is)."""
+    try:
+        find_node(repo, snapshot.tree, path)
+    except PathNotFound:
+        return False
+    return True
 
 
 def split_path(path: str) -> list[bytes]:

@@ -39,6 +39,7 @@ from snapstore.errors import CommandFailed, SnapstoreError, SourceError
 from snapstore.progress import Progress
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import list_snapshots, newest_complete
 from snapstore.sources.drill_history import (
     DEFAULT_MAX_SHRINK,
@@ -85,11 +86,14 @@ class DrillReport:
         self.checks.append(DrillCheck(name, passed, detail))
 
 
-def latest_database_snapshot(repo: Repository) -> Snapshot:
-    """The newest complete snapshot that holds a database dump (source postgres or mastodon):
-    what `latest` names (`newest_complete`); an incomplete one is drilled only by its id."""
-    dumps = [s for s in list_snapshots(repo) if isinstance(s.metadata.get("postgres"), Mapping)]
-    return newest_complete(dumps, "snapshots with a database dump")
+def latest_database_snapshot(repo: Repository, selection: SnapshotFilter | None = None) -> Snapshot:
+    """The newest complete snapshot that holds a database dump (source postgres or mastodon)
+    among those `selection` matches (default: all): what `latest` names (`newest_complete`);
+    an incomplete one is drilled only by its id."""
+    chosen = (selection or SnapshotFilter()).select(list_snapshots(repo))
+    dumps = [s for s in chosen if isinstance(s.metadata.get("postgres"), Mapping)]
+    what = " ".join(["snapshots with a database dump", selection.describe() if selection else ""])
+    return newest_complete(dumps, what.strip())
 
 
 def drill(

@@ -53,6 +53,7 @@ from snapstore.restorer.restorer import RestoreOptions, Restorer
 from snapstore.restorer.single_file import write_file_atomically
 from snapstore.restorer.stream import stream_file
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import find_node, list_snapshots, load_tree, newest_complete
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.sources.env_file import is_true, parse_env
@@ -124,10 +125,13 @@ class InstanceRestoreReport:
         return [step for step in self.steps if step.status == "failed"]
 
 
-def latest_instance_snapshot(repo: Repository) -> Snapshot:
-    """The newest complete `mastodon` snapshot: an incomplete one lacks a part to restore."""
-    instances = [s for s in list_snapshots(repo) if s.source == "mastodon"]
-    return newest_complete(instances, "mastodon snapshot")
+def latest_instance_snapshot(repo: Repository, selection: SnapshotFilter | None = None) -> Snapshot:
+    """The newest complete `mastodon` snapshot that `selection` matches (default: any): an
+    incomplete one lacks a part to restore."""
+    chosen = (selection or SnapshotFilter()).select(list_snapshots(repo))
+    instances = [s for s in chosen if s.source == "mastodon"]
+    what = " ".join(["mastodon snapshot", selection.describe() if selection else ""])
+    return newest_complete(instances, what.strip())
 
 
 def restore_instance(

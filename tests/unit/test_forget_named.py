@@ -1,6 +1,6 @@
 """snapstore.forget with snapshot_ids (restic's `forget ID...`, issue 10, item 9): exactly the
 snapshots named go (ids, prefixes, `latest`, each once), nothing on a dry run, nothing at all
-when one name matches nothing; no policy, tags or hosts with names."""
+when one name matches nothing; no policy with names, and host/tag/path filters narrow `latest`."""
 
 from __future__ import annotations
 
@@ -59,10 +59,22 @@ def test_a_name_that_matches_nothing_removes_nothing(repo: Repository, source: P
     assert _stored(repo) == set(ids)
 
 
-def test_names_take_no_policy_tags_or_hosts(repo: Repository, source: Path) -> None:
+def test_names_take_no_policy(repo: Repository, source: Path) -> None:
     ids = _take(repo, source, 2)
     with pytest.raises(UsageError, match="keep rules"):
         snapstore.forget(repo, snapstore.RetentionPolicy(keep_last=1), snapshot_ids=[ids[0]])
-    with pytest.raises(UsageError, match="--host"):
-        snapstore.forget(repo, NO_POLICY, snapshot_ids=[ids[0]], hosts=["web1"])
     assert _stored(repo) == set(ids)
+
+
+def test_filters_narrow_latest_among_the_names(repo: Repository, source: Path) -> None:
+    ids = _take(repo, source, 2)
+    other = snapstore.take_snapshot(repo, snapstore.FileSource([str(source)]), snapstore.SnapshotOptions(
+        time=START + timedelta(days=5), host="db1")).snapshot
+    web1 = snapstore.SnapshotFilter(hosts=["web1"])
+    done = snapstore.forget(repo, NO_POLICY, snapshot_ids=["latest"], selection=web1)
+    assert [s.id.hex() for s in done.removed if s.id] == [ids[1]]  # web1's newest, not db1's
+    assert other.id is not None and _stored(repo) == {ids[0], other.id.hex()}
+    with pytest.raises(SnapshotNotFound, match="host nowhere"):
+        snapstore.forget(repo, NO_POLICY, snapshot_ids=["latest"],
+                         selection=snapstore.SnapshotFilter(hosts=["nowhere"]))
+    assert_repository_ok(repo)

@@ -13,6 +13,7 @@ from snapstore.errors import UsageError
 from snapstore.ids import Id
 from snapstore.retention import INCOMPLETE_REASON, RetentionPolicy, apply_policy, plan_forget
 from snapstore.snapshot.manifest import Snapshot, Summary
+from snapstore.snapshot.selection import SnapshotFilter
 
 NOW = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -87,7 +88,8 @@ def test_groups_decide_alone_and_a_group_of_incomplete_ones_keeps_its_newest() -
 
 def test_a_policy_with_no_rule_keeps_no_incomplete_snapshot() -> None:
     snaps = [snap("2024-03-01T03:00", tags=("x",)), snap("2024-03-02T03:00", failed=True, tags=("x",))]
-    plan = plan_forget(snaps, RetentionPolicy(), now=NOW, tz=UTC, tags=["x"], allow_remove_all=True)
+    plan = plan_forget(snaps, RetentionPolicy(), now=NOW, tz=UTC, selection=SnapshotFilter(tags=["x"]),
+                       allow_remove_all=True)
     assert [len(g.remove) for g in plan] == [2]
     with pytest.raises(UsageError):
         plan_forget(snaps, RetentionPolicy(), now=NOW, tz=UTC)

@@ -1,0 +1,43 @@
+"""--host, --tag and --path: which snapshots a command considers, defined once for every command
+that takes a snapshot (or lists them) and handed to it as one `selection`
+(snapstore.SnapshotFilter, whose rules are restic's)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+import snapstore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: (flag, parameter, metavar, help): the one table of the filter options.
+FILTER_OPTIONS = (
+    ("--host", "filter_hosts", "NAME",
+     "Only snapshots taken on this host (repeatable: any of them); 'latest' is the newest of them."),
+    ("--tag", "filter_tags", "TAG[,TAG]",
+     "Only snapshots with this tag, 'a,b' for both (repeatable: any of them); '' for untagged."),
+    ("--path", "filter_paths", "PATH",
+     "Only snapshots whose paths include PATH, as `snapshots` lists them (repeatable: all of them)."),
+)  # fmt: skip
+
+
+def snapshot_filter_options(func: F) -> F:
+    """Adds --host, --tag and --path, passed to `func` as `selection` (a SnapshotFilter)."""
+
+    def wrapper(**kwargs: Any) -> Any:
+        kwargs["selection"] = snapstore.SnapshotFilter(
+            hosts=kwargs.pop("filter_hosts"), tags=kwargs.pop("filter_tags"),
+            paths=kwargs.pop("filter_paths"),
+        )  # fmt: skip
+        return func(**kwargs)
+
+    functools.update_wrapper(wrapper, func)  # keeps options already attached to func
+    del wrapper.__wrapped__  # type: ignore[attr-defined]  # click must see the wrapper's signature
+    result: Any = wrapper
+    for flag, name, metavar, text in reversed(FILTER_OPTIONS):
+        result = click.option(flag, name, multiple=True, metavar=metavar, help=text)(result)
+    return result
