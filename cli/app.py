@@ -98,6 +98,7 @@ COMMANDS = {
     "restore": "Restore a snapshot; `restore mastodon` brings back a whole instance.",
     "rewrite": "Save snapshots (ids, id prefixes or 'latest') again without the paths matching "
                "--exclude; run `prune` afterwards to free their data.",
+    "schedule": "Run the configured snapshot, forget --prune and a rotating check on timers.",
     "snapshot": "Take a snapshot of files, a stream, a database or a Mastodon instance.",
     "snapshots": "List snapshots, oldest first.",
     "stats": "Show what the repository stores and how well it deduplicates.",

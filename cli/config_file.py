@@ -54,6 +54,14 @@
 
     metrics_file = "/var/lib/prometheus/node-exporter/snapstore.prom"   # top level
 
+    [schedule]                      # `schedule install`: timers running this file's jobs
+    snapshot = ["mastodon", "files /etc /root"]   # default: [mastodon], else [postgres] dbname
+    daily = "03:15"                 # the snapshot, then forget --prune by [retention]
+    check = "weekly"                # daily, weekly, monthly or off
+    check_subset = "25%"            # default: 5% daily, 25% weekly, 100% monthly
+    check_max_duration = "2h"
+    retry_lock = "2h"
+
     [hooks]                         # shell commands around every command (run_options.py)
     failure = ["curl -fsS -m 10 https://hc-ping.com/<uuid>/fail"]
     timeout = "5m"
@@ -118,9 +126,11 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "command_prefix": (list, str), "host": (str,), "port": (int,), "password_env": (str,),
     },
     "hooks": {s.key: s.toml_types for s in RUN_SETTINGS if s.section == "hooks"},
+    "schedule": {"snapshot": (list, str), "daily": (str,), "check": (str,),
+                 "check_subset": (str,), "check_max_duration": (str,), "retry_lock": (str,)},
 }  # fmt: skip
 _SECTIONS = {"mastodon", "postgres", "redis", "retention", "s3", "sftp", "copy", "drill",
-             "hooks"}
+             "hooks", "schedule"}
 
 
 @dataclass
@@ -135,6 +145,7 @@ class ConfigFile:
     sftp: dict[str, Any] = field(default_factory=dict)
     copy: dict[str, Any] = field(default_factory=dict)
     drill: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     """[hooks] as "" and each [hooks.<command>] by the command's name."""
 
@@ -193,6 +204,7 @@ def load_config(path: str | Path) -> ConfigFile:
         sftp=_check("sftp", raw.get("sftp", {}), path, base),
         copy=_check("copy", raw.get("copy", {}), path, base),
         drill=_check("drill", raw.get("drill", {}), path, base),
+        schedule=_check("schedule", raw.get("schedule", {}), path, base),
         hooks=_check_hooks(raw.get("hooks", {}), path, base),
     )
 
@@ -219,6 +231,10 @@ def _prefix(value: list[str] | str | None) -> str | None:
     if value is None:
         return None
     return shlex.join(value) if isinstance(value, list) else value
+
+
+def _as_list(value: list[str] | str) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +282,8 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
         })},
         ("forget",): {key: str(value) for key, value in config.retention.items()},
         ("copy",): {_COPY_KEYS[key]: value for key, value in config.copy.items()},
+        ("schedule", "install"): {**config.schedule, **({"snapshot": _as_list(
+            config.schedule["snapshot"])} if "snapshot" in config.schedule else {})},
     }  # fmt: skip
 
 
