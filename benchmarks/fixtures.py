@@ -73,6 +73,33 @@ def reuse(
     return made
 
 
+def make_nightly_dumps(keep: Path, scale: float, nights: int) -> list[Path]:
+    """Nights 1..`nights` of the Mastodon-like database at `scale` as `pg_dump -Fc -Z0`, one day
+    of churn between consecutive nights, kept in `keep` as `night01-scale0.2.dump`, ...; an
+    earlier run's files are reused (the churn is seeded, so a longer run extends a shorter one
+    only by rebuilding: the database is not kept)."""
+    wanted = [keep / f"night{n:02d}-scale{scale}.dump" for n in range(1, nights + 1)]
+    if all(p.exists() for p in wanted):
+        print(f"reusing {nights} nightly dumps in {keep}")
+        return wanted
+    keep.mkdir(parents=True, exist_ok=True)
+    keep.chmod(0o755)
+    with running_postgres(keep) as pg:
+        pg.createdb("mastodon")
+        started = time.perf_counter()
+        counts = create_scaled_db(pg, "mastodon", scale)
+        print(f"database: {counts} built in {time.perf_counter() - started:.1f} s")
+        dump = [pg.bin("pg_dump"), "-Fc", "-Z0", *pg.connection_args("mastodon"), "-f"]
+        for night, path in enumerate(wanted, start=1):
+            if night > 1:
+                apply_day_churn(pg, "mastodon", day=night - 1)
+            partial = path.with_suffix(".partial")
+            subprocess.run([*dump, str(partial)], check=True)
+            partial.replace(path)
+            print(f"night {night:2d}: {path.stat().st_size / 1e6:.1f} MB", flush=True)
+    return wanted
+
+
 # --- media trees ------------------------------------------------------------------------------
 
 SYSTEM = Path("public/system")
