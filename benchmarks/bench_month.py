@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,7 +49,7 @@ from benchmarks.commands import dir_size, run, tool_env
 from benchmarks.fixtures import make_nightly_dumps
 
 KEEP = ("--keep-daily", "7", "--keep-weekly", "4")
-FIRST_NIGHT = datetime(2026, 11, 2, 3, 15, tzinfo=timezone.utc)  # a Monday, 03:15
+FIRST_NIGHT = datetime(2026, 11, 2, 3, 15, tzinfo=UTC)  # a Monday, 03:15
 FILE_NAME = "mastodon.dump"
 TARGET_NIGHT = 0.05  # every night's increment against restic's
 TARGET_MEAN = 0.04  # mean of nights 2..N
