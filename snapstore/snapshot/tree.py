@@ -1,16 +1,26 @@
 """Tree codec (SPEC.md section 9): a msgpack map with a fixed key order.
 
-    {"v": 1 or 2, "nodes": [node, ...]}       nodes sorted by name bytes, names unique
+    {"v": 1, 2 or 3, "nodes": [node, ...]}    nodes sorted by name bytes, names unique
 
-    node = {"name": bin, "type": "file" | "dir" | "symlink", "mode": int (permission bits),
+    node = {"name": bin, "type": "file" | "dir" | "symlink"       (any version)
+                             | "fifo" | "socket" | "chardev" | "blockdev"   (version 3 only),
+            "mode": int (permission bits),
             "uid": int, "gid": int, "user": str, "group": str, "mtime_ns": int, "size": int,
             then by type:  file    "content": [bin(32), ...]   data blob ids in order
                                    or, in a version 2 tree,
                                    "content_lists": [bin(32), ...]  chunk-list blob ids
                                    (snapshot/content.py; for files of many chunks)
                            dir     "subtree": bin(32)          tree blob id
-                           symlink "target": bin}
+                           symlink "target": bin
+                           chardev, blockdev  "rdev_major": int, "rdev_minor": int
+                           fifo, socket       nothing}
             optionally "extra": map (source-specific facts; readers ignore unknown keys)
+
+The version is the lowest that can hold the nodes: 3 when some node is a FIFO, socket or
+device node, else 2 when some file lists its chunks in chunk lists, else 1; so a tree without
+special nodes is byte for byte what it was before version 3, and older readers still read it.
+`NodeType.type_bits` and `NodeType.from_mode` are the one mapping between node types and the
+file-type bits of `st_mode` (the files source, restore, mount and archives use it).
 
 Decoding refuses names that could escape a restore target ("", ".", "..", or containing "/"
 or NUL) and duplicate names, so no later layer ever sees one. It also refuses, as an
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +46,51 @@ from snapstore.ids import Id
 TREE_VERSION = 1
 #: Written when a node lists its chunks through chunk-list blobs; readers accept both.
 TREE_VERSION_CHUNK_LISTS = 2
+#: Written when a node is a FIFO, socket or device node (a superset of version 2).
+TREE_VERSION_SPECIAL = 3
+_VERSIONS = (TREE_VERSION, TREE_VERSION_CHUNK_LISTS, TREE_VERSION_SPECIAL)
 
 
 class NodeType(enum.Enum):
     FILE = "file"
     DIR = "dir"
     SYMLINK = "symlink"
+    FIFO = "fifo"
+    SOCKET = "socket"
+    CHARDEV = "chardev"
+    BLOCKDEV = "blockdev"
+
+    @property
+    def type_bits(self) -> int:
+        """The file-type bits of `st_mode` (stat.S_IFMT) for this type."""
+        return _TYPE_BITS[self]
+
+    @property
+    def special(self) -> bool:
+        """A FIFO, socket or device node: no content, only in version 3 trees."""
+        return self in SPECIAL_TYPES
+
+    @property
+    def is_device(self) -> bool:
+        return self in (NodeType.CHARDEV, NodeType.BLOCKDEV)
+
+    @classmethod
+    def from_mode(cls, st_mode: int) -> NodeType | None:
+        """The node type of an `lstat` mode; None for what no node can hold."""
+        return _TYPES_BY_BITS.get(stat.S_IFMT(st_mode))
+
+
+_TYPE_BITS = {
+    NodeType.FILE: stat.S_IFREG,
+    NodeType.DIR: stat.S_IFDIR,
+    NodeType.SYMLINK: stat.S_IFLNK,
+    NodeType.FIFO: stat.S_IFIFO,
+    NodeType.SOCKET: stat.S_IFSOCK,
+    NodeType.CHARDEV: stat.S_IFCHR,
+    NodeType.BLOCKDEV: stat.S_IFBLK,
+}
+_TYPES_BY_BITS = {bits: node_type for node_type, bits in _TYPE_BITS.items()}
+SPECIAL_TYPES = frozenset({NodeType.FIFO, NodeType.SOCKET, NodeType.CHARDEV, NodeType.BLOCKDEV})
 
 
 @dataclass
@@ -59,14 +109,23 @@ class Node:
     content_lists: list[Id] = field(default_factory=list)
     subtree: Id | None = None
     target: bytes = b""
+    #: Character and block devices only: the device number (`st_rdev`) as major and minor
+    rdev_major: int = 0
+    rdev_minor: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
         return self.name.decode("utf-8", "surrogateescape")
 
+    @property
+    def st_mode(self) -> int:
+        """The node's type bits and permission bits together, as `lstat` gives them."""
+        return self.type.type_bits | self.mode
 
-#: uid and gid are 32-bit on every system snapstore restores to (chown takes uid_t).
+
+#: uid and gid are 32-bit on every system snapstore restores to (chown takes uid_t); so are
+#: a device number's major and minor (glibc's makedev takes two unsigned ints).
 MAX_ID = 2**32 - 1
 
 
@@ -83,6 +142,11 @@ def _node_problem(node: Node) -> str | None:
             return f"{field_name} {value} is out of range (0 to {MAX_ID})"
     if node.type is NodeType.SYMLINK and b"\0" in node.target:
         return f"symlink target {node.target!r} contains NUL"
+    if node.type.is_device:
+        for field_name in ("rdev_major", "rdev_minor"):
+            value = getattr(node, field_name)
+            if not 0 <= value <= MAX_ID:
+                return f"{field_name} {value} is out of range (0 to {MAX_ID})"
     return None
 
 
@@ -109,8 +173,11 @@ def _encode_node(node: Node) -> dict[str, Any]:
         if node.subtree is None:
             raise ValueError("a directory node needs a subtree")
         out["subtree"] = bytes(node.subtree)
-    else:
+    elif node.type is NodeType.SYMLINK:
         out["target"] = node.target
+    elif node.type.is_device:
+        out["rdev_major"] = node.rdev_major
+        out["rdev_minor"] = node.rdev_minor
     if node.extra:
         out["extra"] = node.extra
     return out
@@ -121,7 +188,12 @@ def encode_tree(nodes: Sequence[Node]) -> bytes:
     for a, b in itertools.pairwise(ordered):
         if a.name == b.name:
             raise ValueError(f"duplicate name {a.name!r} in one directory")
-    version = TREE_VERSION_CHUNK_LISTS if any(n.content_lists for n in ordered) else TREE_VERSION
+    if any(n.type.special for n in ordered):
+        version = TREE_VERSION_SPECIAL
+    elif any(n.content_lists for n in ordered):
+        version = TREE_VERSION_CHUNK_LISTS
+    else:
+        version = TREE_VERSION
     return msgpack.packb(
         {"v": version, "nodes": [_encode_node(n) for n in ordered]}, use_bin_type=True
     )
@@ -129,6 +201,8 @@ def encode_tree(nodes: Sequence[Node]) -> bytes:
 
 def _decode_node(raw: dict[str, Any], version: int) -> Node:
     node_type = NodeType(raw["type"])
+    if node_type.special and version < TREE_VERSION_SPECIAL:
+        raise ValueError(f"a {node_type.value} node in a version {version} tree")
     name = raw["name"]
     if not isinstance(name, bytes):
         raise IntegrityError("node name is not binary")
@@ -156,15 +230,25 @@ def _decode_node(raw: dict[str, Any], version: int) -> Node:
             node.content = [Id(i) for i in raw["content"]]
     elif node_type is NodeType.DIR:
         node.subtree = Id(raw["subtree"])
-    else:
+    elif node_type is NodeType.SYMLINK:
         target = raw["target"]
         if not isinstance(target, bytes):
             raise IntegrityError("symlink target is not binary")
         node.target = target
+    elif node_type.is_device:
+        node.rdev_major = _int(raw["rdev_major"], "rdev_major")
+        node.rdev_minor = _int(raw["rdev_minor"], "rdev_minor")
     problem = _node_problem(node)
     if problem:
         raise IntegrityError(f"tree is malformed: node {name!r}: {problem}")
     return node
+
+
+def _int(value: object, what: str) -> int:
+    """A msgpack integer, refusing what int() would quietly turn into one (a float, a bool)."""
+    if type(value) is not int:
+        raise ValueError(f"{what} is not an integer")
+    return value
 
 
 def decode_tree(plaintext: bytes) -> list[Node]:
@@ -173,7 +257,7 @@ def decode_tree(plaintext: bytes) -> list[Node]:
         if not isinstance(doc, dict):
             raise ValueError("tree is not a map")
         version = doc.get("v")
-        if type(version) is not int or version not in (TREE_VERSION, TREE_VERSION_CHUNK_LISTS):
+        if type(version) is not int or version not in _VERSIONS:
             raise UnsupportedVersion(f"tree version {version!r} is not supported")
         nodes = [_decode_node(n, version) for n in doc["nodes"]]
     except (UnsupportedVersion, UnsafePath):

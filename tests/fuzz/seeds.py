@@ -42,6 +42,7 @@ PACK = _vector("pack")
 SNAPSHOT = _vector("snapshot")
 DELTAS = _vector("deltas")
 CHUNK_LISTS = _vector("chunk_lists")
+SPECIAL_NODES = _vector("special_nodes")
 KEYFILE = _vector("keyfile")
 
 ENCRYPTION_KEY = bytes.fromhex(PACK["encryption_key_hex"])
@@ -161,6 +162,16 @@ TREES = Seeds("trees", [
             Node(b"dir", NodeType.DIR, mode=0o755, uid=1000, gid=1000, subtree=ID_C),
             Node(b"file", NodeType.FILE, mode=0o4755, user="alice", content=[ID_A, ID_A]),
             Node(b"link", NodeType.SYMLINK, mode=0o777, target=b"../x", extra={"n": 3}),
+        ]
+    ),
+    _hex(SPECIAL_NODES["tree"]["encoded_hex"]),
+    encode_tree(
+        [
+            Node(b"big", NodeType.FILE, size=10**9, content_lists=[ID_A, ID_B]),
+            Node(b"disk", NodeType.BLOCKDEV, mode=0o660, gid=6, rdev_major=8, rdev_minor=2**20),
+            Node(b"pipe", NodeType.FIFO, mode=0o600, extra={"inode": 7}),
+            Node(b"sock", NodeType.SOCKET, mode=0o755),
+            Node(b"tty", NodeType.CHARDEV, mode=0o620, rdev_major=4, rdev_minor=1),
         ]
     ),
 ])

@@ -17,6 +17,7 @@ TREE_ERRORS = (IntegrityError, UnsupportedVersion, UnsafePath)
 
 
 TREE = TREES[0]
+SPECIAL = TREES[-2]  # special_nodes.json's version 3 tree: node 0 a chardev, 1 a FIFO
 
 
 def test_tree_decoder(fuzz_cases: int) -> None:
@@ -26,6 +27,13 @@ def test_tree_decoder(fuzz_cases: int) -> None:
     @example(with_field(TREE, ["nodes", 0, "mode"], float("inf")))
     @example(with_field(TREE, ["nodes", 0, "size"], float("-inf")))
     @example(with_field(TREE, ["nodes", 1, "mtime_ns"], float("inf")))
+    # A device number must be an integer that makedev takes, on a device node of a v3 tree.
+    @example(with_field(SPECIAL, ["nodes", 0, "rdev_major"], float("inf")))
+    @example(with_field(SPECIAL, ["nodes", 0, "rdev_minor"], -1))
+    @example(with_field(SPECIAL, ["nodes", 0, "rdev_minor"], 2**32))
+    @example(with_field(SPECIAL, ["nodes", 0, "rdev_major"], True))
+    @example(with_field(SPECIAL, ["v"], 2))
+    @example(with_field(SPECIAL, ["nodes", 1, "type"], "door"))
     def case(plaintext: bytes) -> None:
         nodes = decoded(decode_tree, plaintext, allowed=TREE_ERRORS)
         if nodes is not None:

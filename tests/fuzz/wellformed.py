@@ -4,6 +4,7 @@ is an int, an id of 31 bytes) fails here instead of in a listing or a restore la
 
 from __future__ import annotations
 
+import stat
 from datetime import UTC, datetime
 
 from snapstore.crypto.keys import MasterKey
@@ -62,6 +63,11 @@ def check_node(node: Node) -> None:
         assert type(node.subtree) is Id
     if node.type is NodeType.SYMLINK:
         assert type(node.target) is bytes
+    for name in ("rdev_major", "rdev_minor"):
+        assert type(getattr(node, name)) is int and 0 <= getattr(node, name) <= 2**32 - 1, name
+    if not node.type.is_device:
+        assert node.rdev_major == node.rdev_minor == 0
+    assert stat.S_IFMT(node.st_mode) == node.type.type_bits
     assert isinstance(node.display_name, str)
 
 

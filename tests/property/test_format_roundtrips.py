@@ -180,12 +180,16 @@ def nodes(draw: st.DrawFn, name: bytes) -> Node:
         size=draw(st.integers(0, 2**63)),
         extra=draw(extras),
     )
-    if node_type is NodeType.FILE:
+    if node_type is NodeType.FILE and draw(st.booleans()):
+        node.content_lists = draw(st.lists(ids, min_size=1, max_size=3))
+    elif node_type is NodeType.FILE:
         node.content = draw(st.lists(ids, max_size=5))
     elif node_type is NodeType.DIR:
         node.subtree = draw(ids)
-    else:
+    elif node_type is NodeType.SYMLINK:
         node.target = draw(st.binary(max_size=60).filter(lambda t: b"\0" not in t))  # refused
+    elif node_type.is_device:
+        node.rdev_major, node.rdev_minor = draw(u32), draw(u32)
     return node
 
 
@@ -202,6 +206,12 @@ def test_tree_round_trip(tree: list[Node]) -> None:
     decoded = decode_tree(encoded)
     assert decoded == sorted(tree, key=lambda n: n.name)
     assert encode_tree(decoded) == encoded  # canonical
+    # the lowest version that holds the nodes: trees without special nodes are unchanged
+    version = msgpack.unpackb(encoded)["v"]
+    if any(n.type.special for n in tree):
+        assert version == 3
+    else:
+        assert version == (2 if any(n.content_lists for n in tree) else 1)
 
 
 timezones = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))

@@ -18,6 +18,8 @@ Regenerate only for a deliberate format change, in the same commit as the SPEC.m
                    version 2 pack holding both; the version 2 index file naming it
     chunk_lists.json  the chunk-list cut rule on fixed ids, the list blobs' ids, and a
                    version 2 tree whose file node names them in "content_lists"
+    special_nodes.json  a version 3 tree holding a FIFO, a socket, a character and a block
+                   device (with "rdev_major"/"rdev_minor"), a file and a directory
 
 Compression: zstd's output depends on the zstd version, so every vector that must be
 byte-exact uses the stored flag (0x00). That is always a valid choice for a writer; the
@@ -357,8 +359,10 @@ def node_json(node: Node) -> dict[str, Any]:
         out["content_hex"] = [i.hex() for i in node.content]
     elif node.type is NodeType.DIR:
         out["subtree_hex"] = node.subtree.hex() if node.subtree else None
-    else:
+    elif node.type is NodeType.SYMLINK:
         out["target_hex"] = node.target.hex()
+    elif node.type.is_device:
+        out["rdev_major"], out["rdev_minor"] = node.rdev_major, node.rdev_minor
     if node.extra:
         out["extra"] = node.extra
     return out
@@ -698,6 +702,46 @@ def chunk_list_vectors() -> dict[str, Any]:
     }
 
 
+# -- special_nodes.json -----------------------------------------------------------------------
+
+
+def special_node_vectors() -> dict[str, Any]:
+    mtime = 1_765_080_000_123_456_789
+    facts = {"inode": 4242, "device": 2049, "ctime_ns": mtime}
+    nodes = [
+        Node(b"initctl", NodeType.FIFO, mode=0o600, mtime_ns=mtime, extra=dict(facts)),
+        Node(b"mastodon.sock", NodeType.SOCKET, mode=0o777, uid=991, gid=991,
+             user="mastodon", group="mastodon", mtime_ns=mtime),
+        Node(b"null", NodeType.CHARDEV, mode=0o666, mtime_ns=mtime, rdev_major=1, rdev_minor=3),
+        Node(b"sda1", NodeType.BLOCKDEV, mode=0o660, gid=6, group="disk", mtime_ns=mtime,
+             rdev_major=8, rdev_minor=1),
+        Node(b"huge-minor", NodeType.CHARDEV, mode=0o600, mtime_ns=mtime,
+             rdev_major=4095, rdev_minor=2**20 - 1),
+        Node(b"motd", NodeType.FILE, mode=0o644, mtime_ns=mtime, size=0, content=[]),
+        Node(b"pts", NodeType.DIR, mode=0o755, mtime_ns=mtime,
+             subtree=Id(blob_id(ID_KEY, encode_tree([])))),
+    ]  # fmt: skip
+    encoded = encode_tree(nodes)
+    return {
+        "about": (
+            "Special nodes (SPEC.md section 9). A tree holding a FIFO, a socket, a character or "
+            "a block device is version 3; a device node has rdev_major and rdev_minor after "
+            "size, a FIFO or socket nothing there. Modes hold permission bits only. The "
+            "directory's subtree is the empty tree (a version 1 tree), whose id is given."
+        ),
+        "id_key_hex": ID_KEY.hex(),
+        "empty_tree": {
+            "encoded_hex": encode_tree([]).hex(),
+            "tree_id_hex": blob_id(ID_KEY, encode_tree([])).hex(),
+        },
+        "tree": {
+            "nodes": [node_json(n) for n in by_name(nodes)],
+            "encoded_hex": encoded.hex(),
+            "tree_id_hex": blob_id(ID_KEY, encoded).hex(),
+        },
+    }
+
+
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "ids.json": ids_vectors,
     "envelope.json": envelope_vectors,
@@ -707,6 +751,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "snapshot.json": snapshot_vectors,
     "deltas.json": delta_vectors,
     "chunk_lists.json": chunk_list_vectors,
+    "special_nodes.json": special_node_vectors,
 }
 
 

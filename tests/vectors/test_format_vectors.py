@@ -1,5 +1,5 @@
-"""Fixed format vectors (ids, envelope, keyfile, paperkey, pack, snapshot, deltas, chunk_lists
-.json), cited by SPEC.md.
+"""Fixed format vectors (ids, envelope, keyfile, paperkey, pack, snapshot, deltas, chunk_lists,
+special_nodes .json), cited by SPEC.md.
 
 Each test reads the inputs from the JSON file and recomputes the outputs with snapstore (and,
 where the spec names a primitive, with that primitive directly), then reads the stored bytes
@@ -29,7 +29,7 @@ from snapstore.crypto.idhash import blob_id, object_id
 from snapstore.crypto.kdf import KdfParams, derive_wrapping_key
 from snapstore.crypto.keys import MasterKey, key_file_info, unwrap_master_key
 from snapstore.crypto.paper import PaperKey, decode_paper_key, encode_paper_key
-from snapstore.errors import DecompressionError, PaperKeyError
+from snapstore.errors import DecompressionError, IntegrityError, PaperKeyError
 from snapstore.ids import Id
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.pack import BlobType, PackBlob, PackEntry
@@ -273,6 +273,8 @@ def node_from_json(doc: dict[str, Any]) -> Node:
         node.target = h(doc["target_hex"])
     if "content_lists_hex" in doc:
         node.content_lists = [Id.from_hex(i) for i in doc["content_lists_hex"]]
+    if "rdev_major" in doc:
+        node.rdev_major, node.rdev_minor = doc["rdev_major"], doc["rdev_minor"]
     return node
 
 
@@ -545,6 +547,53 @@ def test_version_2_tree_reads_back_through_the_repository() -> None:
     repo.flush()
     big = next(n for n in load_tree(repo, tree_id) if n.content_lists)
     assert chunk_ids(repo, big) == ids
+    repo.close()
+
+
+# -- special_nodes.json -----------------------------------------------------------------------
+
+
+def test_version_3_tree() -> None:
+    doc = load("special_nodes.json")
+    tree = doc["tree"]
+    nodes = [node_from_json(n) for n in tree["nodes"]]
+    encoded = h(tree["encoded_hex"])
+    assert encode_tree(nodes) == encoded
+    assert decode_tree(encoded) == nodes
+    assert blob_id(h(doc["id_key_hex"]), encoded).hex() == tree["tree_id_hex"]
+    raw = msgpack.unpackb(encoded, raw=False)
+    assert raw["v"] == 3
+    by_type = {n["type"]: n for n in raw["nodes"]}
+    assert set(by_type) == {"fifo", "socket", "chardev", "blockdev", "file", "dir"}
+    assert list(by_type["blockdev"])[-2:] == ["rdev_major", "rdev_minor"]
+    assert (by_type["blockdev"]["rdev_major"], by_type["blockdev"]["rdev_minor"]) == (8, 1)
+    assert list(by_type["socket"])[-1] == "size"  # nothing after size
+    assert list(by_type["fifo"])[-2:] == ["size", "extra"]
+    empty = h(doc["empty_tree"]["encoded_hex"])
+    assert msgpack.unpackb(empty)["v"] == 1  # no special node, no version 3
+    assert by_type["dir"]["subtree"].hex() == doc["empty_tree"]["tree_id_hex"]
+
+
+def test_special_nodes_only_in_version_3_trees() -> None:
+    """A version 1 or 2 tree naming a device is malformed: an older writer never wrote one."""
+    raw = msgpack.unpackb(h(load("special_nodes.json")["tree"]["encoded_hex"]), raw=False)
+    for version in (1, 2):
+        with pytest.raises(IntegrityError, match=f"chardev node in a version {version} tree"):
+            decode_tree(msgpack.packb({**raw, "v": version}, use_bin_type=True))
+
+
+def test_version_3_tree_reads_back_through_the_repository() -> None:
+    doc = load("special_nodes.json")
+    repo = vector_repository({**load("deltas.json"), "id_key_hex": doc["id_key_hex"]})
+    empty = repo.save_blob(BlobType.TREE, h(doc["empty_tree"]["encoded_hex"])).id
+    tree_id = repo.save_blob(BlobType.TREE, h(doc["tree"]["encoded_hex"])).id
+    repo.flush()
+    assert tree_id.hex() == doc["tree"]["tree_id_hex"] and empty.hex() == doc["empty_tree"]["tree_id_hex"]
+    nodes = {n.name: n for n in load_tree(repo, tree_id)}
+    assert nodes[b"null"].type is NodeType.CHARDEV and nodes[b"null"].st_mode == 0o20666
+    assert nodes[b"initctl"].st_mode == 0o10600 and nodes[b"mastodon.sock"].st_mode == 0o140777
+    assert (nodes[b"huge-minor"].rdev_major, nodes[b"huge-minor"].rdev_minor) == (4095, 2**20 - 1)
+    assert load_tree(repo, empty) == []
     repo.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 import msgpack
@@ -142,7 +143,7 @@ def test_names_must_be_binary() -> None:
         decode_tree(raw_tree(raw_node("text-name")))
 
 
-@pytest.mark.parametrize("version", [0, 3, None, "1", "2"])
+@pytest.mark.parametrize("version", [0, 4, None, "1", "2", "3", True])
 def test_unknown_version(version: Any) -> None:
     with pytest.raises(UnsupportedVersion):
         decode_tree(raw_tree(raw_node(b"a"), version=version))
@@ -279,6 +280,73 @@ def test_every_truncation_of_a_version_2_tree_is_refused() -> None:
     for length in range(len(encoded)):
         with pytest.raises(IntegrityError):
             decode_tree(encoded[:length])
+
+
+def special_nodes() -> list[Node]:
+    return [
+        Node(b"fifo", NodeType.FIFO, mode=0o600, mtime_ns=5, extra={"inode": 9}),
+        Node(b"sock", NodeType.SOCKET, mode=0o755, uid=991, gid=991),
+        Node(b"null", NodeType.CHARDEV, mode=0o666, rdev_major=1, rdev_minor=3),
+        Node(b"sda", NodeType.BLOCKDEV, mode=0o660, gid=6, rdev_major=8, rdev_minor=0),
+    ]
+
+
+def test_special_nodes_round_trip_in_a_version_3_tree() -> None:
+    nodes = [*sample_nodes(), big_file(), *special_nodes()]
+    encoded = encode_tree(nodes)
+    assert msgpack.unpackb(encoded)["v"] == 3  # a superset of version 2: chunk lists too
+    decoded = decode_tree(encoded)
+    assert decoded == sorted(nodes, key=lambda n: n.name)
+    assert encode_tree(decoded) == encoded
+    for node in special_nodes():
+        assert msgpack.unpackb(encode_tree([node]))["v"] == 3
+
+
+def test_special_node_layout() -> None:
+    doc = msgpack.unpackb(encode_tree(special_nodes()), raw=False)
+    by_name = {n["name"]: n for n in doc["nodes"]}
+    common = ["name", "type", "mode", "uid", "gid", "user", "group", "mtime_ns", "size"]
+    assert list(by_name[b"null"]) == [*common, "rdev_major", "rdev_minor"]
+    assert (by_name[b"sda"]["rdev_major"], by_name[b"sda"]["rdev_minor"]) == (8, 0)
+    assert list(by_name[b"sock"]) == common
+    assert list(by_name[b"fifo"]) == [*common, "extra"]
+
+
+def test_special_nodes_are_refused_below_version_3() -> None:
+    for version in (1, 2):
+        for node_type in ("fifo", "socket", "chardev", "blockdev"):
+            with pytest.raises(IntegrityError, match=f"{node_type} node in a version {version}"):
+                decode_tree(raw_tree(raw_node(b"a", node_type, rdev_major=1, rdev_minor=1),
+                                     version=version))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},  # no device number
+        {"rdev_major": 1},
+        {"rdev_major": -1, "rdev_minor": 0},
+        {"rdev_major": 0, "rdev_minor": 2**32},
+        {"rdev_major": 1.0, "rdev_minor": 3},
+        {"rdev_major": 1, "rdev_minor": False},
+        {"rdev_major": "1", "rdev_minor": 3},
+    ],
+)
+def test_malformed_device_numbers(fields: dict[str, Any]) -> None:
+    with pytest.raises(IntegrityError):
+        decode_tree(raw_tree(raw_node(b"dev", "chardev", **fields), version=3))
+
+
+def test_type_bits_are_one_mapping_both_ways() -> None:
+    for node_type in NodeType:
+        assert NodeType.from_mode(node_type.type_bits | 0o644) is node_type
+        assert stat.S_IFMT(Node(b"x", node_type, mode=0o4755).st_mode) == node_type.type_bits
+    assert stat.filemode(Node(b"x", NodeType.CHARDEV, mode=0o620).st_mode) == "crw--w----"
+    assert stat.filemode(Node(b"x", NodeType.SOCKET, mode=0o777).st_mode)[0] == "s"
+    assert NodeType.from_mode(0) is None  # no type bits: nothing a node can hold
+    assert {t for t in NodeType if t.special} == {
+        NodeType.FIFO, NodeType.SOCKET, NodeType.CHARDEV, NodeType.BLOCKDEV
+    }
 
 
 def test_display_name() -> None:
