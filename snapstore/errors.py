@@ -5,7 +5,8 @@
     │   ├── ObjectNotFound            the object does not exist
     │   ├── ObjectExists              refused to overwrite an object
     │   ├── TransientBackendError     worth retrying (timeouts, 5xx, throttling)
-    │   └── RangeError                a read past the end of an object
+    │   ├── RangeError                a read past the end of an object
+    │   └── PermissionDenied          refused: a read-only filesystem, no permission, 403
     ├── IntegrityError                what was read is not what was written
     │   ├── AuthenticationFailed      AEAD tag mismatch: tampered or corrupt ciphertext
     │   ├── IdMismatch                plaintext does not hash to the id it is stored under
@@ -61,6 +62,12 @@ class TransientBackendError(BackendError):
 
 class RangeError(BackendError):
     """A ranged read asked for bytes past the end of the object."""
+
+
+class PermissionDenied(BackendError):
+    """The storage refused the operation itself: a read-only filesystem (EROFS), no
+    permission (EACCES, EPERM), an S3 key without the right (403 AccessDenied). Permanent.
+    A repository that refuses to store a lock can still be read without one."""
 
 
 class IntegrityError(SnapstoreError):

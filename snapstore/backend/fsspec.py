@@ -7,7 +7,9 @@ are translated in `_map_errors` and nowhere else:
     InvalidRange, 416                              -> RangeError
     timeouts, dropped or refused connections,
     throttling (SlowDown, 429), 5xx, RequestTimeout -> TransientBackendError
-    PermissionError, AccessDenied, 401/403,
+    PermissionError, EROFS/EACCES/EPERM,
+    AccessDenied, AllAccessDisabled, 403           -> PermissionDenied (permanent)
+    bad or expired credentials, 401,
     missing credentials, other OSErrors and 4xx    -> BackendError (permanent)
     anything else (ValueError, TypeError, ...)     -> unchanged: a bug, not a storage failure
 
@@ -38,6 +40,7 @@ from snapstore.errors import (
     BackendError,
     ObjectExists,
     ObjectNotFound,
+    PermissionDenied,
     RangeError,
     SnapstoreError,
     TransientBackendError,
@@ -72,10 +75,10 @@ _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _DEFAULT_S3_REGIONS = frozenset({"us-east-1", "aws-global"})
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound"})
 _RANGE_CODES = frozenset({"InvalidRange"})
+_DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled"})
+_DENIED_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _PERMISSION_CODES = frozenset(
     {
-        "AccessDenied",
-        "AllAccessDisabled",
         "ExpiredToken",
         "InvalidAccessKeyId",
         "InvalidToken",
@@ -331,7 +334,7 @@ def _translate(exc: Exception, where: str) -> BackendError | None:
     if isinstance(exc, FileExistsError):
         return ObjectExists(f"{where}: already exists")
     if isinstance(exc, PermissionError):
-        return BackendError(f"{where}: permission denied ({exc})")
+        return PermissionDenied(f"{where}: permission denied ({exc})")
     if _ssh is not None and isinstance(exc, _ssh.AuthenticationException):
         return BackendError(f"{where}: authentication failed ({exc})")
     if isinstance(exc, _TRANSIENT_TYPES):
@@ -343,6 +346,8 @@ def _translate(exc: Exception, where: str) -> BackendError | None:
     if isinstance(exc, OSError):
         if exc.errno in _TRANSIENT_ERRNOS:
             return TransientBackendError(f"{where}: {_describe(exc)}")
+        if exc.errno in _DENIED_ERRNOS:
+            return PermissionDenied(f"{where}: {_describe(exc)}")
         return BackendError(f"{where}: {_describe(exc)}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return BackendError(f"{where}: {_describe(exc)}")  # e.g. no credentials
@@ -382,6 +387,8 @@ def _translate_client_error(exc: botocore.exceptions.ClientError, where: str) ->
         return RangeError(f"{where}: range past the end of the object ({detail})")
     if code in _TRANSIENT_CODES:
         return TransientBackendError(f"{where}: {detail}")
+    if code in _DENIED_CODES:
+        return PermissionDenied(f"{where}: permission denied ({detail})")
     if code in _PERMISSION_CODES:
         return BackendError(f"{where}: permission denied ({detail})")
     if isinstance(status, int):
@@ -398,7 +405,9 @@ def _by_status(status: int, where: str, detail: str) -> BackendError:
         return RangeError(f"{where}: range past the end of the object ({detail})")
     if status >= 500 or status in (408, 429):
         return TransientBackendError(f"{where}: HTTP {status} ({detail})")
-    if status in (401, 403):
+    if status == 403:
+        return PermissionDenied(f"{where}: permission denied (HTTP {status}: {detail})")
+    if status == 401:
         return BackendError(f"{where}: permission denied (HTTP {status}: {detail})")
     return BackendError(f"{where}: HTTP {status} ({detail})")
 

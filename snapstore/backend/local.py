@@ -17,13 +17,14 @@ from contextlib import contextmanager
 
 from snapstore.backend import layout
 from snapstore.backend.base import FileInfo, FileType, Handle
-from snapstore.errors import BackendError, ObjectNotFound
+from snapstore.errors import BackendError, ObjectNotFound, PermissionDenied
 
 _WRITE_CHUNK = 1 << 20
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 _DIR_SYNC_UNSUPPORTED = {errno.EINVAL, errno.ENOTSUP, errno.EBADF}
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_REFUSED = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class LocalBackend:
@@ -209,4 +210,6 @@ def _os_errors(action: str, path: str) -> Iterator[None]:
             raise ObjectNotFound(f"cannot {action} {path}: no such object") from exc
         if exc.errno in _DISK_FULL:
             raise BackendError(f"cannot {action} {path}: {reason} (the disk is full)") from exc
+        if exc.errno in _REFUSED:
+            raise PermissionDenied(f"cannot {action} {path}: {reason}") from exc
         raise BackendError(f"cannot {action} {path}: {reason}") from exc

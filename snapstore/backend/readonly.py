@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from snapstore.backend.base import Backend, FileInfo, FileType, Handle
-from snapstore.errors import BackendError
+from snapstore.errors import PermissionDenied
 
 
 class ReadOnlyBackend:
-    """Reads pass through to `inner`; create, save and remove raise BackendError."""
+    """Reads pass through to `inner`; create, save and remove raise PermissionDenied."""
 
     def __init__(self, inner: Backend) -> None:
         self._inner = inner
@@ -40,4 +40,4 @@ class ReadOnlyBackend:
         self._inner.close()
 
     def _refuse(self, what: str) -> None:
-        raise BackendError(f"{self.location} is opened read-only: refusing to {what}")
+        raise PermissionDenied(f"{self.location} is opened read-only: refusing to {what}")

@@ -7,16 +7,23 @@ snapstore/__init__.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
 from snapstore.backend.cache import CacheBackend
 from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
+from snapstore.backend.readonly import ReadOnlyBackend
 from snapstore.backend.retry import RetryPolicy
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
 from snapstore.crypto.paper import decode_paper_key
-from snapstore.errors import AuthenticationFailed, IntegrityError, WrongPassword
+from snapstore.errors import (
+    AuthenticationFailed,
+    IntegrityError,
+    PermissionDenied,
+    UsageError,
+    WrongPassword,
+)
 from snapstore.repository.keyring import add_key
 from snapstore.repository.lock import StoredLock, remove_locks
 from snapstore.repository.repository import DamagedObject, OnDamaged, Repository
@@ -58,11 +65,19 @@ def open_repository(
     cache_dir: str | Path | None = None,
     retry: RetryPolicy | None = None,
     on_damaged: OnDamaged | None = None,
+    read_only: bool = False,
+    on_read_only: Callable[[PermissionDenied], None] | None = None,
 ) -> Repository:
     """Opens an existing repository; loads its index unless asked not to (e.g. for check).
 
     With `lock`, takes a shared or exclusive lock first, waiting up to `retry_lock` seconds
     for a conflicting one to go (else RepositoryLocked); `close()` releases it.
+
+    `read_only` says the caller only reads (ls, restore, check...). A repository that refuses
+    to store its lock (PermissionDenied: a read-only filesystem, a read-only S3 key) is then
+    opened without one, and `on_read_only` is told why; without a lock (that, or `lock=None`)
+    the handle refuses every write (PermissionDenied), so nothing is changed unprotected.
+    Reading without a lock is safe unless a prune runs meanwhile: it may delete what is read.
 
     `connections` bounds parallel transfers (pack uploads; a remote store's connections);
     default 5. With `cache_dir`, a remote repository's index, snapshots, keys and trees are
@@ -85,8 +100,18 @@ def open_repository(
         raise
     _set_up(repo, location, connections, cache_dir)
     try:
+        if read_only and lock == "exclusive":
+            raise UsageError("a repository opened read-only takes no exclusive lock")
         if lock is not None:
-            repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
+            try:
+                repo.lock(exclusive=lock == "exclusive", retry=retry_lock)
+            except PermissionDenied as exc:
+                if not read_only:
+                    raise
+                if on_read_only is not None:
+                    on_read_only(exc)
+        if read_only and repo.held_lock is None:
+            repo.backend = ReadOnlyBackend(repo.backend)
         repo.on_damaged = on_damaged or _record_only
         if load_index:
             repo.load_index()

@@ -26,6 +26,7 @@ from snapstore.errors import (
     BackendError,
     ObjectExists,
     ObjectNotFound,
+    PermissionDenied,
     RangeError,
     SnapstoreError,
     TransientBackendError,
@@ -75,16 +76,27 @@ TRANSIENT = [
 ]
 
 PERMANENT = [
-    client_error("AccessDenied", 403),
     client_error("InvalidAccessKeyId", 403),
     client_error("SignatureDoesNotMatch", 403),
     client_error("InvalidBucketName", 400),
-    translate_boto_error(client_error("AccessDenied", 403)),
-    PermissionError(errno.EACCES, "denied"),
+    client_error("SomethingNew", 401),
     OSError(errno.ENOSPC, "no space left"),
     OSError(errno.EIO, "i/o error"),
     NoCredentialsError(),
     http_error(400),
+]
+
+#: The storage refuses the operation itself (a read-only key, a read-only filesystem): the
+#: permanent errors a repository that refuses its lock is then read without one for.
+DENIED = [
+    client_error("AccessDenied", 403),
+    client_error("AllAccessDisabled", 403),
+    client_error("SomethingNew", 403),
+    translate_boto_error(client_error("AccessDenied", 403)),  # what s3fs raises
+    http_error(403),
+    PermissionError(errno.EACCES, "denied"),
+    OSError(errno.EROFS, "read-only file system"),
+    OSError(errno.EPERM, "operation not permitted"),
 ]
 
 NOT_FOUND = [
@@ -108,6 +120,13 @@ def test_transient_failures(exc: BaseException) -> None:
 def test_permanent_failures(exc: BaseException) -> None:
     error = mapped(exc)
     assert type(error) is BackendError
+    assert "s3://bucket/repo/data/ab/abcd" in str(error)
+
+
+@pytest.mark.parametrize("exc", DENIED, ids=repr)
+def test_refusals(exc: BaseException) -> None:
+    error = mapped(exc)
+    assert type(error) is PermissionDenied
     assert "s3://bucket/repo/data/ab/abcd" in str(error)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from snapstore.backend.base import Backend, FileType, Handle
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import BackendError, ObjectNotFound
+from snapstore.errors import BackendError, ObjectNotFound, PermissionDenied
 from tests.backend.conformance import BackendConformance
 
 PACK = Handle(FileType.PACK, "abcdef0123")
@@ -123,6 +123,26 @@ def test_permission_denied_is_permanent(tmp_path: Path) -> None:
     (tmp_path / "data" / "ab" / "abcdef0123").chmod(0)
     with pytest.raises(BackendError, match="Permission denied"):
         backend.load(PACK)
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES, errno.EPERM])
+def test_a_refused_write_is_permission_denied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """What a read-only mount (EROFS) or a folder not ours (EACCES) answers a save with: the
+    error a repository opened for reading falls back to no lock on."""
+    backend = LocalBackend(tmp_path)
+    backend.create()
+    real_open = os.open
+
+    def refusing(path: str, flags: int, *args: int) -> int:
+        if flags & os.O_WRONLY:
+            raise OSError(code, os.strerror(code), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing)
+    with pytest.raises(PermissionDenied, match=f"cannot save .*abcdef0123: {os.strerror(code)}"):
+        backend.save(PACK, b"p")
 
 
 def test_a_folder_is_not_an_object(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from snapstore.backend.base import Backend, FileType, Handle
 from snapstore.backend.memory import MemoryBackend
 from snapstore.backend.readonly import ReadOnlyBackend
-from snapstore.errors import BackendError, ObjectNotFound
+from snapstore.errors import ObjectNotFound, PermissionDenied
 
 PACK = Handle(FileType.PACK, "abcdef")
 
@@ -32,11 +32,11 @@ def test_reads_pass_through(store: MemoryBackend) -> None:
 
 def test_writes_are_refused(store: MemoryBackend) -> None:
     backend = ReadOnlyBackend(store)
-    with pytest.raises(BackendError, match="read-only"):
+    with pytest.raises(PermissionDenied, match="read-only"):
         backend.save(Handle(FileType.LOCK, "l1"), b"lock")
-    with pytest.raises(BackendError, match="read-only"):
+    with pytest.raises(PermissionDenied, match="read-only"):
         backend.remove(PACK)
-    with pytest.raises(BackendError, match="read-only"):
+    with pytest.raises(PermissionDenied, match="read-only"):
         backend.create()
     assert list(store.list(FileType.LOCK)) == []
     assert store.load(PACK) == b"0123456789"
