@@ -13,9 +13,13 @@ spelling the rules out again.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from snapstore.ids import Id
-from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType
+
+if TYPE_CHECKING:
+    from snapstore.index.index import BlobIndex, BlobLocation
 
 #: How many deltas deep a chain may go: a base is always whole.
 MAX_DEPTH = 1

@@ -26,6 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from snapstore import compression
 from snapstore.backend.base import Backend, FileType, Handle
@@ -34,8 +35,10 @@ from snapstore.crypto.idhash import blob_id as keyed_hash
 from snapstore.errors import IdMismatch, IntegrityError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.index import deltas
-from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType
+
+if TYPE_CHECKING:
+    from snapstore.index.index import BlobIndex, BlobLocation
 
 BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
 #: Two ranges of one pack closer than this are read as one (the gap is read and dropped).

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from snapstore import compression, pack
 from snapstore.backend.base import Backend, FileType, Handle
@@ -26,8 +27,10 @@ from snapstore.crypto.idhash import blob_id as _hash
 from snapstore.crypto.idhash import object_id
 from snapstore.ids import Id
 from snapstore.index import deltas
-from snapstore.index.index import BlobIndex
 from snapstore.pack import BlobType, PackBlob, PackEntry
+
+if TYPE_CHECKING:
+    from snapstore.index.index import BlobIndex
 
 
 @dataclass(frozen=True)

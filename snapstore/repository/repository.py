@@ -13,9 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Self
-
-import numpy as np
+from typing import TYPE_CHECKING, Self
 
 from snapstore import compression, pack
 from snapstore.backend.base import Backend, FileInfo, FileType, Handle
@@ -38,13 +36,17 @@ from snapstore.errors import (
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.index.codec import IndexFile, decode_index, encode_index
-from snapstore.index.index import BlobIndex, BlobLocation
 from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.repository.blob_reader import BlobRead, BlobReader
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
 from snapstore.repository.keyring import new_key_file
 from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.packer import Packer, SavedBlob, store_pack
+
+if TYPE_CHECKING:  # numpy (under the index) is imported when an index is first needed
+    import numpy as np
+
+    from snapstore.index.index import BlobIndex, BlobLocation
 
 OBJECT_KIND = {
     FileType.INDEX: Kind.INDEX,
@@ -63,6 +65,12 @@ LISTING_WAIT = 120.0
 LISTING_POLL = 0.05
 _MAX_LISTING_POLL = 2.0
 _PACK_TAIL_GUESS = 64 * 1024
+
+
+def _new_index() -> BlobIndex:
+    from snapstore.index.index import BlobIndex
+
+    return BlobIndex()
 
 
 def _now() -> str:
@@ -98,7 +106,7 @@ class Repository:
         self.key_name: str | None = None
         self._sealer = Sealer(master_key.encryption)
         self._opener = Opener(master_key.encryption)
-        self.index = BlobIndex()
+        self._index: BlobIndex | None = None
         self._index_files: set[str] = set()  # index files in self.index (read or written)
         self._superseded: set[str] = set()  # index files another one replaces: never read
         #: the index was checked against the backend's pack listing (writers need that)
@@ -185,6 +193,19 @@ class Repository:
         except IntegrityError as exc:
             raise type(exc)(f"config: {exc}") from None
         return cls(backend, master, RepositoryConfig.decode(plaintext))
+
+    # -- the in-memory index ---------------------------------------------------------------
+    @property
+    def index(self) -> BlobIndex:
+        """Which pack holds each blob; built (and numpy imported) on first use, so commands
+        that only list snapshots start without it."""
+        if self._index is None:
+            self._index = _new_index()
+        return self._index
+
+    @index.setter
+    def index(self, index: BlobIndex) -> None:
+        self._index = index
 
     # -- secrets the upper layers need ----------------------------------------------------
     @property
@@ -405,7 +426,7 @@ class Repository:
     def replace_index(self, packs: Mapping[Id, list[PackEntry]]) -> None:
         """Makes the in-memory index exactly these packs, standing for every index file now
         stored (prune, which has read them all, or has just rewritten them)."""
-        index = BlobIndex()
+        index = _new_index()
         for pack_id, entries in packs.items():
             index.add_pack(pack_id, entries)
         index.compact()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import numpy as np
-
 from snapstore.errors import IntegrityError
 from snapstore.ids import ID_SIZE, Id
 from snapstore.pack import BlobType
@@ -43,6 +41,8 @@ def split_id_run(
     count = len(run) // ID_SIZE
     if count * ID_SIZE != len(run):
         raise ValueError("a run of ids must be a multiple of 32 bytes")
+    import numpy as np  # here: reading snapshots needs no numpy
+
     ids = np.frombuffer(run, dtype=np.uint8).reshape(count, ID_SIZE)
     tails = ids[:, -2].astype(np.uint32) | (ids[:, -1].astype(np.uint32) << 8)
     content_cuts = np.flatnonzero(tails % modulus == 0).tolist()
