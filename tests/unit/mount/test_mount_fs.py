@@ -5,6 +5,7 @@ read-ahead, snapshots taken while mounted, damage answered with EIO, bounded mem
 from __future__ import annotations
 
 import errno
+import os
 import random
 import stat
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
+from snapstore.archiver.source import EntryKind
 from snapstore.backend.base import FileType, Handle
 from snapstore.backend.memory import MemoryBackend
 from snapstore.errors import SnapstoreError, UsageError
@@ -26,10 +28,11 @@ from snapstore.mount.layout import entry_name, snapshot_name
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import find_node
 from snapstore.snapshot.tree import NodeType
 from tests.conftest import assert_repository_ok, reopen
-from tests.support.memory_source import MTIME, Dir, File, Link, MemorySource, Spec
+from tests.support.memory_source import MTIME, Dir, File, Link, MemorySource, Spec, Special
 from tests.unit import chunk_list_files
 
 DAY1 = datetime(2026, 5, 1, 3, 15, tzinfo=UTC)
@@ -116,6 +119,25 @@ def test_the_folders_above_the_snapshots(repo: Repository, snaps: list[Snapshot]
     link = fs.getattr("/latest")
     assert stat.S_ISLNK(link.st_mode) and link.size == len(f"snapshots/{second}")
     assert [entry_name(t) for t in ("", ".", "..", "a%b")] == ["%", "%2E", "%2E%2E", "a%25b"]
+    assert errors == []
+
+
+def test_a_selection_shows_only_its_snapshots(repo: Repository, snaps: list[Snapshot]) -> None:
+    """mount --host/--tag/--path: the folders and every `latest` see the chosen snapshots only,
+    and a snapshot taken while mounted that it does not match stays out."""
+    clock = Clock()
+    fs, errors = mount(repo, clock, selection=SnapshotFilter(hosts=["db1"]))
+    first = snapshot_name(snaps[0])
+    assert names(fs, "/snapshots") == [first, "latest"]
+    assert fs.readlink("/latest") == f"snapshots/{first}"
+    assert names(fs, "/hosts") == ["db1"] and names(fs, "/tags") == ["nightly"]
+    later = backup(repo, SPEC, 2, host="web/1")
+    mine = backup(repo, SPEC, 3, host="db1")
+    clock.now += 10
+    assert names(fs, "/snapshots") == [first, snapshot_name(mine), "latest"]
+    assert snapshot_name(later) not in names(fs, "/snapshots")
+    tagged, _ = mount(repo, selection=SnapshotFilter(tags=["nightly,pre-upgrade"]))
+    assert names(tagged, "/snapshots") == [snapshot_name(snaps[1]), "latest"]
     assert errors == []
 
 
@@ -307,3 +329,34 @@ def test_without_mfusepy_the_error_says_what_to_install(repo: Repository, tmp_pa
     monkeypatch.setitem(sys.modules, "mfusepy", None)  # import fails
     with pytest.raises(SnapstoreError, match=r"pip install 'snapstore\[mount\]' and apt install fuse3"):
         mount_snapshots(repo, tmp_path)
+
+
+def test_special_nodes_have_their_type_and_device_number_and_open_nothing(repo: Repository) -> None:
+    """FIFOs, sockets and devices appear as such (st_mode, st_rdev); open refuses them with
+    ENXIO (under a real mount the kernel opens them itself: snapstore/mount/fs.py)."""
+    snap = backup(repo, {
+        "dev": Dir(),
+        "dev/initctl": Special(EntryKind.FIFO, mode=0o600),
+        "dev/log": Special(EntryKind.SOCKET, mode=0o666),
+        "dev/null": Special(EntryKind.CHARDEV, mode=0o666, rdev=(1, 3)),
+        "dev/sda1": Special(EntryKind.BLOCKDEV, mode=0o660, rdev=(8, 1)),
+    }, 0)  # fmt: skip
+    fs, errors = mount(repo)
+    top = f"/snapshots/{snapshot_name(snap)}/dev"
+    assert dict(fs.readdir(top)) == {
+        "initctl": NodeType.FIFO, "log": NodeType.SOCKET,
+        "null": NodeType.CHARDEV, "sda1": NodeType.BLOCKDEV,
+    }  # fmt: skip
+    fifo, sock = fs.getattr(f"{top}/initctl"), fs.getattr(f"{top}/log")
+    null, disk = fs.getattr(f"{top}/null"), fs.getattr(f"{top}/sda1")
+    assert stat.filemode(fifo.st_mode) == "prw-------" and fifo.rdev == 0 and fifo.size == 0
+    assert stat.filemode(sock.st_mode) == "srw-rw-rw-"
+    assert stat.filemode(null.st_mode) == "crw-rw-rw-" and null.rdev == os.makedev(1, 3)
+    assert stat.S_ISBLK(disk.st_mode) and (os.major(disk.rdev), os.minor(disk.rdev)) == (8, 1)
+    assert fifo.mtime_ns == MTIME and fifo.nlink == 1
+    for name in ("initctl", "log", "null", "sda1"):
+        with pytest.raises(OSError) as caught:
+            fs.open(f"{top}/{name}")
+        assert caught.value.errno == errno.ENXIO
+    assert fs.open_files == 0 and errors == []
+    assert_repository_ok(repo)
