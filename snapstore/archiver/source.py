@@ -21,13 +21,19 @@ import enum
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 class EntryKind(enum.Enum):
+    """What an entry is; each value names the tree node type it becomes (SPEC.md section 9)."""
+
     FILE = "file"
     DIR = "dir"
     SYMLINK = "symlink"
+    FIFO = "fifo"
+    SOCKET = "socket"
+    CHARDEV = "chardev"
+    BLOCKDEV = "blockdev"
 
 
 class ChunkingProfile(enum.Enum):
@@ -49,6 +55,8 @@ class SourceEntry:
     mtime_ns: int = 0
     size: int = 0
     link_target: bytes | None = None
+    #: Character and block devices: the device number as (major, minor)
+    rdev: tuple[int, int] | None = None
     open_content: Callable[[], AbstractContextManager[BinaryIO]] | None = None
     profile: ChunkingProfile = ChunkingProfile.FILES
     extra: dict[str, object] = field(default_factory=dict)
@@ -73,4 +81,14 @@ class Source(Protocol):
 
     def metadata(self) -> dict[str, object]:
         """Facts recorded in the snapshot after `entries` is exhausted (row counts, versions)."""
+        ...
+
+
+@runtime_checkable
+class ScannableSource(Protocol):
+    """A source that can count what it holds before reading it (files on disk): the
+    archiver scans it in a thread of its own for the progress totals."""
+
+    def scan(self) -> Iterator[int]:
+        """The size of each file `entries` would yield, without opening any."""
         ...

@@ -8,6 +8,13 @@ for a file or directory once it is out of that cache, so listing a snapshot of a
 costs the cache, not a million entries. Open files are the one state held for as long as the
 caller holds them (`open` ... `release`).
 
+FIFOs, sockets and device nodes appear with their type bits, mode and (devices) `st_rdev`,
+and hold nothing: `open` refuses them (ENXIO, as opening a socket is). Under a real mount the
+kernel never asks: it opens a FIFO or device inode itself (FUSE hands special inodes to the
+kernel's own code). A FIFO there is an empty pipe of this machine, so a reader that opens it
+with O_NONBLOCK reads nothing at once, and a blocking open waits for a writer as with any FIFO;
+device nodes cannot be opened at all, libfuse mounting with `nodev` (fuse_ops.py asks for it).
+
 Errors are OSErrors with the errno FUSE should return: ENOENT, ENOTDIR, EISDIR, EINVAL, and
 EIO for what the repository could not read, which is also reported (`MountOptions.on_error`)
 naming the path and the blob, and the mount goes on.
@@ -18,7 +25,6 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,8 +40,6 @@ from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import load_tree
-
-_TYPE_BITS = {NodeType.DIR: stat.S_IFDIR, NodeType.FILE: stat.S_IFREG, NodeType.SYMLINK: stat.S_IFLNK}
 
 
 def _ignore(what: str, error: SnapstoreError) -> None:
@@ -68,10 +72,11 @@ class Attr:
     uid: int
     gid: int
     mtime_ns: int
+    rdev: int = 0  # a device node's device number (st_rdev)
 
     @property
     def st_mode(self) -> int:
-        return _TYPE_BITS[self.type] | (self.mode & 0o7777)
+        return self.type.type_bits | (self.mode & 0o7777)
 
     @property
     def nlink(self) -> int:
@@ -144,7 +149,8 @@ class SnapshotFilesystem:
         node = found.node
         if node is None:
             return self._virtual(NodeType.DIR, 0o555, 0, time_ns(found.snapshot))
-        return Attr(node.type, node.mode, node.size, node.uid, node.gid, node.mtime_ns)
+        rdev = os.makedev(node.rdev_major, node.rdev_minor) if node.type.is_device else 0
+        return Attr(node.type, node.mode, node.size, node.uid, node.gid, node.mtime_ns, rdev)
 
     def readdir(self, path: str) -> Iterator[tuple[str, NodeType]]:
         """The entries of a directory (name, type), in stored order; the folders above the
@@ -172,6 +178,8 @@ class SnapshotFilesystem:
         found = self._resolve(path)
         if not isinstance(found, _InSnapshot) or found.node is None or found.node.type is NodeType.DIR:
             raise _errno(errno.EISDIR, path)
+        if found.node.type.special:  # nothing to read: see the module docstring
+            raise _errno(errno.ENXIO, path)
         if found.node.type is not NodeType.FILE:
             raise _errno(errno.EINVAL, path)
         opened = OpenFile(self._repo, found.node, self._blobs, self.options.read_ahead)

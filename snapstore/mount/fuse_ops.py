@@ -43,6 +43,7 @@ def _stat(attr: Attr) -> dict[str, int]:
         "st_ctime": attr.mtime_ns,
         "st_atime": attr.mtime_ns,
         "st_blocks": (attr.size + 511) // 512,
+        "st_rdev": attr.rdev,
     }
 
 
@@ -101,6 +102,8 @@ def mount_snapshots(repo: Repository, mountpoint: str | Path, options: MountOpti
     settings: dict[str, Any] = {
         "foreground": True,
         "ro": True,
+        "nodev": True,  # a device node in a snapshot never opens this machine's device
+        "nosuid": True,
         "default_permissions": True,
         "fsname": "snapstore",
         "subtype": "snapstore",

@@ -9,12 +9,17 @@ one content stream (restorer/stream.py): nothing is held but the blob being writ
   names, mtime to the nanosecond (a pax `mtime` record), symlinks with their targets; long
   names, big ids and sizes over 8 GiB in pax records. Each member's header carries the size
   the snapshot records; content of another length is an IntegrityError naming the file (the
-  archive is then cut short, never padded with made-up bytes).
+  archive is then cut short, never padded with made-up bytes). FIFOs and character and block
+  devices are tar's FIFOTYPE, CHRTYPE and BLKTYPE members (devmajor, devminor); tar has no
+  member for a socket, so a socket is left out and named in `ArchiveResult.skipped` (as GNU
+  tar says "socket ignored").
 - **zip** (stdlib `zipfile`, deflated, ZIP64 as needed, data descriptors on a pipe): Unix mode
   and type in the external attributes, mtime in the DOS field (local time, from 1980) and to the
   second in the extended-timestamp field, uid and gid in Info-ZIP's Unix field (`unzip -X`
   applies them), symlinks as Info-ZIP stores them (the target as content). Zip names are
-  UTF-8: bytes that do not decode are written as `\\xNN`.
+  UTF-8: bytes that do not decode are written as `\\xNN`. Zip has no FIFOs, sockets or
+  devices (Info-ZIP's unzip would make them regular files): each is left out and named in
+  `ArchiveResult.skipped`.
 
 Member names are the snapshot paths without the leading "/", as `restore --target` lays them
 out: `srv/www/index.html`.
@@ -23,13 +28,12 @@ out: `srv/www/index.html`.
 from __future__ import annotations
 
 import enum
-import stat
 import struct
 import tarfile
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from snapstore.errors import IntegrityError
@@ -53,6 +57,8 @@ class ArchiveResult:
 
     entries: int = 0
     bytes: int = 0
+    #: (path, why) of each node the format cannot hold, left out
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def archive_entries(
@@ -125,6 +131,9 @@ def _write_tar(repo: Repository, entries: Iterable[Entry], out: BinaryIO) -> Arc
     result = ArchiveResult()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for path, node in entries:
+            if node.type is NodeType.SOCKET:
+                result.skipped.append((f"/{_display(path)}", "a socket, left out (tar has no sockets)"))
+                continue
             info = _tar_info(_display(path), node)
             if node.type is NodeType.FILE:
                 content = _Content(stream_file(repo, node), node.size, "/" + _display(path))
@@ -151,13 +160,18 @@ def _tar_info(name: str, node: Node) -> tarfile.TarInfo:
     elif node.type is NodeType.SYMLINK:
         info.type = tarfile.SYMTYPE
         info.linkname = node.target.decode("utf-8", "surrogateescape")
+    elif node.type in _TAR_SPECIAL:
+        info.type = _TAR_SPECIAL[node.type]
+        info.devmajor, info.devminor = node.rdev_major, node.rdev_minor
     else:
         info.type = tarfile.REGTYPE
         info.size = node.size
     return info
 
 
-_FILE_TYPE = {NodeType.FILE: stat.S_IFREG, NodeType.DIR: stat.S_IFDIR, NodeType.SYMLINK: stat.S_IFLNK}
+_TAR_SPECIAL = {
+    NodeType.FIFO: tarfile.FIFOTYPE, NodeType.CHARDEV: tarfile.CHRTYPE, NodeType.BLOCKDEV: tarfile.BLKTYPE
+}  # fmt: skip
 _DOS_DIRECTORY = 0x10
 _EARLIEST_DOS = (1980, 1, 1, 0, 0, 0)
 _LATEST_DOS = (2107, 12, 31, 23, 59, 58)
@@ -190,6 +204,10 @@ def _write_zip(repo: Repository, entries: Iterable[Entry], out: BinaryIO) -> Arc
     archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)  # type: ignore[call-overload]
     try:
         for path, node in entries:
+            if node.type.special:
+                why = f"a {node.type.description}, left out (zip cannot hold one)"
+                result.skipped.append((f"/{_display(path)}", why))
+                continue
             info = _zip_info(_display(path, "backslashreplace"), node)
             if node.type is NodeType.FILE:
                 written = 0
@@ -219,7 +237,7 @@ def _zip_info(name: str, node: Node) -> zipfile.ZipInfo:
     is_dir = node.type is NodeType.DIR
     info = zipfile.ZipInfo(name + "/" if is_dir else name, date_time=_dos_time(seconds))
     info.create_system = 3  # Unix: the external attributes hold st_mode
-    info.external_attr = ((_FILE_TYPE[node.type] | (node.mode & 0o7777)) << 16) | (
+    info.external_attr = ((node.type.type_bits | (node.mode & 0o7777)) << 16) | (
         _DOS_DIRECTORY if is_dir else 0
     )
     info.compress_type = zipfile.ZIP_DEFLATED if node.type is NodeType.FILE else zipfile.ZIP_STORED

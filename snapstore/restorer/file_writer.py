@@ -3,6 +3,10 @@
 Every operation is relative to an open directory fd and uses O_NOFOLLOW (or
 follow_symlinks=False), so a symlink planted in the target, or restored from the snapshot,
 can never redirect a write outside the target.
+
+FIFOs and device nodes are made with mkfifo/mknod and never opened (opening a FIFO blocks
+until a writer comes; opening a device may act on it: a tape rewinds): their metadata is set
+by name inside the directory, never following a symlink (`apply_node_metadata`).
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Callable
+from functools import partial
 
 from snapstore.errors import UnsafePath
-from snapstore.snapshot.tree import Node, check_name
+from snapstore.snapshot.tree import Node, NodeType, check_name
 from snapstore.snapshot.xattrs import PRIVILEGED, decode_xattrs
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -139,6 +145,29 @@ def make_hardlink(root_fd: int, existing_path: bytes, dir_fd: int, name: bytes) 
     os.link(existing_path, name, src_dir_fd=root_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
 
 
+def make_special(dir_fd: int, node: Node) -> None:
+    """Creates a FIFO or a device node (never a socket: only a program listening on one makes
+    it); whatever was at its name (not a directory) is replaced. Creating a device node needs
+    root (CAP_MKNOD): PermissionError otherwise."""
+    check_name(node.name)
+    if not (node.type is NodeType.FIFO or node.type.is_device):
+        raise ValueError(f"cannot create a {node.type.value} node")
+    _remove_existing(dir_fd, node.name, keep_dir=False)
+    if node.type is NodeType.FIFO:
+        os.mkfifo(node.name, 0o600, dir_fd=dir_fd)
+    else:
+        device = os.makedev(node.rdev_major, node.rdev_minor)
+        os.mknod(node.name, 0o600 | node.type.type_bits, device, dir_fd=dir_fd)
+
+
+def same_special(found: os.stat_result, node: Node) -> bool:
+    """Whether what `lstat` found is the node's kind of special file (and device)."""
+    if stat.S_IFMT(found.st_mode) != node.type.type_bits:
+        return False
+    return not node.type.is_device or (
+        os.major(found.st_rdev), os.minor(found.st_rdev)) == (node.rdev_major, node.rdev_minor)
+
+
 def make_symlink(dir_fd: int, name: bytes, target: bytes) -> None:
     check_name(name)
     _remove_existing(dir_fd, name, keep_dir=False)
@@ -167,14 +196,41 @@ def apply_xattrs(fd: int, node: Node, privileged: bool) -> list[str]:
     """Sets the node's extended attributes (ACLs among them) on an open descriptor, before its
     mode (an access ACL and the mode share the group bits). Best effort: returns one line per
     attribute the filesystem refused; `security.*` and `trusted.*` only when `privileged`."""
+    return _set_xattrs(node, privileged, partial(os.setxattr, fd))
+
+
+def _set_xattrs(node: Node, privileged: bool, set_one: Callable[[bytes, bytes], None]) -> list[str]:
     refused = []
     for name, value in decode_xattrs(node.extra):
         if name.startswith(PRIVILEGED) and not privileged:
             continue
         try:
-            os.setxattr(fd, name, value)
+            set_one(name, value)
         except OSError as exc:
             refused.append(f"extended attribute {os.fsdecode(name)} not restored: {exc.strerror or exc}")
+    return refused
+
+
+def apply_node_metadata(dir_fd: int, node: Node, owners: bool) -> list[str]:
+    """`apply_metadata` for a FIFO or device node, which is never opened: the node is taken
+    with O_PATH (no open of the FIFO or device itself, a symlink not followed), checked to be
+    what was made, and changed through its /proc/self/fd link, as glibc's fchmodat does.
+    Returns the attributes the filesystem refused."""
+    fd = os.open(node.name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        if not same_special(os.fstat(fd), node):
+            raise UnsafePath(f"{os.fsdecode(node.name)!r} was replaced in the target while restoring")
+        path = f"/proc/self/fd/{fd}"
+        if owners:
+            try:
+                os.chown(path, node.uid, node.gid)
+            except (PermissionError, OverflowError):
+                pass
+        refused = _set_xattrs(node, owners, partial(os.setxattr, path))
+        os.chmod(path, node.mode & 0o7777)
+        os.utime(path, ns=(node.mtime_ns, node.mtime_ns))
+    finally:
+        os.close(fd)
     return refused
 
 

@@ -4,7 +4,8 @@ Each path that differs is one `DiffEntry`:
 
     +  added             only in the new snapshot (everything below an added directory too)
     -  removed           only in the old snapshot (everything below a removed directory too)
-    M  content changed   a file whose size or chunks differ, a symlink whose target differs
+    M  content changed   a file whose size or chunks differ, a symlink whose target differs,
+                         a device node whose device number differs
     U  metadata only     same content; mode, owner (uid, gid, user, group) or mtime differ
 
 A path whose type changed (a file became a directory) is removed, then added.
@@ -230,6 +231,8 @@ def _content_differs(old: Node, new: Node) -> bool:
         )
     if old.type is NodeType.SYMLINK:
         return old.target != new.target
+    if old.type.is_device:  # a device node's "content" is the device it names
+        return (old.rdev_major, old.rdev_minor) != (new.rdev_major, new.rdev_minor)
     return False
 
 

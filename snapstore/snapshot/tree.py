@@ -74,6 +74,11 @@ class NodeType(enum.Enum):
     def is_device(self) -> bool:
         return self in (NodeType.CHARDEV, NodeType.BLOCKDEV)
 
+    @property
+    def description(self) -> str:
+        """How messages name the type: "file", "FIFO", "character device"."""
+        return _DESCRIPTIONS[self]
+
     @classmethod
     def from_mode(cls, st_mode: int) -> NodeType | None:
         """The node type of an `lstat` mode; None for what no node can hold."""
@@ -90,6 +95,15 @@ _TYPE_BITS = {
     NodeType.BLOCKDEV: stat.S_IFBLK,
 }
 _TYPES_BY_BITS = {bits: node_type for node_type, bits in _TYPE_BITS.items()}
+_DESCRIPTIONS = {
+    NodeType.FILE: "file",
+    NodeType.DIR: "directory",
+    NodeType.SYMLINK: "symlink",
+    NodeType.FIFO: "FIFO",
+    NodeType.SOCKET: "socket",
+    NodeType.CHARDEV: "character device",
+    NodeType.BLOCKDEV: "block device",
+}
 SPECIAL_TYPES = frozenset({NodeType.FIFO, NodeType.SOCKET, NodeType.CHARDEV, NodeType.BLOCKDEV})
 
 

@@ -1,6 +1,7 @@
 """An in-memory backup Source for unit tests, and a reader for what a restore wrote.
 
-`MemorySource` turns a mapping of "a/b/c" paths to `File`, `Dir` and `Link` values (plain
+`MemorySource` turns a mapping of "a/b/c" paths to `File`, `Dir`, `Link` and `Special` (a
+FIFO, socket or device node) values (plain
 bytes are shorthand for a `File`) into the depth-first `SourceEntry` stream the archiver
 consumes. Missing parents are left to the archiver. A `File` can be told to fail when it is
 opened (`open_error`) or half-way through reading (`read_error`), as an unreadable or
@@ -44,6 +45,14 @@ class Dir:
 class Link:
     target: bytes
     mtime_ns: int = MTIME
+
+
+@dataclass(frozen=True)
+class Special:
+    kind: EntryKind  # FIFO, SOCKET, CHARDEV or BLOCKDEV
+    mode: int = 0o600
+    mtime_ns: int = MTIME
+    rdev: tuple[int, int] | None = None  # devices: (major, minor)
 
 
 # Path ("a/b" or a tuple of name bytes) -> bytes | File | Dir | Link. Typed loosely because
@@ -101,6 +110,10 @@ class MemorySource:
                     mode=0o777,
                     mtime_ns=value.mtime_ns,
                     link_target=value.target,
+                )
+            elif isinstance(value, Special):
+                yield SourceEntry(
+                    path, value.kind, mode=value.mode, mtime_ns=value.mtime_ns, rdev=value.rdev
                 )
             else:
                 yield SourceEntry(
