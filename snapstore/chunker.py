@@ -38,6 +38,8 @@ __all__ = [
 GEAR_CONTEXT = "snapstore 2026-11-22 chunker gear table v1"
 SEED_SIZE = 32
 DEFAULT_READ_SIZE = 1 << 20
+#: iter_chunks' first buffer: enough for most small files in one read.
+_FIRST_BUFFER = 64 << 10
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -137,23 +139,32 @@ class Chunker:
         if read_size <= 0:
             raise ValueError(f"read_size must be positive, got {read_size}")
         core = self._core()
-        buf = bytearray(self.params.max_size + read_size)
+        # The buffer starts small and doubles while the open chunk needs it, up to
+        # max_size + read_size: a file of a few bytes does not cost a zeroed 9 MiB buffer.
+        capacity = self.params.max_size + read_size
+        buf = bytearray(min(capacity, _FIRST_BUFFER))
         view = memoryview(buf)
         readinto = getattr(reader, "readinto", None)
         start = 0  # first byte of the open chunk
         filled = 0  # bytes of buf that hold stream data
         while True:
-            if len(buf) - filled < read_size:
-                # The open chunk is shorter than max_size, so this frees read_size.
+            if len(buf) - filled < read_size and start:
+                # The open chunk is shorter than max_size, so at full capacity this frees read_size.
                 view[: filled - start] = view[start:filled]
                 filled -= start
                 start = 0
+            if filled == len(buf):
+                grown = bytearray(min(capacity, 2 * len(buf)))
+                grown[:filled] = view[:filled]
+                view.release()
+                buf, view = grown, memoryview(grown)
+            want = min(read_size, len(buf) - filled)
             if readinto is not None:
-                count = readinto(view[filled : filled + read_size])
+                count = readinto(view[filled : filled + want])
                 if count is None:
                     raise ValueError("iter_chunks needs a blocking reader")
             else:
-                data = reader.read(read_size)
+                data = reader.read(want)
                 count = len(data)
                 view[filled : filled + count] = data
             if not count:
