@@ -73,14 +73,31 @@ def list_tree(
         yield base.rstrip("/") + "/" + visit.display_path, visit.node
 
 
-def dump_file(repo: Repository, snapshot: Snapshot, path: str) -> Iterator[bytes]:
-    """The content of one file in a snapshot, blob by blob."""
+def dump_file(
+    repo: Repository, snapshot: Snapshot, path: str, progress: Progress | None = None
+) -> Iterator[bytes]:
+    """The content of one file in a snapshot, blob by blob (reported to `progress` as it is
+    taken)."""
     node = find_node(repo, snapshot.tree, path)
     if node is None or node.type is NodeType.DIR:
         raise PathIsDirectory(f"{path!r} is a directory in snapshot {snapshot.short_id}")
     if node.type is not NodeType.FILE:
         raise PathNotFound(f"{path!r} is not a file in snapshot {snapshot.short_id}")
-    return stream_file(repo, node)
+    if progress is None:
+        return stream_file(repo, node)
+    return _reported(stream_file(repo, node), path, node.size, progress)
+
+
+def _reported(
+    chunks: Iterator[bytes], path: str, size: int, progress: Progress
+) -> Iterator[bytes]:
+    progress.phase("dump")
+    progress.totals(1, size)
+    progress.item(path)
+    for chunk in chunks:
+        yield chunk
+        progress.advance(len(chunk), 0)
+    progress.item_done(path)
 
 
 def dump_archive(
@@ -101,6 +118,8 @@ def dump_archive(
     return write_archive(repo, entries, out, ArchiveFormat(archive_format))
 
 
-def check(repo: Repository, options: CheckOptions | None = None) -> CheckReport:
+def check(
+    repo: Repository, options: CheckOptions | None = None, progress: Progress | None = None
+) -> CheckReport:
     """Checks a repository opened with load_index=False."""
-    return check_repository(repo, options)
+    return check_repository(repo, options, progress)

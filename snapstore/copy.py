@@ -88,7 +88,10 @@ def copy_snapshots(
         if isinstance(snap.metadata.get(COPIED_FROM), str)
     }
     result = CopyResult()
-    copier = _Copier(src, dst, progress or NoProgress(), result)
+    progress = progress or NoProgress()
+    copier = _Copier(src, dst, progress, result)
+    progress.phase("copy", "snapshots")
+    progress.totals(sum(1 for s in chosen if s.id is not None and s.id.hex() not in copies), None)
     for snap in chosen:
         if snap.id is None:
             raise ValueError("only stored snapshots can be copied")
@@ -108,6 +111,7 @@ def copy_snapshots(
         save_snapshot(dst, copy)
         copies[snap.id.hex()] = copy
         result.copied.append((snap, copy))
+        progress.item_done(f"snapshot {snap.short_id}")
     return result
 
 

@@ -363,6 +363,8 @@ def _prune(
         return report
 
     final = {p: state.indexed.get(p) or state.recovered[p] for p in sorted(plan.keep)}
+    progress.phase("repack", "packs")
+    progress.totals(len(plan.repack), sum(state.sizes[p] for p in plan.repack))
     final.update(_repack(repo, plan, report, progress))
     if rewrite_index:
         lock.check()
@@ -374,15 +376,19 @@ def _prune(
             progress.item(f"deleting index/{name[:16]}")
             _remove(repo, FileType.INDEX, name)
     repo.replace_index(final)
+    progress.phase("delete", "packs")
+    progress.totals(len(doomed), None)
     for number, pack_id in enumerate(sorted(doomed)):
         if number % 100 == 0:
             lock.check()
         progress.item(f"deleting data/{pack_id.hex()[:16]}")
         _remove(repo, FileType.PACK, pack_id.hex())
+        progress.item_done(f"data/{pack_id.hex()[:16]}")
     return report
 
 
 def _gather(repo: Repository, progress: Progress) -> _State:
+    progress.phase("find unused data")
     progress.item("reading the index")
     try:
         files = repo.read_index_files()
@@ -508,6 +514,7 @@ def _repack(
             sizes[entry.type] += len(envelope)
             if sizes[entry.type] >= repo.config.pack_size:
                 store(entry.type)
+        progress.item_done(f"data/{pack_id.hex()[:16]}")
     for blob_type in BlobType:
         if batches[blob_type]:
             store(blob_type)

@@ -23,6 +23,7 @@ this snapshot takes its content, waiting for its chunks if they are still being 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import socket
 import time
@@ -35,13 +36,19 @@ from typing import BinaryIO
 
 from snapstore.archiver.detect import HEAD_BYTES, PROFILE_KEY, Prefixed, database_format, read_head
 from snapstore.archiver.parent import ParentStream, ParentTree, find_parent, parent_chunk_ids
-from snapstore.archiver.source import ChunkingProfile, EntryKind, Source, SourceEntry
+from snapstore.archiver.source import (
+    ChunkingProfile,
+    EntryKind,
+    ScannableSource,
+    Source,
+    SourceEntry,
+)
 from snapstore.archiver.unchanged import ChangeRule, content_in_index, has_stat_facts, is_unchanged
 from snapstore.chunker import PROFILES, ByteReader, Chunker, ChunkerParams
 from snapstore.errors import SourceError
 from snapstore.ids import Id
 from snapstore.pack import BlobType
-from snapstore.progress import NoProgress, Progress
+from snapstore.progress import ItemStatus, NoProgress, Progress, Scan
 from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.content import INLINE_CHUNK_LIMIT, split_id_run
@@ -186,29 +193,41 @@ class Archiver:
             self._change_rule = ChangeRule(options.ignore_inode, options.ignore_ctime)
         stack: list[_OpenDir] = [_OpenDir((), None)]
 
-        for entry in source.entries(self._record_error):
-            parent = entry.path[:-1]
-            while stack[-1].path != parent[: len(stack[-1].path)] or len(stack[-1].path) > len(parent):
-                self._close_dir(stack)
-            for name in entry.path[len(stack[-1].path) :]:  # the open directories' were checked
-                check_name(name)
-            while len(stack[-1].path) < len(parent):
-                missing = parent[: len(stack[-1].path) + 1]
-                stack.append(_OpenDir(missing, Node(missing[-1], NodeType.DIR, mode=0o755)))
-            self._progress.item(_display(entry.path))
-            if entry.kind is EntryKind.DIR:
-                stack.append(_OpenDir(entry.path, _node_for(entry, NodeType.DIR)))
-                self._summary.dirs += 1
-            elif entry.kind is EntryKind.SYMLINK:
-                node = _node_for(entry, NodeType.SYMLINK)
-                node.target = entry.link_target or b""
-                stack[-1].children.append(_PendingNode(node))
-                self._read_something = True
-            else:
-                pending = self._save_file(entry)
-                if pending is not None:
-                    stack[-1].children.append(pending)
+        self._progress.phase("snapshot")
+        scan: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if isinstance(source, ScannableSource):  # totals for the progress display
+            scan = Scan(source.scan, self._progress)
+        with scan:
+            for entry in source.entries(self._record_error):
+                parent = entry.path[:-1]
+                while stack[-1].path != parent[: len(stack[-1].path)] or len(stack[-1].path) > len(parent):
+                    self._close_dir(stack)
+                for name in entry.path[len(stack[-1].path) :]:  # the open directories' were checked
+                    check_name(name)
+                while len(stack[-1].path) < len(parent):
+                    missing = parent[: len(stack[-1].path) + 1]
+                    stack.append(_OpenDir(missing, Node(missing[-1], NodeType.DIR, mode=0o755)))
+                self._progress.item(_display(entry.path))
+                if entry.kind is EntryKind.DIR:
+                    stack.append(_OpenDir(entry.path, _node_for(entry, NodeType.DIR)))
+                    self._summary.dirs += 1
+                elif entry.kind is EntryKind.SYMLINK:
+                    node = _node_for(entry, NodeType.SYMLINK)
+                    node.target = entry.link_target or b""
+                    stack[-1].children.append(_PendingNode(node))
                     self._read_something = True
+                elif entry.kind is not EntryKind.FILE:  # a FIFO, socket or device: no content
+                    node = _node_for(entry, NodeType(entry.kind.value))
+                    node.size = 0
+                    if node.type.is_device and entry.rdev is not None:
+                        node.rdev_major, node.rdev_minor = entry.rdev
+                    stack[-1].children.append(_PendingNode(node))
+                    self._read_something = True
+                else:
+                    pending = self._save_file(entry)
+                    if pending is not None:
+                        stack[-1].children.append(pending)
+                        self._read_something = True
         while len(stack) > 1:
             self._close_dir(stack)
         if self._errors and not self._read_something:
@@ -258,13 +277,20 @@ class Archiver:
         if PROFILE_KEY in first.node.extra:
             node.extra[PROFILE_KEY] = first.node.extra[PROFILE_KEY]
         self._summary.files += 1
+        self._progress.advance(node.size, 0)
+        self._file_done(entry, self._compared(entry.path))
         return _PendingNode(node, ids=bytearray(first.ids), path=entry.path,
                             parent=first.parent, parent_known=first.parent_known)  # fmt: skip
 
     def _read_file(self, entry: SourceEntry) -> _PendingNode | None:
         node = _node_for(entry, NodeType.FILE)
         pending = _PendingNode(node)
-        if entry.open_content is None or self._reuse_unchanged(entry, node):
+        if entry.open_content is None:
+            self._file_done(entry, self._compared(entry.path))
+            return pending
+        if self._reuse_unchanged(entry, node):
+            self._progress.advance(node.size, 0)
+            self._file_done(entry, ItemStatus.UNCHANGED)
             return pending
         pending.path = entry.path
         read = 0
@@ -294,11 +320,24 @@ class Archiver:
             raise
         except OSError as exc:
             self._record_error(entry.path, exc)
+            self._file_done(entry, None)
             return None
         node.size = read
         self._summary.files += 1
         self._summary.bytes_read += read
+        self._file_done(entry, self._compared(entry.path))
         return pending
+
+    def _file_done(self, entry: SourceEntry, status: ItemStatus | None) -> None:
+        self._progress.item_done(_display(entry.path), status)
+
+    def _compared(self, path: tuple[bytes, ...]) -> ItemStatus:
+        """A file that was read (or linked): new, or changed from the parent's copy. A run
+        that has not needed its parent (streams, --force) does not look it up for this: no
+        parent is in use, and the file is new."""
+        if self._find_parent is not None or self._parent_file(path) is None:
+            return ItemStatus.NEW
+        return ItemStatus.CHANGED
 
     def _profile(
         self, entry: SourceEntry, stream: BinaryIO

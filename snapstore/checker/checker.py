@@ -19,6 +19,7 @@ from snapstore.checker.rotation import Coverage, VerificationRecord, record_path
 from snapstore.errors import BackendError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.index import deltas
+from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import load_snapshot
@@ -70,10 +71,14 @@ class CheckOptions:
 
 
 def check_repository(
-    repo: Repository, options: CheckOptions | None = None, on_pack: Callable[[], None] | None = None
+    repo: Repository,
+    options: CheckOptions | None = None,
+    progress: Progress | None = None,
 ) -> CheckReport:
     options = options or CheckOptions()
+    progress = progress or NoProgress()
     report = CheckReport()
+    progress.phase("index")
 
     # 1. Index files: each must decrypt and parse (one another supersedes is not read).
     def damaged_index(name: str, exc: SnapstoreError) -> None:
@@ -123,6 +128,7 @@ def check_repository(
             bad_blobs[Id(delta)] = Finding(kind, delta.hex(), f"its base {base_name} {reason}")
 
     # 3. Snapshots: every tree and chunk list decodes, every blob they name is indexed.
+    progress.phase("snapshots", "snapshots")
     snapshots: list[Snapshot] = []
     for info in repo.list_objects(FileType.SNAPSHOT):
         try:
@@ -134,7 +140,7 @@ def check_repository(
         except SnapstoreError as exc:
             report.findings.append(Finding(F.SNAPSHOT_DAMAGED, info.handle.name[:8], str(exc)))
     report.snapshots = len(snapshots)
-    _check_snapshots(repo, snapshots, bad_blobs)
+    _check_snapshots(repo, snapshots, bad_blobs, progress)
 
     # 4. With --read-data: the selected packs read whole, every blob decrypted and verified,
     # least recently verified first when a record of earlier reads is kept.
@@ -145,11 +151,15 @@ def check_repository(
     if options.read_data:
         packs = _packs_to_read(options, on_backend, record)
         report.packs_selected = len(packs)
+        progress.phase("read data", "packs")
+        progress.totals(len(packs), sum(on_backend[p] for p in packs))
         deadline = None if options.max_duration is None else options.clock() + options.max_duration
         time_up = None if deadline is None else (lambda: options.clock() >= deadline)
-        for pack_id, finding, deltas in read_packs(repo, packs, contents, on_pack, time_up):
+        for pack_id, finding, deltas in read_packs(repo, packs, contents, time_up):
             report.packs_read += 1
             report.bytes_read += on_backend[pack_id]
+            progress.advance(on_backend[pack_id], 0)
+            progress.item_done(f"data/{pack_id.hex()[:16]}")
             if finding is not None and finding.error:
                 if record is not None:
                     record.mark_damaged(pack_id, options.now(), finding.message)
@@ -265,7 +275,9 @@ def _base_ids(repo: Repository, deltas: Iterable[bytes]) -> dict[bytes, Id]:
     return found
 
 
-def _check_snapshots(repo: Repository, snapshots: list[Snapshot], bad: dict[Id, Finding]) -> None:
+def _check_snapshots(
+    repo: Repository, snapshots: list[Snapshot], bad: dict[Id, Finding], progress: Progress
+) -> None:
     """Every tree and chunk list read once, every blob they name looked up in the index."""
 
     def unreadable(problem: Unreadable) -> None:
@@ -285,13 +297,16 @@ def _check_snapshots(repo: Repository, snapshots: list[Snapshot], bad: dict[Id, 
             bad[blob_id] = Finding(F.CHUNK_LIST_DAMAGED, blob_id.hex(), str(problem.error))
 
     walker = Walker(repo, on_error=unreadable)
+    progress.totals(len(snapshots), None)
     for snap in snapshots:
+        progress.item(f"snapshot {snap.short_id}")
         for visit in walker.pre_order(snap.tree):
             if visit.node.type is NodeType.FILE:
                 _check_blobs(repo, visit.node.content, bad)
                 for list_id, listed in walker.chunk_lists(visit.node):
                     if list_id not in bad:
                         _check_blobs(repo, listed, bad)
+        progress.item_done(f"snapshot {snap.short_id}")
 
 
 def _check_blobs(repo: Repository, blob_ids: list[Id], bad: dict[Id, Finding]) -> None:

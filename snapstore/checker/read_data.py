@@ -165,7 +165,6 @@ def read_packs(
     repo: Repository,
     packs: list[Id],
     indexed: dict[Id, set[tuple[bytes, int, int]]],
-    on_pack: Callable[[], None] | None = None,
     time_up: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Id, Finding | None, list[Finding]]]:
     """Verifies `packs` in the order given; yields each pack's finding and its delta blobs'
@@ -191,8 +190,6 @@ def read_packs(
                 return
             pack_id, future = pending.popleft()
             finding, deltas = future.result()
-            if on_pack is not None:
-                on_pack()
             yield pack_id, finding, deltas
 
 

@@ -17,6 +17,12 @@ file; each later one in the same restore is linked to it (counted in `files` and
 no content written). Where linking fails (a filesystem without hard links), it is written as
 a file of its own.
 
+FIFOs and device nodes are created with mkfifo/mknod and their metadata set without opening
+them; a device node needs root, so without it each is named in `errors` (exit 1, as a file
+that could not be written). Sockets are not created (as restic and borg: the program that
+listens on one makes it), only counted. Neither --verify nor --overwrite ever opens one in
+the target: a FIFO would block the restore.
+
 Damage does not stop a restore: a file whose blob cannot be read is named in
 `RestoreResult.errors` (which blob, which pack), and every other file is restored.
 """
@@ -27,25 +33,30 @@ import enum
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from snapstore.errors import PathNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.pack import BlobType
-from snapstore.progress import NoProgress, Progress
+from snapstore.progress import NoProgress, Progress, Scan
 from snapstore.repository.blob_reader import BlobRead
 from snapstore.repository.repository import Repository
 from snapstore.restorer.file_writer import (
     apply_link_metadata,
     apply_metadata,
+    apply_node_metadata,
     create_file,
     existing,
     make_hardlink,
+    make_special,
     make_symlink,
     open_dir,
     remove_entry,
     reopen_parent,
+    same_special,
     write_keeping_holes,
 )
 from snapstore.snapshot.content import iter_chunk_ids
@@ -99,6 +110,8 @@ class RestoreResult:
     deleted: int = 0  # entries removed with --delete
     files_verified: int = 0
     hardlinks: int = 0  # files of `files` restored as another link to an earlier one
+    special: int = 0  # FIFOs and device nodes created (or to be, in a dry run)
+    sockets_skipped: int = 0  # socket nodes, never created
     #: one line per file that could not be restored or verified (path, then why)
     errors: list[str] = field(default_factory=list)
     #: one line per fact the target could not take (an extended attribute it refused)
@@ -187,14 +200,17 @@ class Restorer:
             options.includes = [*options.includes, *includes]
         run = _Run(self._repo, self._progress, self._owners, options)
         tree = self._root_tree(snapshot, options.subtree)
+        self._progress.phase("restore")
         if not options.dry_run:
             os.makedirs(target, exist_ok=True)
         elif not os.path.isdir(target):
-            run.walk(tree, None)
+            with Scan(partial(_selected_sizes, self._repo, tree, options), self._progress):
+                run.walk(tree, None)
             return run.result
         root_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            run.walk(tree, root_fd)
+            with Scan(partial(_selected_sizes, self._repo, tree, options), self._progress):
+                run.walk(tree, root_fd)
             if options.verify and not options.dry_run:
                 _Verifier(self._repo, options, run.result).verify(tree, root_fd)
         finally:
@@ -209,6 +225,18 @@ class Restorer:
         if node is None or node.type is not NodeType.DIR or node.subtree is None:
             raise PathNotFound(f"{subtree!r} is not a directory in snapshot {snapshot.short_id}")
         return node.subtree
+
+
+def _selected_sizes(repo: Repository, tree: Id, options: RestoreOptions) -> Iterator[int]:
+    """The size of each file the restore selects, from a walk of its own (the progress
+    totals); what it cannot read, the restore's walk reports."""
+    selection = _Selection(options.includes, options.excludes)
+    walker = Walker(repo, each_tree_once=False)
+    for step in walker.steps(tree, lambda path, node: selection.wants(path)):
+        node = step.node
+        if (not step.leaving and node is not None and node.type is NodeType.FILE
+                and selection.wants(step.path) and selection.whole(step.path)):
+            yield node.size
 
 
 class _Run:
@@ -260,8 +288,10 @@ class _Run:
                         continue
                     elif node.type is NodeType.FILE:
                         self._plan_file(top, node, path)
-                    else:
+                    elif node.type is NodeType.SYMLINK:
                         self._symlink(top, node)
+                    else:
+                        self._special(top, node, path)
                 except OSError as exc:  # this entry cannot be written: name it, go on
                     self.result.errors.append(f"{_display(path)}: {exc.strerror or exc}")
             self._run_batch()
@@ -329,6 +359,32 @@ class _Run:
         make_symlink(parent.fd, node.name, node.target)
         apply_link_metadata(parent.fd, node, self._owners)
 
+    def _special(self, parent: _Dir, node: Node, path: tuple[bytes, ...]) -> None:
+        """A FIFO or device node is made and given its metadata, never opened; a socket is
+        left out, as restic and borg do."""
+        if node.type is NodeType.SOCKET:
+            self.result.sockets_skipped += 1
+            return
+        if self._keep_existing(parent, node):
+            self.result.files_skipped += 1
+            return
+        if parent.fd is None or self._options.dry_run:
+            self.result.special += 1
+            return
+        display = _display(path)
+        try:
+            make_special(parent.fd, node)
+        except PermissionError:
+            if not node.type.is_device:
+                raise
+            self.result.errors.append(
+                f"{display}: {node.type.description} {node.rdev_major},{node.rdev_minor} "
+                "not created (creating device nodes needs root)"
+            )
+            return
+        self._warn(display, apply_node_metadata(parent.fd, node, self._owners))
+        self.result.special += 1
+
     # -- files ----------------------------------------------------------------------------
     def _keep_existing(self, parent: _Dir, node: Node) -> bool:
         """Whether the file already in the target stays, by the --overwrite policy."""
@@ -342,21 +398,29 @@ class _Run:
             return True
         if policy is Overwrite.IF_NEWER:
             return found.st_mtime_ns >= node.mtime_ns
+        if node.type is not NodeType.FILE:  # a FIFO or device: never opened, only looked at
+            return same_special(found, node) and found.st_mtime_ns == node.mtime_ns
         return stat.S_ISREG(found.st_mode) and found.st_size == node.size and found.st_mtime_ns == node.mtime_ns
 
     def _plan_file(self, parent: _Dir, node: Node, path: tuple[bytes, ...]) -> None:
         display = _display(path)
         if self._keep_existing(parent, node):
             self.result.files_skipped += 1
+            self._progress.advance(node.size, 0)
+            self._progress.item_done(display)
             return
         self.result.planned.append((display, node.size))
         if self._options.dry_run:
             self.result.files += 1
             self.result.bytes_written += node.size
+            self._progress.advance(node.size, 0)
+            self._progress.item_done(display)
             return
         assert parent.fd is not None
         key = link_key(node.extra)
         if key is not None and key in self._links and self._link(parent.fd, node, self._links[key]):
+            self._progress.advance(node.size, 0)
+            self._progress.item_done(display)
             return
         if len(self._files) >= MAX_OPEN_FILES:
             self._run_batch()
@@ -454,6 +518,7 @@ class _Run:
                 self.result.errors.append(f"{open_file.display}: {exc.strerror or exc}")
             finally:
                 os.close(open_file.fd)
+                self._progress.item_done(open_file.display)
 
     def _warn(self, display: str, problems: list[str]) -> None:
         self.result.warnings.extend(f"{display}: {problem}" for problem in problems)
@@ -505,16 +570,40 @@ class _Verifier:
                     display = _display(path)
                     if display not in self._failed:
                         self._verify_file(parent_fd, node, display)
+                elif node.type.special and node.type is not NodeType.SOCKET and self._selection.whole(path):
+                    display = _display(path)
+                    if display not in self._failed:
+                        self._verify_special(parent_fd, node, display)
         finally:
             for frame in stack[1:]:
                 if frame.fd is not None:
                     os.close(frame.fd)
 
-    def _verify_file(self, dir_fd: int, node: Node, display: str) -> None:
+    def _verify_special(self, dir_fd: int, node: Node, display: str) -> None:
+        """A FIFO or device node is looked at, never opened: its kind and device number."""
         try:
-            fd = os.open(node.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            found = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            self._result.errors.append(f"{display}: verify: {exc.strerror}")
+            return
+        if not same_special(found, node):
+            self._result.errors.append(f"{display}: verify: not the {node.type.description} of the snapshot")
+
+    def _verify_file(self, dir_fd: int, node: Node, display: str) -> None:
+        # What --overwrite left in the target may be a FIFO or a device: looked at first, never
+        # opened (O_NONBLOCK too: one swapped in meanwhile must not block the restore)
+        found = existing(dir_fd, node.name)
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            self._result.errors.append(f"{display}: verify: not a regular file in the target")
+            return
+        try:
+            fd = os.open(node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except OSError as exc:
             self._result.errors.append(f"{display}: verify: cannot open: {exc.strerror}")
+            return
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            self._result.errors.append(f"{display}: verify: not a regular file in the target")
             return
         try:
             with os.fdopen(fd, "rb", closefd=False) as handle:

@@ -25,10 +25,12 @@ missing, as on an unmounted volume), the archiver records no snapshot. Files are
 with O_NOFOLLOW and O_NONBLOCK, so a file swapped for a symlink or a FIFO after listing can
 neither redirect the read nor block it.
 
-Sockets, FIFOs and device nodes are not stored yet (the tree format has no node type for them):
-each one is reported through `on_error`, naming its path and kind, so the snapshot is
-recorded as incomplete instead of silently lacking them, and counted as `special_skipped` in
-`metadata()`. An excluded one is neither reported nor counted.
+FIFOs, sockets and character and block devices are FIFO, SOCKET, CHARDEV and BLOCKDEV entries
+(a version 3 tree's special nodes, SPEC.md section 9) with their mode, owner, times, file
+facts and extended attributes, a device's number split as (major, minor); they are never
+opened, and counted as `special` in `metadata()`. Excludes and --one-file-system apply to them
+as to files. Anything else `lstat` may report (a Solaris door, say) is named through
+`on_error` and counted as `special_skipped`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from typing import BinaryIO
 
 from snapstore.archiver.source import EntryKind, ErrorCallback, SourceEntry
 from snapstore.errors import SourceError, UsageError
+from snapstore.snapshot.tree import NodeType
 from snapstore.snapshot.xattrs import XATTRS, encode_xattrs
 from snapstore.sources.file_filter import ExcludeOptions, FileFilter
 
@@ -108,8 +111,8 @@ class FileSource:
         ))  # fmt: skip
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
-        self._counts = {"files": 0, "dirs": 0, "symlinks": 0, "special_skipped": 0,
-                        "excluded": 0, "errors": 0}  # fmt: skip
+        self._counts = {"files": 0, "dirs": 0, "symlinks": 0, "special": 0,
+                        "special_skipped": 0, "excluded": 0, "errors": 0}  # fmt: skip
 
     @property
     def kind(self) -> str:
@@ -146,13 +149,33 @@ class FileSource:
                     report(parent, exc)
                     continue
                 yield self._entry(parent, EntryKind.DIR, info)
-            yield from self._walk(target, report, on_error)
+            for components, kind, info, link_target in self._walk(
+                target, report, on_error, self._counts
+            ):
+                yield self._entry(components, kind, info, link_target)
+
+    def scan(self) -> Iterator[int]:
+        """The size of each file `entries` would yield, walked again without opening, counting
+        or reporting anything (the archiver's progress totals)."""
+
+        def ignore(components: Components, exc: Exception) -> None:
+            pass
+
+        counts = dict.fromkeys(self._counts, 0)
+        for target in self._targets:
+            if target and self.is_excluded(to_path(target)):
+                continue
+            for _, kind, info, _ in self._walk(target, ignore, ignore, counts):
+                if kind is EntryKind.FILE:
+                    yield info.st_size
 
     def _walk(
-        self, root: Components, report: ErrorCallback, on_error: ErrorCallback
-    ) -> Iterator[SourceEntry]:
+        self, root: Components, report: ErrorCallback, on_error: ErrorCallback,
+        counts: dict[str, int],
+    ) -> Iterator[tuple[Components, EntryKind, os.stat_result, bytes | None]]:
         """Depth first without recursion: the stack holds what is still to be visited. `report`
-        counts read errors; `on_error` alone reports what was skipped on purpose."""
+        counts read errors; `on_error` alone reports what was skipped on purpose; `counts`
+        (the source's own, or a scan's) counts what was met."""
         stack: list[Components] = [root]
         root_device: int | None = None
         while stack:
@@ -175,34 +198,36 @@ class FileSource:
                         report(components, exc)
                 tag = self._filter.tag(path, names)
                 if tag is not None:  # a tagged directory keeps its tag file alone
-                    self._counts["excluded"] += len(names) - 1
+                    counts["excluded"] += len(names) - 1
                     names = [tag]
                 if components:  # "/" itself is the snapshot root, not an entry
-                    self._counts["dirs"] += 1
-                    yield self._entry(components, EntryKind.DIR, info)
+                    counts["dirs"] += 1
+                    yield components, EntryKind.DIR, info, None
                 children = []
                 for name in names:
                     if self.is_excluded(to_path(components + (name,))):
-                        self._counts["excluded"] += 1
+                        counts["excluded"] += 1
                     else:
                         children.append(components + (name,))
                 stack.extend(reversed(children))
             elif stat.S_ISREG(info.st_mode):
-                self._counts["files"] += 1
-                yield self._entry(components, EntryKind.FILE, info)
+                counts["files"] += 1
+                yield components, EntryKind.FILE, info, None
             elif stat.S_ISLNK(info.st_mode):
                 try:
                     target = os.readlink(path)
                 except OSError as exc:
                     report(components, exc)
                     continue
-                self._counts["symlinks"] += 1
-                yield self._entry(components, EntryKind.SYMLINK, info, link_target=target)
+                counts["symlinks"] += 1
+                yield components, EntryKind.SYMLINK, info, target
+            elif (node_type := NodeType.from_mode(info.st_mode)) is not None:
+                counts["special"] += 1  # a FIFO, socket or device node: never opened
+                yield components, EntryKind(node_type.value), info, None
             else:
-                self._counts["special_skipped"] += 1
+                counts["special_skipped"] += 1
                 on_error(components, SourceError(
-                    f"{_special_kind(info.st_mode)}, not backed up (snapstore does not store "
-                    "FIFOs, sockets or device nodes yet)"
+                    f"a file of unknown type {stat.S_IFMT(info.st_mode):#o}, not backed up"
                 ))
 
     def _entry(
@@ -230,6 +255,8 @@ class FileSource:
             mtime_ns=info.st_mtime_ns,
             size=size,
             link_target=link_target,
+            rdev=(os.major(info.st_rdev), os.minor(info.st_rdev))
+            if kind in (EntryKind.CHARDEV, EntryKind.BLOCKDEV) else None,
             open_content=opener,
             extra=_stat_facts(kind, info, to_path(components)),
         )
@@ -282,19 +309,6 @@ def read_xattrs(path: bytes) -> list[tuple[bytes, bytes]]:
         except OSError:
             continue
     return pairs
-
-
-def _special_kind(mode: int) -> str:
-    """What kind of special file a mode describes, for the warning that names it."""
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    return "a special file"
 
 
 def _outermost(targets: list[Components]) -> list[Components]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from functools import partial
 
 import pytest
 
@@ -16,6 +15,7 @@ from snapstore.checker.findings import Finding
 from snapstore.checker.read_data import selected
 from snapstore.ids import Id
 from snapstore.pack import BlobType
+from snapstore.progress import NoProgress
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
@@ -216,6 +216,20 @@ def test_several_problems_are_all_reported(
     assert kinds == sorted([F.PACK_MISSING, F.PACK_DAMAGED])  # trees are in packs of their own
 
 
+class PacksDone(NoProgress):
+    """Counts the packs check reports read."""
+
+    def __init__(self) -> None:
+        self.stage = ""
+        self.count = 0
+
+    def phase(self, name: str, unit: str = "files") -> None:
+        self.stage = name
+
+    def item_done(self, path: str, status: object = None) -> None:
+        self.count += self.stage == "read data"
+
+
 def test_subset_selection(repo: Repository) -> None:
     for n in range(12):  # 12 snapshots, each flushing a data pack and a tree pack
         backup(repo, {f"file{n}": os.urandom(2000)})
@@ -224,17 +238,17 @@ def test_subset_selection(repo: Repository) -> None:
     for m in (1, 2, 3, 5):
         chosen = [[p for p in packs if selected(p, (n, m))] for n in range(1, m + 1)]
         assert sorted(p for part in chosen for p in part) == sorted(packs)  # a partition
-        calls: list[int] = []
+        packs_done = PacksDone()
         read = 0
         for n in range(1, m + 1):
             report = check_repository(
                 reopen(repo, load_index=False),
                 CheckOptions(read_data=True, subset=(n, m)),
-                on_pack=partial(calls.append, 1),
+                progress=packs_done,
             )
             assert report.ok and report.packs_read == len(chosen[n - 1])
             read += report.packs_read
-        assert read == len(calls) == 24
+        assert read == packs_done.count == 24
     assert_repository_ok(repo)
 
 
