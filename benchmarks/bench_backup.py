@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.commands import measured, run, tool_env
+from benchmarks.commands import measured, run, snapstore_summary, tool_env
 from benchmarks.fixtures import MediaTree, kept_media_tree
 
 PASSWORD = "benchmark password"
@@ -236,7 +236,7 @@ def _unchanged_note(name: str, out: bytes) -> str:
     """What the tool says it left unread: snapstore's files_unchanged, restic's unmodified."""
     text = out.decode(errors="replace")
     try:
-        lines = [json.loads(text)] if name.startswith("snapstore") else [
+        lines = [snapstore_summary(text)] if name.startswith("snapstore") else [
             json.loads(line) for line in text.splitlines() if line.startswith("{")]
     except ValueError:
         return ""

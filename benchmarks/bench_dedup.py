@@ -52,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import snapstore
-from benchmarks.commands import PASSWORD, dir_size, run, tool_env
+from benchmarks.commands import PASSWORD, dir_size, run, snapstore_summary, tool_env
 from benchmarks.fixtures import make_dumps, reuse
 from snapstore.snapshot.content import chunk_ids
 from tests.support.redis import RedisServer, running_redis
@@ -242,7 +242,7 @@ def measure(tool: Tool, days: tuple[Path, Path], work: Path, env: dict[str, str]
         result.backup_s.append(time.perf_counter() - started)
         result.added.append(dir_size(repo) - before)
         if tool.name.startswith("snapstore"):
-            summary = json.loads(output)
+            summary = snapstore_summary(output)
             result.chunks += (
                 f"{summary['blobs_added']} blobs added day {day}, {summary['deltas_added']} as deltas; "
             )
@@ -276,7 +276,7 @@ def measure_copy(days: tuple[Path, Path], work: Path, env: dict[str, str]) -> Re
     for day, snapshot_id in enumerate(ids[:2], start=1):
         before = dir_size(offsite)
         started = time.perf_counter()
-        output = json.loads(run(["snapstore", "copy", "-r", str(repo), "--json", snapshot_id], copy_env))
+        output = snapstore_summary(run(["snapstore", "copy", "-r", str(repo), "--json", snapshot_id], copy_env))
         result.backup_s.append(time.perf_counter() - started)
         result.added.append(dir_size(offsite) - before)
         result.chunks += f"{output['deltas_added']} deltas copied day {day}; "

@@ -62,7 +62,7 @@ from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.commands import Measured, dir_size, measured, run, tool_env
+from benchmarks.commands import Measured, dir_size, measured, run, snapstore_summary, tool_env
 from benchmarks.fixtures import (
     MediaTree,
     kept_media_tree,
@@ -134,11 +134,11 @@ class Snapstore(Tool):
     def backup_stdin(self, name: str, path: Path, label: str) -> str:
         cmd = ["snapstore", "snapshot", "stdin", "-r", self.repo, "--name", name, "--database"]
         out = run([*cmd, "--json", *self._cache(self.setup_cache)], self.env, stdin=path)
-        return str(json.loads(out)["snapshot_id"])
+        return str(snapstore_summary(out)["snapshot_id"])
 
     def backup_tree(self, path: Path, label: str) -> str:
         cmd = ["snapstore", "snapshot", "files", "-r", self.repo, "--json", str(path)]
-        return str(json.loads(run([*cmd, *self._cache(self.setup_cache)], self.env))["snapshot_id"])
+        return str(snapstore_summary(run([*cmd, *self._cache(self.setup_cache)], self.env))["snapshot_id"])
 
     def dump(self, snapshot: str, name: str) -> list[str]:
         return ["snapstore", "dump", "-r", self.repo, snapshot, name]

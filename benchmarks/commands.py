@@ -14,6 +14,7 @@ command's own.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PASSWORD = "benchmark password"
 GNU_TIME = "/usr/bin/time"
@@ -38,6 +40,16 @@ def tool_env(**extra: str) -> dict[str, str]:
     env.pop("SNAPSTORE_REPOSITORY", None)
     env.update(extra)
     return env
+
+
+def snapstore_summary(output: str | bytes) -> dict[str, Any]:
+    """The `summary` message of what `snapstore snapshot|restore|check|prune|copy --json`
+    printed (JSON lines, the summary last; README "Progress and JSON output")."""
+    text = output.decode() if isinstance(output, bytes) else output
+    summary: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+    if summary.get("message_type") != "summary":
+        raise ValueError(f"no summary at the end of {text[-200:]!r}")
+    return summary
 
 
 def dir_size(path: Path) -> int:

@@ -1,19 +1,18 @@
-"""Rendering: human sizes, JSON, and a rich progress display that implements snapstore.Progress."""
+"""Rendering: human sizes, JSON, warnings, and the output level (-q, -v, -vv) every command
+shares. The live progress display is cli/progress.py's."""
 
 from __future__ import annotations
 
+import enum
 import json
 import stat as statmod
-import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from rich.live import Live
-    from rich.text import Text
-
     import snapstore
 
 
@@ -29,15 +28,14 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
-_TYPE_CHAR = {"dir": "d", "symlink": "l", "file": "-"}
-
-
 def node_line(path: str, node: snapstore.Node) -> str:
-    """One entry as `ls` shows it: mode, owner, size, mtime, path (and a symlink's target)."""
-    mode = _TYPE_CHAR[node.type.value] + statmod.filemode(node.mode)[1:]
+    """One entry as `ls` shows it: mode (with `ls -l`'s type letter: - d l p s c b), owner,
+    size (a device's "major, minor" instead, as `ls -l`), mtime, path (and a link's target)."""
+    mode = statmod.filemode(node.st_mode)
     when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M")
     owner = f"{node.user or node.uid}/{node.group or node.gid}"
-    line = f"{mode} {owner:>16} {node.size:>12} {when} {path}"
+    size = f"{node.rdev_major}, {node.rdev_minor}" if node.type.is_device else str(node.size)
+    line = f"{mode} {owner:>16} {size:>12} {when} {path}"
     if node.type.value == "symlink":
         line += " -> " + node.target.decode("utf-8", "surrogateescape")
     return line
@@ -57,63 +55,106 @@ def node_json(path: str, node: snapstore.Node) -> dict[str, object]:
         "mtime": datetime.fromtimestamp(node.mtime_ns / 1e9).astimezone().isoformat(),
         **({"target": node.target.decode("utf-8", "surrogateescape")}
            if node.type.value == "symlink" else {}),
+        **({"rdev_major": node.rdev_major, "rdev_minor": node.rdev_minor}
+           if node.type.is_device else {}),
     }
 
 
+def format_duration(seconds: float) -> str:
+    """0:05, 12:34, 1:02:03."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+LineSink = Callable[[str, bool], None]
+_line_sink: list[LineSink] = []
+
+
+def set_line_sink(sink: LineSink | None) -> None:
+    """While a live display runs, warnings go through it (printed above it, not into it)."""
+    _line_sink[:] = [sink] if sink is not None else []
+
+
 def print_warning(where: str, message: str) -> None:
-    """One warning line on stderr; the shape of `Progress.warning`, so the library can be
-    handed this for reports that come before any progress display (retries)."""
-    click.echo(f"snapstore: warning: {where}: {message}", err=True)
+    """One warning line on stderr, as it happens (also with -q); the shape of
+    `Progress.warning`, so the library can be handed this for reports that come from below
+    the progress display (retries of a failing store)."""
+    line = f"snapstore: warning: {where}: {message}"
+    if _line_sink:
+        _line_sink[0](line, True)
+    else:
+        click.echo(line, err=True)
 
 
-class TerminalProgress:
-    """Live progress on stderr when it is a terminal; warnings always go to stderr.
+class Level(enum.Enum):
+    """How much a command prints: -q nothing on success (warnings and errors still go to
+    stderr), by default its one-line summary, -v also the new and changed files, -vv the
+    unchanged ones too."""
 
-    rich is imported when a progress display is made, not with this module: every command
-    imports this module, and `--help`, `check` or `--json` output need no rich.
-    """
+    QUIET = -1
+    NORMAL = 0
+    VERBOSE = 1
+    VERY_VERBOSE = 2
 
-    def __init__(self, enabled: bool | None = None) -> None:
-        from rich.console import Console
 
-        self._console = Console(stderr=True)
-        self._enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._read = 0
-        self._added = 0
-        self._current = ""
-        self._live: Live | None = None
+_QUIET, _VERBOSE = "snapstore.quiet", "snapstore.verbose"
 
-    def __enter__(self) -> TerminalProgress:
-        if self._enabled:
-            from rich.live import Live
 
-            self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=True)
-            self._live.__enter__()
-        return self
+def _note_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    meta = ctx.find_root().meta
+    meta[_QUIET] = meta.get(_QUIET, False) or value
+    _one_of(meta)
 
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
 
-    def _render(self) -> Text:
-        from rich.text import Text
+def _note_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    meta = ctx.find_root().meta
+    meta[_VERBOSE] = meta.get(_VERBOSE, 0) + value
+    _one_of(meta)
 
-        return Text(
-            f"read {human_size(self._read)}, added {human_size(self._added)}  {self._current[-60:]}"
-        )
 
-    def _refresh(self) -> None:
-        if self._live is not None:
-            self._live.update(self._render())
+def _one_of(meta: dict[str, Any]) -> None:
+    if meta.get(_QUIET) and meta.get(_VERBOSE):
+        raise click.UsageError("-q/--quiet and -v/--verbose cannot be used together")
 
-    def item(self, path: str) -> None:
-        self._current = path
-        self._refresh()
 
-    def advance(self, bytes_read: int, bytes_added: int) -> None:
-        self._read += bytes_read
-        self._added += bytes_added
-        self._refresh()
+def output_level_options() -> list[click.Option]:
+    """-q/--quiet and -v/--verbose: the one definition, given to the command group and to
+    every command (so they go before or after the command's name; app.py adds them)."""
+    return [
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_note_quiet,
+                     help="Print nothing on success (warnings and errors still go to stderr)."),
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_note_verbose,
+                     help="List new and changed files (-vv: unchanged ones too)."),
+    ]  # fmt: skip
 
-    def warning(self, path: str, message: str) -> None:
-        print_warning(path, message)
+
+def add_output_level_options(command: click.Command) -> None:
+    """Gives `command` (and, for a group, each of its commands) -q and -v."""
+    if not any("--quiet" in p.opts for p in command.params):
+        command.params.extend(output_level_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_output_level_options(sub)
+
+
+def output_level() -> Level:
+    """The level -q and -v set for this invocation (NORMAL outside one)."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.find_root().meta if ctx is not None else {}
+    quiet, verbose = meta.get(_QUIET, False), meta.get(_VERBOSE, 0)
+    if quiet:
+        return Level.QUIET
+    return Level(min(verbose, Level.VERY_VERBOSE.value))
+
+
+def print_info(text: str, err: bool = False) -> None:
+    """A line that says how things went (a summary, a note), left out with -q; above the
+    live display while one runs."""
+    if output_level() is Level.QUIET:
+        return
+    if _line_sink:
+        _line_sink[0](text, err)
+    else:
+        click.echo(text, err=err)

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
-from snapstore.cli.output import human_size, print_json
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
+from snapstore.cli.output import human_size, print_info
+from snapstore.cli.progress import Reporter, print_summary
 from snapstore.cli.remote_options import parse_wait
 from snapstore.errors import UsageError
 
@@ -84,8 +85,10 @@ def build() -> click.Command:
                        "verified first; what was read is remembered. Implies --read-data.")
     @click.option("--coverage-days", type=click.FloatRange(min=0, min_open=True), default=7,
                   show_default=True, help="Report how much was verified in the last N days.")
-    @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print JSON lines: status while running, then a summary with the findings.")
     @repository_options
+    @reads_only
     def check(
         repo_options: RepoOptions, read_data: bool, read_data_subset: str | None,
         max_duration: str | None, coverage_days: float, as_json: bool,
@@ -100,31 +103,38 @@ def build() -> click.Command:
             max_duration=limit, cache_dir=cache_dir, coverage_days=coverage_days,
         )  # fmt: skip
         if partial and cache_dir is None:
-            click.echo("note: no cache directory (--no-cache): the packs verified are not "
+            print_info("note: no cache directory (--no-cache): the packs verified are not "
                        "remembered, so they are chosen at random", err=True)
         # never the local cache for objects: check proves what the repository holds
-        with repo_options.open(load_index=False, lock="shared", cache=False) as repo:
-            report = snapstore.check(repo, options)
+        with repo_options.open(load_index=False, lock="shared", cache=False) as repo, \
+                Reporter(as_json=as_json) as progress:
+            report = snapstore.check(repo, options, progress)
             if cache_dir is not None:  # for `snapstore health`
                 _remember(cache_dir, repo.repository_id, report, options.read_data)
         if as_json:
-            print_json(_record(report))
+            print_summary(_record(report), "", as_json=True)
             return 0 if report.ok else 1
         for finding in report.findings:
-            label = "error" if finding.error else "note"
-            click.echo(f"{label}: {finding}", err=not finding.error)
+            if finding.error:
+                click.echo(f"error: {finding}")
+            else:
+                print_info(f"note: {finding}", err=True)
         if report.record_error:
-            click.echo(f"note: the packs verified are not remembered: {report.record_error}", err=True)
+            print_info(f"note: the packs verified are not remembered: {report.record_error}", err=True)
         read = ""
         if options.read_data:
             read = f", read {report.packs_read} packs ({human_size(report.bytes_read)})"
         if report.time_up:
-            click.echo(f"--max-duration {max_duration} reached: read {report.packs_read} of "
+            print_info(f"--max-duration {max_duration} reached: read {report.packs_read} of "
                        f"{report.packs_selected} packs selected; the rest are read first next time")
         verdict = "no errors were found" if report.ok else f"{len(report.errors)} errors found"
-        click.echo(f"checked {report.snapshots} snapshots, {report.packs} packs, {report.blobs} blobs{read}: {verdict}")
+        line = f"checked {report.snapshots} snapshots, {report.packs} packs, {report.blobs} blobs{read}: {verdict}"
+        if report.ok:
+            print_info(line)
+        else:
+            click.echo(line)
         if report.coverage is not None:
-            click.echo(_coverage_line(report.coverage))
+            print_info(_coverage_line(report.coverage))
         return 0 if report.ok else 1
 
     return check

@@ -9,7 +9,8 @@ import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.output import human_size, print_info
+from snapstore.cli.progress import Reporter, print_summary
 from snapstore.cli.remote_options import pop_s3, s3_decorators
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import RepositoryLocked, RepositoryNotFound, UsageError, WrongPassword
@@ -37,7 +38,8 @@ def build() -> click.Command:
     @click.option("--to-password-command", envvar="SNAPSTORE_TO_PASSWORD_COMMAND",
                   help="Command printing the destination password "
                        "(env SNAPSTORE_TO_PASSWORD_COMMAND; or set SNAPSTORE_TO_PASSWORD).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print JSON lines: status while running, then the result.")
     @snapshot_filter_options
     @repository_options
     def copy(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
@@ -53,30 +55,30 @@ def build() -> click.Command:
         """
         destination = _destination(repo_options, to_repo, to_password_file,
                                    to_password_command, pop_s3(to_s3, prefix="to_"))
-        with repo_options.open(lock="shared") as src:
+        # the source is only read: a read-only one (a USB disk mounted ro) is read without a lock
+        with dataclasses.replace(repo_options, reads_only=True).open(lock="shared") as src:
             try:
                 dst_repo = destination.open(lock="shared")
             except (RepositoryNotFound, WrongPassword, RepositoryLocked) as exc:
                 raise type(exc)(f"destination {destination.location()}: {exc}") from exc
-            with dst_repo as dst, TerminalProgress() as progress:
+            with dst_repo as dst, Reporter(as_json=as_json) as progress:
                 chosen = snapstore.select_snapshots(src, snapshot_names, selection)
                 result = snapstore.copy_snapshots(src, dst, chosen, progress)
-        if as_json:
-            print_json({
-                "copied": [{"source": s.id.hex() if s.id else None,
-                            "copy": c.id.hex() if c.id else None} for s, c in result.copied],
-                "skipped": [s.id.hex() if s.id else None for s in result.skipped],
-                "blobs_added": result.blobs_added, "deltas_added": result.deltas_added,
-                "bytes_added": result.bytes_added,
-                "bytes_read": result.bytes_read,
-            })  # fmt: skip
-            return 0
-        for source, made in result.copied:
-            click.echo(f"copied snapshot {source.short_id} to {made.short_id}")
-        click.echo(
+        record = {
+            "copied": [{"source": s.id.hex() if s.id else None,
+                        "copy": c.id.hex() if c.id else None} for s, c in result.copied],
+            "skipped": [s.id.hex() if s.id else None for s in result.skipped],
+            "blobs_added": result.blobs_added, "deltas_added": result.deltas_added,
+            "bytes_added": result.bytes_added,
+            "bytes_read": result.bytes_read,
+        }  # fmt: skip
+        if not as_json:
+            for source, made in result.copied:
+                print_info(f"copied snapshot {source.short_id} to {made.short_id}")
+        print_summary(record, (
             f"{len(result.copied)} snapshots copied, {len(result.skipped)} already there; "
             f"read {human_size(result.bytes_read)}, stored {human_size(result.bytes_added)} new"
-        )
+        ), as_json=as_json)  # fmt: skip
         return 0
 
     for decorate in s3_decorators(prefix="to_"):  # each appends to the command's options

@@ -8,7 +8,9 @@ import sys
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
+from snapstore.cli.output import print_warning
+from snapstore.cli.progress import Reporter
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import PathIsDirectory
 
@@ -24,6 +26,7 @@ def build() -> click.Command:
     )
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def dump(
         repo_options: RepoOptions, snapshot_name: str, path: str, archive_format: str | None,
         selection: snapstore.SnapshotFilter,
@@ -31,13 +34,17 @@ def build() -> click.Command:
         """Write one file from a snapshot to standard output (e.g. into pg_restore), or with
         --archive a directory as a tar or zip archive."""
         out = sys.stdout.buffer
-        with repo_options.open(lock="shared") as repo:
+        # the display goes to a terminal the content does not (dump ... > file, | pg_restore)
+        on_terminal = sys.stderr.isatty() and not sys.stdout.isatty()
+        with repo_options.open(lock="shared") as repo, Reporter(terminal=on_terminal) as progress:
             snap = snapstore.find_snapshot(repo, snapshot_name, selection)
             if archive_format is not None:
-                snapstore.dump_archive(repo, snap, path, out, archive_format)
+                archived = snapstore.dump_archive(repo, snap, path, out, archive_format)
+                for where, why in archived.skipped:  # sockets in tar; FIFOs, devices too in zip
+                    print_warning(where, why)
             else:
                 try:
-                    content = snapstore.dump_file(repo, snap, path)
+                    content = snapstore.dump_file(repo, snap, path, progress)
                 except PathIsDirectory as exc:
                     raise PathIsDirectory(f"{exc}: add --archive tar (or zip)") from None
                 for chunk in content:

@@ -14,7 +14,8 @@ import snapstore
 from snapstore.cli.commands.prune import render as render_prune
 from snapstore.cli.commands.snapshots import snapshot_record
 from snapstore.cli.options import LockMode, RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.output import Level, human_size, output_level, print_info, print_json
+from snapstore.cli.progress import Reporter
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import UsageError
 
@@ -150,7 +151,7 @@ def build() -> click.Command:
             )
             if as_json:
                 print_json(_as_json(result))
-            else:
+            elif output_level() is not Level.QUIET:
                 if snapshot_ids:
                     click.echo(f"forgetting the snapshots named: {', '.join(snapshot_ids)}")
                 else:
@@ -159,12 +160,12 @@ def build() -> click.Command:
             if and_prune and dry_run:  # a dry prune would still count the forgotten snapshots
                 click.echo("prune: skipped in a dry run", err=as_json)
             elif and_prune and result.removed:
-                with TerminalProgress() as progress:
+                with Reporter() as progress:
                     report = snapstore.prune(repo, snapstore.PruneOptions(), progress)
                 if as_json:  # stdout stays one JSON document
-                    click.echo(f"prune: freed {human_size(report.bytes_freed)}", err=True)
+                    print_info(f"prune: freed {human_size(report.bytes_freed)}", err=True)
                 else:
-                    render_prune(report)
+                    print_info(render_prune(report))
         return EXIT_INCOMPLETE if result.damaged else 0
 
     return forget

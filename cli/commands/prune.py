@@ -6,7 +6,8 @@ import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.output import human_size
+from snapstore.cli.progress import Reporter, print_summary
 from snapstore.errors import UsageError
 
 
@@ -48,29 +49,31 @@ def report_record(report: snapstore.PruneReport) -> dict[str, object]:
     }
 
 
-def render(report: snapstore.PruneReport) -> None:
+def render(report: snapstore.PruneReport) -> str:
+    """The report in a few lines of text."""
     would = "would " if report.dry_run else ""
-    click.echo(
+    lines = [
         f"{report.snapshots} snapshots use {report.blobs_used} blobs; "
         f"{report.blobs_unused} blobs ({human_size(report.unused_before)}) are unused"
-    )
+    ]
     if report.unindexed_packs:
         damaged = (
             f", {report.damaged_unindexed_packs} unreadable"
             if report.damaged_unindexed_packs
             else ""
         )
-        click.echo(
+        lines.append(
             f"found {report.unindexed_packs} packs no index names (left by interrupted runs{damaged})"
         )
-    click.echo(
+    lines.append(
         f"{would}delete {report.packs_deleted} packs, repack {report.packs_repacked} "
         f"(reading {human_size(report.bytes_read)}, writing {human_size(report.bytes_written)})"
     )
-    click.echo(
+    lines.append(
         f"{would}free {human_size(report.bytes_freed)}: {human_size(report.bytes_before)} -> "
         f"{human_size(report.bytes_after)}, {human_size(report.unused_after)} left unused"
     )
+    return "\n".join(lines)
 
 
 def build() -> click.Command:
@@ -83,18 +86,16 @@ def build() -> click.Command:
         help="Repack partly used packs until at most this share of the repository is unused.",
     )
     @click.option("--dry-run", is_flag=True, help="Only say what would be deleted and repacked.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print JSON lines: status while running, then the report.")
     @repository_options
     def prune(repo_options: RepoOptions, max_unused: str, dry_run: bool, as_json: bool) -> int:
         """Delete data no snapshot uses (run after forget). Takes an exclusive lock."""
         options = snapstore.PruneOptions(max_unused=parse_percent(max_unused), dry_run=dry_run)
         lock = "shared" if dry_run else "exclusive"
-        with repo_options.open(load_index=False, lock=lock) as repo, TerminalProgress() as progress:
+        with repo_options.open(load_index=False, lock=lock) as repo, Reporter(as_json=as_json) as progress:
             report = snapstore.prune(repo, options, progress)
-        if as_json:
-            print_json(report_record(report))
-        else:
-            render(report)
+        print_summary(report_record(report), render(report), as_json=as_json)
         return 0
 
     return prune

@@ -7,7 +7,8 @@ import click
 
 import snapstore
 from snapstore.cli.options import LockMode, RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, print_json
+from snapstore.cli.output import print_json
+from snapstore.cli.progress import Reporter
 
 
 def _index_record(report: snapstore.IndexRepairReport) -> dict[str, object]:
@@ -95,7 +96,7 @@ def build() -> click.Group:
         """Rebuild the index from the index files that can be read and the packs' own
         headers; then delete the old index files."""
         lock: LockMode = "shared" if dry_run else "exclusive"
-        with repo_options.open(load_index=False, lock=lock) as repo, TerminalProgress() as progress:
+        with repo_options.open(load_index=False, lock=lock) as repo, Reporter() as progress:
             report = snapstore.repair_index(
                 repo, read_all_packs=read_all_packs, dry_run=dry_run, progress=progress
             )
@@ -115,7 +116,7 @@ def build() -> click.Group:
         """Save a copy of each snapshot whose data is partly lost, tagged 'repaired': files
         whose content is missing are removed, unreadable directories emptied."""
         lock: LockMode = "shared" if dry_run else "exclusive"
-        with repo_options.open(lock=lock) as repo, TerminalProgress() as progress:
+        with repo_options.open(lock=lock) as repo, Reporter() as progress:
             report = snapstore.repair_snapshots(
                 repo, forget=forget, dry_run=dry_run, progress=progress
             )

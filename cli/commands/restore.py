@@ -10,9 +10,10 @@ from typing import Any
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
+from snapstore.cli.output import human_size, print_info, print_json
 from snapstore.cli.pg_options import pg_connection, pg_connection_options, pg_run_as_option
+from snapstore.cli.progress import Reporter, print_summary
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import UsageError
 
@@ -83,15 +84,18 @@ def _plain() -> click.Command:
     @pg_connection_options
     @click.option("--redis-rdb", type=click.Path(dir_okay=False),
                   help="Write the snapshot's redis/dump.rdb to this file (stop Redis first).")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print JSON lines: status while running, then a summary.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def restore(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
                 snapshot_name: str, target: str | None,
                 includes: tuple[str, ...], excludes: tuple[str, ...], overwrite: str,
                 dry_run: bool, verify: bool, delete: bool, pg_database: str | None, create: bool, clean: bool,
                 jobs: int, with_globals: bool, no_owner: bool, owner: str | None, dump_path: str | None,
                 redis_rdb: str | None, pg_host: str | None, pg_port: int | None,
-                pg_user: str | None, pg_command_prefix: str | None) -> int:
+                pg_user: str | None, pg_command_prefix: str | None, as_json: bool) -> int:
         """Restore a snapshot (an id prefix or 'latest'): its files into a directory (--target),
         its database dump into PostgreSQL (--pg-database), its Redis RDB (--redis-rdb).
 
@@ -102,7 +106,7 @@ def _plain() -> click.Command:
             raise UsageError("restore needs --target DIR, --pg-database NAME or --redis-rdb PATH")
         if pg_database is None and (create or clean or with_globals or jobs > 1):
             raise UsageError("--create, --clean, --jobs and --globals go with --pg-database")
-        with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
+        with repo_options.open(lock="shared") as repo, Reporter(as_json=as_json) as progress:
             holding = includes if target and snapshot_name == "latest" else ()
             snap = snapstore.find_snapshot(repo, snapshot_name, selection, holding=holding)
             if holding:
@@ -120,11 +124,11 @@ def _plain() -> click.Command:
                 db = snapstore.restore_database(repo, snap, connection, db_options, progress)
                 for warning in db.warnings:
                     click.echo(f"snapstore: warning: {warning}", err=True)
-                click.echo(f"restored {db.dump_path} of snapshot {snap.short_id} into database "
+                print_info(f"restored {db.dump_path} of snapshot {snap.short_id} into database "
                            f"{db.dbname} ({human_size(db.bytes_restored)})", err=True)
             if redis_rdb:
                 rdb = snapstore.restore_redis_rdb(repo, snap, Path(redis_rdb))
-                click.echo(f"restored redis/dump.rdb of snapshot {snap.short_id} to {rdb.path} "
+                print_info(f"restored redis/dump.rdb of snapshot {snap.short_id} to {rdb.path} "
                            f"({human_size(rdb.size)}, RDB version {rdb.rdb_version})", err=True)
             if target:
                 file_options = snapstore.RestoreOptions(
@@ -135,7 +139,7 @@ def _plain() -> click.Command:
                 result = snapstore.restore(repo, snap, target, progress=progress,
                                            options=file_options)
         if target:
-            return _report(result, snap.short_id, target, dry_run)
+            return _report(result, snap.short_id, target, dry_run, as_json)
         return 0
 
     return restore
@@ -170,6 +174,7 @@ def _mastodon() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def mastodon(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
                  snapshot_name: str | None, env_file: str | None,
                  live_dir: str | None, only: str | None, dry_run: bool, clean: bool,
@@ -203,7 +208,7 @@ def _mastodon() -> click.Command:
             pg_command_prefix=connection.command_prefix, pg_run_as=connection.run_as,
             redis_command_prefix=_split(redis_command_prefix),
         )  # fmt: skip
-        with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
+        with repo_options.open(lock="shared") as repo, Reporter() as progress:
             if snapshot_name is None or snapshot_name == "latest":
                 snap = snapstore.latest_instance_snapshot(repo, selection)
             else:
@@ -252,9 +257,10 @@ def _split(command_prefix: str | None) -> list[str]:
         raise UsageError(f"cannot split the command prefix {command_prefix!r}: {exc}") from None
 
 
-def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run: bool) -> int:
-    """The summary on stderr, each damaged file on a line of its own; exit 1 if any."""
-    if dry_run:
+def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run: bool,
+            as_json: bool) -> int:
+    """The summary on stdout, each damaged file on a line of its own on stderr; exit 1 if any."""
+    if dry_run and not as_json:
         for path, size in result.planned:
             click.echo(f"would write {path} ({human_size(size)})")
     verb = "would restore" if dry_run else "restored"
@@ -263,12 +269,23 @@ def _report(result: snapstore.RestoreResult, short_id: str, target: str, dry_run
         extra.append(f"{result.deleted} {'to delete' if dry_run else 'deleted'}")
     if result.files_verified:
         extra.append(f"{result.files_verified} verified")
-    click.echo(
+    if result.special:
+        extra.append(f"{result.special} FIFOs and devices")
+    if result.sockets_skipped:
+        extra.append(f"{result.sockets_skipped} sockets not created")
+    record = {
+        "snapshot": short_id, "target": target, "dry_run": dry_run, "files": result.files,
+        "dirs": result.dirs, "symlinks": result.symlinks, "hardlinks": result.hardlinks,
+        "files_skipped": result.files_skipped, "files_verified": result.files_verified,
+        "deleted": result.deleted, "bytes_written": result.bytes_written,
+        "special": result.special, "sockets_skipped": result.sockets_skipped,
+        "warnings": result.warnings, "errors": result.errors,
+    }  # fmt: skip
+    print_summary(record, (
         f"{verb} snapshot {short_id}: {result.files} files, {result.dirs} dirs, "
         f"{result.symlinks} links, {human_size(result.bytes_written)} to {target}"
-        + "".join(f", {e}" for e in extra),
-        err=True,
-    )
+        + "".join(f", {e}" for e in extra)
+    ), as_json=as_json)  # fmt: skip
     for warning in result.warnings:
         click.echo(f"snapstore: warning: {warning}", err=True)
     for error in result.errors:

@@ -16,7 +16,9 @@ from click.core import ParameterSource
 
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
-from snapstore.cli.output import TerminalProgress, human_size, print_json
+from snapstore.cli.output import human_size
+from snapstore.cli.pg_options import pg_options, renamed_options
+from snapstore.cli.progress import Reporter, print_summary
 from snapstore.cli.run import note_snapshot, note_source
 from snapstore.errors import DumpFailed, SourceError, UsageError, last_message
 
@@ -45,7 +47,8 @@ def _parse_time(value: str | None) -> datetime | None:
 def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Callable[..., Any]:
     """--tag/--host/--time/--json, common to every snapshot kind. Where `--host` names a
     database server, the recorded host name is `--snapshot-host` instead."""
-    func = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")(func)
+    func = click.option("--json", "as_json", is_flag=True,
+                        help="Print JSON lines: status while running, then a summary.")(func)
     func = click.option(
         "--parent",
         help="Snapshot to store changes against (id or 'none'); default: the latest snapshot "
@@ -100,42 +103,36 @@ def run_snapshot(
         force=force, ignore_inode=ignore_inode, ignore_ctime=ignore_ctime, database=database,
     )
     note_source(source, host)
-    with repo_options.open(lock="shared") as repo, TerminalProgress() as progress:
+    with repo_options.open(lock="shared") as repo, Reporter(as_json=as_json) as progress:
         if parent not in (None, "none"):
             options.parent = snapstore.find_snapshot(repo, parent)
         result = snapstore.take_snapshot(repo, source, options, progress)
         note_snapshot(result, repo_options.location(), repo)
     snap = result.snapshot
     summary = snap.summary
-    if as_json:
-        print_json(
-            {
-                "snapshot_id": snap.id.hex() if snap.id else None,
-                "short_id": snap.short_id,
-                "time": snap.time.isoformat(),
-                "source": snap.source,
-                "paths": snap.paths,
-                "tags": snap.tags,
-                "files": summary.files,
-                "files_unchanged": summary.files_unchanged,
-                "dirs": summary.dirs,
-                "bytes_read": summary.bytes_read,
-                "bytes_added": summary.bytes_added,
-                "blobs_added": summary.blobs_added,
-                "deltas_added": summary.deltas_added,
-                "parent": snap.parent.hex() if snap.parent else None,
-                "errors": [{"path": p, "message": m} for p, m in result.errors],
-                "duration_s": summary.duration_s,
-            }
-        )
-    else:
-        click.echo(
-            f"snapshot {snap.short_id} saved: {summary.files} files ({summary.files_unchanged} "
-            f"unchanged), read {human_size(summary.bytes_read)}, "
-            f"added {human_size(summary.bytes_added)} in {summary.duration_s:.1f} s",
-            err=True,
-        )
-        click.echo(snap.id.hex() if snap.id else "")
+    record = {
+        "snapshot_id": snap.id.hex() if snap.id else None,
+        "short_id": snap.short_id,
+        "time": snap.time.isoformat(),
+        "source": snap.source,
+        "paths": snap.paths,
+        "tags": snap.tags,
+        "files": summary.files,
+        "files_unchanged": summary.files_unchanged,
+        "dirs": summary.dirs,
+        "bytes_read": summary.bytes_read,
+        "bytes_added": summary.bytes_added,
+        "blobs_added": summary.blobs_added,
+        "deltas_added": summary.deltas_added,
+        "parent": snap.parent.hex() if snap.parent else None,
+        "errors": [{"path": p, "message": m} for p, m in result.errors],
+        "duration_s": summary.duration_s,
+    }
+    print_summary(record, (
+        f"snapshot {snap.short_id} saved: {summary.files} files ({summary.files_unchanged} "
+        f"unchanged), read {human_size(summary.bytes_read)}, "
+        f"added {human_size(summary.bytes_added)} in {summary.duration_s:.1f} s"
+    ), as_json=as_json)  # fmt: skip
     if result.errors:
         click.echo(f"snapstore: warning: snapshot incomplete: {len(result.errors)} source items "
                    "could not be read or stored (see the warnings above)", err=True)
@@ -219,23 +216,23 @@ def build() -> click.Group:
 
     @group.command("postgres")
     @click.option("--dbname", required=True, help="Database to dump.")
-    @click.option("--host", "server_host", help="Server host or socket directory (libpq default).")
-    @click.option("--port", type=int, help="Server port (libpq default).")
-    @click.option("--username", help="Database user (libpq default).")
-    @click.option("--command-prefix", help="Run the clients through this ('docker exec -i db').")
+    @pg_options()
+    @renamed_options({"--host": "--pg-host", "--port": "--pg-port", "--username": "--pg-user",
+                      "--command-prefix": "--pg-command-prefix"})  # fmt: skip
     @click.option("--no-globals", is_flag=True, help="Leave out pg_dumpall --globals-only.")
     @click.option("--no-role-passwords", is_flag=True, help="Globals without role passwords.")
     @click.option("--no-row-counts", is_flag=True, help="Skip the row counts (a full scan).")
     @server_snapshot_options
-    def postgres(repo_options: RepoOptions, dbname: str, server_host: str | None, port: int | None,
-                 username: str | None, command_prefix: str | None, no_globals: bool,
-                 no_role_passwords: bool, no_row_counts: bool, **common: Any) -> int:
+    def postgres(repo_options: RepoOptions, dbname: str, pg_host: str | None, pg_port: int | None,
+                 pg_user: str | None, pg_command_prefix: str | None, pg_run_as: str | None,
+                 no_globals: bool, no_role_passwords: bool, no_row_counts: bool,
+                 **common: Any) -> int:
         """Dump one PostgreSQL database (pg_dump, streamed) and the globals.
 
         The password comes from libpq: PGPASSWORD or ~/.pgpass."""
         options = snapstore.PostgresOptions(
-            dbname, host=server_host, port=port, username=username,
-            command_prefix=_split(command_prefix),
+            dbname, host=pg_host, port=pg_port, username=pg_user,
+            command_prefix=_split(pg_command_prefix), run_as=pg_run_as,
             dump_globals=not no_globals, role_passwords=not no_role_passwords,
             count_rows=not no_row_counts,
         )
@@ -279,9 +276,7 @@ def build() -> click.Group:
                   default="/etc/systemd/system", show_default=True,
                   help="Where the mastodon-*.service units are.")
     @click.option("--role-passwords", is_flag=True, help="Dump role passwords (superuser only).")
-    @click.option("--pg-command-prefix", help="Run the PostgreSQL clients through this.")
-    @click.option("--pg-run-as", metavar="USER",
-                  help="Run the PostgreSQL clients as this system user (peer authentication).")
+    @pg_options("pg_command_prefix", "pg_run_as")  # the server: .env.production's
     @click.option("--redis-command-prefix", help="Run redis-cli through this.")
     @unchanged_file_options
     @snapshot_options

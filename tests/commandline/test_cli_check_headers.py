@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,7 +17,7 @@ def test_check_finds_a_pack_cut_short_or_extended(initialised: Cli, tmp_path: Pa
     (source / "f.bin").write_bytes(os.urandom(400_000))
     done = initialised("snapshot", "files", str(source), "--json")
     assert done.code == 0, done.err
-    snap = json.loads(done.out)["snapshot_id"]
+    snap = done.json()["snapshot_id"]
     pack = max((p for p in (initialised.repo / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     data = pack.read_bytes()
     pack.write_bytes(data[:-100] if damage == "truncate" else data + os.urandom(100))

@@ -3,7 +3,6 @@ runs cover the repository in turn, remembered in the cache directory."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -45,7 +44,7 @@ def test_three_nightly_runs_cover_every_pack(packed: tuple[Cli, int]) -> None:
         covered.append(coverage(night.text)[0])
     assert covered[0] < covered[1] < covered[2] == total
     assert "(100%)," in night.text and "never verified" not in night.text
-    report = json.loads(cli("check", "--json").out)
+    report = cli("check", "--json").json()
     assert report["coverage"]["packs"] == total and report["coverage"]["bytes_total"] > 0
 
 

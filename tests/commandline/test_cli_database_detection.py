@@ -4,7 +4,6 @@ delta bases without a flag; --no-database and --database override; the node says
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def nights() -> tuple[bytes, bytes]:
 def stdin_snapshot(cli: Cli, data: bytes, *flags: str) -> dict[str, object]:
     done = cli("snapshot", "stdin", "--name", "db.dump", "--json", *flags, input=data)
     assert done.code == 0, done.err
-    result: dict[str, object] = json.loads(done.out)
+    result: dict[str, object] = done.json()
     return result
 
 
@@ -77,7 +76,7 @@ def test_an_rdb_backed_up_as_a_file_gets_deltas_and_media_do_not(
         rdb.write_bytes(RDB_HEADER + night)
         done = initialised("snapshot", "files", str(data), "--json")
         assert done.code == 0, done.err
-        ids.append(json.loads(done.out))
+        ids.append(done.json())
     second = ids[1]
     assert isinstance(second["deltas_added"], int) and second["deltas_added"] > 10
     assert int(str(second["bytes_added"])) < int(str(ids[0]["bytes_added"])) / 10

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import snapstore
-from tests.support.cli import PASSWORD, Cli, Result
+from tests.support.cli import PASSWORD, Cli, Result, command_json
 from tests.support.deep_trees import DEPTH, WHEN, deep_path, deep_snapshot
 
 OLD_LEAF = b"the day before\n"
@@ -79,7 +79,7 @@ def test_check_and_check_read_data(deep: Cli) -> None:
 
 def test_forget_and_prune_free_the_older_deep_snapshot(deep: Cli) -> None:
     ok(deep("forget", "--keep-last", "1"))
-    report = json.loads(ok(deep("prune", "--max-unused", "0", "--json")))
+    report = command_json(ok(deep("prune", "--max-unused", "0", "--json")))
     assert report["snapshots"] == 1
     assert report["blobs_used"] == report["blobs_unused"] == DEPTH + 2
     assert "no errors were found" in ok(deep("check", "--read-data"))
@@ -91,9 +91,9 @@ def test_copy_copies_both_deep_snapshots(deep: Cli, tmp_path: Path) -> None:
     offsite = cli_for(tmp_path / "offsite", SNAPSTORE_PASSWORD="another password")
     ok(offsite("init"))
     to = {"SNAPSTORE_TO_REPOSITORY": str(offsite.repo), "SNAPSTORE_TO_PASSWORD": "another password"}
-    copied = json.loads(ok(deep("copy", "--json", env=to)))
+    copied = command_json(ok(deep("copy", "--json", env=to)))
     assert len(copied["copied"]) == 2
-    assert json.loads(ok(deep("copy", "--json", env=to)))["copied"] == []
+    assert command_json(ok(deep("copy", "--json", env=to)))["copied"] == []
     assert "checked 2 snapshots" in ok(offsite("check", "--read-data"))
     bottom = "/".join(["d"] * DEPTH) + "/leaf.txt"
     assert offsite("dump", "latest", bottom).out == LEAF

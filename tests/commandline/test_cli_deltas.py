@@ -7,7 +7,6 @@ a damaged base clearly.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def dump_like(rows: int, changed: set[int], seed: int = 1) -> bytes:
 def snapshot_stdin(cli: Cli, data: bytes, *extra: str) -> dict[str, object]:
     result = cli("snapshot", "stdin", "--name", "db.dump", "--database", "--json", *extra, input=data)
     assert result.code == 0, result.err
-    summary: dict[str, object] = json.loads(result.out)
+    summary: dict[str, object] = result.json()
     return summary
 
 
@@ -87,7 +86,7 @@ def test_forgetting_the_snapshot_holding_the_bases_keeps_them(initialised: Cli, 
     assert isinstance(second["deltas_added"], int) and second["deltas_added"] > 0
     forget = initialised("forget", "--keep-last", "1", "--prune")
     assert forget.code == 0, forget.err
-    listed = json.loads(initialised("snapshots", "--json").out)
+    listed = initialised("snapshots", "--json").json()
     assert [s["id"] for s in listed] == [second["snapshot_id"]]
     assert initialised("dump", "latest", "db.dump").out == days[1]
     check = initialised("check", "--read-data")
@@ -171,7 +170,7 @@ def test_copy_off_site_keeps_night_two_as_deltas(initialised: Cli, days: tuple[b
         before = repo_bytes(offsite.repo)
         copied = initialised("copy", "--json", env=to)
         assert copied.code == 0, copied.err
-        copies.append(json.loads(copied.out))
+        copies.append(copied.json())
         grown["offsite"].append(repo_bytes(offsite.repo) - before)
     assert [len(c["copied"]) for c in copies] == [1, 1]
     assert copies[0]["deltas_added"] == 0 and copies[1]["deltas_added"] > 10, copies

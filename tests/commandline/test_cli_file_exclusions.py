@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -19,13 +18,13 @@ def listed(cli: Cli, snapshot_id: str, root: Path) -> set[str]:
     done = cli("ls", snapshot_id, "--json")
     assert done.code == 0, done.err
     prefix = str(root) + "/"
-    return {e["path"][len(prefix):] for e in json.loads(done.out) if e["path"].startswith(prefix)}
+    return {e["path"][len(prefix):] for e in done.json() if e["path"].startswith(prefix)}
 
 
 def snapshot(cli: Cli, *args: str) -> str:
     done = cli("snapshot", "files", *args, "--json")
     assert done.code == 0, done.err
-    return str(json.loads(done.out)["snapshot_id"])
+    return str(done.json()["snapshot_id"])
 
 
 def test_exclusion_options(initialised: Cli, tmp_path: Path) -> None:

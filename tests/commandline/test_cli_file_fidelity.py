@@ -4,7 +4,6 @@ sparse file stay holes."""
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from pathlib import Path
@@ -60,7 +59,7 @@ def test_links_attributes_and_holes_round_trip(initialised: Cli, tmp_path: Path)
 
     done = initialised("snapshot", "files", str(src), "--json")
     assert done.code == 0, done.err
-    summary = json.loads(done.out)
+    summary = done.json()
     # the linked file's 300,000 bytes once, and the sparse file's 64 MiB (holes are read)
     assert summary["bytes_read"] == len(data) + SPARSE_SIZE, summary
 

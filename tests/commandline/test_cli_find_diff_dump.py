@@ -5,7 +5,6 @@ and dump --archive tar|zip read back by GNU tar, unzip and Python's zipfile."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import stat
@@ -57,7 +56,7 @@ def two(initialised: Cli, tmp_path: Path) -> tuple[Cli, Path, list[str]]:
             change(src)
         done = initialised("snapshot", "files", str(src), "--time", when, "--json")
         assert done.code == 0, done.err
-        ids.append(json.loads(done.out)["snapshot_id"])
+        ids.append(done.json()["snapshot_id"])
     return initialised, src, ids
 
 
@@ -71,15 +70,15 @@ def test_find_lists_matches_newest_snapshot_first(two: tuple[Cli, Path, list[str
     assert f"{src}/new/fresh.log" in blocks[0] and f"{src}/gone.log" not in blocks[0]
     assert f"{src}/gone.log" in blocks[1] and f"{src}/same/deep/d.log" in blocks[1]
 
-    found = json.loads(cli("find", "*.log", f"{src}/*/s1.txt", "--json").out)
+    found = cli("find", "*.log", f"{src}/*/s1.txt", "--json").json()
     assert [group["snapshot"] for group in found] == [day2, day1]
     assert [m["path"] for m in found[1]["matches"]] == [
         f"{src}/gone.log", f"{src}/same/deep/d.log", f"{src}/same/s1.txt"]
     assert found[1]["hits"] == 3 and found[1]["matches"][0]["size"] == 4
     assert found[1]["matches"][0]["type"] == "file" and "mtime" in found[1]["matches"][0]
 
-    only = json.loads(cli("find", "gone.log", "--snapshot", day1[:8], "--snapshot", "latest",
-                          "--json").out)
+    only = cli("find", "gone.log", "--snapshot", day1[:8], "--snapshot", "latest",
+                          "--json").json()
     assert [group["snapshot"] for group in only] == [day1]
 
 
@@ -96,7 +95,7 @@ def test_diff_names_each_change_and_the_totals(two: tuple[Cli, Path, list[str]])
     assert not [line for line in lines if "/same" in line or "big.bin" in line]
     assert "Files:        1 new,     1 removed,     1 changed" in lines
 
-    data = json.loads(cli("diff", day1, day2, str(src), "--json").out)
+    data = cli("diff", day1, day2, str(src), "--json").json()
     assert (data["old"], data["new"]) == (day1, day2)
     by_path = {c["path"]: c for c in data["changes"]}
     assert by_path[f"{src}/changed.txt"] == {

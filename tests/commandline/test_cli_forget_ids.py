@@ -5,7 +5,6 @@ names and --keep-* rules together are a usage error (exit 2); --prune frees thei
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,14 @@ def three(initialised: Cli, tmp_path: Path) -> tuple[Cli, list[str]]:
         (source / f"day{number}.bin").write_bytes(bytes([number]) * 100_000)
         done = initialised("snapshot", "files", str(source), "--time", when, "--json")
         assert done.code == 0, done.err
-        ids.append(json.loads(done.out)["snapshot_id"])
+        ids.append(done.json()["snapshot_id"])
     return initialised, ids
 
 
 def _listed(cli: Cli) -> list[str]:
     done = cli("snapshots", "--json")
     assert done.code == 0, done.err
-    return [s["id"] for s in json.loads(done.out)]
+    return [s["id"] for s in done.json()]
 
 
 def test_forget_the_snapshots_named(three: tuple[Cli, list[str]]) -> None:
@@ -43,7 +42,7 @@ def test_forget_the_snapshots_named(three: tuple[Cli, list[str]]) -> None:
 
     done = cli("forget", ids[0][:8], "latest", "--json")
     assert done.code == 0, done.err
-    removed = [s["id"] for group in json.loads(done.out) for s in group["remove"]]
+    removed = [s["id"] for group in done.json() for s in group["remove"]]
     assert removed == [ids[2], ids[0]]
     assert _listed(cli) == [ids[1]]
 

@@ -4,7 +4,6 @@ a failing before hook stops the command, a hook past its timeout is killed with 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ def test_before_and_after_hooks_see_the_run(initialised: Cli, data: Path, tmp_pa
     before, after, failure = (tmp_path / f"{kind}.env" for kind in ("before", "after", "failure"))
     result = initialised(
         "--hook-before", dump_env(before), "--hook-after", dump_env(after),
-        "--hook-failure", dump_env(failure), "snapshot", "files", str(data),
+        "--hook-failure", dump_env(failure), "snapshot", "files", str(data), "--json",
     )
     assert result.code == 0, result.err
     seen = env_of(before)
@@ -45,7 +44,7 @@ def test_before_and_after_hooks_see_the_run(initialised: Cli, data: Path, tmp_pa
     seen = env_of(after)
     assert seen["SNAPSTORE_HOOK"] == "after" and seen["SNAPSTORE_STATUS"] == "success"
     assert seen["SNAPSTORE_EXIT_CODE"] == "0" and "SNAPSTORE_ERROR" not in seen
-    assert seen["SNAPSTORE_SNAPSHOT_ID"] == result.text.strip()
+    assert seen["SNAPSTORE_SNAPSHOT_ID"] == result.json()["snapshot_id"]
     assert int(seen["SNAPSTORE_BYTES_ADDED"]) > 0 and float(seen["SNAPSTORE_DURATION"]) >= 0
     assert not failure.exists()
 
@@ -61,7 +60,7 @@ def test_a_failing_before_hook_stops_the_command(initialised: Cli, data: Path, t
         "checking",
         "snapstore: error: before hook 'echo checking >&2; exit 7' exited 7: the command was not run",
     ]
-    assert json.loads(initialised("snapshots", "--json").out) == []  # nothing recorded
+    assert initialised("snapshots", "--json").json() == []  # nothing recorded
     seen = env_of(failure)
     assert seen["SNAPSTORE_STATUS"] == "failure" and seen["SNAPSTORE_EXIT_CODE"] == "1"
     assert seen["SNAPSTORE_ERROR"].startswith("before hook 'echo checking >&2; exit 7' exited 7")

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ def test_a_time_without_offset_is_local_time(initialised: Cli, tmp_path: Path) -
     done = initialised("snapshot", "files", str(tmp_path / "f"), "--time", "2024-06-01T12:00:00",
                        "--json", env={"TZ": "Asia/Tokyo"})
     assert done.code == 0, done.err
-    assert json.loads(done.out)["time"] == "2024-06-01T12:00:00+09:00"
+    assert done.json()["time"] == "2024-06-01T12:00:00+09:00"
 
 
 @pytest.mark.parametrize("when", ["0001-01-01", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"])
@@ -53,7 +52,7 @@ def test_a_time_at_the_ends_of_the_calendar_is_a_usage_error(initialised: Cli, t
     done = initialised("snapshot", "files", str(tmp_path / "f"), "--time", when)
     assert done.code == 2, done.err
     assert done.err.count("\n") == 1 and f"--time {when!r} cannot be recorded" in done.err
-    assert json.loads(initialised("snapshots", "--json").out) == []
+    assert initialised("snapshots", "--json").json() == []
 
 
 @pytest.mark.parametrize("stored", ["2024-01-01T12:00:00", "0001-01-01T00:00:00+01:00"])
@@ -90,7 +89,7 @@ def test_snapshot_stdin_with_stdin_closed(initialised: Cli) -> None:
     assert "Traceback" not in err and "internal error" not in err, err
     assert done.returncode == 1
     assert "standard input is closed" in err
-    assert json.loads(initialised("snapshots", "--json").out) == []
+    assert initialised("snapshots", "--json").json() == []
 
 
 # -- hostile tree nodes ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ rules pass it over for the complete snapshot before it; naming it by id still re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,14 @@ UTC_ENV = {"TZ": "UTC"}  # forget's days begin at midnight UTC
 def take(cli: Cli, source: Path, time: str, code: int = 0) -> dict[str, Any]:
     done = cli("snapshot", "files", str(source), "--time", time, "--json", unprivileged=True)
     assert done.code == code, done.err
-    record: dict[str, Any] = json.loads(done.out)
+    record: dict[str, Any] = done.json()
     return record
 
 
 def listed(cli: Cli) -> dict[str, dict[str, Any]]:
     done = cli("snapshots", "--json")
     assert done.code == 0, done.err
-    return {s["id"]: s for s in json.loads(done.out)}
+    return {s["id"]: s for s in done.json()}
 
 
 def test_an_incomplete_snapshot_is_marked_and_passed_over(initialised: Cli, tmp_path: Path) -> None:
@@ -59,7 +58,7 @@ def test_an_incomplete_snapshot_is_marked_and_passed_over(initialised: Cli, tmp_
     # both kept: the incomplete one is newer than any complete, and takes no day's place
     plan = initialised("forget", "--keep-daily", "1", "--dry-run", "--json", env=UTC_ENV)
     assert plan.code == 0, plan.err
-    keep = {s["id"]: s["reasons"] for s in json.loads(plan.out)[0]["keep"]}
+    keep = {s["id"]: s["reasons"] for s in plan.json()[0]["keep"]}
     assert keep == {good_id: ["daily #1"], bad_id: ["incomplete, newer than any complete"]}
 
     secret.chmod(0o644)
@@ -69,7 +68,7 @@ def test_an_incomplete_snapshot_is_marked_and_passed_over(initialised: Cli, tmp_
 
     forgot = initialised("forget", "--keep-daily", "2", "--json", env=UTC_ENV)
     assert forgot.code == 0, forgot.err
-    group = json.loads(forgot.out)[0]
+    group = forgot.json()[0]
     assert {s["id"]: s["reasons"] for s in group["keep"]} == {
         nextday["snapshot_id"]: ["daily #1"], good_id: ["daily #2"]}
     assert [s["id"] for s in group["remove"]] == [bad_id]
@@ -83,7 +82,7 @@ def test_latest_with_only_incomplete_snapshots_names_one(initialised: Cli, tmp_p
     missing = tmp_path / "media"  # not mounted
     done = initialised("snapshot", "files", str(source), str(missing), "--json")
     assert done.code == 3, done.err
-    short = json.loads(done.out)["short_id"]
+    short = done.json()["short_id"]
     for args in (("ls", "latest"), ("restore", "latest", "--target", str(tmp_path / "t"))):
         refused = initialised(*args)
         assert refused.code == 1, refused.err

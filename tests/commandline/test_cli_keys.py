@@ -4,7 +4,6 @@ folder was lost."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -22,7 +21,7 @@ def with_password(cli: Cli, password: str, repo: Path | None = None) -> Cli:
 def listed(cli: Cli) -> list[dict[str, object]]:
     done = cli("key", "list", "--json")
     assert done.code == 0, done.err
-    keys: list[dict[str, object]] = json.loads(done.out)
+    keys: list[dict[str, object]] = done.json()
     return keys
 
 

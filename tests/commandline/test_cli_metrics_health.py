@@ -4,7 +4,6 @@ never checked and damaged backups and for a stale lock, in one line or JSON."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,7 +33,7 @@ def test_metrics_of_two_sources_share_the_file(initialised: Cli, tmp_path: Path)
     second = initialised("--config", str(config), "snapshot", "files", "--host", "toot",
                          str(config), "--json")
     assert second.code == 0, second.err
-    summary = json.loads(second.out)
+    summary = second.json()
     db = (("host", "toot"), ("paths", "db.sql"), ("source", "command"))
     files = (("host", "toot"), ("paths", str(config)), ("source", "files"))
     found = metrics(prom)
@@ -63,19 +62,19 @@ def test_metrics_of_two_sources_share_the_file(initialised: Cli, tmp_path: Path)
 def test_health(initialised: Cli, tmp_path: Path) -> None:
     cli = Cli(initialised.repo, dict(initialised.env, SNAPSTORE_CACHE_DIR=str(tmp_path / "cache")))
     old = cli("snapshot", "stdin", "--name", "old", "--time", "2020-01-01T00:00:00+00:00",
-              input=b"old")
+              "--json", input=b"old")
     assert old.code == 0
     assert cli("snapshot", "stdin", "--name", "new", input=b"new").code == 0
     overdue = cli("health")
     assert overdue.code == 1 and overdue.text.startswith("unhealthy: ") and "(and 1 more)" in overdue.text
     assert ":old: newest complete snapshot" in overdue.text and "(max 1d2h)" in overdue.text
-    report = json.loads(cli("health", "--json").out)
+    report = cli("health", "--json").json()
     assert report["ok"] is False
     assert report["problems"][-1] == "no check has been recorded (run snapstore check)"
     assert [(g["paths"], g["ok"]) for g in report["groups"]] == [(["new"], True), (["old"], False)]
 
     assert cli("check").code == 0
-    assert cli("forget", old.text.strip()).code == 0
+    assert cli("forget", old.json()["snapshot_id"]).code == 0
     fresh = cli("health", "--max-age", "1h")
     assert fresh.code == 0, fresh.text
     assert fresh.text.startswith("ok: 1 group of snapshots, the newest complete one at most ")
@@ -105,5 +104,5 @@ def test_health_after_a_check_that_found_damage(initialised: Cli, tmp_path: Path
     judged = cli("health")
     assert judged.code == 1, judged.text
     assert judged.text.startswith("unhealthy: the last check (") and "found 1 error" in judged.text
-    assert json.loads(cli("health", "--json").out)["last_check"]["ok"] is False
+    assert cli("health", "--json").json()["last_check"]["ok"] is False
     assert cli("health", "--ignore-check").code == 0

@@ -4,7 +4,6 @@ repository, and a restore from a flipped pack (the file, the blob and the pack).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -33,7 +32,7 @@ def two(tmp_path: Path) -> tuple[Cli, Cli, str, Path]:
     assert ours("snapshot", "files", str(source)).code == 0
     done = theirs("snapshot", "files", str(source), "--json")
     assert done.code == 0, done.err
-    return ours, theirs, json.loads(done.out)["snapshot_id"], source
+    return ours, theirs, done.json()["snapshot_id"], source
 
 
 def test_the_config_of_another_repository_is_named(two: tuple[Cli, Cli, str, Path]) -> None:
@@ -80,4 +79,4 @@ def test_a_restore_from_a_flipped_pack_names_file_blob_and_pack(two: tuple[Cli, 
     line = next(x for x in done.err.splitlines() if "failed authentication" in x)
     assert str(source / "data.bin") in line
     assert node.content[-1].hex() in line and where.pack_id.hex()[:16] in line
-    assert snap.short_id in done.err
+    assert snap.short_id in done.text  # the summary, on stdout

@@ -6,7 +6,6 @@ gone, tagged `repaired`, which restores cleanly; with `--forget` the original go
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def _pack_of(cli: Cli, snapshot_id: str, suffix: str) -> Path:
 def _snapshots(cli: Cli) -> list[dict[str, object]]:
     done = cli("snapshots", "--json")
     assert done.code == 0, done.err
-    return list(json.loads(done.out))
+    return list(done.json())
 
 
 def test_repair_after_a_lost_pack(initialised: Cli, tmp_path: Path) -> None:
@@ -39,14 +38,14 @@ def test_repair_after_a_lost_pack(initialised: Cli, tmp_path: Path) -> None:
     (source / "small.txt").write_text("in the same pack as lost.bin\n")
     done = cli("snapshot", "files", str(source), "--json")
     assert done.code == 0, done.err
-    original = json.loads(done.out)["snapshot_id"]
+    original = done.json()["snapshot_id"]
     kept = {"later.bin": os.urandom(200_000), "c.txt": b"c\n" * 1000}  # in a pack of their own
     (source / "sub").mkdir()
     (source / "later.bin").write_bytes(kept["later.bin"])
     (source / "sub" / "c.txt").write_bytes(kept["c.txt"])
     done = cli("snapshot", "files", str(source), "--json")
     assert done.code == 0, done.err
-    second = json.loads(done.out)["snapshot_id"]
+    second = done.json()["snapshot_id"]
 
     _pack_of(cli, original, "/lost.bin").unlink()
     assert cli("check").code == 1
@@ -94,7 +93,7 @@ def test_repair_of_a_whole_repository_changes_nothing(initialised: Cli, tmp_path
     assert done.code == 0 and "checked 1 snapshots: 0 needed repair, 0 cannot be read" in done.text
     done = cli("repair", "index", "--json")
     assert done.code == 0, done.err
-    report = json.loads(done.out)
+    report = done.json()
     assert report["damaged_index_files"] == {} and report["packs_indexed"] == report["packs"]
     done = cli("check", "--read-data")
     assert done.code == 0, done.text + done.err

@@ -3,7 +3,6 @@ backup unrestorable (issue 10, item 1)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from tests.support.cli import Cli
 def _snapshot(cli: Cli, path: Path) -> str:
     done = cli("snapshot", "files", str(path), "--json")
     assert done.code == 0, done.err
-    return str(json.loads(done.out)["snapshot_id"])
+    return str(done.json()["snapshot_id"])
 
 
 def test_replayed_index_file_after_prune(initialised: Cli, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ runs the producer itself and its exit status decides. Empty input is refused by 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -22,7 +21,7 @@ FAILING = ("printf 'half a dump'; echo 'pg_dump: dumping contents of table statu
 def snapshots(cli: Cli) -> list[dict[str, object]]:
     listed = cli("snapshots", "--json")
     assert listed.code == 0, listed.err
-    result: list[dict[str, object]] = json.loads(listed.out)
+    result: list[dict[str, object]] = listed.json()
     return result
 
 
@@ -61,7 +60,7 @@ def test_a_producer_that_succeeds_round_trips(initialised: Cli, tmp_path: Path) 
     done = initialised("snapshot", "command", "--name", "data.bin", "--json", "sh", "-c",
                        'cat "$1"', "sh", str(tmp_path / "data.bin"), "--password=hunter2")
     assert done.code == 0, done.err
-    summary = json.loads(done.out)
+    summary = done.json()
     assert (summary["source"], summary["paths"], summary["bytes_read"]) == ("command", ["data.bin"], len(data))
     assert initialised("dump", "latest", "data.bin").out == data
     [snap] = snapshots(initialised)
@@ -79,7 +78,7 @@ def test_database_chunking_and_day_two_deltas(initialised: Cli, tmp_path: Path) 
         done = initialised("snapshot", "command", "--name", "mastodon.dump", "--database", "--json",
                            "--", "cat", str(tmp_path / dump))
         assert done.code == 0, done.err
-        summary: dict[str, object] = json.loads(done.out)
+        summary: dict[str, object] = done.json()
         return summary
 
     first, second = night("day1.dump"), night("day2.dump")

@@ -4,7 +4,6 @@ after prune its bytes are in no pack."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from tests.support.cli import PASSWORD, Cli
 def listing(cli: Cli) -> list[dict[str, object]]:
     done = cli("snapshots", "--json")
     assert done.code == 0, done.err
-    result: list[dict[str, object]] = json.loads(done.out)
+    result: list[dict[str, object]] = done.json()
     return result
 
 

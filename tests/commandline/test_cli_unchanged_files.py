@@ -4,7 +4,6 @@ to read any file), yet the snapshot holds it and warns of nothing."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ SECRET = b"the instance's secret\n"
 def take(cli: Cli, source: Path, *flags: str, code: int = 0, unprivileged: bool = True) -> dict[str, Any]:
     done = cli("snapshot", "files", str(source), "--json", *flags, unprivileged=unprivileged)
     assert done.code == code, done.err
-    record: dict[str, Any] = json.loads(done.out)
+    record: dict[str, Any] = done.json()
     record["stderr"] = done.err
     return record
 
@@ -82,6 +81,6 @@ def test_changed_files_are_read_and_the_summary_line_counts_the_unchanged(
     (source / "media" / "9.jpg").write_bytes(b"a new file")
     done = initialised("snapshot", "files", str(source))
     assert done.code == 0, done.err
-    assert "7 files (5 unchanged)" in done.err
+    assert "7 files (5 unchanged)" in done.text  # the summary, on stdout
     again = take(initialised, source, "--parent", "none")
     assert again["files_unchanged"] == 0 and again["parent"] is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -22,17 +21,17 @@ def test_files_round_trip(initialised: Cli, tmp_path: Path) -> None:
     make_tree(source)
     taken = initialised("snapshot", "files", str(source), "--tag", "daily", "--host", "web1", "--json")
     assert taken.code == 0, taken.err
-    summary = json.loads(taken.out)
+    summary = taken.json()
     assert summary["bytes_read"] > 0 and summary["bytes_added"] > 0
     snap_id = summary["snapshot_id"]
 
-    listed = json.loads(initialised("snapshots", "--json").out)
+    listed = initialised("snapshots", "--json").json()
     assert [s["id"] for s in listed] == [snap_id]
     assert listed[0]["host"] == "web1" and listed[0]["tags"] == ["daily"]
 
     ls = initialised("ls", snap_id[:8], str(source) + "/sub", "--json")
     assert ls.code == 0, ls.err
-    names = {e["path"].rsplit("/", 1)[-1] for e in json.loads(ls.out)}
+    names = {e["path"].rsplit("/", 1)[-1] for e in ls.json()}
     assert {"sub", "nested.txt", "link"} <= names
 
     target = tmp_path / "restore"
@@ -44,7 +43,7 @@ def test_files_round_trip(initialised: Cli, tmp_path: Path) -> None:
     assert dumped.code == 0 and dumped.out == (source / "big.bin").read_bytes()
 
     assert initialised("check", "--read-data").code == 0
-    stats = json.loads(initialised("stats", "--json").out)
+    stats = initialised("stats", "--json").json()
     assert stats["snapshots"] == 1 and stats["stored_bytes"] > 0
 
 
@@ -63,8 +62,8 @@ def test_include_restores_only_that_path(initialised: Cli, tmp_path: Path) -> No
 def test_second_snapshot_of_unchanged_data_adds_almost_nothing(initialised: Cli, tmp_path: Path) -> None:
     source = tmp_path / "src"
     make_tree(source)
-    first = json.loads(initialised("snapshot", "files", str(source), "--json").out)
-    second = json.loads(initialised("snapshot", "files", str(source), "--json").out)
+    first = initialised("snapshot", "files", str(source), "--json").json()
+    second = initialised("snapshot", "files", str(source), "--json").json()
     assert first["bytes_added"] > 1_000_000
     assert second["bytes_added"] < 20_000
 
@@ -76,8 +75,8 @@ def test_stdin_insert_in_the_middle_adds_few_chunks(initialised: Cli) -> None:
     first = initialised("snapshot", "stdin", "--name", "db.dump", "--database", "--json", input=data)
     assert first.code == 0, first.err
     second = initialised("snapshot", "stdin", "--name", "db.dump", "--database", "--json", input=changed)
-    added = json.loads(second.out)["bytes_added"]
-    assert json.loads(second.out)["bytes_read"] == len(changed)
+    added = second.json()["bytes_added"]
+    assert second.json()["bytes_read"] == len(changed)
     assert added < 1_000_000, added
     dumped = initialised("dump", "latest", "db.dump")
     assert dumped.out == changed
@@ -87,7 +86,7 @@ def test_time_option_is_recorded(initialised: Cli, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     done = initialised("snapshot", "files", str(tmp_path / "f"), "--time", "2025-03-01T02:30:00+00:00", "--json")
     assert done.code == 0, done.err
-    listed = json.loads(initialised("snapshots", "--json").out)
+    listed = initialised("snapshots", "--json").json()
     assert listed[0]["time"].startswith("2025-03-01T02:30:00")
 
 
@@ -101,10 +100,10 @@ def test_unreadable_file_gives_exit_3_and_a_snapshot(initialised: Cli, tmp_path:
     done = initialised("snapshot", "files", str(source), "--json", unprivileged=True)
     assert done.code == 3, done.err
     assert "secret.txt" in done.err
-    listed = json.loads(initialised("snapshots", "--json").out)
+    listed = initialised("snapshots", "--json").json()
     assert len(listed) == 1
     assert listed[0]["summary"]["errors"] == 1
-    assert json.loads(done.out)["errors"][0]["path"].endswith("secret.txt")
+    assert done.json()["errors"][0]["path"].endswith("secret.txt")
 
 
 def test_usage_error_is_exit_2(initialised: Cli) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ def with_snapshot(initialised: Cli, tmp_path: Path) -> tuple[Cli, str]:
     make_tree(source)
     done = initialised("snapshot", "files", str(source), "--json")
     assert done.code == 0, done.err
-    return initialised, json.loads(done.out)["snapshot_id"]
+    return initialised, done.json()["snapshot_id"]
 
 
 def test_wrong_password_is_exit_12(with_snapshot: tuple[Cli, str]) -> None:

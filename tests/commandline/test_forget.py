@@ -8,7 +8,6 @@ Buckets follow the local time zone, so the command runs with TZ=UTC.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -57,13 +56,13 @@ def forget_cli(prepared: Path, tmp_path: Path) -> Cli:
 def _snapshot_times(cli: Cli) -> list[str]:
     listed = cli("snapshots", "--json")
     assert listed.code == 0, listed.err
-    return [s["time"] for s in json.loads(listed.out)]
+    return [s["time"] for s in listed.json()]
 
 
 def test_dry_run_json_shows_decisions_and_removes_nothing(forget_cli: Cli) -> None:
     done = forget_cli("forget", "--keep-daily", "3", "--keep-weekly", "2", "--dry-run", "--json")
     assert done.code == 0, done.err
-    groups = json.loads(done.out)
+    groups = done.json()
     assert len(groups) == 1
     group = groups[0]
     assert group["host"] == "web1" and len(group["paths"]) == 1 and group["tags"] is None
@@ -100,7 +99,7 @@ def test_no_keep_rule_is_a_usage_error(forget_cli: Cli) -> None:
 def test_keep_within_counts_back_from_the_latest(forget_cli: Cli) -> None:
     within = forget_cli("forget", "--keep-within", "1w", "--dry-run", "--json")
     assert within.code == 0, within.err
-    kept = {s["time"]: s["reasons"] for s in json.loads(within.out)[0]["keep"]}
+    kept = {s["time"]: s["reasons"] for s in within.json()[0]["keep"]}
     assert kept == {t: ["within 1w"] for t in TIMES[-3:]}  # after 13 January, 12:00
     bad = forget_cli("forget", "--keep-within", "2 weeks")
     assert bad.code == 2 and len(bad.err.strip().splitlines()) == 1

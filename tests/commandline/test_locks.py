@@ -3,7 +3,6 @@ a killed holder's lock is stale, SIGTERM lets go of the lock and keeps what was 
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
@@ -60,7 +59,7 @@ def test_prune_fails_or_waits_while_a_snapshot_runs(initialised: Cli) -> None:
     assert time.monotonic() - released_at < 30
     assert b"free" in out
     assert objects(initialised.repo, "locks") == []
-    assert len(json.loads(initialised("snapshots", "--json").out)) == 2
+    assert len(initialised("snapshots", "--json").json()) == 2
 
 
 def test_a_killed_holder_leaves_a_stale_lock(initialised: Cli) -> None:
@@ -107,7 +106,7 @@ def test_sigterm_releases_the_lock_and_keeps_the_upload(cli: Cli) -> None:
     assert checked.code == 0 and "not named by any index" not in checked.err, checked.err
     again = cli("snapshot", "stdin", "--database", "--name", "dump.sql", "--json", input=data)
     assert again.code == 0, again.err
-    summary = json.loads(again.out)
+    summary = again.json()
     assert summary["bytes_added"] < len(data) - 0.5 * sent
     dumped = cli("dump", "latest", "dump.sql")
     assert dumped.code == 0 and dumped.out == data

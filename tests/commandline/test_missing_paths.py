@@ -3,7 +3,6 @@ so `forget --keep-last 1 --prune` keeps the real backup (issue 10, item 3)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.support.cli import Cli
@@ -12,7 +11,7 @@ from tests.support.cli import Cli
 def snapshot_ids(cli: Cli) -> list[str]:
     done = cli("snapshots", "--json")
     assert done.code == 0, done.err
-    return [s["id"] for s in json.loads(done.out)]
+    return [s["id"] for s in done.json()]
 
 
 def test_every_path_missing_is_exit_1_and_no_snapshot(initialised: Cli, tmp_path: Path) -> None:
@@ -45,7 +44,7 @@ def test_forget_after_an_unmounted_volume_keeps_the_real_backup(
     (volume / "home").mkdir()
     real = initialised("snapshot", "files", *paths, "--json")
     assert real.code == 0, real.err
-    real_id = json.loads(real.out)["snapshot_id"]
+    real_id = real.json()["snapshot_id"]
 
     (volume / "etc" / "hosts").unlink()  # the volume is unmounted
     (volume / "etc").rmdir()

@@ -3,7 +3,6 @@ pack-ordered planner makes natural (issue 11)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -25,7 +24,7 @@ def saved(initialised: Cli, tmp_path: Path) -> tuple[Cli, Path, str]:
     (source / "sub" / "keep.txt").write_text("keep\n")
     done = initialised("snapshot", "files", str(source), "--json")
     assert done.code == 0, done.err
-    return initialised, source, json.loads(done.out)["snapshot_id"]
+    return initialised, source, done.json()["snapshot_id"]
 
 
 def _restored(target: Path, source: Path) -> Path:
@@ -73,7 +72,7 @@ def test_exclude_dry_run_overwrite_verify_delete(saved: tuple[Cli, Path, str], t
     assert done.code == 0, done.err
     here = _restored(target, source)
     assert not (here / "sub" / "notes.log").exists() and (here / "sub" / "keep.txt").exists()
-    assert "verified" in done.err
+    assert "verified" in done.text  # the summary, on stdout
 
     changed = here / "file0.bin"
     stat = changed.stat()
@@ -89,7 +88,7 @@ def test_exclude_dry_run_overwrite_verify_delete(saved: tuple[Cli, Path, str], t
     assert done.code == 0, done.err
     assert changed.read_bytes() == (source / "file0.bin").read_bytes()
     assert not (here / "stray.txt").exists()
-    assert "1 deleted" in done.err
+    assert "1 deleted" in done.text
 
     (here / "file1.bin").write_bytes(b"mine")
     done = cli("restore", snap_id, "--target", str(target), "--overwrite", "never")

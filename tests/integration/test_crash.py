@@ -6,7 +6,6 @@ Also the space test through the command line: snapshot A, snapshot B, forget A, 
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import time
@@ -163,11 +162,11 @@ def test_space_comes_back_after_forget_and_prune(
         (tmp_path / name / "own.bin").write_bytes(own)
     taken = [cli("snapshot", "files", str(tmp_path / name), "--json") for name in "ab"]
     assert all(t.code == 0 for t in taken), [t.err for t in taken]
-    (cli.repo / "snapshots" / json.loads(taken[0].out)["snapshot_id"]).unlink()  # forget A
+    (cli.repo / "snapshots" / taken[0].json()["snapshot_id"]).unlink()  # forget A
     before = stored_bytes(cli.repo)
     pruned = cli("prune", "--json")
     assert pruned.code == 0, pruned.err
-    report = json.loads(pruned.out)
+    report = pruned.json()
     after = stored_bytes(cli.repo)
     freed = before - after
     with capsys.disabled():

@@ -3,7 +3,6 @@ redis-cli --rdb), and a real pg_dump run by `snapshot command` without a flag ge
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -64,6 +63,6 @@ def test_snapshot_command_of_pg_dump_without_a_flag_stores_day_two_as_deltas(
     apply_churn(pg, db, day=1)
     second = cli(*argv)
     assert second.code == 0, second.err
-    day1, day2 = json.loads(first.out), json.loads(second.out)
+    day1, day2 = first.json(), second.json()
     assert day2["parent"] == day1["snapshot_id"] and day2["deltas_added"] > 0
     assert day2["bytes_added"] < day1["bytes_added"] / 4

@@ -5,7 +5,6 @@ the installed command against real servers."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from tests.support.redis import RedisServer
 def snapshots(cli: Cli) -> list[dict[str, object]]:
     done = cli("snapshots", "--json")
     assert done.code in (0, 3), done.err
-    return list(json.loads(done.out))
+    return list(done.json())
 
 
 def test_parts_this_host_lacks_are_no_warning_and_a_failed_night_keeps_its_paths(
@@ -111,7 +110,7 @@ def test_a_docker_install_keeps_its_compose_file_and_gets_it_back(
     (live.root / ".env").write_text("COMPOSE_PROJECT_NAME=mastodon\n")
     done = cli("snapshot", "mastodon", "--env-file", str(live.env_file), "--no-redis", "--json")
     assert done.code == 0, done.err
-    paths = {e["path"] for e in json.loads(cli("ls", "latest", "--json").out)}
+    paths = {e["path"] for e in cli("ls", "latest", "--json").json()}
     assert {"/config/.env.production", "/config/docker-compose.yml", "/config/.env"} <= paths
     assert snapshots(cli)[-1]["metadata"]["mastodon"]["parts"]["compose"] == "ok"  # type: ignore[index]
     moved = tmp_path / "new-live"
@@ -119,5 +118,5 @@ def test_a_docker_install_keeps_its_compose_file_and_gets_it_back(
     assert back.code == 0, back.err
     for name in (".env.production", "docker-compose.yml", ".env"):
         assert (moved / name).read_bytes() == (live.root / name).read_bytes(), name
-    checklist = json.loads(back.out)["checklist"]
+    checklist = back.json()["checklist"]
     assert any("docker compose up -d" in item for item in checklist), checklist

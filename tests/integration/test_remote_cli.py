@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import required_server
-from tests.support.cli import Cli
+from tests.support.cli import Cli, command_json
 from tests.support.remote_cli import bucket_of, clean_env, s3_cli, sftp_cli
 from tests.support.s3server import S3Endpoint, running_s3_server
 from tests.support.sshd import SshServer, running_sshd
@@ -130,14 +130,14 @@ def test_copy_local_to_s3(s3: Cli, source: Path, tmp_path: Path) -> None:
     env.update(SNAPSTORE_REPOSITORY=str(tmp_path / "local"))
     local = Cli(tmp_path / "local", env)
     ok(local, "init")
-    first = json.loads(ok(local, "snapshot", "files", str(source), "--json"))["snapshot_id"]
+    first = command_json(ok(local, "snapshot", "files", str(source), "--json"))["snapshot_id"]
     ok(s3, "init", env={"SNAPSTORE_PASSWORD": "another password"})
     remote = {k: v for k, v in s3.env.items() if k.startswith(("SNAPSTORE_S3_", "AWS_"))}
     to = {"SNAPSTORE_TO_REPOSITORY": s3.env["SNAPSTORE_REPOSITORY"],
           "SNAPSTORE_TO_PASSWORD": "another password", **remote}  # fmt: skip
-    copied = json.loads(ok(local, "copy", "--json", env=to))
+    copied = command_json(ok(local, "copy", "--json", env=to))
     assert [c["source"] for c in copied["copied"]] == [first]
-    again = json.loads(ok(local, "copy", "--json", env=to))
+    again = command_json(ok(local, "copy", "--json", env=to))
     assert again["copied"] == [] and again["skipped"] == [first] and again["bytes_read"] == 0
     offsite = Cli(s3.repo, dict(s3.env, SNAPSTORE_PASSWORD="another password"))
     [snap] = json.loads(ok(offsite, "snapshots", "--json"))

@@ -5,7 +5,6 @@ from .env.production, against real PostgreSQL (password authentication) and Redi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -142,7 +141,7 @@ def test_restore_mastodon_brings_a_destroyed_instance_back(
         as_cron = Cli(cli.repo, bare)
         taken = as_cron("--config", str(config), "snapshot", "mastodon", "--json")
         assert taken.code == 0, taken.err
-        parts = json.loads(cli("snapshots", "--json").out)[0]["metadata"]["mastodon"]["parts"]
+        parts = cli("snapshots", "--json").json()[0]["metadata"]["mastodon"]["parts"]
         assert {parts[p] for p in ("postgres", "redis", "config", "media", "letsencrypt",
                                    "nginx", "systemd")} == {"ok"}  # fmt: skip
         before_keys = redis_contents(redis)
@@ -156,7 +155,7 @@ def test_restore_mastodon_brings_a_destroyed_instance_back(
     media_before = {p: e for p, e in files_of(live.system).items() if not p.startswith("cache")}
     env_before = files_of(live.root)[".env.production"]
     etc_before = files_of(tmp_path / "etc")
-    listed = json.loads(cli("ls", "latest", "--json").out)
+    listed = cli("ls", "latest", "--json").json()
     paths = {entry["path"] for entry in listed}
     assert "/nginx/sites-available/mastodon" in paths and "/nginx/sites-available/default" not in paths
     assert "/systemd/mastodon-web.service" in paths and "/systemd/ssh.service" not in paths
@@ -177,7 +176,7 @@ def test_restore_mastodon_brings_a_destroyed_instance_back(
     done = as_cron("--config", str(config), "restore", "mastodon", "--redis-rdb", str(rdb),
                    "--json")  # fmt: skip
     assert done.code == 0, done.err + done.text
-    report = json.loads(done.out)
+    report = done.json()
     steps = {step["part"]: step for step in report["steps"]}
     assert {p: s["status"] for p, s in steps.items()} == {
         "database": "ok", "config": "ok", "media": "ok", "redis": "ok", "letsencrypt": "ok",

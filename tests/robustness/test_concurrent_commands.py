@@ -11,7 +11,6 @@ while it holds its lock, running the second, and letting the first go on (SIGCON
 from __future__ import annotations
 
 import io
-import json
 import random
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import snapstore
-from tests.support.cli import PASSWORD, Cli
+from tests.support.cli import PASSWORD, Cli, command_json
 from tests.support.cli_repos import (
     assert_checks_clean,
     base_seed,
@@ -113,7 +112,7 @@ def test_two_snapshots_at_once_both_succeed_and_both_restore(
     def record(result: tuple[int, bytes, str], taken: tuple[Path, dict[str, bytes]]) -> None:
         code, out, err = result
         assert code == 0, err
-        saved[json.loads(out)["snapshot_id"]] = taken
+        saved[command_json(out)["snapshot_id"]] = taken
 
     for _ in range(2):  # started at random offsets
         first, second = source(), source()
@@ -195,7 +194,7 @@ def test_a_snapshot_during_prune_waits_or_fails_with_exit_11(
     feeding.join()  # before finish(), whose communicate() would close stdin under the feeder
     code, out, err = finish(waiting)
     assert code == 0, err
-    saved[json.loads(out)["snapshot_id"]] = data
+    saved[command_json(out)["snapshot_id"]] = data
     assert_checks_clean(cli)
 
     # Started at random offsets: each ends with 0 or 11, never anything else.
@@ -214,7 +213,7 @@ def test_a_snapshot_during_prune_waits_or_fails_with_exit_11(
         outcome = f"prune {prune_code}, snapshot {snap_code}"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if snap_code == 0:
-            saved[json.loads(out)["snapshot_id"]] = data
+            saved[command_json(out)["snapshot_id"]] = data
         assert_checks_clean(cli)
     print(f"\nsnapshot during prune, started freely: {outcomes}")
     for snap_id, data in saved.items():
@@ -269,7 +268,7 @@ def test_prune_during_copy_waits_or_fails_with_exit_11(
         assert_checks_clean(src)
         assert_checks_clean(dst)
     print(f"\nprune during copy, started freely: {outcomes}")
-    copied = json.loads(dst("snapshots", "--json").out)
+    copied = dst("snapshots", "--json").json()
     sources = {str(s["metadata"].get("copied_from")): s["id"] for s in copied}
     for snap_id, data in saved.items():
         assert dumped_here(src, snap_id) == data

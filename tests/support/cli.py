@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,27 @@ class Result:
     @property
     def text(self) -> str:
         return self.out.decode()
+
+    def json(self) -> Any:
+        """What the command printed with --json (see `command_json`)."""
+        return command_json(self.out)
+
+
+def command_json(out: bytes | str) -> Any:
+    """A command's --json output: its one JSON document (listings: snapshots, stats, ...), or
+    of the JSON lines of snapshot, restore, check, prune and copy (README, "Progress and JSON
+    output") the `summary` message, the one such line there must be."""
+    text = out.decode() if isinstance(out, bytes) else out
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if value is not None and not (isinstance(value, dict) and "message_type" in value):
+        return value
+    messages = [json.loads(line) for line in text.splitlines() if line.strip()]
+    summaries = [m for m in messages if m.get("message_type") == "summary"]
+    assert len(summaries) == 1, f"not one summary line in {text!r}"
+    return summaries[0]
 
 
 def snapstore_command() -> list[str]:

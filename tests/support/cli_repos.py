@@ -6,7 +6,6 @@ quickly."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -55,7 +54,7 @@ def assert_clean(cli: Cli) -> None:
 def snapshot_stdin(cli: Cli, data: bytes, name: str = "dump.sql") -> dict[str, Any]:
     taken = cli("snapshot", "stdin", "--database", "--name", name, "--json", input=data)
     assert taken.code == 0, taken.err
-    result: dict[str, Any] = json.loads(taken.out)
+    result: dict[str, Any] = taken.json()
     return result
 
 

@@ -21,7 +21,6 @@ The checks read the repositories in this process, through the library the comman
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import signal
@@ -131,7 +130,7 @@ class KillLoop:
                 self.work[command] = outcome.ended - outcome.locked
             self.whole[command] = outcome.ended - outcome.started
             if content is not None:
-                snap_id = json.loads(outcome.out)["snapshot_id"]
+                snap_id = outcome.json()["snapshot_id"]
                 self.expected[snap_id] = content
         where = f"kill point {number} ({command}, {'killed' if outcome.killed else 'completed'})"
         for cli in (self.src, self.dst):
@@ -212,7 +211,7 @@ class KillLoop:
                     content = self._change_files()
                     done = self.src("snapshot", "files", str(self.source), "--json")
                 assert done.code == 0, done.err
-                snap_id = json.loads(done.out)["snapshot_id"]
+                snap_id = done.json()["snapshot_id"]
                 self.expected[snap_id] = content
 
     def _forget(self, keep: int, dry_run: bool = False) -> set[str]:
@@ -220,7 +219,7 @@ class KillLoop:
         args = ["forget", "--keep-last", str(keep), "--json"] + (["--dry-run"] if dry_run else [])
         done = self.src(*args)
         assert done.code == 0, done.err
-        removed = {s["id"] for group in json.loads(done.out) for s in group["remove"]}
+        removed = {s["id"] for group in done.json() for s in group["remove"]}
         if not dry_run:
             for snap_id in removed:
                 self.expected.pop(snap_id, None)
