@@ -158,6 +158,7 @@ def check_repository(
         for pack_id, finding, deltas in read_packs(repo, packs, contents, time_up):
             report.packs_read += 1
             report.bytes_read += on_backend[pack_id]
+            progress.item(f"data/{pack_id.hex()[:16]}")
             progress.advance(on_backend[pack_id], 0)
             progress.item_done(f"data/{pack_id.hex()[:16]}")
             if finding is not None and finding.error:
