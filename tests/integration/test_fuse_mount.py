@@ -11,13 +11,15 @@ import os
 import re
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import server_unavailable
+from tests.support import require_root, server_unavailable
 from tests.support.cli import Cli
 from tests.support.processes import finish, objects, start, wait_for
 from tests.support.trees import make_tree
@@ -141,3 +143,34 @@ def test_a_damaged_pack_fails_one_file_and_fusermount_unmounts(cli: Cli, tmp_pat
                         r"blob [0-9a-f]{64}\b.*", line), line
     assert not os.path.ismount(mnt)
     assert objects(cli.repo, "locks") == []
+
+
+def test_special_nodes_in_the_mount(cli: Cli, tmp_path: Path) -> None:
+    """A FIFO, a socket and a device node show their type, mode and device number (stat and
+    ls -l as on the source); the FIFO opened without blocking reads nothing, and the device
+    cannot be opened at all (the mount is nodev)."""
+    require_root("a device node (mknod)")
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "pipe", 0o640)
+    os.mknod(src / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(src / "sock"))
+        done = cli("snapshot", "files", str(src))
+        assert done.code == 0, done.err
+    mnt = tmp_path / "mnt"
+    with mounted(cli, mnt):
+        inside = mnt / "latest" / src.relative_to("/")
+        stat_format = "%F %a %t %T %Y"  # type, mode, major and minor (hex), mtime
+        for name in ("pipe", "null"):
+            assert run("stat", "-c", stat_format, str(inside / name)) == \
+                run("stat", "-c", stat_format, str(src / name)), name
+        assert stat.S_ISSOCK(os.lstat(inside / "sock").st_mode)
+        assert run("ls", "-l", str(inside)).count("\n") == 4  # total, null, pipe, sock
+        fd = os.open(inside / "pipe", os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            assert os.read(fd, 100) == b""  # an empty pipe with no writer: end of file at once
+        finally:
+            os.close(fd)
+        with pytest.raises(PermissionError):
+            os.open(inside / "null", os.O_RDONLY)

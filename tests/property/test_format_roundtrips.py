@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from snapstore import pack
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
-from snapstore.archiver.source import ChunkingProfile
+from snapstore.archiver.source import ChunkingProfile, EntryKind
 from snapstore.backend.memory import MemoryBackend
 from snapstore.checker.checker import CheckOptions, check_repository
 from snapstore.compression import compress, decompress
@@ -37,7 +37,15 @@ from snapstore.restorer.stream import stream_content
 from snapstore.snapshot.manifest import Snapshot, Summary, decode_snapshot, encode_snapshot
 from snapstore.snapshot.store import load_tree
 from snapstore.snapshot.tree import Node, NodeType, decode_tree, encode_tree
-from tests.support.memory_source import Dir, File, Link, MemorySource, expected_tree, read_tree
+from tests.support.memory_source import (
+    Dir,
+    File,
+    Link,
+    MemorySource,
+    Special,
+    expected_tree,
+    read_tree,
+)
 
 PASSWORD = b"property"
 # Tiny chunks, so small generated files still split into many blobs.
@@ -357,6 +365,20 @@ leaves = st.one_of(
         st.binary(min_size=1, max_size=50).filter(lambda t: b"\0" not in t),
         mtime_ns=st.integers(0, 2**62),
     ),
+    # FIFOs are made for anyone, sockets never; device nodes need root (mknod)
+    st.builds(
+        Special,
+        st.sampled_from([EntryKind.FIFO, EntryKind.SOCKET]),
+        mode=st.integers(0, 0o7777),
+        mtime_ns=st.integers(0, 2**62),
+    ),
+    *([st.builds(
+        Special,
+        st.sampled_from([EntryKind.CHARDEV, EntryKind.BLOCKDEV]),
+        mode=st.integers(0, 0o777),
+        mtime_ns=st.integers(0, 2**62),
+        rdev=st.tuples(st.integers(0, 4095), st.integers(0, 2**20 - 1)),
+    )] if os.geteuid() == 0 else []),
 )
 # A directory is a dict of name -> leaf or directory; modes keep the owner's rwx so a
 # non-root test run can still write into and read back from every restored directory.
@@ -369,8 +391,8 @@ dir_modes = st.integers(0, 0o777).map(lambda m: m | 0o700)
 
 
 @st.composite
-def specs(draw: st.DrawFn) -> dict[tuple[bytes, ...], File | Dir | Link]:
-    spec: dict[tuple[bytes, ...], File | Dir | Link] = {}
+def specs(draw: st.DrawFn) -> dict[tuple[bytes, ...], File | Dir | Link | Special]:
+    spec: dict[tuple[bytes, ...], File | Dir | Link | Special] = {}
 
     def flatten(tree: dict[bytes, Any], prefix: tuple[bytes, ...]) -> None:
         for name, value in tree.items():
@@ -405,7 +427,7 @@ def checked(repo: Repository) -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs())
-def test_backup_then_restore_round_trip(spec: dict[tuple[bytes, ...], File | Dir | Link]) -> None:
+def test_backup_then_restore_round_trip(spec: dict[tuple[bytes, ...], File | Dir | Link | Special]) -> None:
     repo = new_repository()
     result = Archiver(repo).run(MemorySource(spec), SnapshotOptions(time=datetime.now(UTC)))
     assert result.complete

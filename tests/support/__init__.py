@@ -31,6 +31,16 @@ def server_unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def require_root(what: str) -> None:
+    """Skip unless running as root, or fail under CI=true (CI runs the suite as root): a test
+    of what only root may do (mknod, restoring owners) must not pass there by skipping."""
+    if os.geteuid() == 0:
+        return
+    if in_ci():
+        pytest.fail(f"{what} needs root (CI=true: the suite must run as root)", pytrace=False)
+    pytest.skip(f"{what} needs root")
+
+
 T = TypeVar("T")
 
 

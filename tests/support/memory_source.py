@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -145,7 +146,8 @@ class MemorySource:
 
 
 def read_tree(root: str | Path) -> dict[str, tuple[object, ...]]:
-    """What a restore left below `root`: type, mode, mtime and content or link target."""
+    """What a restore left below `root`: type, mode, mtime and content, link target or device
+    number (a FIFO or device is looked at, never opened)."""
     state: dict[str, tuple[object, ...]] = {}
     top = os.fsencode(root)
     for dirpath, dirnames, filenames in os.walk(top):
@@ -157,6 +159,13 @@ def read_tree(root: str | Path) -> dict[str, tuple[object, ...]]:
                 state[rel] = ("link", os.readlink(path), st.st_mtime_ns)
             elif os.path.isdir(path):
                 state[rel] = ("dir", st.st_mode & 0o7777, st.st_mtime_ns)
+            elif stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+                kind = "fifo" if stat.S_ISFIFO(st.st_mode) else "socket"
+                state[rel] = (kind, st.st_mode & 0o7777, st.st_mtime_ns)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                kind = "chardev" if stat.S_ISCHR(st.st_mode) else "blockdev"
+                rdev = (os.major(st.st_rdev), os.minor(st.st_rdev))
+                state[rel] = (kind, st.st_mode & 0o7777, st.st_mtime_ns, rdev)
             else:
                 with open(path, "rb") as f:
                     state[rel] = ("file", st.st_mode & 0o7777, st.st_mtime_ns, f.read())
@@ -164,7 +173,8 @@ def read_tree(root: str | Path) -> dict[str, tuple[object, ...]]:
 
 
 def expected_tree(spec: Spec) -> dict[str, tuple[object, ...]]:
-    """The `read_tree` a faithful restore of `spec` produces (implicit parents get 0o755)."""
+    """The `read_tree` a faithful restore of `spec` produces (implicit parents get 0o755;
+    sockets are not restored)."""
     state: dict[str, tuple[object, ...]] = {}
     for path, value in spec.items():
         parts = components(path)
@@ -178,6 +188,10 @@ def expected_tree(spec: Spec) -> dict[str, tuple[object, ...]]:
             state[rel] = ("dir", value.mode, value.mtime_ns)
         elif isinstance(value, Link):
             state[rel] = ("link", value.target, value.mtime_ns)
-        else:
+        elif isinstance(value, Special) and value.kind is EntryKind.FIFO:
+            state[rel] = ("fifo", value.mode, value.mtime_ns)
+        elif isinstance(value, Special) and value.kind is not EntryKind.SOCKET:
+            state[rel] = (value.kind.value, value.mode, value.mtime_ns, value.rdev)
+        elif not isinstance(value, Special):
             state[rel] = ("file", value.mode, value.mtime_ns, value.data)
     return state

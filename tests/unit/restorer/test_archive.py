@@ -14,6 +14,7 @@ import pytest
 
 from snapstore.api import dump_archive, dump_file
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
+from snapstore.archiver.source import EntryKind
 from snapstore.errors import IntegrityError, PathIsDirectory
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
@@ -21,7 +22,8 @@ from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from snapstore.snapshot.walk import load_tree
-from tests.support.memory_source import MTIME, Dir, File, Link, MemorySource
+from tests.conftest import assert_repository_ok
+from tests.support.memory_source import MTIME, Dir, File, Link, MemorySource, Special
 
 BIG = bytes(range(256)) * 12_000  # 3 MB, many chunks
 
@@ -134,3 +136,44 @@ def snap_node(repo: Repository, snap: Snapshot, name: str) -> Node:
     www = next(n for n in load_tree(repo, srv.subtree) if n.name == b"www")
     assert www.subtree is not None
     return next(n for n in load_tree(repo, www.subtree) if n.name == name.encode())
+
+
+SPECIAL = {
+    "dev": Dir(),
+    "dev/initctl": Special(EntryKind.FIFO, mode=0o620),
+    "dev/log": Special(EntryKind.SOCKET, mode=0o666),
+    "dev/null": Special(EntryKind.CHARDEV, mode=0o666, rdev=(1, 3)),
+    "dev/sda1": Special(EntryKind.BLOCKDEV, mode=0o660, rdev=(8, 4097)),
+    "dev/motd": b"hello",
+}
+
+
+def test_tar_holds_fifos_and_devices_and_leaves_sockets_out(repo: Repository) -> None:
+    options = SnapshotOptions(time=datetime(2026, 5, 1, tzinfo=UTC))
+    snap = Archiver(repo).run(MemorySource(SPECIAL), options).snapshot
+    pipe = Pipe()
+    result = dump_archive(repo, snap, "/dev", pipe, "tar")  # type: ignore[arg-type]
+    assert result.skipped == [("/dev/log", "a socket, left out (tar has no sockets)")]
+    with tarfile.open(fileobj=io.BytesIO(pipe.data), mode="r:") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert sorted(members) == ["dev", "dev/initctl", "dev/motd", "dev/null", "dev/sda1"]
+    fifo, null, disk = members["dev/initctl"], members["dev/null"], members["dev/sda1"]
+    assert fifo.isfifo() and fifo.mode == 0o620 and fifo.size == 0
+    assert null.ischr() and (null.devmajor, null.devminor, null.mode) == (1, 3, 0o666)
+    assert disk.isblk() and (disk.devmajor, disk.devminor) == (8, 4097)
+    assert fifo.pax_headers["mtime"] == f"{MTIME // 10**9}.{MTIME % 10**9:09d}"
+    assert result.entries == 5
+    assert_repository_ok(repo)
+
+
+def test_zip_leaves_every_special_node_out_and_says_so(repo: Repository) -> None:
+    options = SnapshotOptions(time=datetime(2026, 5, 1, tzinfo=UTC))
+    snap = Archiver(repo).run(MemorySource(SPECIAL), options).snapshot
+    pipe = Pipe()
+    result = dump_archive(repo, snap, "/", pipe, "zip")  # type: ignore[arg-type]
+    assert [path for path, _ in result.skipped] == ["/dev/initctl", "/dev/log", "/dev/null", "/dev/sda1"]
+    assert result.skipped[2][1] == "a character device, left out (zip cannot hold one)"
+    with zipfile.ZipFile(io.BytesIO(pipe.data)) as archive:
+        assert archive.namelist() == ["dev/", "dev/motd"]
+        assert archive.testzip() is None
+    assert_repository_ok(repo)

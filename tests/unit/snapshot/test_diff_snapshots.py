@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
+from snapstore.archiver.source import EntryKind
 from snapstore.errors import IntegrityError, PathNotFound
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
@@ -16,7 +17,7 @@ from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import find_node
 from snapstore.snapshot.walk import Walker
 from tests.conftest import assert_repository_ok
-from tests.support.memory_source import MTIME, Dir, File, Link, MemorySource, Spec
+from tests.support.memory_source import MTIME, Dir, File, Link, MemorySource, Spec, Special
 
 DAY1 = datetime(2026, 5, 1, 3, tzinfo=UTC)
 
@@ -118,3 +119,37 @@ def test_identical_subtrees_are_not_read(
 
     changes = diff_snapshots(repo, old, new)
     assert len(list(changes)) == 14 and changes.summary.files_changed == 1
+
+
+def test_special_nodes_added_removed_changed_and_retyped(repo: Repository) -> None:
+    """A device naming another device is changed (M); a FIFO's new mode is metadata (U); a
+    FIFO that became a socket is removed and added; all count as others."""
+    old = backup(repo, {
+        "dev": Dir(),
+        "dev/disk": Special(EntryKind.BLOCKDEV, rdev=(8, 0)),
+        "dev/fifo": Special(EntryKind.FIFO, mode=0o600),
+        "dev/gone": Special(EntryKind.CHARDEV, rdev=(1, 3)),
+        "dev/same": Special(EntryKind.CHARDEV, rdev=(1, 5)),
+        "dev/was-fifo": Special(EntryKind.FIFO),
+    }, 0)  # fmt: skip
+    new = backup(repo, {
+        "dev": Dir(),
+        "dev/disk": Special(EntryKind.BLOCKDEV, rdev=(8, 16)),
+        "dev/fifo": Special(EntryKind.FIFO, mode=0o660),
+        "dev/new": Special(EntryKind.SOCKET),
+        "dev/same": Special(EntryKind.CHARDEV, rdev=(1, 5)),
+        "dev/was-fifo": Special(EntryKind.SOCKET),
+    }, 1)  # fmt: skip
+    changes = diff_snapshots(repo, old, new)
+    assert [(e.change.value, e.path) for e in changes] == [
+        ("M", "/dev/disk"),
+        ("U", "/dev/fifo"),
+        ("-", "/dev/gone"),
+        ("+", "/dev/new"),
+        ("-", "/dev/was-fifo"),
+        ("+", "/dev/was-fifo"),
+    ]
+    assert changes.summary == DiffSummary(
+        others_added=2, others_removed=2, others_changed=1, metadata_changed=1
+    )
+    assert_repository_ok(repo)

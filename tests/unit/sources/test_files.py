@@ -12,6 +12,7 @@ import pytest
 from snapstore.archiver.source import EntryKind, SourceEntry
 from snapstore.errors import UsageError
 from snapstore.sources.files import FileSource, to_components
+from tests.support import require_root
 
 Errors = list[tuple[tuple[bytes, ...], Exception]]
 
@@ -181,23 +182,50 @@ def test_names_sort_by_bytes_and_need_not_be_utf8(tmp_path: Path) -> None:
     assert [e.path[-1] for e in entries[-5:]] == [b"B", b"a", b"b", b"\xc3\xa9", b"\xff-latin1"]
 
 
-def test_special_files_are_skipped_and_reported_by_path_and_kind(tmp_path: Path) -> None:
-    """Not stored yet, so each is named through on_error (issue 10, item 9): never dropped
-    silently. An excluded one is neither reported nor counted."""
-    os.mkfifo(tmp_path / "fifo")
+def test_special_files_are_entries_of_their_own_kind_never_opened(tmp_path: Path) -> None:
+    """FIFOs, sockets and device nodes are entries with their metadata and no content (issue
+    13, item 4); an excluded one is neither yielded nor counted. Opening the FIFO would block
+    this test: nothing may."""
+    os.mkfifo(tmp_path / "fifo", 0o640)
     os.mkfifo(tmp_path / "skip.fifo")
+    os.utime(tmp_path / "fifo", ns=(1, 1_700_000_000_123_456_789))
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(tmp_path / "sock"))
         (tmp_path / "plain").write_text("x")
         source = FileSource([tmp_path], excludes=["skip.*"])
         entries, errors = walk(source)
-    assert [(path[-1], str(exc).split(",")[0]) for path, exc in errors] == [
-        (b"fifo", "a FIFO"), (b"sock", "a socket")
-    ]
-    assert all("not backed up" in str(exc) for _, exc in errors)
-    assert relative(entries, tmp_path) == ["plain"]
+    assert errors == []
+    kinds = {e.path[-1]: e for e in entries if e.path[:-1] == to_components(tmp_path)}
+    assert {name: e.kind for name, e in kinds.items()} == {
+        b"fifo": EntryKind.FIFO, b"sock": EntryKind.SOCKET, b"plain": EntryKind.FILE
+    }
+    fifo = kinds[b"fifo"]
+    assert fifo.mode == 0o640 and fifo.mtime_ns == 1_700_000_000_123_456_789
+    assert fifo.open_content is None and fifo.size == 0 and fifo.rdev is None
+    assert fifo.extra["inode"] == os.lstat(tmp_path / "fifo").st_ino
+    assert kinds[b"sock"].open_content is None
     counts = source.metadata()["files"]
-    assert counts["special_skipped"] == 2 and counts["errors"] == 0  # type: ignore[index]
+    assert counts["special"] == 2 and counts["special_skipped"] == 0  # type: ignore[index]
+    assert counts["excluded"] == 1  # type: ignore[index]
+
+
+def test_device_nodes_carry_their_device_number(tmp_path: Path) -> None:
+    require_root("mknod")
+    os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(tmp_path / "loop", 0o660 | stat.S_IFBLK, os.makedev(7, 1 << 12))
+    os.chmod(tmp_path / "loop", 0o660)  # whatever the umask
+    entries, errors = walk(FileSource([tmp_path / "null", tmp_path / "loop"]))
+    assert errors == []
+    by_name = {e.path[-1]: e for e in entries}
+    assert by_name[b"null"].kind is EntryKind.CHARDEV and by_name[b"null"].rdev == (1, 3)
+    assert by_name[b"loop"].kind is EntryKind.BLOCKDEV and by_name[b"loop"].rdev == (7, 1 << 12)
+    assert by_name[b"loop"].mode == 0o660 and by_name[b"null"].open_content is None
+
+
+def test_one_file_system_keeps_special_files_of_the_same_filesystem(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    entries, errors = walk(FileSource([tmp_path], one_file_system=True))
+    assert errors == [] and any(e.kind is EntryKind.FIFO for e in entries)
 
 
 def test_file_removed_before_opening_raises_oserror(tree: Path) -> None:
