@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
 from snapstore.checker.checker import CheckOptions, check_repository
-from snapstore.progress import ItemStatus, NoProgress
+from snapstore.progress import ItemStatus, NoProgress, Scan
 from snapstore.repository.repository import Repository
 from snapstore.restorer.restorer import RestoreOptions, Restorer
 from snapstore.sources.files import FileSource
@@ -112,3 +113,36 @@ def test_check_counts_snapshots_then_packs(repo: Repository, tmp_path: Path) -> 
     packs, nbytes, _ = recorder.totals_seen["read data"][0]
     assert packs == report.packs_read == len(recorder.done["read data"])
     assert nbytes == report.bytes_read == recorder.bytes_done["read data"]
+
+
+def test_a_scan_that_fails_says_nothing_more_and_the_work_goes_on() -> None:
+    recorder = Recorder()
+    recorder.phase("snapshot")
+
+    def sizes() -> Iterator[int]:
+        yield 5
+        raise OSError("gone")
+
+    with Scan(sizes, recorder):
+        pass
+    # no final totals from half a count
+    assert all(not final for _, _, final in recorder.totals_seen.get("snapshot", []))
+
+
+def test_a_scan_is_stopped_when_the_work_fails() -> None:
+    recorder = Recorder()
+    recorder.phase("snapshot")
+    release = threading.Event()
+
+    def sizes() -> Iterator[int]:
+        while True:
+            release.wait()
+            yield 1
+
+    try:
+        with Scan(sizes, recorder):
+            release.set()
+            raise KeyError("the work failed")
+    except KeyError:
+        pass
+    assert all(not final for _, _, final in recorder.totals_seen.get("snapshot", []))
