@@ -26,9 +26,10 @@ from typing import Any
 
 import click
 
-from snapstore.cli.config_file import build_default_map, load_config, run_settings
+from snapstore.cli.config_file import current_config, run_settings
 from snapstore.cli.run import CommandRun
 from snapstore.cli.run_options import resolve_plan, run_decorators
+from snapstore.cli.shared_options import group_decorators, group_help, pass_down, share
 from snapstore.errors import (
     RepositoryLocked,
     RepositoryNotFound,
@@ -122,7 +123,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS and cmd_name not in self.commands:
             module = importlib.import_module(f"snapstore.cli.commands.{cmd_name}")
-            self.add_command(module.build(), cmd_name)
+            command = module.build()
+            share(command, _plan)  # --config, --debug, -q, -v and the help's option groups
+            self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
 
     def resolve_command(
@@ -145,10 +148,19 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for decorate in reversed(run_decorators()):
+def _group_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for decorate in reversed([*group_decorators(), *run_decorators()]):
         func = decorate(func)
     return func
+
+
+def _plan(root: click.Context) -> None:
+    """What to run around the command (hooks, metrics file): the run options given before
+    its name and the config file, also when --config comes after the name."""
+    if isinstance(root.obj, CommandRun) and root.invoked_subcommand:
+        config = current_config()
+        configured = run_settings(config) if config is not None else None
+        root.obj.plan = resolve_plan(root, root.params, root.invoked_subcommand, COMMANDS, configured)
 
 
 def build_cli() -> click.Group:
@@ -157,23 +169,16 @@ def build_cli() -> click.Group:
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
     @click.version_option(package_name="snapstore", prog_name="snapstore")
-    @click.option("--debug", is_flag=True, envvar="SNAPSTORE_DEBUG", help="Show tracebacks.")
-    @click.option(
-        "--config", "config_path", envvar="SNAPSTORE_CONFIG", type=click.Path(dir_okay=False),
-        help="TOML file of defaults: repository, password, S3/SFTP, copy, Mastodon, retention (env SNAPSTORE_CONFIG).",
-    )
-    @_run_options
+    @_group_options
     @click.pass_context
-    def group(ctx: click.Context, debug: bool, config_path: str | None, **run_values: Any) -> None:
-        """Deduplicating, encrypted snapshots: files, streams, PostgreSQL, Redis, Mastodon."""
-        config = load_config(config_path) if config_path else None
-        if config is not None:
-            ctx.meta["snapstore.config"] = config
-            ctx.default_map = build_default_map(config, group, only=ctx.invoked_subcommand)
-        if isinstance(ctx.obj, CommandRun) and ctx.invoked_subcommand:
-            configured = run_settings(config) if config is not None else None
-            ctx.obj.plan = resolve_plan(ctx, run_values, ctx.invoked_subcommand, COMMANDS, configured)
+    def group(ctx: click.Context, **values: Any) -> None:
+        """Deduplicating, encrypted snapshots: files, streams, PostgreSQL, Redis, Mastodon.
 
+        The global and repository options go before or after the command's name."""
+        pass_down(ctx)  # the repository and global options, as the command's defaults
+        _plan(ctx)
+
+    group_help(group)
     return group
 
 

@@ -13,7 +13,7 @@
     nginx_dir = "/etc/nginx"        # sites naming the instance's domain are taken
     systemd_dir = "/etc/systemd/system"
 
-    [postgres]                      # `snapshot postgres`; restore and drill connect here
+    [postgres]                      # the server of snapshot postgres, restore, drill (pg_options.py)
     command_prefix = ["docker", "exec", "-i", "-e", "PGPASSWORD", "mastodon-db-1"]
     host = "127.0.0.1"
     port = 5432
@@ -80,47 +80,41 @@ from __future__ import annotations
 
 import shlex
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
-from snapstore.cli.remote_options import SETTINGS
+from snapstore.cli.pg_options import PG_SETTINGS
+from snapstore.cli.remote_options import REPOSITORY_SETTINGS
 from snapstore.cli.run_options import RUN_SETTINGS
 from snapstore.errors import UsageError
 
-REPOSITORY_KEYS = {"repository": "repo", "password_file": "password_file",
-                   "password_command": "password_command",
-                   **{setting.name: setting.name for setting in SETTINGS}}  # fmt: skip
-_REMOTE_KEYS = {
-    "s3": {"endpoint": "s3_endpoint", "region": "s3_region", "profile": "s3_profile",
-           "addressing_style": "s3_addressing_style", "storage_class": "s3_storage_class"},
-    "sftp": {"key_file": "sftp_key_file", "known_hosts": "sftp_known_hosts"},
-}  # fmt: skip
-"""Keys of the [s3] and [sftp] sections -> the options every repository command takes."""
+REPOSITORY_KEYS: dict[str, dict[str, str]] = {}
+"""Section ("" the top level) -> key -> the option every repository command takes; from the
+one table, remote_options.REPOSITORY_SETTINGS."""
+_REPOSITORY_TYPES: dict[str, dict[str, tuple[type, ...]]] = {}
+for _setting in REPOSITORY_SETTINGS:
+    if _setting.in_file:
+        REPOSITORY_KEYS.setdefault(_setting.section, {})[_setting.key] = _setting.param
+        _REPOSITORY_TYPES.setdefault(_setting.section, {})[_setting.key] = _setting.toml_types
 _COPY_KEYS = {"repository": "to_repo", "password_file": "to_password_file",
               "password_command": "to_password_command"}  # fmt: skip
-_PATH_KEYS = {"password_file", "env_file", "letsencrypt_dir", "nginx_dir", "systemd_dir",
-              "key_file", "known_hosts",
-              *(setting.name for setting in SETTINGS if setting.path),
+_PATH_KEYS = {"env_file", "letsencrypt_dir", "nginx_dir", "systemd_dir",
+              *(setting.key for setting in REPOSITORY_SETTINGS if setting.path),
               *(setting.key for setting in RUN_SETTINGS if setting.path)}  # fmt: skip
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
-    "": {"repository": (str,), "password_file": (str,), "password_command": (str,),
-         **{setting.name: setting.toml_types for setting in SETTINGS},
-         **{s.key: s.toml_types for s in RUN_SETTINGS if not s.section}},
-    "s3": {key: (str,) for key in _REMOTE_KEYS["s3"]},
-    "sftp": {key: (str,) for key in _REMOTE_KEYS["sftp"]},
+    "": {**_REPOSITORY_TYPES[""], **{s.key: s.toml_types for s in RUN_SETTINGS if not s.section}},
+    **{section: types for section, types in _REPOSITORY_TYPES.items() if section},
     "copy": {key: (str,) for key in _COPY_KEYS},
     "mastodon": {
         "env_file": (str,), "media": (bool,), "include_media_cache": (bool,),
         "redis": (bool,), "letsencrypt": (bool,), "letsencrypt_dir": (str,),
         "nginx_dir": (str,), "systemd_dir": (str,),
     },
-    "postgres": {
-        "command_prefix": (list, str), "host": (str,), "port": (int,), "username": (str,),
-        "dbname": (str,), "run_as": (str,),
-    },
+    "postgres": {"dbname": (str,), **{s.key: s.toml_types for s in PG_SETTINGS}},
     "drill": {"max_shrink": (int, float)},
     "redis": {
         "command_prefix": (list, str), "host": (str,), "port": (int,), "password_env": (str,),
@@ -129,8 +123,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "schedule": {"snapshot": (list, str), "daily": (str,), "check": (str,),
                  "check_subset": (str,), "check_max_duration": (str,), "retry_lock": (str,)},
 }  # fmt: skip
-_SECTIONS = {"mastodon", "postgres", "redis", "retention", "s3", "sftp", "copy", "drill",
-             "hooks", "schedule"}
+_SECTIONS = {*_SCHEMA, "retention"} - {""}
 
 
 @dataclass
@@ -244,10 +237,8 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
 def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]]:
     """Option defaults per command path, e.g. ("snapshot", "mastodon") -> {"env_file": ...}."""
     m, pg, rd = config.mastodon, config.postgres, config.redis
-    connection = _drop_none({
-        "pg_host": pg.get("host"), "pg_port": pg.get("port"), "pg_user": pg.get("username"),
-        "pg_command_prefix": _prefix(pg.get("command_prefix")), "pg_run_as": pg.get("run_as"),
-    })  # fmt: skip
+    connection = {setting.param: _prefix(pg[setting.key]) if setting.key == "command_prefix"
+                  else pg[setting.key] for setting in PG_SETTINGS if setting.key in pg}  # fmt: skip
     return {
         ("snapshot", "mastodon"): _drop_none({
             "env_file": m.get("env_file"),
@@ -258,14 +249,9 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
             "letsencrypt_dir": m.get("letsencrypt_dir"),
             "nginx_dir": m.get("nginx_dir"),
             "systemd_dir": m.get("systemd_dir"),
-            "pg_command_prefix": _prefix(pg.get("command_prefix")),
-            "pg_run_as": pg.get("run_as"),
             "redis_command_prefix": _prefix(rd.get("command_prefix")),
-        }),
-        ("snapshot", "postgres"): _drop_none({
-            "dbname": pg.get("dbname"), "server_host": pg.get("host"), "port": pg.get("port"),
-            "username": pg.get("username"), "command_prefix": _prefix(pg.get("command_prefix")),
-        }),
+        }) | connection,  # the server itself comes from .env.production
+        ("snapshot", "postgres"): {**connection, **_drop_none({"dbname": pg.get("dbname")})},
         ("snapshot", "redis"): _drop_none({
             "server_host": rd.get("host"), "port": rd.get("port"),
             "password_env": rd.get("password_env"),
@@ -287,17 +273,36 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
     }  # fmt: skip
 
 
+def _repository_defaults(config: ConfigFile) -> dict[str, Any]:
+    """The file's repository settings (top level, [s3], [sftp]) by option name."""
+    found = {}
+    for section, keys in REPOSITORY_KEYS.items():
+        table = getattr(config, section) if section else config.settings
+        found.update({keys[k]: v for k, v in table.items() if k in keys and v is not None})
+    return found
+
+
+def command_default_map(
+    config: ConfigFile | None, command: click.Command, path: tuple[str, ...],
+    given: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The defaults of one command (a leaf, at `path`): the file's settings for it, under the
+    values `given` before its name (app.py: the group's options, from its flags, their
+    variables or the file)."""
+    values = dict(given or {})
+    if config is not None:
+        values = {**_repository_defaults(config), **command_defaults(config).get(path, {}), **values}
+    params = {param.name for param in command.params}
+    return {key: value for key, value in values.items() if key in params}
+
+
 def build_default_map(
-    config: ConfigFile, group: click.Group, only: str | None = None
+    config: ConfigFile | None, group: click.Group, only: str | None = None,
+    given: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """click's nested default_map for every command under `group`, or for its command `only`
     and what is under that (app.py's group imports a command's module when it is looked up:
     it passes the one being run)."""
-    per_command = command_defaults(config)
-    repository = _drop_none({REPOSITORY_KEYS[k]: v for k, v in config.settings.items()
-                             if k in REPOSITORY_KEYS})
-    for section, keys in _REMOTE_KEYS.items():
-        repository.update({keys[k]: v for k, v in getattr(config, section).items()})
 
     def visit(command: click.Command, path: tuple[str, ...]) -> dict[str, Any]:
         if isinstance(command, click.Group):
@@ -306,17 +311,19 @@ def build_default_map(
             found = {name: command.get_command(ctx, name) for name in names}
             return {name: visit(sub, path + (name,)) for name, sub in found.items()
                     if sub is not None}  # fmt: skip
-        params = {param.name for param in command.params}
-        values = {**repository, **per_command.get(path, {})}
-        return {key: value for key, value in values.items() if key in params}
+        return command_default_map(config, command, path, given)
 
     return visit(group, ())
 
 
+CONFIG_META = "snapstore.config"
+
+
 def current_config() -> ConfigFile | None:
-    """The config file loaded for this invocation, if any (for commands that want more)."""
+    """The config file loaded for this invocation, if any (for commands that want more):
+    --config before or after the command's name (cli/shared_options.py)."""
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return None
-    config = ctx.find_root().meta.get("snapstore.config")
+    config = ctx.find_root().meta.get(CONFIG_META)
     return config if isinstance(config, ConfigFile) else None

@@ -15,10 +15,12 @@ import click
 import snapstore
 from snapstore.cli.password import read_password
 from snapstore.cli.remote_options import (
+    REPOSITORY,
     RemoteOptions,
+    SharedOption,
     parse_wait,
     pop_remote,
-    remote_decorators,
+    repository_decorators,
 )
 from snapstore.cli.run import start_run
 from snapstore.errors import UsageError
@@ -39,6 +41,8 @@ class RepoOptions:
     retry_lock: float = 0.0
     remote: RemoteOptions = field(default_factory=RemoteOptions)
     password_env: str = "SNAPSTORE_PASSWORD"
+    reads_only: bool = False  # the command only reads (see `reads_only`)
+    no_lock: bool = False  # --no-lock: read without taking a lock
 
     def location(self) -> str:
         if not self.repo:
@@ -54,14 +58,19 @@ class RepoOptions:
         self, load_index: bool = True, lock: LockMode | None = None, *, cache: bool = True
     ) -> snapstore.Repository:
         """Opens the repository; with `lock`, holds a shared or exclusive lock until closed.
-        `cache=False` reads everything from the repository, whatever --no-cache says."""
+        `cache=False` reads everything from the repository, whatever --no-cache says. For a
+        command that only reads, --no-lock takes no lock, and a repository that refuses to
+        store one is read without it, saying so in one warning line."""
         location = self.location()
         kwargs = self.remote.repository_kwargs(location)
         if not cache:
             kwargs["cache_dir"] = None
+        if self.reads_only and self.no_lock:
+            lock = None
         return snapstore.open_repository(
             location, self.password(), load_index=load_index, lock=lock, retry_lock=self.retry_lock,
-            on_damaged=warn_damaged, **kwargs,
+            on_damaged=warn_damaged, read_only=self.reads_only, on_read_only=warn_read_only,
+            **kwargs,
         )
 
     def init(self, password: bytes, pack_size: int | None = None) -> snapstore.Repository:
@@ -82,26 +91,44 @@ def warn_damaged(damaged: snapstore.DamagedObject) -> None:
                f"{damaged.error}{after}", err=True)
 
 
+def warn_read_only(refused: snapstore.SnapstoreError) -> None:
+    """The one line saying that a repository refusing writes is read without a lock."""
+    click.echo(f"snapstore: warning: reading without a lock, the repository refuses writes: {refused}",
+               err=True)
+
+
+def reads_only(func: F) -> F:
+    """Marks a command that only reads (ls, restore, dump, find, diff, mount, snapshots,
+    stats, check): adds --no-lock, and lets it read a repository that refuses to store a
+    lock (a read-only disk or S3 key) without one. Goes below `repository_options`."""
+
+    def wrapper(repo_options: RepoOptions, *args: Any, no_lock: bool, **kwargs: Any) -> Any:
+        repo_options.reads_only, repo_options.no_lock = True, no_lock
+        return func(repo_options, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, func)
+    del wrapper.__wrapped__  # type: ignore[attr-defined]  # click must see the wrapper's signature
+    option = click.option(
+        "--no-lock", is_flag=True,
+        help="Take no lock: read a repository others may be changing (a prune running now "
+             "could remove what this reads). A read-only repository is read without one anyway.",
+    )  # fmt: skip
+    result: Any = option(wrapper)
+    return result
+
+
 def repository_options(func: F) -> F:
     """Adds --repo/--password-file/--password-command/--retry-lock and the remote options
-    (--s3-*, --sftp-*, --connections, --cache-dir, --no-cache), passed as `repo_options`."""
+    (--s3-*, --sftp-*, --connections, --cache-dir, --no-cache), passed as `repo_options`.
+    All but --retry-lock are also the group's (remote_options.REPOSITORY_SETTINGS): given
+    before the command's name, they arrive here as defaults (app.py)."""
     decorators = [
+        *repository_decorators(envvar=False),  # the group reads their variables (app.py)
         click.option(
-            "-r", "--repo", envvar="SNAPSTORE_REPOSITORY", help="Repository path or URL (env SNAPSTORE_REPOSITORY)."
-        ),
-        click.option(
-            "--password-file", envvar="SNAPSTORE_PASSWORD_FILE", type=click.Path(dir_okay=False),
-            help="Read the password from this file (env SNAPSTORE_PASSWORD_FILE).",
-        ),
-        click.option(
-            "--password-command", envvar="SNAPSTORE_PASSWORD_COMMAND",
-            help="Run this shell command to get the password (env SNAPSTORE_PASSWORD_COMMAND).",
-        ),
-        click.option(
-            "--retry-lock", metavar="DURATION", callback=_retry_lock,
+            "--retry-lock", metavar="DURATION", callback=_retry_lock, cls=SharedOption,
+            group=REPOSITORY,
             help="If the repository is locked, keep trying this long (e.g. 30s, 5m); default: fail at once.",
         ),
-        *remote_decorators(),
     ]
 
     def wrapper(

@@ -102,13 +102,16 @@ class Level(enum.Enum):
 _QUIET, _VERBOSE = "snapstore.quiet", "snapstore.verbose"
 
 
-def _note_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+def note_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """-q/--quiet's callback, before or after the command's name (a row of the global
+    options' table, cli/shared_options.py): noted for the whole invocation."""
     meta = ctx.find_root().meta
     meta[_QUIET] = meta.get(_QUIET, False) or value
     _one_of(meta)
 
 
-def _note_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+def note_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """-v/--verbose's callback: -v before and -v after the command's name make -vv."""
     meta = ctx.find_root().meta
     meta[_VERBOSE] = meta.get(_VERBOSE, 0) + value
     _one_of(meta)
@@ -117,26 +120,6 @@ def _note_verbose(ctx: click.Context, param: click.Parameter, value: int) -> Non
 def _one_of(meta: dict[str, Any]) -> None:
     if meta.get(_QUIET) and meta.get(_VERBOSE):
         raise click.UsageError("-q/--quiet and -v/--verbose cannot be used together")
-
-
-def output_level_options() -> list[click.Option]:
-    """-q/--quiet and -v/--verbose: the one definition, given to the command group and to
-    every command (so they go before or after the command's name; app.py adds them)."""
-    return [
-        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_note_quiet,
-                     help="Print nothing on success (warnings and errors still go to stderr)."),
-        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_note_verbose,
-                     help="List new and changed files (-vv: unchanged ones too)."),
-    ]  # fmt: skip
-
-
-def add_output_level_options(command: click.Command) -> None:
-    """Gives `command` (and, for a group, each of its commands) -q and -v."""
-    if not any("--quiet" in p.opts for p in command.params):
-        command.params.extend(output_level_options())
-    if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            add_output_level_options(sub)
 
 
 def output_level() -> Level:

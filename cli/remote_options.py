@@ -1,12 +1,14 @@
-"""Options for remote repositories, taken by every repository command: S3 and work-alikes
-(R2, B2, Wasabi, MinIO), SFTP, how many connections to use, the local metadata cache, and how
-long to retry.
+"""The repository options, taken by every repository command before or after its name: the
+repository and its password, S3 and work-alikes (R2, B2, Wasabi, MinIO), SFTP, how many
+connections to use, the local metadata cache, and how long to retry.
 
 Each has a flag, an environment variable (SNAPSTORE_S3_ENDPOINT, ...) and a config file key
-(`[s3]`, `[sftp]`, and the top-level SETTINGS; see config_file.py), all made from the tables
-here. S3 credentials are botocore's business: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
-AWS_PROFILE, or --s3-profile. Options for a scheme reach only a repository of that scheme, so
-one set of variables can serve a local repository and an off-site one.
+(`[s3]`, `[sftp]`, and the top level; see config_file.py), all made from one row of
+REPOSITORY_SETTINGS; the S3 and SFTP rows are made from the library's own table
+(snapstore.STORAGE_OPTIONS), which open_backend accepts. S3 credentials are botocore's
+business: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or --s3-profile. Options
+for a scheme reach only a repository of that scheme, so one set of variables can serve a local
+repository and an off-site one.
 """
 
 from __future__ import annotations
@@ -23,20 +25,6 @@ import click
 import snapstore
 from snapstore.cli.output import print_warning
 from snapstore.errors import UsageError
-
-S3_FLAGS = {
-    "endpoint_url": ("endpoint", "S3 endpoint URL, e.g. https://<account>.r2.cloudflarestorage.com"),
-    "region": ("region", "S3 region (R2: auto)"),
-    "profile": ("profile", "AWS profile with the credentials (default: AWS_* variables)"),
-    "addressing_style": ("addressing-style", "S3 addressing style: auto, virtual or path"),
-    "storage_class": ("storage-class", "S3 storage class for data packs, e.g. STANDARD_IA"),
-}
-"""open_backend's s3 option -> (flag suffix after --s3-, help)."""
-SFTP_FLAGS = {
-    "key_filename": ("key-file", "SSH private key (default: the SSH agent and ~/.ssh/id_*)"),
-    "known_hosts": ("known-hosts", "known_hosts file with the server's key [~/.ssh/known_hosts]"),
-}
-"""open_backend's sftp option -> (flag suffix after --sftp-, help)."""
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -60,11 +48,22 @@ def duration_option(ctx: click.Context, param: click.Parameter, value: str | Non
     return parse_wait(value) if value else None
 
 
+class SharedOption(click.Option):
+    """An option of the table below: `snapstore --help` and each command's help list these
+    apart from the command's own options, under `group`."""
+
+    def __init__(self, *args: Any, group: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One option in one place: flag --<name>, environment SNAPSTORE_<NAME>, config key
-    `key` (default: the name) in `section` ("" for the top level). The remote options here
-    and the run options (cli/run_options.py: hooks, metrics) are rows of this."""
+    """One option in one place: flag --<name> (and `short`), environment SNAPSTORE_<NAME>
+    (or `env_name`), config key `key` (default: the name) in `section` ("" for the top level;
+    none when not `in_file`). The repository and remote options here, the global ones
+    (cli/shared_options.py) and the run options (cli/run_options.py: hooks, metrics) are
+    rows of this."""
 
     name: str
     metavar: str
@@ -76,6 +75,18 @@ class Setting:
     section: str = ""
     key_name: str | None = None
     multiple: bool = False  # repeatable; its variable holds one value a line
+    short: str | None = None
+    env_name: str | None = None
+    is_flag: bool = False
+    in_file: bool = True
+    backend: str | None = None  # the open_backend option a storage row sets
+    dest: str | None = None  # the parameter's name, when not `name`
+    count: bool = False  # -v, -vv
+    expose: bool = True  # False: its callback notes it (-q, -v); the command gets no argument
+
+    @property
+    def param(self) -> str:
+        return self.dest or self.name
 
     @property
     def key(self) -> str:
@@ -86,11 +97,56 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
     @property
-    def envvar(self) -> str:
-        return f"SNAPSTORE_{self.name.upper()}"
+    def envvar(self) -> str | None:
+        """SNAPSTORE_<NAME>, or `env_name` ("": none)."""
+        return f"SNAPSTORE_{self.name.upper()}" if self.env_name is None else self.env_name or None
+
+    @property
+    def opts(self) -> list[str]:
+        return [*([self.short] if self.short else []), self.flag]
+
+    @property
+    def help_text(self) -> str:
+        """The help with its variable named, before any [default: ...]."""
+        text, bracket, rest = self.help.partition(" [default")
+        env = f" (env {self.envvar})" if self.envvar else ""
+        return f"{text.rstrip('.')}{env}{bracket}{rest}".rstrip(".") + "."
+
+    def option(self, group: str, envvar: bool = True, **extra: Any) -> SharedOption:
+        """The click option; `envvar=False` for a command's copy of a global option, whose
+        variable the group reads (app.py passes the group's values down as defaults)."""
+        return SharedOption([*self.opts, self.param], **self._settings(group, envvar, extra))
+
+    def decorator(self, group: str, envvar: bool = True, **extra: Any) -> Decorator:
+        return click.option(*self.opts, self.param, cls=SharedOption,
+                            **self._settings(group, envvar, extra))  # fmt: skip
+
+    def _settings(self, group: str, envvar: bool, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "group": group, "metavar": None if self.is_flag else self.metavar, "type": self.type,
+            "is_flag": self.is_flag, "count": self.count,
+            "default": False if self.is_flag else 0 if self.count else None,
+            "envvar": self.envvar if envvar else None, "callback": self.callback,
+            "expose_value": self.expose, "help": self.help_text, **extra,
+        }  # fmt: skip
 
 
-SETTINGS = (
+def _storage_setting(row: snapstore.StorageOption, prefix: str = "") -> Setting:
+    """A storage option's row (prefix "to_": copy's --to-s3-*, env SNAPSTORE_TO_S3_*, no key)."""
+    kind = click.Choice(row.choices) if row.choices else click.Path(dir_okay=False) if row.path else None
+    return Setting(f"{prefix}{row.scheme}_{row.name}", row.metavar, row.help, type=kind,
+                   path=row.path, section=row.scheme, key_name=row.name, in_file=not prefix,
+                   backend=row.option)  # fmt: skip
+
+
+REPOSITORY = "Repository options"
+REPOSITORY_SETTINGS = (
+    Setting("repo", "URL", "Repository path or URL", short="-r", env_name="SNAPSTORE_REPOSITORY",
+            key_name="repository"),
+    Setting("password_file", "FILE", "Read the password from this file",
+            type=click.Path(dir_okay=False), path=True),
+    Setting("password_command", "CMD", "Run this shell command to get the password"),
+    *(_storage_setting(row) for row in snapstore.STORAGE_OPTIONS),
     Setting("connections", "N", "Parallel uploads/downloads [default: 5].",
             click.IntRange(1, 64), (int,)),
     Setting("cache_dir", "DIR", "Where remote repositories' metadata is cached "
@@ -98,8 +154,11 @@ SETTINGS = (
     Setting("retry_for", "DURATION", "How long a remote repository may keep failing before "
             "the command gives up, e.g. 30s, 10m; each retry is reported [default: 5m].",
             toml_types=(str, int), callback=duration_option),
+    Setting("no_cache", "", "Read everything from the repository; keep no local cache",
+            toml_types=(bool,), is_flag=True),
 )  # fmt: skip
-"""The top-level remote options, one row each."""
+"""The options naming a repository and how to reach it, one row each: every repository
+command takes them, before or after its name."""
 
 
 def _new_interrupt() -> snapstore.Interrupt:
@@ -145,74 +204,36 @@ class RemoteOptions:
         return replace(self, s3={**self.s3, **overrides})
 
 
-def _param(prefix: str, scheme: str, suffix: str) -> str:
-    return f"{prefix}{scheme}_{suffix.replace('-', '_')}"
+def repository_decorators(envvar: bool = True) -> list[Decorator]:
+    """Every repository option (the group's read their variables; a command's do not)."""
+    return [setting.decorator(REPOSITORY, envvar) for setting in REPOSITORY_SETTINGS]
 
 
 def s3_decorators(prefix: str = "") -> list[Decorator]:
     """--s3-* options (with prefix "to_": --to-s3-*, env SNAPSTORE_TO_S3_*)."""
-    flag, env = prefix.replace("_", "-"), prefix.upper()
-    return [
-        click.option(
-            f"--{flag}s3-{suffix}", _param(prefix, "s3", suffix), metavar=_metavar(suffix),
-            envvar=f"SNAPSTORE_{env}S3_{suffix.replace('-', '_').upper()}",
-            type=click.Choice(["auto", "virtual", "path"]) if suffix == "addressing-style" else None,
-            help=f"{text} (env SNAPSTORE_{env}S3_{suffix.replace('-', '_').upper()}).",
-        )
-        for suffix, text in S3_FLAGS.values()
-    ]  # fmt: skip
-
-
-def _metavar(suffix: str) -> str | None:
-    return {"endpoint": "URL", "region": "NAME", "profile": "NAME", "storage-class": "CLASS"}.get(
-        suffix
-    )
-
-
-def remote_decorators() -> list[Decorator]:
-    """Every remote option, for `repository_options`."""
-    sftp = [
-        click.option(
-            f"--sftp-{suffix}", _param("", "sftp", suffix), type=click.Path(dir_okay=False),
-            envvar=f"SNAPSTORE_SFTP_{suffix.replace('-', '_').upper()}",
-            help=f"{text} (env SNAPSTORE_SFTP_{suffix.replace('-', '_').upper()}).",
-        )
-        for suffix, text in SFTP_FLAGS.values()
-    ]  # fmt: skip
-    settings = [
-        click.option(
-            setting.flag, setting.name, metavar=setting.metavar, type=setting.type,
-            envvar=setting.envvar, callback=setting.callback,
-            help=setting.help.replace(" [default", f" (env {setting.envvar}) [default"),
-        )
-        for setting in SETTINGS
-    ]  # fmt: skip
-    return s3_decorators() + sftp + settings + [
-        click.option(
-            "--no-cache", is_flag=True, envvar="SNAPSTORE_NO_CACHE",
-            help="Read everything from the repository; keep no local cache.",
-        ),
-    ]  # fmt: skip
+    rows = [_storage_setting(row, prefix) for row in snapstore.STORAGE_OPTIONS if row.scheme == "s3"]
+    return [click.option(*row.opts, row.name, type=row.type, metavar=row.metavar,
+                         envvar=row.envvar, help=row.help_text) for row in rows]  # fmt: skip
 
 
 def pop_s3(kwargs: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """Take the --s3-* values out of a command's keyword arguments: open_backend's options."""
+    return _pop_storage(kwargs, "s3", prefix)
+
+
+def _pop_storage(kwargs: dict[str, Any], scheme: str, prefix: str = "") -> dict[str, str]:
     found = {}
-    for option, (suffix, _) in S3_FLAGS.items():
-        value = kwargs.pop(_param(prefix, "s3", suffix), None)
+    for row in snapstore.STORAGE_OPTIONS:
+        value = kwargs.pop(f"{prefix}{row.scheme}_{row.name}", None) if row.scheme == scheme else None
         if value:
-            found[option] = str(value)
+            found[row.option] = str(Path(value).expanduser()) if row.path else str(value)
     return found
 
 
 def pop_remote(kwargs: dict[str, Any]) -> RemoteOptions:
     """Take every remote option out of a command's keyword arguments."""
-    s3 = pop_s3(kwargs)
-    sftp = {}
-    for option, (suffix, _) in SFTP_FLAGS.items():
-        value = kwargs.pop(_param("", "sftp", suffix), None)
-        if value:
-            sftp[option] = str(Path(value).expanduser())
+    s3 = _pop_storage(kwargs, "s3")
+    sftp = _pop_storage(kwargs, "sftp")
     connections = kwargs.pop("connections", None)
     cache_dir = kwargs.pop("cache_dir", None)
     no_cache = kwargs.pop("no_cache", False)

@@ -113,6 +113,7 @@ if TYPE_CHECKING:
     from snapstore.sources.snapshot_server import ServerOverrides, SnapshotServer, snapshot_server
     from snapstore.sources.stdin import StreamSource
     from snapstore.stats import RepositoryStats, repository_stats
+    from snapstore.storage_options import STORAGE_OPTIONS, StorageOption
 
     __version__: str
 
@@ -189,6 +190,8 @@ __all__ = [
     "SnapshotsRepairReport",
     "SnapstoreError",
     "Source",
+    "STORAGE_OPTIONS",
+    "StorageOption",
     "StoredKey",
     "StoredLock",
     "StreamSource",
@@ -304,6 +307,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "snapstore.sources.snapshot_server": ("ServerOverrides", "SnapshotServer", "snapshot_server"),
     "snapstore.sources.stdin": ("StreamSource",),
     "snapstore.stats": ("RepositoryStats", "repository_stats"),
+    "snapstore.storage_options": ("STORAGE_OPTIONS", "StorageOption"),
 }  # fmt: skip
 """Module -> the public names it defines; `public=private` where the public name differs."""
 

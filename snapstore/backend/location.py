@@ -8,9 +8,9 @@
 Options arrive explicitly from the caller (the CLI reads the environment, not the library).
 `retry` says how long remote backends retry, whom they tell, and what interrupts them
 (see `retry.py`).
-For s3 they are: endpoint_url, region, profile, key, secret, token, addressing_style
-(auto, virtual or path) and storage_class (for packs only, e.g. STANDARD_IA). For sftp:
-key_filename and known_hosts (see `sftp.py`: unknown host keys are refused). For other fsspec
+For s3 and sftp they are the rows of `snapstore.storage_options` (s3: endpoint_url, region,
+profile, addressing_style, storage_class for packs only; and key, secret, token from code;
+sftp: key_filename and known_hosts, see `sftp.py`: unknown host keys are refused). For other fsspec
 protocols they are passed to the filesystem as storage options. `connections` bounds the
 connections a remote backend opens (S3's connection pool, SFTP's sessions). `memory:` is
 refused: an in-memory repository only makes sense in code.
@@ -26,23 +26,13 @@ from snapstore.backend.base import Backend, FileType
 from snapstore.backend.local import LocalBackend
 from snapstore.backend.retry import RetryBackend, RetryPolicy
 from snapstore.errors import UsageError
+from snapstore.storage_options import accepted_options, choices
 
-S3_OPTIONS = frozenset(
-    {
-        "endpoint_url",
-        "region",
-        "profile",
-        "key",
-        "secret",
-        "token",
-        "addressing_style",
-        "storage_class",
-    }
-)
-SFTP_OPTIONS = frozenset({"key_filename", "known_hosts"})
+S3_OPTIONS = accepted_options("s3")
+SFTP_OPTIONS = accepted_options("sftp")
 DEFAULT_CONNECTIONS = 5
 """Connections a remote backend opens at most unless told otherwise."""
-_ADDRESSING_STYLES = frozenset({"auto", "virtual", "path"})
+_ADDRESSING_STYLES = frozenset(choices("s3", "addressing_style"))
 
 
 def open_backend(

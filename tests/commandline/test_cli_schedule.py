@@ -211,7 +211,7 @@ def test_cron_lines_run_the_nightly_jobs(initialised: Cli, tmp_path: Path) -> No
         (source / "file").write_text(f"night {night}")
         run = subprocess.run(["sh", "-c", nightly], capture_output=True, text=True, env=env)
         assert run.returncode == 0, run.stderr
-    snapshots = json.loads(initialised("snapshots", "--json").out)
+    snapshots = initialised("snapshots", "--json").json()
     assert len(snapshots) == 1 and snapshots[0]["paths"] == [str(source)]  # keep_last = 1
     checked = subprocess.run(["sh", "-c", check], capture_output=True, text=True, env=env)
     assert checked.returncode == 0, checked.stderr
@@ -316,3 +316,11 @@ def test_the_readmes_complete_config_file_schedules_what_it_says(cli: Cli, tmp_p
     shown = shown.replace("/usr/local/bin/snapstore", snapstore_command()[0])
     shown = shown.replace("/etc/snapstore.toml", str(config)).replace("    ", "")
     assert shown.splitlines() == done.text.splitlines()  # the README shows what it prints
+
+
+def test_the_config_file_may_follow_the_command(cli: Cli, tmp_path: Path) -> None:
+    config = _config(tmp_path / "etc", cli, "files /srv")
+    before = cli("--config", str(config), "schedule", "install", "--cron")
+    after = cli("schedule", "install", "--cron", "--config", str(config))
+    assert before.code == after.code == 0, before.err + after.err
+    assert after.text == before.text and f"--config {config} snapshot files" in after.text

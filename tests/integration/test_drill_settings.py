@@ -4,7 +4,6 @@ installed command against real PostgreSQL servers."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,7 +73,7 @@ def test_the_cron_line_drills_a_mastodon_snapshot_with_the_instances_own_setting
     assert taken.code == 0, taken.err
     drilled = cli("--config", str(config), "drill", "--keep", "--json")
     assert drilled.code == 0, drilled.err + drilled.text
-    report = json.loads(drilled.out)
+    report = drilled.json()
     assert report["server"] == f"{role}@{pg.host}:{pg.port}"
     assert report["settings_from"] == f"env file {live.env_file}"  # [mastodon] env_file
     assert report["passed"] and report["kept"] and not report["dropped"]
@@ -107,8 +106,8 @@ def test_a_failing_restore_shows_the_real_error_and_keep_keeps_nothing(
         cli = Cli(tmp_path / "repo", dict(clean_env(), SNAPSTORE_REPOSITORY=str(tmp_path / "repo"),
                                           SNAPSTORE_PASSWORD=PASSWORD))  # fmt: skip
         assert cli("init").code == 0
-        taken = cli("snapshot", "postgres", "--dbname", db, "--host", pg.host, "--port",
-                    str(pg.port), "--username", pg.user, "--no-globals")  # fmt: skip
+        taken = cli("snapshot", "postgres", "--dbname", db, "--pg-host", pg.host, "--pg-port",
+                    str(pg.port), "--pg-user", pg.user, "--no-globals")  # fmt: skip
         assert taken.code == 0, taken.err
         pg.psql(f"DROP OWNED BY {role}", db)
         pg.psql(f"DROP ROLE {role}")
@@ -124,7 +123,7 @@ def test_a_failing_restore_shows_the_real_error_and_keep_keeps_nothing(
         assert len(lines) == 1 and lines[0].startswith("snapstore: error: the restore drill "
                                                        "failed: restore: ") and error in lines[0]
         assert drill_databases(pg) == []
-        report = json.loads(cli("drill", "--keep", "--json").out)
+        report = cli("drill", "--keep", "--json").json()
         assert report["kept"] is False and not report["passed"]
     finally:
         pg.dropdb(db)
@@ -141,15 +140,15 @@ def test_a_table_emptied_since_the_previous_snapshot_fails_the_drill(
     assert cli("init").code == 0
 
     def snapshot() -> str:
-        taken = cli("snapshot", "postgres", "--dbname", db, "--host", pg.host, "--port",
-                    str(pg.port), "--username", pg.user, "--no-globals", "--json")  # fmt: skip
+        taken = cli("snapshot", "postgres", "--dbname", db, "--pg-host", pg.host, "--pg-port",
+                    str(pg.port), "--pg-user", pg.user, "--no-globals", "--json")  # fmt: skip
         assert taken.code == 0, taken.err
-        return str(json.loads(taken.out)["snapshot_id"])
+        return str(taken.json()["snapshot_id"])
 
     first = snapshot()
     drilled = cli("drill", "--json")
     assert drilled.code == 0, drilled.err + drilled.text
-    report = json.loads(drilled.out)
+    report = drilled.json()
     assert report["previous_snapshot_id"] is None
     assert {c["name"]: c["detail"] for c in report["checks"]}["history"].endswith(
         "nothing to compare with")
@@ -158,7 +157,7 @@ def test_a_table_emptied_since_the_previous_snapshot_fails_the_drill(
     second = snapshot()
     drilled = cli("drill", "--json")
     assert drilled.code == 0, drilled.err + drilled.text
-    report = json.loads(drilled.out)
+    report = drilled.json()
     assert report["previous_snapshot_id"] == first
     names = {c["name"] for c in report["checks"]}
     assert {"history", "history rows", "history database size"} <= names

@@ -3,7 +3,6 @@ command against real PostgreSQL and Redis servers started by the tests."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Callable
@@ -69,13 +68,13 @@ def one_line(err: str) -> str:
 def snapshots(cli: Cli) -> list[dict[str, object]]:
     done = cli("snapshots", "--json")
     assert done.code == 0, done.err
-    return list(json.loads(done.out))
+    return list(done.json())
 
 
 def listing(cli: Cli, snapshot: str) -> dict[str, dict[str, object]]:
     done = cli("ls", snapshot, "--json")
     assert done.code == 0, done.err
-    return {str(e["path"]): e for e in json.loads(done.out)}
+    return {str(e["path"]): e for e in done.json()}
 
 
 def test_mastodon_backup_dedup_restore_and_drill(
@@ -98,7 +97,7 @@ def test_mastodon_backup_dedup_restore_and_drill(
     # Day 1, the cron line: everything from the config file.
     first = Cli(cli.repo, bare)("--config", str(config), "snapshot", "mastodon", "--json")
     assert first.code == 0, first.err
-    day1 = json.loads(first.out)
+    day1 = first.json()
     day1_tables = table_digests(pg, big_db)
 
     files = listing(cli, day1["snapshot_id"])
@@ -119,7 +118,7 @@ def test_mastodon_backup_dedup_restore_and_drill(
     second = cli("snapshot", "mastodon", "--env-file", str(live.env_file),
                  "--letsencrypt-dir", str(certs), "--json")  # fmt: skip
     assert second.code == 0, second.err
-    day2 = json.loads(second.out)
+    day2 = second.json()
     day2_tables = table_digests(pg, big_db)
     assert day2_tables != day1_tables
     dump_size = int(str(dump["size"]))
@@ -155,7 +154,7 @@ def test_mastodon_backup_dedup_restore_and_drill(
 
     drilled = cli("drill", *pg_args(pg), "--json")
     assert drilled.code == 0, drilled.err + drilled.text
-    report = json.loads(drilled.out)
+    report = drilled.json()
     assert report["passed"] and report["dropped"] and report["snapshot_id"] == day2["snapshot_id"]
     checks = {c["name"]: c for c in report["checks"]}
     assert {"restore", "tables present", "schema_migrations", "rows accounts",
@@ -189,8 +188,8 @@ def test_restore_refuses_and_replaces_and_applies_globals(
     role = "snapstore_restore_role"
     pg.psql(f"CREATE ROLE {role} LOGIN")
     try:
-        taken = cli("snapshot", "postgres", "--dbname", dbname, "--host", pg.host,
-                    "--port", str(pg.port), "--username", pg.user, "--json")  # fmt: skip
+        taken = cli("snapshot", "postgres", "--dbname", dbname, "--pg-host", pg.host,
+                    "--pg-port", str(pg.port), "--pg-user", pg.user, "--json")  # fmt: skip
         assert taken.code == 0, taken.err
         pg.psql(f"DROP ROLE {role}")
         source = table_digests(pg, dbname)
@@ -237,8 +236,8 @@ def test_drill_fails_when_the_dump_lacks_a_table(
     pg = postgres_server
     dbname, _ = mastodon_db
     tampered = wrapper(tmp_path, 'exec "$@" --exclude-table=schema_migrations')
-    taken = cli("snapshot", "postgres", "--dbname", dbname, "--host", pg.host, "--port",
-                str(pg.port), "--username", pg.user, "--command-prefix", tampered)  # fmt: skip
+    taken = cli("snapshot", "postgres", "--dbname", dbname, "--pg-host", pg.host, "--pg-port",
+                str(pg.port), "--pg-user", pg.user, "--pg-command-prefix", tampered)  # fmt: skip
     assert taken.code == 0, taken.err
     drilled = cli("drill", "latest", *pg_args(pg))
     assert drilled.code == 1
@@ -295,7 +294,7 @@ def test_missing_parts_are_reported_not_fatal(
     assert done.code == 3, done.err
     assert "/letsencrypt: Let's Encrypt directory" in done.err
     assert "/redis: redis-cli exited" in done.err
-    summary = json.loads(done.out)
+    summary = done.json()
     assert {e["path"] for e in summary["errors"]} == {"/redis", "/letsencrypt"}
     files = listing(cli, summary["snapshot_id"])
     assert f"/postgres/{dbname}.dump" in files and "/config/.env.production" in files
@@ -319,7 +318,7 @@ def test_media_choices(
         args.append(case)
     done = cli(*args)
     assert done.code == 0, done.err
-    files = listing(cli, json.loads(done.out)["snapshot_id"])
+    files = listing(cli, done.json()["snapshot_id"])
     media = {p for p in files if p.startswith("/media/") and files[p]["type"] == "file"}
     if case == "--include-media-cache":
         everything = live.avatars + live.media + live.cache
@@ -371,7 +370,7 @@ def test_redis_day_two_is_stored_as_deltas(cli: Cli, fresh_redis: RedisServer) -
     fresh_redis.cli("EVAL", CHANGE_KEYS, "0", keys)  # 5% of the keys
     day2 = cli(*redis_args)
     assert day2.code == 0, day2.err
-    first, second = json.loads(day1.out), json.loads(day2.out)
+    first, second = day1.json(), day2.json()
     assert second["parent"] == first["snapshot_id"] and second["deltas_added"] > 0
     # every save rewrites the whole RDB; the deltas keep day 2 to a fraction of day 1
     assert second["bytes_added"] < first["bytes_added"] / 4, (first, second)
@@ -387,12 +386,12 @@ def test_drill_without_recorded_counts_still_checks_the_tables(
 ) -> None:
     pg = postgres_server
     dbname, _ = mastodon_db
-    taken = cli("snapshot", "postgres", "--dbname", dbname, "--host", pg.host, "--port",
-                str(pg.port), "--username", pg.user, "--no-row-counts", "--no-globals")  # fmt: skip
+    taken = cli("snapshot", "postgres", "--dbname", dbname, "--pg-host", pg.host, "--pg-port",
+                str(pg.port), "--pg-user", pg.user, "--no-row-counts", "--no-globals")  # fmt: skip
     assert taken.code == 0, taken.err
     drilled = cli("drill", *pg_args(pg), "--json")
     assert drilled.code == 0, drilled.err + drilled.text
-    checks = {c["name"]: c for c in json.loads(drilled.out)["checks"]}
+    checks = {c["name"]: c for c in drilled.json()["checks"]}
     assert set(checks) == {"restore", "tables present", "schema_migrations", "recorded counts",
                            "history"}  # fmt: skip
     assert "accounts 30, statuses 300" in checks["recorded counts"]["detail"]
@@ -403,8 +402,8 @@ def test_a_failing_pg_restore_fails_restore_and_drill_and_leaves_no_database(
 ) -> None:
     pg = postgres_server
     dbname, _ = mastodon_db
-    taken = cli("snapshot", "postgres", "--dbname", dbname, "--host", pg.host, "--port",
-                str(pg.port), "--username", pg.user)  # fmt: skip
+    taken = cli("snapshot", "postgres", "--dbname", dbname, "--pg-host", pg.host, "--pg-port",
+                str(pg.port), "--pg-user", pg.user)  # fmt: skip
     assert taken.code == 0, taken.err
     broken = wrapper(
         tmp_path, 'head -c 1000 >/dev/null; echo "pg_restore: error: simulated" >&2; exit 1',

@@ -60,7 +60,7 @@ def test_default_map_reaches_every_command(tmp_path: Path) -> None:
     assert defaults["restore"]["snapshot"]["pg_port"] == 5433  # `restore SNAPSHOT`
     assert defaults["restore"]["mastodon"]["pg_port"] == 5433
     assert defaults["drill"]["pg_host"] == "127.0.0.1"
-    assert defaults["snapshot"]["postgres"]["server_host"] == "127.0.0.1"
+    assert defaults["snapshot"]["postgres"]["pg_host"] == "127.0.0.1"
     assert defaults["snapshots"] == {"repo": "/srv/backup/snapstore",
                                      "password_file": str(tmp_path / "secret")}  # fmt: skip
     assert defaults["forget"]["keep_daily"] == "7"
