@@ -11,7 +11,7 @@ import json
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import human_size
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 
@@ -24,6 +24,7 @@ def build() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: changes, summary.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def diff(
         repo_options: RepoOptions, old_name: str, new_name: str, path: str, as_json: bool,
         selection: snapstore.SnapshotFilter,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import print_json
 from snapstore.cli.pg_options import pg_connection_options, pg_overrides, pg_run_as_option
 from snapstore.cli.snapshot_filter import snapshot_filter_options
@@ -29,6 +29,7 @@ def build() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def drill(repo_options: RepoOptions, selection: snapstore.SnapshotFilter,
               snapshot_name: str | None, env_file: str | None,
               pg_host: str | None, pg_port: int | None, pg_user: str | None,

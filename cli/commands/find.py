@@ -13,7 +13,7 @@ from itertools import groupby
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import node_json, node_line
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 
@@ -29,6 +29,7 @@ def build() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per snapshot.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def find(
         repo_options: RepoOptions, patterns: tuple[str, ...], snapshot_names: tuple[str, ...],
         as_json: bool, selection: snapstore.SnapshotFilter,

@@ -7,7 +7,7 @@ import json
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import node_json, node_line
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 
@@ -19,6 +19,7 @@ def build() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON, one object per entry.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def ls(repo_options: RepoOptions, snapshot_name: str, path: str, as_json: bool,
            selection: snapstore.SnapshotFilter) -> int:
         """List files in a snapshot (SNAPSHOT is an id prefix or 'latest')."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import SnapstoreError
 
@@ -20,6 +20,7 @@ def build() -> click.Command:
     )
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def mount(repo_options: RepoOptions, mountpoint: str, allow_other: bool,
               selection: snapstore.SnapshotFilter) -> int:
         """Browse the snapshots as a read-only filesystem at MOUNTPOINT until unmounted.

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import human_size, print_json
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 
@@ -44,6 +44,7 @@ def build() -> click.Command:
                   help="Print JSON (with --group-by: one object per group, its snapshots inside).")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def snapshots(repo_options: RepoOptions, group_by: str, as_json: bool,
                   selection: snapstore.SnapshotFilter) -> int:
         """List snapshots, oldest first. One whose source reported errors is marked

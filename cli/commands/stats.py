@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 import snapstore
-from snapstore.cli.options import RepoOptions, repository_options
+from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import human_size, print_json
 from snapstore.cli.snapshot_filter import snapshot_filter_options
 
@@ -18,6 +18,7 @@ def build() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @snapshot_filter_options
     @repository_options
+    @reads_only
     def stats(repo_options: RepoOptions, as_json: bool, selection: snapstore.SnapshotFilter) -> int:
         """Show what the repository stores and how well it deduplicates. A snapshot that
         cannot be read is named on stderr and left out (exit 3). With --host, --tag or
