@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import snapstore
+from snapstore.archiver.source import EntryKind
 from snapstore.backend.faulty import FaultyBackend
 from snapstore.backend.memory import MemoryBackend
 from snapstore.crypto.kdf import TEST_KDF
@@ -17,7 +19,7 @@ from snapstore.snapshot.content import chunk_ids
 from snapstore.snapshot.store import list_snapshots
 from snapstore.snapshot.tree import NodeType
 from tests.conftest import PASSWORD, assert_repository_ok
-from tests.support.memory_source import MemorySource, read_tree
+from tests.support.memory_source import Dir, MemorySource, Special, read_tree
 
 FILES: dict[str, bytes] = {
     "etc/hosts": b"127.0.0.1 localhost\n",
@@ -134,3 +136,29 @@ def test_a_copy_of_a_copy_records_its_own_source(src: Repository, dst: Repositor
     [made] = snapstore.copy_snapshots(dst, third).copied
     assert made[1].metadata["copied_from"] == made[0].id.hex()  # type: ignore[union-attr]
     assert_repository_ok(third)
+
+
+def test_special_nodes_are_copied_also_into_a_repository_without_delta_v1(
+    src: Repository, dst: Repository, tmp_path: Path
+) -> None:
+    """Version 3 trees need no feature: a repository older than delta-v1 takes them too."""
+    dst.config = dataclasses.replace(dst.config, features=())  # as an older repository's
+    spec = {
+        "dev": Dir(),
+        "dev/initctl": Special(EntryKind.FIFO, mode=0o620),
+        "dev/log": Special(EntryKind.SOCKET),
+        "dev/null": Special(EntryKind.CHARDEV, mode=0o666, rdev=(1, 3)),
+        "etc/hosts": FILES["etc/hosts"],
+    }
+    original = backup(src, spec, "dev")
+    [(_, copy)] = snapstore.copy_snapshots(src, dst).copied
+    nodes = {p: n for p, n in snapstore.list_tree(dst, copy, "/dev")}
+    assert {p: n.type for p, n in nodes.items()} == {
+        "/dev": NodeType.DIR, "/dev/initctl": NodeType.FIFO, "/dev/log": NodeType.SOCKET,
+        "/dev/null": NodeType.CHARDEV,
+    }  # fmt: skip
+    assert (nodes["/dev/null"].rdev_major, nodes["/dev/null"].rdev_minor) == (1, 3)
+    assert nodes["/dev/initctl"].mode == 0o620
+    before = {p: n.type for p, n in snapstore.list_tree(src, original, "/dev")}
+    assert before == {p: n.type for p, n in nodes.items()}
+    assert_repository_ok(dst)
