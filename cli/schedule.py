@@ -90,8 +90,9 @@ class Schedule:
     forget: bool = True
     retry_lock: str = DEFAULT_RETRY_LOCK
 
-    def jobs(self, name: str = "snapstore") -> list[Job]:
-        base = (*self.command, "--config", self.config_path)
+    def jobs(self, name: str = "snapstore", quiet: bool = False) -> list[Job]:
+        """The jobs; `quiet` (cron, which mails any output) adds -q: nothing on success."""
+        base = (*self.command, "--config", self.config_path, *(("-q",) if quiet else ()))
         wait = ("--retry-lock", self.retry_lock)
         snapshots = tuple(
             (*base, "snapshot", kind, *wait, *rest) for kind, *rest in self.snapshots
@@ -146,7 +147,8 @@ def timers(jobs: Sequence[Job]) -> list[str]:
 
 def render_cron(jobs: Sequence[Job], user: str | None = None) -> str:
     """Crontab lines; with `user`, /etc/cron.d's form (a user column). A job that follows
-    another runs after it on the same line, whatever its exit status, as with systemd."""
+    another runs after it on the same line, whatever its exit status, as with systemd.
+    Give it quiet jobs: cron mails what a job prints, which should be nothing on success."""
     lines = ["# Printed by `snapstore schedule install --cron`."]
     after = {job.follows: job for job in jobs if job.follows}
     for job in jobs:

@@ -163,7 +163,8 @@ def build() -> click.Group:
             click.echo(f"note: {config.path} has no [retention]: nothing will be forgotten "
                        "(add e.g. keep_daily = 7, keep_weekly = 4)", err=True)  # fmt: skip
         if cron:
-            click.echo(render_cron(jobs, None if user else getpass.getuser()), nl=False)
+            lines = render_cron(plan.jobs(name, quiet=True), None if user else getpass.getuser())
+            click.echo(lines, nl=False)
             return 0
         scope = Scope(user, root)
         units = render_units(jobs, plan.config_path, user=user)
