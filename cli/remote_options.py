@@ -109,7 +109,8 @@ class Setting:
     def help_text(self) -> str:
         """The help with its variable named, before any [default: ...]."""
         text, bracket, rest = self.help.partition(" [default")
-        env = f" (env {self.envvar})" if self.envvar else ""
+        lines = ", one per line" if self.multiple else ""
+        env = f" (env {self.envvar}{lines})" if self.envvar else ""
         return f"{text.rstrip('.')}{env}{bracket}{rest}".rstrip(".") + "."
 
     def option(self, group: str, envvar: bool = True, **extra: Any) -> SharedOption:
@@ -124,8 +125,8 @@ class Setting:
     def _settings(self, group: str, envvar: bool, extra: dict[str, Any]) -> dict[str, Any]:
         return {
             "group": group, "metavar": None if self.is_flag else self.metavar, "type": self.type,
-            "is_flag": self.is_flag, "count": self.count,
-            "default": False if self.is_flag else 0 if self.count else None,
+            "is_flag": self.is_flag, "count": self.count, "multiple": self.multiple,
+            "default": False if self.is_flag else 0 if self.count else () if self.multiple else None,
             "envvar": self.envvar if envvar else None, "callback": self.callback,
             "expose_value": self.expose, "help": self.help_text, **extra,
         }  # fmt: skip

@@ -71,16 +71,8 @@ RUN_SETTINGS = (
 
 def run_decorators() -> list[Decorator]:
     """The options for the top-level group."""
-    return [
-        click.option(
-            setting.flag, setting.name, metavar=setting.metavar, multiple=setting.multiple,
-            type=_CommandLine() if setting.multiple else None, envvar=setting.envvar,
-            callback=setting.callback,
-            help=f"{setting.help} (env {setting.envvar}"
-                 f"{', one per line' if setting.multiple else ''}).",
-        )
-        for setting in RUN_SETTINGS
-    ]  # fmt: skip
+    return [setting.decorator("Options", type=_CommandLine() if setting.multiple else None)
+            for setting in RUN_SETTINGS]  # fmt: skip
 
 
 @dataclass(frozen=True)
