@@ -137,6 +137,7 @@ def test_system_units_verify_enable_show_and_remove(initialised: Cli, tmp_path: 
 def test_a_second_install_replaces_the_first_and_drops_what_it_no_longer_runs(
     initialised: Cli, tmp_path: Path
 ) -> None:
+    _tool("systemctl")
     config = _config(tmp_path / "etc", initialised, "files /srv")
     root = tmp_path / "root"
     assert initialised("--config", str(config), "schedule", "install", "--root", str(root)).code == 0
