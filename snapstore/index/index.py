@@ -246,10 +246,13 @@ class BlobIndex:
             keys = raw[:, :8].copy().view(">u8").ravel().astype(np.uint64)
             n = len(self._keys)
             found: list[BlobLocation | None] = [None] * len(keys)
+            shared: list[int] = []  # same first 8 bytes as an indexed id, another id there
             if n:
                 pos = np.searchsorted(self._keys, keys, side="left")
                 at = np.minimum(pos, n - 1)
-                hit = (pos < n) & (self._keys[at] == keys) & (self._rest[at] == raw[:, 8:]).all(axis=1)
+                same_key = (pos < n) & (self._keys[at] == keys)
+                hit = same_key & (self._rest[at] == raw[:, 8:]).all(axis=1)
+                shared = np.flatnonzero(same_key & ~hit).tolist()
                 rows = at[hit]
                 columns = zip(
                     np.flatnonzero(hit).tolist(),
@@ -266,10 +269,12 @@ class BlobIndex:
                     found[j] = BlobLocation(
                         self._pack_ids[pack], BlobType(type_), offset, length, plain, flags, base
                     )
-            if self._pending or n:
+            for j in shared:  # the id may sit further along among the same key
+                found[j] = self.lookup(raw[j].tobytes())
+            if self._pending:  # not merged yet (a miss not pending and not shared is absent)
                 for j, location in enumerate(found):
-                    if location is None:  # pending, a shared key prefix, or not indexed
-                        found[j] = self.lookup(raw[j].tobytes())
+                    if location is None and (blob_id := raw[j].tobytes()) in self._pending:
+                        found[j] = self.lookup(blob_id)
             return found
 
     def __contains__(self, blob_id: object) -> bool:

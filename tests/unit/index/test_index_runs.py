@@ -18,6 +18,7 @@ def entry(blob_id: bytes, offset: int, base: bytes | None = None) -> PackEntry:
 def test_lookup_run_matches_lookup() -> None:
     index = BlobIndex()
     merged = [os.urandom(32) for _ in range(50)]
+    merged += [merged[2][:8] + b"\0" * 24, merged[2][:8] + b"\xff" * 24]  # one key, three ids
     index.add_pack(Id(b"\1" * 32), [entry(b, n * 10) for n, b in enumerate(merged)])
     index.compact()
     twin = merged[0][:8] + os.urandom(24)  # shares the 8-byte key prefix of a merged id
