@@ -110,7 +110,7 @@ def _plain() -> click.Command:
             holding = includes if target and snapshot_name == "latest" else ()
             snap = snapstore.find_snapshot(repo, snapshot_name, selection, holding=holding)
             if holding:
-                click.echo(f"latest snapshot holding {', '.join(includes)}: {_describe(snap)}",
+                print_info(f"latest snapshot holding {', '.join(includes)}: {_describe(snap)}",
                            err=True)
             if pg_database:
                 db_options = snapstore.DatabaseRestoreOptions(

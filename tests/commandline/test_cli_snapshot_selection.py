@@ -55,6 +55,9 @@ def test_quick_start_restore_latest_include_finds_the_files(
     assert f"latest snapshot holding {nginx}: {files[:8]} (" in done.err
     assert (target / nginx.lstrip("/") / "nginx.conf").read_text() == "worker_processes 2;\n"
     assert not (target / str(etc).lstrip("/") / "hostname").exists()
+    quiet = initialised("restore", "latest", "--target", str(tmp_path / "quiet"), "--include", nginx, "-q")
+    assert quiet.code == 0 and quiet.err == ""  # -q: nothing when all is well
+    assert (tmp_path / "quiet" / nginx.lstrip("/") / "nginx.conf").exists()
     # no snapshot holds it: one line, exit 1, nothing restored
     missing = initialised("restore", "latest", "--target", str(tmp_path / "none"), "--include", "/nowhere")
     assert missing.code == 1 and "no complete snapshot holds /nowhere" in missing.err
