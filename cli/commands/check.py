@@ -13,6 +13,7 @@ from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import human_size, print_info
 from snapstore.cli.progress import Reporter, print_summary
 from snapstore.cli.remote_options import parse_wait
+from snapstore.cli.snapshot_filter import snapshot_filter_options
 from snapstore.errors import UsageError
 
 
@@ -87,13 +88,19 @@ def build() -> click.Command:
                   show_default=True, help="Report how much was verified in the last N days.")
     @click.option("--json", "as_json", is_flag=True,
                   help="Print JSON lines: status while running, then a summary with the findings.")
+    @snapshot_filter_options
     @repository_options
     @reads_only
     def check(
         repo_options: RepoOptions, read_data: bool, read_data_subset: str | None,
         max_duration: str | None, coverage_days: float, as_json: bool,
+        selection: snapstore.SnapshotFilter,
     ) -> int:
-        """Check the structure (and with --read-data, every byte) of the repository."""
+        """Check the structure (and with --read-data, every byte) of the repository.
+
+        With --host, --tag or --path only the trees of the snapshots chosen are walked (the
+        index, every snapshot object and the packs read are the whole repository's), and the
+        result is not recorded for `snapstore health`."""
         subset, fraction = _subset(read_data_subset)
         limit = parse_wait(max_duration) if max_duration is not None else None
         partial = subset is not None or fraction is not None or limit is not None
@@ -101,6 +108,7 @@ def build() -> click.Command:
         options = snapstore.CheckOptions(
             read_data=read_data or partial, subset=subset, fraction=fraction,
             max_duration=limit, cache_dir=cache_dir, coverage_days=coverage_days,
+            selection=selection,
         )  # fmt: skip
         if partial and cache_dir is None:
             print_info("note: no cache directory (--no-cache): the packs verified are not "
@@ -109,7 +117,7 @@ def build() -> click.Command:
         with repo_options.open(load_index=False, lock="shared", cache=False) as repo, \
                 Reporter(as_json=as_json) as progress:
             report = snapstore.check(repo, options, progress)
-            if cache_dir is not None:  # for `snapstore health`
+            if cache_dir is not None and not selection:  # for `snapstore health`
                 _remember(cache_dir, repo.repository_id, report, options.read_data)
         if as_json:
             print_summary(_record(report), "", as_json=True)

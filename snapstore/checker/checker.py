@@ -22,6 +22,7 @@ from snapstore.index import deltas
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
+from snapstore.snapshot.selection import SnapshotFilter
 from snapstore.snapshot.store import load_snapshot
 from snapstore.snapshot.tree import NodeType
 from snapstore.snapshot.walk import BlobRole, Unreadable, Walker
@@ -58,7 +59,10 @@ class CheckOptions:
     after at least one. With `cache_dir` (the one given to open_repository) the packs read are
     remembered there and read least recently verified first (checker/rotation.py); without
     it, `fraction` picks at random and nothing is remembered. `clock` (monotonic seconds)
-    times `max_duration`, `now` (Unix seconds) dates what is remembered."""
+    times `max_duration`, `now` (Unix seconds) dates what is remembered. `selection` (host,
+    tag, path filters) narrows the trees walked to the snapshots it matches; every snapshot
+    object is still read (a damaged one is a finding whatever the filters), and the index and
+    the packs are the whole repository's."""
 
     read_data: bool = False
     subset: tuple[int, int] | None = None
@@ -68,6 +72,7 @@ class CheckOptions:
     coverage_days: float = 7
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], float] = time.time
+    selection: SnapshotFilter | None = None
 
 
 def check_repository(
@@ -139,8 +144,9 @@ def check_repository(
             raise  # the store failed this read: that says nothing about the snapshot
         except SnapstoreError as exc:
             report.findings.append(Finding(F.SNAPSHOT_DAMAGED, info.handle.name[:8], str(exc)))
-    report.snapshots = len(snapshots)
-    _check_snapshots(repo, snapshots, bad_blobs, progress)
+    walked = options.selection.select(snapshots) if options.selection else snapshots
+    report.snapshots = len(walked)
+    _check_snapshots(repo, walked, bad_blobs, progress)
 
     # 4. With --read-data: the selected packs read whole, every blob decrypted and verified,
     # least recently verified first when a record of earlier reads is kept.

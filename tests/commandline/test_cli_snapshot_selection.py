@@ -96,6 +96,8 @@ def test_filters_choose_latest_in_every_command(
 
     stats = json.loads(ok(initialised, "stats", "--host", "web1", "--json"))
     assert stats["snapshots"] == 2
+    assert "checked 2 snapshots" in ok(initialised, "check", "--host", "web1")
+    assert "checked 4 snapshots" in ok(initialised, "check")
 
     nothing = initialised("ls", "latest", "--host", "web9")
     assert nothing.code == 1 and nothing.err.strip() == \
