@@ -73,47 +73,42 @@ class BlobIndex:
                 number = len(self._pack_ids)
                 self._pack_ids.append(pack_id)
                 self._pack_numbers[pack_id] = number
+            pending = self._pending
             for e in entries:
-                self._pending.setdefault(bytes(e.id), []).append(
-                    (
-                        number,
-                        int(e.type) | (e.flags << 8),
-                        e.offset,
-                        e.length,
-                        e.plain_length,
-                        _split(e.base)[0] if e.base is not None else 0,
-                    )
-                )
-                self._pending_count += 1
+                base = int.from_bytes(e.base[:8], "big") if e.base is not None else 0
+                row = (number, int(e.type) | (e.flags << 8), e.offset, e.length, e.plain_length, base)
+                rows = pending.get(key := bytes(e.id))
+                if rows is None:
+                    pending[key] = [row]
+                else:
+                    rows.append(row)
+            self._pending_count += len(entries)
             if self._pending_count > max(_MIN_MERGE, len(self._keys) // 8):
                 self._merge()
 
     def _merge(self) -> None:
         if not self._pending:
             return
-        n = self._pending_count
-        keys = np.empty(n, dtype=np.uint64)
-        rest = np.empty((n, 24), dtype=np.uint8)
-        pack = np.empty(n, dtype=np.uint32)
-        offset = np.empty(n, dtype=np.uint32)
-        length = np.empty(n, dtype=np.uint32)
-        plain = np.empty(n, dtype=np.uint32)
-        types = np.empty(n, dtype=np.uint8)
-        flags = np.empty(n, dtype=np.uint8)
-        bases = np.empty(n, dtype=np.uint64)
-        rest_bytes = bytearray()
-        i = 0
+        # Columns built by numpy from flat lists: no per-entry numpy scalar assignments.
+        ids: list[bytes] = []
+        rows: list[tuple[int, int, int, int, int, int]] = []
         for blob_id, locations in self._pending.items():
-            key = int.from_bytes(blob_id[:8], "big")
-            for number, type_flags, off, ln, pl, base in locations:
-                keys[i] = key
-                rest_bytes += blob_id[8:]
-                pack[i], offset[i], length[i], plain[i] = number, off, ln, pl
-                types[i] = type_flags & 0xFF
-                flags[i] = type_flags >> 8
-                bases[i] = base
-                i += 1
-        rest[:] = np.frombuffer(bytes(rest_bytes), dtype=np.uint8).reshape(n, 24)
+            for location in locations:
+                ids.append(blob_id)
+                rows.append(location)
+        n = len(rows)
+        raw = np.frombuffer(b"".join(ids), dtype=np.uint8).reshape(n, 32)
+        keys = raw[:, :8].copy().view(">u8").ravel().astype(np.uint64)
+        rest = raw[:, 8:].copy()
+        numbers, type_flags, offsets, lengths, plains, base_keys = zip(*rows, strict=True)
+        pack = np.array(numbers, dtype=np.uint32)
+        both = np.array(type_flags, dtype=np.uint16)
+        types = (both & 0xFF).astype(np.uint8)
+        flags = (both >> 8).astype(np.uint8)
+        offset = np.array(offsets, dtype=np.uint32)
+        length = np.array(lengths, dtype=np.uint32)
+        plain = np.array(plains, dtype=np.uint32)
+        bases = np.array(base_keys, dtype=np.uint64)
         all_keys = np.concatenate([self._keys, keys])
         order = np.argsort(all_keys, kind="stable")
         self._keys = all_keys[order]
