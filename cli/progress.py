@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from snapstore import ItemStatus
 from snapstore.cli.output import Level, format_duration, human_size, output_level, set_line_sink
-from snapstore.progress import ItemStatus
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     )
     from snapstore.mount.fs import MountOptions
     from snapstore.mount.fuse_ops import mount_snapshots
-    from snapstore.progress import NoProgress, Progress
+    from snapstore.progress import ItemStatus, NoProgress, Progress
     from snapstore.prune import PruneOptions, PruneReport, prune
     from snapstore.repair import (
         IndexRepairReport,
@@ -151,6 +151,7 @@ __all__ = [
     "InstanceRestoreOptions",
     "InstanceRestoreReport",
     "Interrupt",
+    "ItemStatus",
     "KdfParams",
     "LockInfo",
     "MastodonOptions",
@@ -259,7 +260,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "snapstore.mount.fs": ("MountOptions",),
     "snapstore.mount.fuse_ops": ("mount_snapshots",),
-    "snapstore.progress": ("NoProgress", "Progress"),
+    "snapstore.progress": ("ItemStatus", "NoProgress", "Progress"),
     "snapstore.prune": ("PruneOptions", "PruneReport", "prune"),
     "snapstore.repair": (
         "IndexRepairReport", "RepairChange", "RepairedSnapshot", "SnapshotsRepairReport",
