@@ -25,6 +25,21 @@ FILTER_OPTIONS = (
 )  # fmt: skip
 
 
+def tag_list(values: tuple[str, ...]) -> list[str]:
+    """Tags to give a snapshot, as repeated options or comma-separated ('a,b' is two tags, as
+    restic reads `backup --tag a,b`), blanks dropped: what a filter's 'a,b' then matches."""
+    return [t.strip() for value in values for t in value.split(",") if t.strip()]
+
+
+def tag_list_option(flag: str, name: str, help_text: str) -> Callable[[F], F]:
+    """A repeatable tag option whose values arrive as one list (see tag_list)."""
+
+    def split(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+        return tag_list(values)
+
+    return click.option(flag, name, multiple=True, metavar="TAG[,TAG]", callback=split, help=help_text)
+
+
 def snapshot_filter_options(func: F) -> F:
     """Adds --host, --tag and --path, passed to `func` as `selection` (a SnapshotFilter)."""
 

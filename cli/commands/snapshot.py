@@ -20,6 +20,7 @@ from snapstore.cli.output import human_size
 from snapstore.cli.pg_options import pg_options, renamed_options
 from snapstore.cli.progress import Reporter, print_summary
 from snapstore.cli.run import note_snapshot, note_source
+from snapstore.cli.snapshot_filter import tag_list_option
 from snapstore.errors import DumpFailed, SourceError, UsageError, last_message
 
 EXIT_INCOMPLETE = 3
@@ -56,7 +57,7 @@ def snapshot_options(func: Callable[..., Any], host_flag: str = "--host") -> Cal
     )(func)
     func = click.option("--time", "time_", help="Time to record (ISO 8601), default now.")(func)
     func = click.option(host_flag, "host", help="Host name to record (default: this one).")(func)
-    func = click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")(func)
+    func = tag_list_option("--tag", "tags", "Tag the snapshot (repeatable, or a,b).")(func)
     return repository_options(func)
 
 
@@ -87,7 +88,7 @@ def database_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def run_snapshot(
     repo_options: RepoOptions,
     source: snapstore.Source,
-    tags: tuple[str, ...],
+    tags: list[str],
     host: str | None,
     time_: str | None,
     as_json: bool,
@@ -285,7 +286,7 @@ def build() -> click.Group:
                  include_media_cache: bool, no_media: bool, no_redis: bool, no_letsencrypt: bool,
                  letsencrypt_dir: str, nginx_dir: str, systemd_dir: str, role_passwords: bool,
                  pg_command_prefix: str | None, pg_run_as: str | None,
-                 redis_command_prefix: str | None, tags: tuple[str, ...], **common: Any) -> int:
+                 redis_command_prefix: str | None, tags: list[str], **common: Any) -> int:
         """Database, secrets, media, Redis, certificates and web server files of an instance:
         one snapshot.
 

@@ -9,12 +9,7 @@ import click
 import snapstore
 from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import print_json
-from snapstore.cli.snapshot_filter import snapshot_filter_options
-
-
-def _tags(values: tuple[str, ...]) -> list[str]:
-    """Tags given as repeated options or comma-separated, blanks dropped."""
-    return [t.strip() for value in values for t in value.split(",") if t.strip()]
+from snapstore.cli.snapshot_filter import snapshot_filter_options, tag_list
 
 
 def build() -> click.Command:
@@ -37,8 +32,8 @@ def build() -> click.Command:
         choose."""
         with repo_options.open(load_index=False, lock="shared") as repo:
             results = snapstore.retag_snapshots(
-                repo, snapshot_ids, add=_tags(add), remove=_tags(remove),
-                set_to=_tags(set_to) if set_to else None, selection=selection,
+                repo, snapshot_ids, add=tag_list(add), remove=tag_list(remove),
+                set_to=tag_list(set_to) if set_to else None, selection=selection,
             )  # fmt: skip
         if as_json:
             print_json([

@@ -139,3 +139,12 @@ def test_snapshots_filters_groups_and_whole_paths_when_piped(
     assert "group: tags config" in grouped and "group: tags (none)" in grouped
     assert grouped.splitlines()[-1] == "3 snapshots in 2 groups"
     assert initialised("snapshots", "--group-by", "colour").code == 2
+
+
+def test_a_comma_separated_tag_is_two_tags_the_filter_then_matches(initialised: Cli, etc: Path) -> None:
+    both = snapshot_id(initialised, "snapshot", "files", str(etc), "--tag", "nightly,etc", "--tag", "web")
+    snapshot_id(initialised, "snapshot", "files", str(etc), "--tag", "nightly")
+    listing = json.loads(ok(initialised, "snapshots", "--json"))
+    assert sorted(next(s for s in listing if s["id"] == both)["tags"]) == ["etc", "nightly", "web"]
+    chosen = json.loads(ok(initialised, "snapshots", "--json", "--tag", "nightly,etc"))
+    assert [s["id"] for s in chosen] == [both]  # 'a,b' in a filter: both tags, as restic
