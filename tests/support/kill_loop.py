@@ -27,9 +27,10 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import snapstore
-from tests.support.cli import PASSWORD, Cli
+from tests.support.cli import PASSWORD, Cli, command_json
 from tests.support.cli_repos import feed as feed_input
 from tests.support.cli_repos import opened
 from tests.support.processes import objects, start
@@ -54,6 +55,10 @@ class Outcome:
     started: float
     locked: float | None  # when its lock appeared, if seen
     ended: float
+
+    def json(self) -> Any:
+        """What the command printed with --json (its summary line: `command_json`)."""
+        return command_json(self.out)
 
 
 @dataclass
