@@ -37,21 +37,7 @@ from tests.support.postgres import running_postgres
 def make_dumps(work: Path, scale: float) -> tuple[Path, Path]:
     """Day 1 and day 2 `pg_dump -Fc -Z0` of the Mastodon-like database at `scale`, in `work`
     (which must be readable by the PostgreSQL server's user: chmod 755)."""
-    first, second = work / "day1.dump", work / "day2.dump"
-    with running_postgres(work) as pg:
-        pg.createdb("mastodon")
-        started = time.perf_counter()
-        counts = create_scaled_db(pg, "mastodon", scale)
-        print(f"database: {counts} built in {time.perf_counter() - started:.1f} s")
-        dump = [pg.bin("pg_dump"), "-Fc", "-Z0", *pg.connection_args("mastodon"), "-f"]
-        subprocess.run([*dump, str(first)], check=True)
-        started = time.perf_counter()
-        churn = apply_day_churn(pg, "mastodon", day=1)
-        print(f"churn:    {churn} in {time.perf_counter() - started:.1f} s")
-        subprocess.run([*dump, str(second)], check=True)
-    print(
-        f"dumps:    day 1 {first.stat().st_size / 1e6:.1f} MB, day 2 {second.stat().st_size / 1e6:.1f} MB"
-    )
+    first, second = make_nightly_dumps(work, scale, 2)
     return first, second
 
 
