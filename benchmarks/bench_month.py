@@ -27,6 +27,11 @@ Scale 0.2 for 30 nights needs about 12 GB of free space for the dumps (kept with
 `--fixtures`) plus the repositories, and about 25 minutes on 2 cores (the dumps take 4 of
 them and are reused by a second run with the same `--fixtures`). Needs PostgreSQL server
 binaries (see tests/support/postgres.py); restic and borg are measured when installed.
+
+Figures on 2026-12-07 (scale 0.2, 30 nights, 2 cores under load; restic 0.14, borg 1.2;
+snapstore with depth-1 deltas): night 2 added 2.72 MB against restic's 60.21 MB (0.045x),
+night 30 17.94 MB against 101.01 MB (0.178x), mean of nights 2-30 0.126x; repository after
+retention 236 MB against 849 MB (0.278x) and borg's 949 MB.
 """
 
 from __future__ import annotations
