@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -89,3 +90,18 @@ def kill_points(pytestconfig: pytest.Config) -> int:
 @pytest.fixture(scope="session")
 def fault_runs(pytestconfig: pytest.Config) -> int:
     return _count(pytestconfig, "fault_runs")
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves SIGINT or SIGTERM handled otherwise breaks later tests in the same
+    process, and every command they start: an ignored signal stays ignored across exec."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in watched}
+    yield
+    after = {s: signal.getsignal(s) for s in watched}
+    changed = {signal.Signals(s).name: (before[s], after[s]) for s in watched if after[s] != before[s]}
+    for s in watched:  # put them back, so that one test's leak does not fail the others
+        if after[s] != before[s] and before[s] is not None:
+            signal.signal(s, before[s])
+    assert not changed, f"{request.node.nodeid} left signal handlers changed: {changed}"
