@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 import snapstore
+from snapstore.cli.output import print_info
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,3 +57,18 @@ def snapshot_filter_options(func: F) -> F:
     for flag, name, metavar, text in reversed(FILTER_OPTIONS):
         result = click.option(flag, name, multiple=True, metavar=metavar, help=text)(result)
     return result
+
+
+def latest_holding(repo: snapstore.Repository, name: str, selection: snapstore.SnapshotFilter,
+                   paths: tuple[str, ...]) -> snapstore.Snapshot:
+    """SNAPSHOT as a command that reads `paths` from it means it: 'latest' is the newest
+    snapshot (of those `selection` chooses) that holds them all, named on stderr, so that
+    `restore latest --include /etc/nginx` or `dump latest /etc/hosts` does not land on a
+    database snapshot taken later; an id is that snapshot."""
+    holding = paths if name == "latest" else ()
+    snap = snapstore.find_snapshot(repo, name, selection, holding=holding)
+    if holding:
+        when = snap.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        print_info(f"latest snapshot holding {', '.join(paths)}: {snap.short_id} ({when}, "
+                   f"{snap.host}, {', '.join(snap.paths)})", err=True)  # fmt: skip
+    return snap

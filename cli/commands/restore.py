@@ -14,7 +14,7 @@ from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import human_size, print_info, print_json
 from snapstore.cli.pg_options import pg_connection, pg_connection_options, pg_run_as_option
 from snapstore.cli.progress import Reporter, print_summary
-from snapstore.cli.snapshot_filter import snapshot_filter_options
+from snapstore.cli.snapshot_filter import latest_holding, snapshot_filter_options
 from snapstore.errors import UsageError
 
 #: The hidden name of the plain `restore SNAPSHOT` inside the `restore` group.
@@ -107,11 +107,7 @@ def _plain() -> click.Command:
         if pg_database is None and (create or clean or with_globals or jobs > 1):
             raise UsageError("--create, --clean, --jobs and --globals go with --pg-database")
         with repo_options.open(lock="shared") as repo, Reporter(as_json=as_json) as progress:
-            holding = includes if target and snapshot_name == "latest" else ()
-            snap = snapstore.find_snapshot(repo, snapshot_name, selection, holding=holding)
-            if holding:
-                print_info(f"latest snapshot holding {', '.join(includes)}: {_describe(snap)}",
-                           err=True)
+            snap = latest_holding(repo, snapshot_name, selection, includes if target else ())
             if pg_database:
                 db_options = snapstore.DatabaseRestoreOptions(
                     pg_database, create=create, clean=clean, jobs=jobs, globals=with_globals,
@@ -243,11 +239,6 @@ def _instance_report(report: snapstore.InstanceRestoreReport, short_id: str, dry
         click.echo(f"  {number}. {item}")
     for step in report.failed:
         click.echo(f"snapstore: error: {step.part}: {step.detail}", err=True)
-
-
-def _describe(snap: snapstore.Snapshot) -> str:
-    when = snap.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return f"{snap.short_id} ({when}, {snap.host}, {', '.join(snap.paths)})"
 
 
 def _split(command_prefix: str | None) -> list[str]:

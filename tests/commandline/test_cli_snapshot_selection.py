@@ -148,3 +148,16 @@ def test_a_comma_separated_tag_is_two_tags_the_filter_then_matches(initialised: 
     assert sorted(next(s for s in listing if s["id"] == both)["tags"]) == ["etc", "nightly", "web"]
     chosen = json.loads(ok(initialised, "snapshots", "--json", "--tag", "nightly,etc"))
     assert [s["id"] for s in chosen] == [both]  # 'a,b' in a filter: both tags, as restic
+
+
+def test_dump_latest_path_reads_the_newest_snapshot_holding_it(initialised: Cli, etc: Path) -> None:
+    files = snapshot_id(initialised, "snapshot", "files", str(etc))
+    snapshot_id(initialised, "snapshot", "stdin", "--name", "mastodon.dump", input=b"PGDMP dump\n")
+    done = initialised("dump", "latest", f"{etc}/hostname")
+    assert done.code == 0, done.err
+    assert done.out == b"web1\n"
+    assert f"latest snapshot holding {etc}/hostname: {files[:8]} (" in done.err
+    stream = initialised("dump", "latest", "mastodon.dump", "-q")
+    assert stream.code == 0 and stream.out == b"PGDMP dump\n" and stream.err == ""
+    missing = initialised("dump", "latest", f"{etc}/nowhere")
+    assert missing.code == 1 and "holds" in missing.err
