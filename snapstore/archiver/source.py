@@ -43,7 +43,7 @@ class ChunkingProfile(enum.Enum):
     DATABASE = "database"
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceEntry:
     path: tuple[bytes, ...]
     kind: EntryKind
