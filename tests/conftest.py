@@ -58,6 +58,15 @@ _COUNTS = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal gives it, whatever started the suite: a shell that runs it in the
+    background without job control (`.ci/run &`, cron, nohup) leaves SIGINT ignored, Python
+    then keeps it ignored, and so would every command the tests start (an ignored signal
+    stays ignored across exec), so the tests of what Ctrl-C does would fail."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("snapstore nightly mode")
     group.addoption("--nightly", action="store_true", help="run the long loops (fuzz, kills, faults)")
