@@ -60,14 +60,14 @@ def snapshot_filter_options(func: F) -> F:
 
 
 def latest_holding(repo: snapstore.Repository, name: str, selection: snapstore.SnapshotFilter,
-                   paths: tuple[str, ...]) -> snapstore.Snapshot:
+                   paths: tuple[str, ...], *, say: bool = True) -> snapstore.Snapshot:
     """SNAPSHOT as a command that reads `paths` from it means it: 'latest' is the newest
-    snapshot (of those `selection` chooses) that holds them all, named on stderr, so that
-    `restore latest --include /etc/nginx` or `dump latest /etc/hosts` does not land on a
-    database snapshot taken later; an id is that snapshot."""
+    snapshot (of those `selection` chooses) that holds them all, named on stderr when `say`,
+    so that `restore latest --include /etc/nginx` or `dump latest /etc/hosts` does not land
+    on a database snapshot taken later; an id is that snapshot."""
     holding = paths if name == "latest" else ()
     snap = snapstore.find_snapshot(repo, name, selection, holding=holding)
-    if holding:
+    if holding and say:
         when = snap.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         print_info(f"latest snapshot holding {', '.join(paths)}: {snap.short_id} ({when}, "
                    f"{snap.host}, {', '.join(snap.paths)})", err=True)  # fmt: skip

@@ -9,7 +9,7 @@ import click
 
 import snapstore
 from snapstore.cli.options import RepoOptions, reads_only, repository_options
-from snapstore.cli.output import print_warning
+from snapstore.cli.output import Level, output_level, print_warning
 from snapstore.cli.progress import Reporter
 from snapstore.cli.snapshot_filter import latest_holding, snapshot_filter_options
 from snapstore.errors import PathIsDirectory
@@ -35,13 +35,15 @@ def build() -> click.Command:
         --archive a directory as a tar or zip archive.
 
         'latest' is the newest complete snapshot (of those --host, --tag and --path choose)
-        that holds PATH; which one is said on stderr."""
+        that holds PATH; -v says which on stderr."""
         out = sys.stdout.buffer
         # the display goes to a terminal the content does not (dump ... > file, | pg_restore)
         on_terminal = sys.stderr.isatty() and not sys.stdout.isatty()
         with repo_options.open(lock="shared") as repo, Reporter(terminal=on_terminal) as progress:
             whole = path.strip("/") in ("", ".")
-            snap = latest_holding(repo, snapshot_name, selection, () if whole else (path,))
+            # its stderr is for trouble (the content goes to pg_restore...): -v names the snapshot
+            snap = latest_holding(repo, snapshot_name, selection, () if whole else (path,),
+                                  say=output_level() in (Level.VERBOSE, Level.VERY_VERBOSE))
             if archive_format is not None:
                 archived = snapstore.dump_archive(repo, snap, path, out, archive_format)
                 for where, why in archived.skipped:  # sockets in tar; FIFOs, devices too in zip
