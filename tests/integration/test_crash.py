@@ -164,7 +164,9 @@ def test_space_comes_back_after_forget_and_prune(
     assert all(t.code == 0 for t in taken), [t.err for t in taken]
     (cli.repo / "snapshots" / taken[0].json()["snapshot_id"]).unlink()  # forget A
     before = stored_bytes(cli.repo)
-    pruned = cli("prune", "--json")
+    # --max-unused 0: the repository's random chunker seed sometimes puts the end of A's file
+    # in a pack with B's data, and by default prune may leave that little unused (5%)
+    pruned = cli("prune", "--max-unused", "0", "--json")
     assert pruned.code == 0, pruned.err
     report = pruned.json()
     after = stored_bytes(cli.repo)
