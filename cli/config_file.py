@@ -253,9 +253,9 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
         }) | connection,  # the server itself comes from .env.production
         ("snapshot", "postgres"): {**connection, **_drop_none({"dbname": pg.get("dbname")})},
         ("snapshot", "redis"): _drop_none({
-            "server_host": rd.get("host"), "port": rd.get("port"),
+            "redis_host": rd.get("host"), "redis_port": rd.get("port"),
             "password_env": rd.get("password_env"),
-            "command_prefix": _prefix(rd.get("command_prefix")),
+            "redis_command_prefix": _prefix(rd.get("command_prefix")),
         }),
         ("restore", "snapshot"): dict(connection),
         ("restore", "mastodon"): {**connection, **_drop_none({

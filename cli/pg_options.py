@@ -68,15 +68,15 @@ def pg_run_as_option(func: F) -> F:
     return pg_options("pg_run_as")(func)
 
 
-def renamed_options(renames: dict[str, str]) -> Callable[[F], F]:
+def renamed_options(renames: dict[str, str], same_as: str = "restore and drill") -> Callable[[F], F]:
     """Hidden old flags that fail naming the new one (`snapshot postgres --host` was the
-    server, which every other command calls --pg-host)."""
+    server, which every other command calls --pg-host; so was `snapshot redis --host`)."""
 
     def refuse(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value is not None:
             flag = param.opts[0]
-            raise UsageError(f"{flag} is now {renames[flag]}, as for restore and drill (the "
-                             "host name to record is --snapshot-host)")  # fmt: skip
+            raise UsageError(f"{flag} is now {renames[flag]}, as for {same_as} (the host name "
+                             "to record is --snapshot-host)")  # fmt: skip
 
     def decorate(func: F) -> F:
         for old in renames:

@@ -155,6 +155,24 @@ def test_the_postgresql_server_has_one_spelling(initialised: Cli) -> None:
         assert refused.code == 2 and f"{old} is now {new}" in refused.err, refused.err
 
 
+def test_the_redis_server_has_one_spelling(initialised: Cli, tmp_path: Path) -> None:
+    for command in (("snapshot", "redis"), ("snapshot", "mastodon"), ("restore", "mastodon")):
+        done = initialised(*command, "--help")
+        assert done.code == 0 and "--redis-command-prefix" in done.text, command
+    for old, new in (("--host", "--redis-host"), ("--port", "--redis-port"),
+                     ("--command-prefix", "--redis-command-prefix")):  # fmt: skip
+        refused = initialised("snapshot", "redis", old, "6379")
+        assert refused.code == 2 and f"{old} is now {new}" in refused.err, refused.err
+    # the [redis] keys reach the new flags: a prefix that writes down the redis-cli it was given
+    seen = tmp_path / "redis-cli-args"
+    config = tmp_path / "snapstore.toml"
+    config.write_text(f'[redis]\nhost = "127.0.0.9"\nport = 7001\n'
+                      f'command_prefix = ["sh", "-c", "echo \\"$@\\" >> {seen}; exit 3", "prefix"]\n')
+    failed = initialised("snapshot", "redis", "--config", str(config))
+    assert failed.code == 1, failed.err
+    assert "-h 127.0.0.9 -p 7001" in seen.read_text()
+
+
 def test_quiet_and_verbose_before_or_after_the_name(initialised: Cli, tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()

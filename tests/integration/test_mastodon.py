@@ -337,7 +337,7 @@ def test_redis_rdb_file_round_trip_is_byte_identical(
     original = fresh_redis.rdb_path.read_bytes()
     taken = cli("snapshot", "redis", "--rdb-file", str(fresh_redis.rdb_path))
     assert taken.code == 0, taken.err
-    fetched = cli("snapshot", "redis", "--host", fresh_redis.host, "--port", str(fresh_redis.port))
+    fetched = cli("snapshot", "redis", "--redis-host", fresh_redis.host, "--redis-port", str(fresh_redis.port))
     assert fetched.code == 0, fetched.err
     first = snapshots(cli)[0]["id"]
     target = tmp_path / "dump.rdb"
@@ -364,7 +364,7 @@ end
 def test_redis_day_two_is_stored_as_deltas(cli: Cli, fresh_redis: RedisServer) -> None:
     keys = "60000"
     fresh_redis.cli("EVAL", FILL_KEYS, "0", keys, "false")
-    redis_args = ("snapshot", "redis", "--host", fresh_redis.host, "--port", str(fresh_redis.port), "--json")
+    redis_args = ("snapshot", "redis", "--redis-host", fresh_redis.host, "--redis-port", str(fresh_redis.port), "--json")
     day1 = cli(*redis_args)
     assert day1.code == 0, day1.err
     fresh_redis.cli("EVAL", CHANGE_KEYS, "0", keys)  # 5% of the keys
