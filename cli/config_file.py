@@ -88,6 +88,7 @@ from typing import Any
 import click
 
 from snapstore.cli.pg_options import PG_SETTINGS
+from snapstore.cli.redis_options import REDIS_SETTINGS
 from snapstore.cli.remote_options import REPOSITORY_SETTINGS
 from snapstore.cli.run_options import RUN_SETTINGS
 from snapstore.errors import UsageError
@@ -116,9 +117,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "postgres": {"dbname": (str,), **{s.key: s.toml_types for s in PG_SETTINGS}},
     "drill": {"max_shrink": (int, float)},
-    "redis": {
-        "command_prefix": (list, str), "host": (str,), "port": (int,), "password_env": (str,),
-    },
+    "redis": {"password_env": (str,), **{s.key: s.toml_types for s in REDIS_SETTINGS}},
     "hooks": {s.key: s.toml_types for s in RUN_SETTINGS if s.section == "hooks"},
     "schedule": {"snapshot": (list, str), "daily": (str,), "check": (str,),
                  "check_subset": (str,), "check_max_duration": (str,), "retry_lock": (str,)},
@@ -239,6 +238,9 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
     m, pg, rd = config.mastodon, config.postgres, config.redis
     connection = {setting.param: _prefix(pg[setting.key]) if setting.key == "command_prefix"
                   else pg[setting.key] for setting in PG_SETTINGS if setting.key in pg}  # fmt: skip
+    redis = {setting.param: _prefix(rd[setting.key]) if setting.key == "command_prefix"
+             else rd[setting.key] for setting in REDIS_SETTINGS if setting.key in rd}  # fmt: skip
+    redis_prefix = {k: v for k, v in redis.items() if k == "redis_command_prefix"}
     return {
         ("snapshot", "mastodon"): _drop_none({
             "env_file": m.get("env_file"),
@@ -249,20 +251,14 @@ def command_defaults(config: ConfigFile) -> dict[tuple[str, ...], dict[str, Any]
             "letsencrypt_dir": m.get("letsencrypt_dir"),
             "nginx_dir": m.get("nginx_dir"),
             "systemd_dir": m.get("systemd_dir"),
-            "redis_command_prefix": _prefix(rd.get("command_prefix")),
-        }) | connection,  # the server itself comes from .env.production
+        }) | connection | redis_prefix,  # the server itself comes from .env.production
         ("snapshot", "postgres"): {**connection, **_drop_none({"dbname": pg.get("dbname")})},
-        ("snapshot", "redis"): _drop_none({
-            "redis_host": rd.get("host"), "redis_port": rd.get("port"),
-            "password_env": rd.get("password_env"),
-            "redis_command_prefix": _prefix(rd.get("command_prefix")),
-        }),
+        ("snapshot", "redis"): redis | _drop_none({"password_env": rd.get("password_env")}),
         ("restore", "snapshot"): dict(connection),
         ("restore", "mastodon"): {**connection, **_drop_none({
             "env_file": m.get("env_file"), "letsencrypt_dir": m.get("letsencrypt_dir"),
             "nginx_dir": m.get("nginx_dir"), "systemd_dir": m.get("systemd_dir"),
-            "redis_command_prefix": _prefix(rd.get("command_prefix")),
-        })},
+        }), **redis_prefix},
         ("drill",): {**connection, **_drop_none({
             "env_file": m.get("env_file"), "max_shrink": config.drill.get("max_shrink"),
         })},

@@ -14,20 +14,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
+from snapstore.cli.remote_options import Setting
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+REDIS = "Redis server options"
+REDIS_SETTINGS = (
+    Setting("redis_host", "HOST", "Redis host [default: 127.0.0.1]", section="redis",
+            key_name="host", env_name=""),
+    Setting("redis_port", "PORT", "Redis port [default: 6379]", type=int, toml_types=(int,),
+            section="redis", key_name="port", env_name=""),
+    Setting("redis_command_prefix", "CMD", "Run redis-cli through this, e.g. 'docker exec -i "
+            "mastodon-redis-1'", toml_types=(list, str), section="redis",
+            key_name="command_prefix", env_name=""),
+)  # fmt: skip
+"""One row each: flag, config key ([redis]); no variable (REDISCLI_AUTH is redis-cli's)."""
 
-def redis_server_options(func: F) -> F:
-    """--redis-host and --redis-port, passed as `redis_host` and `redis_port`."""
-    func = click.option("--redis-port", type=int, default=6379, show_default=True,
-                        help="Redis port.")(func)  # fmt: skip
-    return click.option("--redis-host", default="127.0.0.1", show_default=True,
-                        help="Redis host.")(func)  # fmt: skip
 
+def redis_options(*names: str) -> Callable[[F], F]:
+    """The options named (all of them when none is), passed by their names (redis_host, ...)."""
+    rows = [s for s in REDIS_SETTINGS if not names or s.param in names]
 
-def redis_command_prefix_option(func: F) -> F:
-    """--redis-command-prefix CMD, passed as `redis_command_prefix`."""
-    return click.option("--redis-command-prefix", metavar="CMD",
-                        help="Run redis-cli through this, e.g. 'docker exec -i mastodon-redis-1'.")(func)  # fmt: skip
+    def decorate(func: F) -> F:
+        for setting in reversed(rows):
+            func = setting.decorator(REDIS)(func)
+        return func
+
+    return decorate

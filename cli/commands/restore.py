@@ -14,7 +14,7 @@ from snapstore.cli.options import RepoOptions, reads_only, repository_options
 from snapstore.cli.output import human_size, print_info, print_json
 from snapstore.cli.pg_options import pg_connection, pg_connection_options, pg_run_as_option
 from snapstore.cli.progress import Reporter, print_summary
-from snapstore.cli.redis_options import redis_command_prefix_option
+from snapstore.cli.redis_options import redis_options
 from snapstore.cli.snapshot_filter import latest_holding, snapshot_filter_options
 from snapstore.errors import UsageError
 
@@ -159,7 +159,7 @@ def _mastodon() -> click.Command:
                   show_default=True, help="Where the stopped Redis loads its RDB from.")
     @click.option("--redis-running", is_flag=True,
                   help="Write the RDB even though Redis answers (it overwrites it when it saves).")
-    @redis_command_prefix_option  # to see whether Redis runs
+    @redis_options("redis_command_prefix")  # to see whether Redis runs
     @click.option("--letsencrypt-dir", type=click.Path(file_okay=False),
                   help="Where letsencrypt/ goes (default: where it was backed up from).")
     @click.option("--nginx-dir", type=click.Path(file_okay=False),

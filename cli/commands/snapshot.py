@@ -19,7 +19,7 @@ from snapstore.cli.options import RepoOptions, repository_options
 from snapstore.cli.output import human_size
 from snapstore.cli.pg_options import pg_options, renamed_options
 from snapstore.cli.progress import Reporter, print_summary
-from snapstore.cli.redis_options import redis_command_prefix_option, redis_server_options
+from snapstore.cli.redis_options import redis_options
 from snapstore.cli.run import note_snapshot, note_source
 from snapstore.cli.snapshot_filter import tag_list_option
 from snapstore.errors import DumpFailed, SourceError, UsageError, last_message
@@ -244,12 +244,12 @@ def build() -> click.Group:
     @renamed_options({"--host": "--redis-host", "--port": "--redis-port",
                       "--command-prefix": "--redis-command-prefix"},
                      same_as="snapshot mastodon and restore mastodon")  # fmt: skip
-    @redis_server_options
+    @redis_options()
     @click.option("--password-env", metavar="VAR", help="Variable holding the password.")
     @click.option("--rdb-file", type=click.Path(dir_okay=False), help="Take this RDB file instead.")
-    @redis_command_prefix_option
     @server_snapshot_options
-    def redis(repo_options: RepoOptions, redis_host: str, redis_port: int, password_env: str | None,
+    def redis(repo_options: RepoOptions, redis_host: str | None, redis_port: int | None,
+              password_env: str | None,
               rdb_file: str | None, redis_command_prefix: str | None, **common: Any) -> int:
         """Take a fresh RDB from a running Redis (or an existing dump file)."""
         if rdb_file is not None:
@@ -259,7 +259,7 @@ def build() -> click.Group:
             password = os.environ.get(password_env)
             if password is None:
                 raise UsageError(f"--password-env {password_env}: that variable is not set")
-        options = snapstore.RedisOptions(redis_host, redis_port, password=password,
+        options = snapstore.RedisOptions(redis_host or "127.0.0.1", redis_port or 6379, password=password,
                                          command_prefix=_split(redis_command_prefix))
         return run_snapshot(repo_options, snapstore.RedisSource(options), **common)
 
@@ -280,7 +280,7 @@ def build() -> click.Group:
                   help="Where the mastodon-*.service units are.")
     @click.option("--role-passwords", is_flag=True, help="Dump role passwords (superuser only).")
     @pg_options("pg_command_prefix", "pg_run_as")  # the server: .env.production's
-    @redis_command_prefix_option
+    @redis_options("redis_command_prefix")
     @unchanged_file_options
     @snapshot_options
     @click.pass_context
