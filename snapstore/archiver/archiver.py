@@ -43,7 +43,13 @@ from snapstore.archiver.source import (
     Source,
     SourceEntry,
 )
-from snapstore.archiver.unchanged import ChangeRule, content_in_index, has_stat_facts, is_unchanged
+from snapstore.archiver.unchanged import (
+    ChangeRule,
+    content_in_index,
+    has_stat_facts,
+    is_unchanged,
+    keeps_node,
+)
 from snapstore.chunker import PROFILES, ByteReader, Chunker, ChunkerParams
 from snapstore.errors import SourceError
 from snapstore.ids import Id
@@ -131,7 +137,9 @@ class _PendingNode:
 class _OpenDir:
     path: tuple[bytes, ...]
     node: Node | None  # None for the snapshot root
-    children: list[_PendingNode] = field(default_factory=list)
+    #: A node with nothing in the pipeline (a directory's, a symlink's, an unchanged file's)
+    #: is kept as it is: no _PendingNode for each of 200,000 unchanged files.
+    children: list[_PendingNode | Node] = field(default_factory=list)
 
 
 class Archiver:
@@ -201,34 +209,32 @@ class Archiver:
         with scan:
             for entry in source.entries(self._record_error):
                 parent = entry.path[:-1]
-                while stack[-1].path != parent[: len(stack[-1].path)] or len(stack[-1].path) > len(parent):
-                    self._close_dir(stack)
-                for name in entry.path[len(stack[-1].path) :]:  # the open directories' were checked
-                    check_name(name)
-                while len(stack[-1].path) < len(parent):
-                    missing = parent[: len(stack[-1].path) + 1]
-                    stack.append(_OpenDir(missing, Node(missing[-1], NodeType.DIR, mode=0o755)))
-                self._progress.item(_display(entry.path))
-                if entry.kind is EntryKind.DIR:
+                if parent == stack[-1].path:  # in the directory of the entry before
+                    check_name(entry.path[-1])
+                else:
+                    self._enter(stack, entry.path)
+                shown = _display(entry.path)
+                self._progress.item(shown)
+                if entry.kind is EntryKind.FILE:
+                    saved = self._save_file(entry, shown)
+                    if saved is not None:
+                        stack[-1].children.append(saved)
+                        self._read_something = True
+                elif entry.kind is EntryKind.DIR:
                     stack.append(_OpenDir(entry.path, _node_for(entry, NodeType.DIR)))
                     self._summary.dirs += 1
                 elif entry.kind is EntryKind.SYMLINK:
                     node = _node_for(entry, NodeType.SYMLINK)
                     node.target = entry.link_target or b""
-                    stack[-1].children.append(_PendingNode(node))
+                    stack[-1].children.append(node)
                     self._read_something = True
-                elif entry.kind is not EntryKind.FILE:  # a FIFO, socket or device: no content
+                else:  # a FIFO, socket or device: no content
                     node = _node_for(entry, NodeType(entry.kind.value))
                     node.size = 0
                     if node.type.is_device and entry.rdev is not None:
                         node.rdev_major, node.rdev_minor = entry.rdev
-                    stack[-1].children.append(_PendingNode(node))
+                    stack[-1].children.append(node)
                     self._read_something = True
-                else:
-                    pending = self._save_file(entry)
-                    if pending is not None:
-                        stack[-1].children.append(pending)
-                        self._read_something = True
         while len(stack) > 1:
             self._close_dir(stack)
         if self._errors and not self._read_something:
@@ -255,20 +261,45 @@ class Archiver:
         save_snapshot(self._repo, snapshot)
         return BackupResult(snapshot, self._errors)
 
+    def _enter(self, stack: list[_OpenDir], path: tuple[bytes, ...]) -> None:
+        """Closes the open directories `path` is not in, opens those it is in (with default
+        metadata where the source gave none) and checks the names that are new."""
+        parent = path[:-1]
+        while stack[-1].path != parent[: len(stack[-1].path)] or len(stack[-1].path) > len(parent):
+            self._close_dir(stack)
+        for name in path[len(stack[-1].path) :]:  # the open directories' were checked
+            check_name(name)
+        while len(stack[-1].path) < len(parent):
+            missing = parent[: len(stack[-1].path) + 1]
+            stack.append(_OpenDir(missing, Node(missing[-1], NodeType.DIR, mode=0o755)))
+
     def _params(self, profile: ChunkingProfile) -> tuple[int, int, int, int]:
         p = self._chunkers[profile].params
         return (p.min_size, p.avg_size, p.max_size, p.normalization)
 
-    def _save_file(self, entry: SourceEntry) -> _PendingNode | None:
+    def _save_file(self, entry: SourceEntry, shown: str) -> _PendingNode | Node | None:
+        """The file's node: unchanged since the parent (not opened), another link to a file
+        saved before, or read; None when it could not be read."""
         key = link_key(entry.extra)
         if key is not None and key in self._links:
-            return self._link(entry, self._links[key])
-        pending = self._read_file(entry)
+            return self._link(entry, self._links[key], shown)
+        unchanged = self._unchanged_node(entry)
+        if unchanged is not None:
+            self._summary.files += 1
+            self._summary.files_unchanged += 1
+            if unchanged.size:
+                self._progress.advance(unchanged.size, 0)
+            self._progress.item_done(shown, ItemStatus.UNCHANGED)
+            if key is None:
+                return unchanged
+            pending: _PendingNode | None = _PendingNode(unchanged)
+        else:
+            pending = self._read_file(entry, shown)
         if key is not None and pending is not None:
             self._links[key] = pending
         return pending
 
-    def _link(self, entry: SourceEntry, first: _PendingNode) -> _PendingNode:
+    def _link(self, entry: SourceEntry, first: _PendingNode, shown: str) -> _PendingNode:
         """Another link to a file already saved: its content, without opening it."""
         node = _node_for(entry, NodeType.FILE)
         first.collect(wait=True)  # its chunks' ids (their counts stay with the first)
@@ -279,19 +310,15 @@ class Archiver:
             node.extra[PROFILE_KEY] = first.node.extra[PROFILE_KEY]
         self._summary.files += 1
         self._progress.advance(node.size, 0)
-        self._file_done(entry, self._compared(entry.path))
+        self._progress.item_done(shown, self._compared(entry.path))
         return _PendingNode(node, ids=bytearray(first.ids), path=entry.path,
                             parent=first.parent, parent_known=first.parent_known)  # fmt: skip
 
-    def _read_file(self, entry: SourceEntry) -> _PendingNode | None:
+    def _read_file(self, entry: SourceEntry, shown: str) -> _PendingNode | None:
         node = _node_for(entry, NodeType.FILE)
         pending = _PendingNode(node)
         if entry.open_content is None:
-            self._file_done(entry, self._compared(entry.path))
-            return pending
-        if self._reuse_unchanged(entry, node):
-            self._progress.advance(node.size, 0)
-            self._file_done(entry, ItemStatus.UNCHANGED)
+            self._progress.item_done(shown, self._compared(entry.path))
             return pending
         pending.path = entry.path
         read = 0
@@ -323,16 +350,13 @@ class Archiver:
             raise
         except OSError as exc:
             self._record_error(entry.path, exc)
-            self._file_done(entry, None)
+            self._progress.item_done(shown, None)
             return None
         node.size = read
         self._summary.files += 1
         self._summary.bytes_read += read
-        self._file_done(entry, self._compared(entry.path))
+        self._progress.item_done(shown, self._compared(entry.path))
         return pending
-
-    def _file_done(self, entry: SourceEntry, status: ItemStatus | None) -> None:
-        self._progress.item_done(_display(entry.path), status)
 
     def _compared(self, path: tuple[bytes, ...]) -> ItemStatus:
         """A file that was read (or linked): new, or changed from the parent's copy. A run
@@ -366,22 +390,25 @@ class Archiver:
             return None
         return ParentStream(self._repo, parent_chunk_ids(self._repo, pending.parent))
 
-    def _reuse_unchanged(self, entry: SourceEntry, node: Node) -> bool:
-        """Gives `node` the parent's content when the file is unchanged since (unchanged.py);
-        False: the file must be read."""
-        if self._change_rule is None or not has_stat_facts(entry):
-            return False
+    def _unchanged_node(self, entry: SourceEntry) -> Node | None:
+        """The node of a file unchanged since the parent snapshot, with the parent's content
+        (unchanged.py): the parent's node itself when nothing else changed either (it is
+        shared with the parent's tree, so nothing may change it in place); None: the file
+        must be read."""
+        if self._change_rule is None or entry.open_content is None or not has_stat_facts(entry):
+            return None
         previous = self._parent_file(entry.path)
         if previous is None or not is_unchanged(entry, previous, self._change_rule):
-            return False
+            return None
         if not content_in_index(self._repo, previous):
-            return False
+            return None
+        if keeps_node(entry, previous):
+            return previous
+        node = _node_for(entry, NodeType.FILE)
         node.content, node.content_lists = list(previous.content), list(previous.content_lists)
         if PROFILE_KEY in previous.extra:  # as it was cut: the same node, the same tree
             node.extra[PROFILE_KEY] = previous.extra[PROFILE_KEY]
-        self._summary.files += 1
-        self._summary.files_unchanged += 1
-        return True
+        return node
 
     def _parent_file(self, path: tuple[bytes, ...]) -> Node | None:
         """The same file in the parent snapshot, finding the parent on first use."""
@@ -426,11 +453,14 @@ class Archiver:
         if not closing.children and closing.path not in self._failed_paths:
             self._read_something = True  # an empty directory that was read
         closing.node.subtree = self._save_tree(closing.children)
-        stack[-1].children.append(_PendingNode(closing.node))
+        stack[-1].children.append(closing.node)
 
-    def _save_tree(self, children: list[_PendingNode]) -> Id:
+    def _save_tree(self, children: list[_PendingNode | Node]) -> Id:
         nodes = []
         for pending in children:
+            if isinstance(pending, Node):
+                nodes.append(pending)
+                continue
             if pending.has_content:
                 pending.collect(wait=True)
                 self._summary.blobs_added += pending.added

@@ -67,6 +67,11 @@ def to_path(components: Components) -> bytes:
     return b"/" + b"/".join(components)
 
 
+def _prefix(components: Components) -> bytes:
+    """The path of the directory `components` with a slash: its entries' paths start so."""
+    return to_path(components) + b"/" if components else b"/"
+
+
 def open_regular(path: bytes) -> BinaryIO:
     """Open a regular file for reading without following symlinks or blocking on FIFOs.
 
@@ -148,11 +153,12 @@ class FileSource:
                 except OSError as exc:
                     report(parent, exc)
                     continue
-                yield self._entry(parent, EntryKind.DIR, info)
-            for components, kind, info, link_target in self._walk(
+                yield self._entry(parent, to_path(parent), EntryKind.DIR, info)
+            entry = self._entry
+            for components, path, kind, info, link_target in self._walk(
                 target, report, on_error, self._counts
             ):
-                yield self._entry(components, kind, info, link_target)
+                yield entry(components, path, kind, info, link_target)
 
     def scan(self) -> Iterator[int]:
         """The size of each file `entries` would yield, walked again without opening, counting
@@ -165,22 +171,28 @@ class FileSource:
         for target in self._targets:
             if target and self.is_excluded(to_path(target)):
                 continue
-            for _, kind, info, _ in self._walk(target, ignore, ignore, counts):
+            for _, _, kind, info, _ in self._walk(target, ignore, ignore, counts):
                 if kind is EntryKind.FILE:
                     yield info.st_size
 
     def _walk(
         self, root: Components, report: ErrorCallback, on_error: ErrorCallback,
         counts: dict[str, int],
-    ) -> Iterator[tuple[Components, EntryKind, os.stat_result, bytes | None]]:
-        """Depth first without recursion: the stack holds what is still to be visited. `report`
-        counts read errors; `on_error` alone reports what was skipped on purpose; `counts`
-        (the source's own, or a scan's) counts what was met."""
-        stack: list[Components] = [root]
+    ) -> Iterator[tuple[Components, bytes, EntryKind, os.stat_result, bytes | None]]:
+        """Depth first without recursion, yielding each entry's components and path: the
+        stack holds what is still to be visited, as (directory, its path and a slash, name),
+        the name b"" for the directory itself (only "/" as a root). `report` counts read
+        errors; `on_error` alone reports what was skipped on purpose; `counts` (the source's
+        own, or a scan's) counts what was met."""
+        if root:
+            stack = [(root[:-1], _prefix(root[:-1]), root[-1])]
+        else:
+            stack = [((), b"/", b"")]
         root_device: int | None = None
+        excluded = self._filter.excluded
         while stack:
-            components = stack.pop()
-            path = to_path(components)
+            parent, prefix, name = stack.pop()
+            components, path = (parent + (name,), prefix + name) if name else (parent, prefix)
             try:
                 info = os.lstat(path)
             except OSError as exc:
@@ -188,7 +200,11 @@ class FileSource:
                 continue
             if root_device is None:
                 root_device = info.st_dev
-            if stat.S_ISDIR(info.st_mode):
+            mode = info.st_mode
+            if stat.S_ISREG(mode):  # most entries: tested first
+                counts["files"] += 1
+                yield components, path, EntryKind.FILE, info, None
+            elif stat.S_ISDIR(mode):
                 other_fs = self._filter.one_file_system and info.st_dev != root_device
                 names = []
                 if not other_fs:  # a mount point is kept, empty
@@ -202,63 +218,67 @@ class FileSource:
                     names = [tag]
                 if components:  # "/" itself is the snapshot root, not an entry
                     counts["dirs"] += 1
-                    yield components, EntryKind.DIR, info, None
+                    yield components, path, EntryKind.DIR, info, None
+                prefix = _prefix(components)
                 children = []
-                for name in names:
-                    if self.is_excluded(to_path(components + (name,))):
+                for name in reversed(names):
+                    if excluded(prefix + name):
                         counts["excluded"] += 1
                     else:
-                        children.append(components + (name,))
-                stack.extend(reversed(children))
-            elif stat.S_ISREG(info.st_mode):
-                counts["files"] += 1
-                yield components, EntryKind.FILE, info, None
-            elif stat.S_ISLNK(info.st_mode):
+                        children.append((components, prefix, name))
+                stack.extend(children)
+            elif stat.S_ISLNK(mode):
                 try:
                     target = os.readlink(path)
                 except OSError as exc:
                     report(components, exc)
                     continue
                 counts["symlinks"] += 1
-                yield components, EntryKind.SYMLINK, info, target
-            elif (node_type := NodeType.from_mode(info.st_mode)) is not None:
+                yield components, path, EntryKind.SYMLINK, info, target
+            elif (node_type := NodeType.from_mode(mode)) is not None:
                 counts["special"] += 1  # a FIFO, socket or device node: never opened
-                yield components, EntryKind(node_type.value), info, None
+                yield components, path, EntryKind(node_type.value), info, None
             else:
                 counts["special_skipped"] += 1
                 on_error(components, SourceError(
-                    f"a file of unknown type {stat.S_IFMT(info.st_mode):#o}, not backed up"
+                    f"a file of unknown type {stat.S_IFMT(mode):#o}, not backed up"
                 ))
 
     def _entry(
         self,
         components: Components,
+        path: bytes,
         kind: EntryKind,
         info: os.stat_result,
         link_target: bytes | None = None,
     ) -> SourceEntry:
-        if kind is EntryKind.FILE:
-            size = info.st_size
-        elif kind is EntryKind.SYMLINK:
-            size = len(link_target or b"")
-        else:
-            size = 0
-        opener = partial(open_regular, to_path(components)) if kind is EntryKind.FILE else None
+        uid, gid = info.st_uid, info.st_gid
+        user = self._users.get(uid)
+        if user is None:
+            user = self._user(uid)
+        group = self._groups.get(gid)
+        if group is None:
+            group = self._group(gid)
+        if kind is EntryKind.FILE:  # most entries: no more to find out
+            return SourceEntry(
+                components, kind, mode=stat.S_IMODE(info.st_mode), uid=uid, gid=gid,
+                user=user, group=group, mtime_ns=info.st_mtime_ns, size=info.st_size,
+                open_content=partial(open_regular, path), extra=_stat_facts(kind, info, path),
+            )  # fmt: skip
         return SourceEntry(
             components,
             kind,
             mode=stat.S_IMODE(info.st_mode),
-            uid=info.st_uid,
-            gid=info.st_gid,
-            user=self._user(info.st_uid),
-            group=self._group(info.st_gid),
+            uid=uid,
+            gid=gid,
+            user=user,
+            group=group,
             mtime_ns=info.st_mtime_ns,
-            size=size,
+            size=len(link_target or b"") if kind is EntryKind.SYMLINK else 0,
             link_target=link_target,
             rdev=(os.major(info.st_rdev), os.minor(info.st_rdev))
             if kind in (EntryKind.CHARDEV, EntryKind.BLOCKDEV) else None,
-            open_content=opener,
-            extra=_stat_facts(kind, info, to_path(components)),
+            extra=_stat_facts(kind, info, path),
         )
 
     def _user(self, uid: int) -> str:

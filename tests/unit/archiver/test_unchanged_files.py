@@ -3,6 +3,7 @@ real files, counting which ones it opens."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -14,7 +15,7 @@ import pytest
 
 from snapstore.archiver.archiver import Archiver, BackupResult, SnapshotOptions
 from snapstore.archiver.source import EntryKind, ErrorCallback, SourceEntry
-from snapstore.archiver.unchanged import ChangeRule, is_unchanged
+from snapstore.archiver.unchanged import ChangeRule, is_unchanged, keeps_node
 from snapstore.backend.base import FileType, Handle
 from snapstore.pack import BlobType
 from snapstore.repair import repair_index
@@ -74,6 +75,43 @@ def test_a_stream_or_a_node_without_facts_never_matches() -> None:
     assert not is_unchanged(entry(), older, ChangeRule())
     assert not is_unchanged(entry(), Node(b"f", NodeType.DIR, size=10, mtime_ns=5,
                                           extra=dict(FACTS)), ChangeRule())
+
+
+def test_the_parents_node_is_kept_when_every_field_is_the_same() -> None:
+    assert keeps_node(entry(), node())
+    assert keeps_node(entry(), node(profile="database"))  # cut as a database: kept so
+    changes: list[dict[str, object]] = [
+        {"mode": 0o600}, {"uid": 1}, {"gid": 1}, {"user": "bob"}, {"group": "staff"},
+        {"size": 11}, {"mtime_ns": 6}, {"ctime_ns": 1}, {"inode": 99},
+    ]  # fmt: skip
+    for change in changes:
+        assert not keeps_node(entry(**change), node()), change
+    assert not keeps_node(entry(), node(nlink=2))  # a fact the file no longer has
+    with_xattrs = SourceEntry((b"f",), EntryKind.FILE, size=10, mtime_ns=5,
+                              extra={**FACTS, "xattrs": [[b"user.a", b"1"]]})  # fmt: skip
+    assert not keeps_node(with_xattrs, node())
+    assert not keeps_node(with_xattrs, node(xattrs=[[b"user.a", b"2"]]))
+    assert keeps_node(with_xattrs, node(xattrs=[[b"user.a", b"1"]]))
+
+
+def test_the_parents_node_is_kept_only_with_its_extra_in_the_same_order() -> None:
+    # the same facts in another order are other bytes: the tree would not be the same
+    reordered = Node(b"f", NodeType.FILE, size=10, mtime_ns=5, extra=dict(reversed(FACTS.items())))
+    assert is_unchanged(entry(), reordered, ChangeRule())
+    assert not keeps_node(entry(), reordered)
+    profile_first = Node(b"f", NodeType.FILE, size=10, mtime_ns=5,
+                         extra={"profile": "database", **FACTS})  # fmt: skip
+    assert not keeps_node(entry(), profile_first)
+
+
+def test_keeps_node_compares_every_field_of_a_node() -> None:
+    """keeps_node compares a file node's fields one by one (name and content are the
+    parent's by construction; a file has no subtree, target nor device number): a field
+    added to Node must be compared there too, and added here."""
+    assert [f.name for f in dataclasses.fields(Node)] == [
+        "name", "type", "mode", "uid", "gid", "user", "group", "mtime_ns", "size", "content",
+        "content_lists", "subtree", "target", "rdev_major", "rdev_minor", "extra",
+    ]  # fmt: skip
 
 
 # -- the archiver over real files -------------------------------------------------------------
@@ -160,6 +198,36 @@ def test_a_second_snapshot_opens_no_unchanged_file_and_its_tree_is_the_same(
     assert {k: v[1] for k, v in files_in(repo, second).items()} == {
         k: v[1] for k, v in files_in(repo, first).items()
     }
+    assert_repository_ok(repo)
+
+
+class Renamed(Counting):
+    """As if the owner of one.jpg had been renamed in /etc/passwd: no stat fact changes."""
+
+    def entries(self, on_error: ErrorCallback) -> Iterator[SourceEntry]:
+        for item in super().entries(on_error):
+            if item.path[-1] == b"one.jpg":
+                item.user = "renamed"
+            yield item
+
+
+def test_an_unchanged_file_whose_owner_was_renamed_gets_a_node_of_its_own(
+    repo: Repository, tree: Path
+) -> None:
+    first, _ = backup(repo, tree)
+    source = Renamed(tree)
+    opts = SnapshotOptions(time=WHEN + timedelta(days=1), host="h", user="u")
+    second = Archiver(repo, inline_chunk_limit=2).run(source, opts)
+    assert source.opened == [] and second.snapshot.summary.files_unchanged == 4
+    assert second.snapshot.tree != first.snapshot.tree
+    renamed, kept = files_in(repo, second), files_in(repo, first)
+    assert renamed["one.jpg"][0].user == "renamed" and renamed["one.jpg"][1] == kept["one.jpg"][1]
+    assert renamed["one.jpg"][0].content == kept["one.jpg"][0].content
+    assert {k: v for k, v in renamed.items() if k != "one.jpg"} == {
+        k: v for k, v in kept.items() if k != "one.jpg"
+    }
+    third, opened = backup(repo, tree, day=2)  # the name back: the first snapshot's tree
+    assert opened == [] and third.snapshot.tree == first.snapshot.tree
     assert_repository_ok(repo)
 
 

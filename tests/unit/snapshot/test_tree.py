@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 from typing import Any
@@ -188,6 +189,67 @@ def test_every_truncation_is_refused() -> None:
     for length in range(len(encoded)):
         with pytest.raises(IntegrityError):
             decode_tree(encoded[:length])
+
+
+def many_nodes(count: int) -> list[Node]:
+    """Files, directories and symlinks, with and without file facts, as a big directory."""
+    nodes = []
+    for n in range(count):
+        name = f"f{n:06d}".encode()
+        if n % 7 == 3:
+            nodes.append(Node(name, NodeType.DIR, mode=0o755, subtree=SUBTREE, mtime_ns=n))
+        elif n % 7 == 5:
+            nodes.append(Node(name, NodeType.SYMLINK, target=b"../" + name, user="u"))
+        else:
+            facts = {"inode": n, "device": 2049, "ctime_ns": 1_765_000_000_000_000_000 + n}
+            nodes.append(Node(name, NodeType.FILE, uid=n, user=f"user{n % 3}", mtime_ns=n,
+                              size=n % 5, content=[BLOB] * (n % 3), extra=facts if n % 2 else {}))  # fmt: skip
+    return nodes
+
+
+@pytest.mark.parametrize("count", [15, 16, 70_000])  # array headers: fix, 16 and 32 bits
+def test_a_tree_packed_node_by_node_is_the_whole_document_packed(count: int) -> None:
+    nodes = many_nodes(count)
+    encoded = encode_tree(nodes)
+    assert msgpack.packb(msgpack.unpackb(encoded, raw=False), use_bin_type=True) == encoded
+    assert decode_tree(encoded) == nodes
+
+
+def test_decoding_a_large_tree_leaves_the_garbage_collector_as_it_was() -> None:
+    encoded = encode_tree(many_nodes(5_000))
+    assert len(encoded) > 256 * 1024  # large enough to pause the collector
+    assert gc.isenabled()
+    decode_tree(encoded)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        decode_tree(encoded)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(UnsafePath):  # ...also when decoding fails
+        decode_tree(encoded.replace(b"f000001", b"f000000"))
+    assert gc.isenabled()
+
+
+def test_document_keys_in_another_order_or_unknown_are_read() -> None:
+    nodes = [raw_node(b"a"), raw_node(b"b", "dir")]
+    for doc in ({"nodes": nodes, "v": 1}, {"v": 1, "later": [1], "nodes": nodes},
+                {"first": {"x": 1}, "nodes": nodes, "v": 1}):  # fmt: skip
+        decoded = decode_tree(msgpack.packb(doc, use_bin_type=True))
+        assert [n.name for n in decoded] == [b"a", b"b"]
+    with pytest.raises(UnsupportedVersion):  # the version is checked before any node is used
+        decode_tree(msgpack.packb({"nodes": [raw_node(b"..")], "v": 9}, use_bin_type=True))
+
+
+@pytest.mark.parametrize("key", [b"\xa1v", b"\xa5nodes"])
+def test_a_document_key_given_twice_is_refused(key: bytes) -> None:
+    value = b"\x01" if key == b"\xa1v" else msgpack.packb([raw_node(b"a")], use_bin_type=True)
+    once = raw_tree(raw_node(b"a"))
+    assert once[:1] == b"\x82"
+    twice = b"\x83" + once[1:] + key + value  # a map of three entries, one key again
+    with pytest.raises(IntegrityError, match="twice"):
+        decode_tree(twice)
 
 
 # -- version 2: files whose chunk ids are in chunk-list blobs ------------------------------------
