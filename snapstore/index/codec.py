@@ -12,13 +12,16 @@
 `bases` (version 2 only) holds the 32-byte base ids of the delta entries (flags has
 FLAG_DELTA), in entry order, so prune knows which blobs deltas need without reading packs.
 Writers use version 1 when no pack in the file holds a delta.
+
+Decoding checks every record but keeps each pack's records as they are stored: opening a
+repository hands them to the in-memory index whole (`BlobIndex.add_records`), with no Python
+object per blob; `IndexFile.packs` turns them into `PackEntry` lists when first asked.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import msgpack
 
@@ -30,12 +33,64 @@ INDEX_VERSION = 1
 INDEX_VERSION_DELTAS = 2
 RECORD_SIZE = 46
 _RECORD = struct.Struct("<BBIII32s")
+#: Byte values that are not a known blob type, and flags bytes without FLAG_DELTA: deleting
+#: them from a pack's column of types (or flags) leaves the unknown types (or the deltas).
+_KNOWN_TYPES = bytes(int(t) for t in BlobType)
+_NOT_DELTA = bytes(b for b in range(256) if not b & FLAG_DELTA)
+
+#: A pack as an index file stores it: its 46-byte records and the base ids of its deltas.
+PackRecords = tuple[bytes, bytes]
 
 
-@dataclass
 class IndexFile:
-    packs: dict[Id, list[PackEntry]] = field(default_factory=dict)
-    supersedes: list[Id] = field(default_factory=list)
+    """The packs one index file names, and the index files it replaces.
+
+    Built from `PackEntry` lists (`IndexFile(packs=...)`), or by `decode_index` from the
+    stored records, which stay as they are until `packs` is first read."""
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(
+        self, packs: dict[Id, list[PackEntry]] | None = None, supersedes: list[Id] | None = None
+    ) -> None:
+        self._packs: dict[Id, list[PackEntry]] | None = {} if packs is None else packs
+        self._records: dict[Id, PackRecords] = {}
+        self.supersedes: list[Id] = [] if supersedes is None else supersedes
+
+    @classmethod
+    def _from_records(cls, records: dict[Id, PackRecords], supersedes: list[Id]) -> IndexFile:
+        index_file = cls(supersedes=supersedes)
+        index_file._packs, index_file._records = None, records
+        return index_file
+
+    @property
+    def packs(self) -> dict[Id, list[PackEntry]]:
+        if self._packs is None:
+            self._packs = {
+                p: decode_entries(raw, bases) for p, (raw, bases) in self._records.items()
+            }
+            self._records = {}
+        return self._packs
+
+    @packs.setter
+    def packs(self, packs: dict[Id, list[PackEntry]]) -> None:
+        self._packs, self._records = packs, {}
+
+    def pack_records(self) -> dict[Id, PackRecords]:
+        """Each pack's records and base ids as the file stores them (encoded from `packs`
+        when the file was built from entries, or they were read)."""
+        if self._packs is None:
+            return self._records
+        return {p: (encode_entries(e), encode_bases(e)) for p, e in self._packs.items()}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IndexFile):
+            return NotImplemented
+        return self.supersedes == other.supersedes and self.packs == other.packs
+
+    def __repr__(self) -> str:
+        count = len(self._records) if self._packs is None else len(self._packs)
+        return f"IndexFile({count} packs, supersedes {len(self.supersedes)})"
 
 
 def encode_entries(entries: Sequence[PackEntry]) -> bytes:
@@ -70,12 +125,13 @@ def decode_entries(raw: bytes, bases: bytes = b"") -> list[PackEntry]:
 
 
 def encode_index(index: IndexFile) -> bytes:
-    deltas = any(e.base is not None for ents in index.packs.values() for e in ents)
+    records = index.pack_records()
+    deltas = any(bases for _, bases in records.values())
     packs: list[list[bytes]] = []
-    for pack_id, entries in index.packs.items():
-        row = [bytes(pack_id), encode_entries(entries)]
+    for pack_id, (raw, bases) in records.items():
+        row = [bytes(pack_id), raw]
         if deltas:
-            row.append(encode_bases(entries))
+            row.append(bases)
         packs.append(row)
     return msgpack.packb(
         {
@@ -87,6 +143,25 @@ def encode_index(index: IndexFile) -> bytes:
     )
 
 
+def check_records(raw: bytes, bases: bytes) -> None:
+    """What `decode_entries` checks, on the byte strings as stored: whole records of known
+    blob types, and one base id per delta entry (C-speed byte operations, no object per
+    record)."""
+    if type(raw) is not bytes or type(bases) is not bytes:
+        raise IntegrityError("index entries and base ids are byte strings")
+    if len(raw) % RECORD_SIZE:
+        raise IntegrityError("index entry list has a partial record")
+    if len(bases) % ID_SIZE:
+        raise IntegrityError("index base list has a partial id")
+    if raw[0::RECORD_SIZE].translate(None, _KNOWN_TYPES):
+        raise IntegrityError("index entry has an unknown blob type")
+    deltas = len(raw[1::RECORD_SIZE].translate(None, _NOT_DELTA))
+    if deltas != len(bases) // ID_SIZE:
+        raise IntegrityError(
+            f"index names {deltas} delta blobs in a pack and {len(bases) // ID_SIZE} base ids"
+        )
+
+
 def decode_index(plaintext: bytes) -> IndexFile:
     try:
         doc = msgpack.unpackb(plaintext, raw=False)
@@ -95,16 +170,18 @@ def decode_index(plaintext: bytes) -> IndexFile:
         version = doc.get("v")
         if type(version) is not int or version not in (INDEX_VERSION, INDEX_VERSION_DELTAS):
             raise UnsupportedVersion(f"index version {version!r} is not supported")
-        result = IndexFile(supersedes=[Id(x) for x in doc["supersedes"]])
+        supersedes = [Id(x) for x in doc["supersedes"]]
+        records: dict[Id, PackRecords] = {}
         for row in doc["packs"]:
             if version == INDEX_VERSION:
                 pack_id, raw = row
                 bases = b""
             else:
                 pack_id, raw, bases = row
-            result.packs[Id(pack_id)] = decode_entries(raw, bases)
+            check_records(raw, bases)
+            records[Id(pack_id)] = (raw, bases)
     except UnsupportedVersion:
         raise
     except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
         raise IntegrityError(f"index file is malformed: {exc}") from None
-    return result
+    return IndexFile._from_records(records, supersedes)

@@ -1,25 +1,49 @@
-"""A compact in-memory blob index: sorted numpy columns plus a small dict of recent additions.
+"""A compact in-memory blob index: a few runs of numpy columns, each sorted by blob id.
 
 Per blob it keeps the id (32 bytes, split into a sortable 8-byte key and 24 more bytes), the
-pack number, offset, stored and plain lengths, type and flags, and for a delta the first 8
-bytes of its base's id (0 otherwise): 58 bytes. The full base id is inside the delta's own
-envelope and in the index files; the key is enough to find the base's candidates here. Lookups binary-search
-the key column. New entries go to a dict and are merged into the arrays in batches, so adding
-stays amortised O(1) per blob while memory stays compact.
+pack number, offset, stored and plain lengths, type and flags: 50 bytes, and no Python object.
+A delta also keeps the first 8 bytes of its base's id (`BlobLocation.base_key`), in a column
+of the deltas alone, found by counting the deltas before its row (a count per 64 rows, then
+the flags): one blob in ten a delta makes 51 bytes per blob, every blob a delta 58. The full
+base id is inside the delta's own envelope and in the index files; the key is enough to find
+the base's candidates here. Lookups binary-search the key column of each run.
+
+Opening a repository adds the records of every index file as one run (`add_records`: numpy
+reads the 46-byte records as the files store them and sorts them whole); a backup adds a
+small run per pack (`add_pack`). A run is merged into the one before it while that one holds
+at most `_MIN_MERGE` entries or `_RATIO` times as many, so each run is more than `_RATIO`
+times the next: a handful of runs, each blob copied a few times as they grow, and `compact`
+leaves one. A merge builds one column at a time and drops the old one, so it needs the
+merged columns and at most 24 bytes per blob more.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from snapstore.ids import Id
+from snapstore.ids import ID_SIZE, Id
+from snapstore.index.codec import RECORD_SIZE, PackRecords, check_records, encode_entries
 from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
 
-_MIN_MERGE = 1 << 16
+#: A run is merged into the one before it while that one holds at most this many entries...
+_MIN_MERGE = 1 << 14
+#: ... or at most this many times as many as it.
+_RATIO = 8
+_COLUMNS = ("keys", "rest", "pack", "offset", "length", "plain", "type", "flags")
+#: Rows per count of the deltas before them (`_Run.ranks`).
+_BLOCK = 64
+#: A stored index record (codec.py) as numpy reads it: the id split into its sort key
+#: (big-endian) and the 24 bytes after it.
+_RECORD = np.dtype(
+    [("type", "u1"), ("flags", "u1"), ("offset", "<u4"), ("length", "<u4"), ("plain", "<u4"),
+     ("key", ">u8"), ("rest", "u1", (24,))]
+)  # fmt: skip
+_BASE_ID = np.dtype([("key", ">u8"), ("rest", "u1", (24,))])
+assert _RECORD.itemsize == RECORD_SIZE and _BASE_ID.itemsize == ID_SIZE
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,187 @@ def _split(blob_id: bytes) -> tuple[int, bytes]:
     return int.from_bytes(blob_id[:8], "big"), blob_id[8:]
 
 
+def _split_run(ids: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The keys (uint64) and the rests (n x 24 bytes) of a run of 32-byte ids."""
+    raw = np.frombuffer(ids, dtype=_BASE_ID, count=len(ids) // ID_SIZE)
+    return raw["key"].astype(np.uint64), raw["rest"]
+
+
+class _Run:
+    """Index entries sorted by key (stably: in the order added among equal keys), one numpy
+    column per field (`rest`: n x 24 bytes); `bases` holds the base key of each delta row in
+    row order, `ranks` the number of delta rows before each block of `_BLOCK` rows."""
+
+    __slots__ = (*_COLUMNS, "bases", "ranks")
+    keys: np.ndarray
+    rest: np.ndarray
+    pack: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+    plain: np.ndarray
+    type: np.ndarray
+    flags: np.ndarray
+    bases: np.ndarray
+    ranks: np.ndarray
+
+    def __init__(self, columns: dict[str, np.ndarray], bases: np.ndarray) -> None:
+        for name in _COLUMNS:
+            setattr(self, name, columns[name])
+        self.bases = bases
+        deltas = ((self.flags & FLAG_DELTA) != 0).view(np.uint8)
+        per_block = np.add.reduceat(deltas, np.arange(0, len(deltas), _BLOCK), dtype=np.uint32)
+        self.ranks = np.cumsum(per_block, dtype=np.uint32) - per_block
+        assert len(bases) == int(per_block.sum()), "one base key per delta row"
+
+    @classmethod
+    def of_rows(cls, rows: np.ndarray, pack: np.ndarray, bases: np.ndarray) -> _Run:
+        """A run of sorted stored records (`_RECORD`), their pack numbers and the base keys
+        of the deltas among them."""
+        columns = {
+            "keys": rows["key"].astype(np.uint64),
+            "rest": np.ascontiguousarray(rows["rest"]),
+        }
+        columns["pack"] = pack
+        for name in ("offset", "length", "plain"):
+            columns[name] = rows[name].astype(np.uint32)
+        columns["type"] = rows["type"].copy()
+        columns["flags"] = rows["flags"].copy()
+        return cls(columns, bases)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def nbytes(self) -> int:
+        return (
+            sum(getattr(self, name).nbytes for name in _COLUMNS)
+            + self.bases.nbytes
+            + self.ranks.nbytes
+        )
+
+    def rows_of(self, key: int, rest: bytes) -> Iterator[int]:
+        keys = self.keys
+        i = int(keys.searchsorted(np.uint64(key)))
+        while i < len(keys) and int(keys[i]) == key:
+            if self.rest[i].tobytes() == rest:
+                yield i
+            i += 1
+
+    def key_range(self, key: int) -> range:
+        return range(
+            int(self.keys.searchsorted(np.uint64(key), side="left")),
+            int(self.keys.searchsorted(np.uint64(key), side="right")),
+        )
+
+    def find(self, keys: np.ndarray, rests: np.ndarray) -> np.ndarray:
+        """The first row of each id (given split), -1 where this run has none."""
+        n = len(self.keys)
+        rows = np.full(len(keys), -1, dtype=np.int64)
+        if not n or not len(keys):
+            return rows
+        pos = self.keys.searchsorted(keys, side="left")
+        at = np.minimum(pos, n - 1)
+        same_key = (pos < n) & (self.keys[at] == keys)
+        hit = same_key & (self.rest[at] == rests).all(axis=1)
+        rows[hit] = at[hit]
+        for j in np.flatnonzero(same_key & ~hit).tolist():  # the id may sit further along
+            rows[j] = next(self.rows_of(int(keys[j]), rests[j].tobytes()), -1)
+        return rows
+
+    def base_key(self, i: int) -> int:
+        if not self.flags[i] & FLAG_DELTA:
+            return 0
+        start = i - i % _BLOCK
+        before = np.count_nonzero(self.flags[start:i] & FLAG_DELTA)
+        return int(self.bases[int(self.ranks[i // _BLOCK]) + before])
+
+    def base_keys(self, rows: np.ndarray) -> np.ndarray:
+        """`base_key` of each row (0 for a whole blob)."""
+        out = np.zeros(len(rows), dtype=np.uint64)
+        deltas = (self.flags[rows] & FLAG_DELTA) != 0
+        if deltas.any():
+            rows = rows[deltas]
+            starts = rows - rows % _BLOCK
+            steps = np.arange(_BLOCK)
+            window = self.flags[np.minimum(starts[:, None] + steps, len(self.flags) - 1)]
+            before = ((window & FLAG_DELTA) != 0) & (steps < (rows - starts)[:, None])
+            out[deltas] = self.bases[self.ranks[rows // _BLOCK] + before.sum(axis=1)]
+        return out
+
+    def location(self, i: int, pack_ids: list[Id]) -> BlobLocation:
+        return BlobLocation(
+            pack_ids[int(self.pack[i])],
+            BlobType(int(self.type[i])),
+            int(self.offset[i]),
+            int(self.length[i]),
+            int(self.plain[i]),
+            int(self.flags[i]),
+            self.base_key(i),
+        )
+
+    def locations(self, rows: np.ndarray, pack_ids: list[Id]) -> Iterator[BlobLocation]:
+        columns = zip(
+            self.pack[rows].tolist(),
+            self.type[rows].tolist(),
+            self.offset[rows].tolist(),
+            self.length[rows].tolist(),
+            self.plain[rows].tolist(),
+            self.flags[rows].tolist(),
+            self.base_keys(rows).tolist(),
+            strict=True,
+        )
+        for pack, type_, offset, length, plain, flags, base in columns:
+            yield BlobLocation(pack_ids[pack], BlobType(type_), offset, length, plain, flags, base)
+
+    def kept(self, keep: np.ndarray) -> _Run:
+        """The run of the rows `keep` (a mask) selects."""
+        delta_rows = np.flatnonzero(self.flags & FLAG_DELTA)
+        return _Run(
+            {name: getattr(self, name)[keep] for name in _COLUMNS}, self.bases[keep[delta_rows]]
+        )
+
+
+def _sorted_run(
+    buffer: list[bytes | bytearray], numbers: np.ndarray, base_keys: np.ndarray
+) -> _Run:
+    """A run of the stored records (`_RECORD`) in the one buffer `buffer` holds, given the
+    pack number of each and the base key of each delta among them, in their order. The rows
+    are sorted whole (one pass of random reads, not one per column); the buffer is taken out
+    of the list, so that it goes as soon as they are."""
+    records = np.frombuffer(buffer.pop(), dtype=_RECORD)
+    order = np.argsort(records["key"].astype(np.uint64), kind="stable")
+    delta_records = np.flatnonzero(records["flags"] & FLAG_DELTA)
+    rows = np.take(records, order)
+    del records
+    bases = base_keys[np.searchsorted(delta_records, order[(rows["flags"] & FLAG_DELTA) != 0])]
+    return _Run.of_rows(rows, numbers[order], bases)
+
+
+def _merged(older: _Run, newer: _Run) -> _Run:
+    """One run of both (an id in both lists older's rows first); takes the columns of both
+    away one at a time as the merged ones are built."""
+    n = len(older) + len(newer)
+    at = older.keys.searchsorted(newer.keys, side="right") + np.arange(len(newer))
+    from_older = np.ones(n, dtype=bool)
+    from_older[at] = False
+    columns: dict[str, np.ndarray] = {}
+    for name in _COLUMNS:
+        old, new = getattr(older, name), getattr(newer, name)
+        merged = np.empty((n, *old.shape[1:]), dtype=old.dtype)
+        merged[at] = new
+        merged[from_older] = old
+        delattr(older, name)
+        delattr(newer, name)
+        del old, new
+        columns[name] = merged
+    # The deltas keep their order within each run, so their base keys merge as their rows did.
+    from_older_delta = from_older[np.flatnonzero(columns["flags"] & FLAG_DELTA)]
+    bases = np.empty(len(from_older_delta), dtype=np.uint64)
+    bases[from_older_delta] = older.bases
+    bases[~from_older_delta] = newer.bases
+    return _Run(columns, bases)
+
+
 class BlobIndex:
     """Maps blob id to its location(s). Thread-safe."""
 
@@ -53,124 +258,106 @@ class BlobIndex:
         with self._lock:
             self._pack_ids: list[Id] = []
             self._pack_numbers: dict[Id, int] = {}
-            self._keys = np.empty(0, dtype=np.uint64)
-            self._rest = np.empty((0, 24), dtype=np.uint8)
-            self._pack = np.empty(0, dtype=np.uint32)
-            self._offset = np.empty(0, dtype=np.uint32)
-            self._length = np.empty(0, dtype=np.uint32)
-            self._plain = np.empty(0, dtype=np.uint32)
-            self._type = np.empty(0, dtype=np.uint8)
-            self._flags = np.empty(0, dtype=np.uint8)
-            self._base = np.empty(0, dtype=np.uint64)
-            self._pending: dict[bytes, list[tuple[int, int, int, int, int, int]]] = {}
-            self._pending_count = 0
+            self._runs: list[_Run] = []  # oldest first
 
     # -- building -------------------------------------------------------------------------
-    def add_pack(self, pack_id: Id, entries: list[PackEntry]) -> None:
-        with self._lock:
-            number = self._pack_numbers.get(pack_id)
-            if number is None:
-                number = len(self._pack_ids)
-                self._pack_ids.append(pack_id)
-                self._pack_numbers[pack_id] = number
-            pending = self._pending
-            for e in entries:
-                base = int.from_bytes(e.base[:8], "big") if e.base is not None else 0
-                row = (number, int(e.type) | (e.flags << 8), e.offset, e.length, e.plain_length, base)
-                rows = pending.get(key := bytes(e.id))
-                if rows is None:
-                    pending[key] = [row]
-                else:
-                    rows.append(row)
-            self._pending_count += len(entries)
-            if self._pending_count > max(_MIN_MERGE, len(self._keys) // 8):
-                self._merge()
+    def _number(self, pack_id: Id) -> int:
+        number = self._pack_numbers.get(pack_id)
+        if number is None:
+            number = len(self._pack_ids)
+            self._pack_ids.append(pack_id)
+            self._pack_numbers[pack_id] = number
+        return number
 
-    def _merge(self) -> None:
-        if not self._pending:
-            return
-        # Columns built by numpy from flat lists: no per-entry numpy scalar assignments.
-        ids: list[bytes] = []
-        rows: list[tuple[int, int, int, int, int, int]] = []
-        for blob_id, locations in self._pending.items():
-            for location in locations:
-                ids.append(blob_id)
-                rows.append(location)
-        n = len(rows)
-        raw = np.frombuffer(b"".join(ids), dtype=np.uint8).reshape(n, 32)
-        keys = raw[:, :8].copy().view(">u8").ravel().astype(np.uint64)
-        rest = raw[:, 8:].copy()
-        numbers, type_flags, offsets, lengths, plains, base_keys = zip(*rows, strict=True)
-        pack = np.array(numbers, dtype=np.uint32)
-        both = np.array(type_flags, dtype=np.uint16)
-        types = (both & 0xFF).astype(np.uint8)
-        flags = (both >> 8).astype(np.uint8)
-        offset = np.array(offsets, dtype=np.uint32)
-        length = np.array(lengths, dtype=np.uint32)
-        plain = np.array(plains, dtype=np.uint32)
-        bases = np.array(base_keys, dtype=np.uint64)
-        all_keys = np.concatenate([self._keys, keys])
-        order = np.argsort(all_keys, kind="stable")
-        self._keys = all_keys[order]
-        self._rest = np.concatenate([self._rest, rest])[order]
-        self._pack = np.concatenate([self._pack, pack])[order]
-        self._offset = np.concatenate([self._offset, offset])[order]
-        self._length = np.concatenate([self._length, length])[order]
-        self._plain = np.concatenate([self._plain, plain])[order]
-        self._type = np.concatenate([self._type, types])[order]
-        self._flags = np.concatenate([self._flags, flags])[order]
-        self._base = np.concatenate([self._base, bases])[order]
-        self._pending.clear()
-        self._pending_count = 0
+    def _add_run(self, run: _Run) -> None:
+        runs = self._runs
+        if len(run):
+            runs.append(run)
+        while len(runs) > 1 and len(runs[-2]) <= max(_MIN_MERGE, _RATIO * len(runs[-1])):
+            newer, older = runs.pop(), runs.pop()
+            runs.append(_merged(older, newer))
+
+    def add_pack(self, pack_id: Id, entries: list[PackEntry]) -> None:
+        base_keys = np.array(
+            [
+                int.from_bytes(e.base[:8], "big") if e.base else 0
+                for e in entries
+                if e.flags & FLAG_DELTA
+            ],
+            dtype=np.uint64,
+        )
+        with self._lock:
+            numbers = np.full(len(entries), self._number(pack_id), dtype=np.uint32)
+            self._add_run(_sorted_run([encode_entries(entries)], numbers, base_keys))
+
+    def add_records(self, packs: Iterable[tuple[Id, PackRecords]]) -> None:
+        """Adds many packs at once as index files store them (`IndexFile.pack_records`):
+        each pack's 46-byte records and the base ids of its deltas. numpy reads the records
+        as they are, with no Python object per blob: how opening a repository loads its
+        index. The records are checked as `decode_index` checks them.
+
+        `packs` is read once, its records copied out as it goes, so a caller that hands
+        over index files one by one lets each go before the next (see `load_index`)."""
+        raws, bases = bytearray(), bytearray()
+        pack_ids: list[Id] = []
+        counts: list[int] = []
+        for pack_id, (raw, base_ids) in packs:
+            check_records(raw, base_ids)
+            raws += raw
+            bases += base_ids
+            pack_ids.append(pack_id)
+            counts.append(len(raw) // RECORD_SIZE)
+        base_keys = np.frombuffer(bases, dtype=_BASE_ID)["key"].astype(np.uint64)
+        del bases
+        buffer: list[bytes | bytearray] = [raws]
+        del raws
+        with self._lock:
+            numbers = np.array([self._number(p) for p in pack_ids], dtype=np.uint32)
+            self._add_run(_sorted_run(buffer, np.repeat(numbers, counts), base_keys))
+
+    def _compact(self) -> _Run | None:
+        runs = self._runs
+        while len(runs) > 1:
+            newer, older = runs.pop(), runs.pop()
+            runs.append(_merged(older, newer))
+        return runs[0] if runs else None
 
     def compact(self) -> None:
-        """Moves pending additions into the sorted arrays (call after bulk loading)."""
+        """Merges the runs into one (call after bulk loading)."""
         with self._lock:
-            self._merge()
+            self._compact()
 
     # -- queries --------------------------------------------------------------------------
-    def _array_positions(self, blob_id: bytes) -> Iterator[int]:
-        key, rest = _split(blob_id)
-        keys = self._keys
-        i = int(np.searchsorted(keys, np.uint64(key), side="left"))
-        while i < len(keys) and int(keys[i]) == key:
-            if self._rest[i].tobytes() == rest:
-                yield i
-            i += 1
-
-    def _location(self, i: int) -> BlobLocation:
-        return BlobLocation(
-            self._pack_ids[int(self._pack[i])],
-            BlobType(int(self._type[i])),
-            int(self._offset[i]),
-            int(self._length[i]),
-            int(self._plain[i]),
-            int(self._flags[i]),
-            int(self._base[i]),
-        )
-
     def lookup_all(self, blob_id: bytes) -> list[BlobLocation]:
+        key, rest = _split(blob_id)
         with self._lock:
-            found = [self._location(i) for i in self._array_positions(blob_id)]
-            for number, type_flags, off, ln, pl, base in self._pending.get(bytes(blob_id), ()):
-                found.append(
-                    BlobLocation(
-                        self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8, base
-                    )
-                )
-            return found
+            return [
+                run.location(i, self._pack_ids)
+                for run in self._runs
+                for i in run.rows_of(key, rest)
+            ]
 
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
+        key, rest = _split(blob_id)
         with self._lock:
-            pending = self._pending.get(bytes(blob_id))
-            if pending:
-                number, type_flags, off, ln, pl, base = pending[0]
-                return BlobLocation(
-                    self._pack_ids[number], BlobType(type_flags & 0xFF), off, ln, pl, type_flags >> 8, base
-                )
-            for i in self._array_positions(blob_id):
-                return self._location(i)
+            for run in self._runs:
+                for i in run.rows_of(key, rest):
+                    return run.location(i, self._pack_ids)
             return None
+
+    def _find_run(self, ids: bytes) -> Iterator[tuple[_Run, np.ndarray, np.ndarray]]:
+        """For a run of 32-byte ids: per index run, where those it holds first sit in `ids`
+        and their rows there (each id from the oldest run holding it, as `lookup` finds it).
+        Call with the lock held."""
+        keys, rests = _split_run(ids)
+        todo = np.arange(len(keys))
+        for run in self._runs:
+            if not len(todo):
+                return
+            rows = run.find(keys[todo], rests[todo])
+            hit = rows >= 0
+            yield run, todo[hit], rows[hit]
+            todo = todo[~hit]
 
     def ids_with_key(self, key: int) -> list[Id]:
         """Every id whose first 8 bytes (big-endian) are `key`: how a delta's base is found
@@ -178,31 +365,29 @@ class BlobIndex:
         prefix = key.to_bytes(8, "big")
         with self._lock:
             found = {
-                Id(prefix + self._rest[i].tobytes())
-                for i in range(
-                    int(np.searchsorted(self._keys, np.uint64(key), side="left")),
-                    int(np.searchsorted(self._keys, np.uint64(key), side="right")),
-                )
+                Id(prefix + run.rest[i].tobytes()) for run in self._runs for i in run.key_range(key)
             }
-            found.update(Id(b) for b in self._pending if b[:8] == prefix)
             return sorted(found)
 
     def ids_with_keys(self, keys: Sequence[int]) -> dict[int, list[Id]]:
         """`ids_with_key` for many keys at once (the bases of a window's deltas)."""
+        wanted = np.array(sorted(set(keys)), dtype=np.uint64)
+        found: dict[int, set[Id]] = {key: set() for key in wanted.tolist()}
         with self._lock:
-            wanted = np.array(sorted(set(keys)), dtype=np.uint64)
-            found: dict[int, list[Id]] = {}
-            if len(self._keys) and len(wanted):
-                left = np.searchsorted(self._keys, wanted, side="left")
-                right = np.searchsorted(self._keys, wanted, side="right")
-                single = (right - left) == 1
-                rests = self._rest[left[single]].tobytes()
-                for n, key in enumerate(wanted[single].tolist()):
-                    found[key] = [Id(key.to_bytes(8, "big") + rests[n * 24 : n * 24 + 24])]
-            for key in set(keys):
-                if key not in found or self._pending:
-                    found[key] = self.ids_with_key(key)  # several ids share it, or pending ones
-            return found
+            for run in self._runs:
+                if not len(wanted):
+                    break
+                left = run.keys.searchsorted(wanted, side="left")
+                counts = run.keys.searchsorted(wanted, side="right") - left
+                total = int(counts.sum())
+                if not total:
+                    continue
+                # Row after row of each key's range, and the key each row is for.
+                rows = np.arange(total) - np.repeat(np.cumsum(counts) - counts - left, counts)
+                rests = run.rest[rows].tobytes()
+                for n, key in enumerate(np.repeat(wanted, counts).tolist()):
+                    found[key].add(Id(key.to_bytes(8, "big") + rests[n * 24 : n * 24 + 24]))
+        return {key: sorted(ids) for key, ids in found.items()}
 
     def plain_lengths(self, blob_ids: Sequence[bytes]) -> list[int | None]:
         """Plaintext length of each blob (None when not indexed), vectorised for long lists."""
@@ -214,110 +399,73 @@ class BlobIndex:
     def plain_lengths_of_run(self, ids: bytes) -> np.ndarray:
         """Plaintext lengths of a run of 32-byte ids, as int64 (-1 where not indexed): for a
         file's million chunk ids without a million Python objects."""
+        out = np.full(len(ids) // ID_SIZE, -1, dtype=np.int64)
         with self._lock:
-            self._merge()
-            raw = np.frombuffer(ids, dtype=np.uint8, count=len(ids) // 32 * 32).reshape(-1, 32)
-            keys = raw[:, :8].copy().view(">u8").ravel().astype(np.uint64)
-            n = len(self._keys)
-            out = np.full(len(keys), -1, dtype=np.int64)
-            if n:
-                pos = np.searchsorted(self._keys, keys, side="left")
-                at = np.minimum(pos, n - 1)
-                hit = (pos < n) & (self._keys[at] == keys) & (self._rest[at] == raw[:, 8:]).all(axis=1)
-                out[hit] = self._plain[at[hit]]
-            else:
-                hit = np.zeros(len(keys), dtype=bool)
-            for j in np.flatnonzero(~hit).tolist():  # pending, a shared key, or not indexed
-                location = self.lookup(raw[j].tobytes())
-                if location is not None:
-                    out[j] = location.plain_length
-            return out
+            for run, where, rows in self._find_run(ids):
+                out[where] = run.plain[rows]
+        return out
 
     def lookup_run(self, ids: bytes) -> list[BlobLocation | None]:
-        """`lookup` for a run of 32-byte ids at once: one vectorised search instead of one
-        per id (the blob reader plans thousands of blobs a second)."""
+        """`lookup` for a run of 32-byte ids at once: one vectorised search per index run
+        instead of one per id (the blob reader plans thousands of blobs a second)."""
+        found: list[BlobLocation | None] = [None] * (len(ids) // ID_SIZE)
         with self._lock:
-            raw = np.frombuffer(ids, dtype=np.uint8, count=len(ids) // 32 * 32).reshape(-1, 32)
-            keys = raw[:, :8].copy().view(">u8").ravel().astype(np.uint64)
-            n = len(self._keys)
-            found: list[BlobLocation | None] = [None] * len(keys)
-            shared: list[int] = []  # same first 8 bytes as an indexed id, another id there
-            if n:
-                pos = np.searchsorted(self._keys, keys, side="left")
-                at = np.minimum(pos, n - 1)
-                same_key = (pos < n) & (self._keys[at] == keys)
-                hit = same_key & (self._rest[at] == raw[:, 8:]).all(axis=1)
-                shared = np.flatnonzero(same_key & ~hit).tolist()
-                rows = at[hit]
-                columns = zip(
-                    np.flatnonzero(hit).tolist(),
-                    self._pack[rows].tolist(),
-                    self._type[rows].tolist(),
-                    self._offset[rows].tolist(),
-                    self._length[rows].tolist(),
-                    self._plain[rows].tolist(),
-                    self._flags[rows].tolist(),
-                    self._base[rows].tolist(),
-                    strict=True,
-                )
-                for j, pack, type_, offset, length, plain, flags, base in columns:
-                    found[j] = BlobLocation(
-                        self._pack_ids[pack], BlobType(type_), offset, length, plain, flags, base
-                    )
-            for j in shared:  # the id may sit further along among the same key
-                found[j] = self.lookup(raw[j].tobytes())
-            if self._pending:  # not merged yet (a miss not pending and not shared is absent)
-                for j, location in enumerate(found):
-                    if location is None and (blob_id := raw[j].tobytes()) in self._pending:
-                        found[j] = self.lookup(blob_id)
-            return found
+            for run, where, rows in self._find_run(ids):
+                for j, location in zip(
+                    where.tolist(), run.locations(rows, self._pack_ids), strict=True
+                ):
+                    found[j] = location
+        return found
 
     def __contains__(self, blob_id: object) -> bool:
         return isinstance(blob_id, bytes) and self.lookup(blob_id) is not None
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._keys) + self._pending_count
+            return sum(len(run) for run in self._runs)
 
     def drop_packs(self, pack_ids: set[Id]) -> int:
         """Forgets every entry in these packs (packs the backend no longer lists); returns how
         many entries went. The pack numbers stay allocated, unused."""
         with self._lock:
-            self._merge()
             numbers = [self._pack_numbers[p] for p in pack_ids if p in self._pack_numbers]
-            if not numbers:
+            run = self._compact()
+            if not numbers or run is None:
                 return 0
-            keep = ~np.isin(self._pack, np.array(numbers, dtype=np.uint32))
+            keep = ~np.isin(run.pack, np.array(numbers, dtype=np.uint32))
             dropped = int(len(keep) - np.count_nonzero(keep))
-            for name in ("_keys", "_rest", "_pack", "_offset", "_length", "_plain", "_type", "_flags", "_base"):
-                setattr(self, name, getattr(self, name)[keep])
+            if dropped:
+                self._runs = [run.kept(keep)]
             return dropped
 
     def pack_ids(self) -> set[Id]:
         """Packs that have at least one blob in the index."""
         with self._lock:
-            self._merge()
-            return {self._pack_ids[int(n)] for n in np.unique(self._pack)}
+            numbers = set[int]()
+            for run in self._runs:
+                numbers.update(np.unique(run.pack).tolist())
+            return {self._pack_ids[n] for n in numbers}
 
     def entries(self) -> Iterator[tuple[Id, BlobLocation]]:
-        """Every (blob id, location) pair, including duplicates in several packs."""
+        """Every (blob id, location) pair, including duplicates in several packs, by id."""
         with self._lock:
-            self._merge()
-            for i in range(len(self._keys)):
-                blob_id = Id(int(self._keys[i]).to_bytes(8, "big") + self._rest[i].tobytes())
-                yield blob_id, self._location(i)
+            run = self._compact()
+            if run is None:
+                return
+            keys, rest = run.keys, run.rest
+            for i in range(len(keys)):
+                yield (
+                    Id(int(keys[i]).to_bytes(8, "big") + rest[i].tobytes()),
+                    run.location(i, self._pack_ids),
+                )
 
     def stored_bytes(self) -> int:
         """The stored (compressed, encrypted) length of every entry, duplicates included:
         what the indexed blobs take in their packs, pack headers left out."""
         with self._lock:
-            self._merge()
-            return int(self._length.sum(dtype=np.uint64))
+            return sum(int(run.length.sum(dtype=np.uint64)) for run in self._runs)
 
     def memory_bytes(self) -> int:
+        """What the index's columns hold."""
         with self._lock:
-            arrays = (
-                self._keys, self._rest, self._pack, self._offset, self._length, self._plain,
-                self._type, self._flags, self._base,
-            )
-            return sum(a.nbytes for a in arrays)
+            return sum(run.nbytes for run in self._runs)

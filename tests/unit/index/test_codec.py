@@ -237,3 +237,44 @@ def test_every_truncation_is_refused(deltas: bool) -> None:
     for length in range(len(encoded)):
         with pytest.raises(IntegrityError):
             decode_index(encoded[:length])
+
+
+def test_a_decoded_file_keeps_the_stored_records() -> None:
+    """decode_index checks the records and keeps them as stored (opening a repository hands
+    them to the index whole); `packs` is built from them on first use."""
+    original = sample_index()
+    plaintext = encode_index(original)
+    doc = msgpack.unpackb(plaintext)
+    decoded = decode_index(plaintext)
+    assert decoded.pack_records() == {Id(p): (raw, bases) for p, raw, bases in doc["packs"]}
+    assert encode_index(decoded) == plaintext  # from the records, no entries built
+    assert decoded.packs == original.packs
+    assert decoded.pack_records() == original.pack_records()
+
+
+def test_pack_records_of_entries() -> None:
+    index = sample_index()
+    assert index.pack_records() == {
+        p: (encode_entries(e), encode_bases(e)) for p, e in index.packs.items()
+    }
+
+
+def test_changing_the_packs_of_a_decoded_file() -> None:
+    decoded = decode_index(encode_index(sample_index()))
+    extra = Id(os.urandom(32))
+    entries = sample_entries(2)
+    decoded.packs[extra] = entries
+    assert decoded.pack_records()[extra] == (encode_entries(entries), encode_bases(entries))
+    assert decode_index(encode_index(decoded)).packs == decoded.packs
+    assert extra in decode_index(encode_index(decoded)).packs
+
+
+@pytest.mark.parametrize("flags", [FLAG_DELTA, FLAG_DELTA | 0xFE, 0x80, 0xFE])
+def test_every_flags_bit_is_kept_and_only_the_delta_bit_asks_for_a_base(flags: int) -> None:
+    base = Id(os.urandom(32)) if flags & FLAG_DELTA else None
+    entry = PackEntry(BlobType.DATA, Id(os.urandom(32)), 0, 1, 2, flags, base)
+    index = IndexFile(packs={Id(bytes(32)): [entry]})
+    assert decode_index(encode_index(index)).packs == index.packs
+    wrong = b"" if base is not None else bytes(32)
+    with pytest.raises(IntegrityError):
+        decode_index(_doc(v=2, packs=[[bytes(32), encode_entries([entry]), wrong]]))

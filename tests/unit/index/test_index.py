@@ -117,19 +117,23 @@ def test_adding_the_same_pack_twice_keeps_one_pack_number() -> None:
     assert all(index.lookup(e.id).pack_id == PACK_A for e in entries)  # type: ignore[union-attr]
 
 
-def test_merge_threshold_crossing() -> None:
-    """More than 65536 additions force a merge; later additions stay pending until the next."""
+def run_sizes(index: BlobIndex) -> list[int]:
+    return [len(run) for run in index._runs]
+
+
+def test_small_runs_merge_into_a_small_index() -> None:
+    """Until the index holds more than _MIN_MERGE entries, each pack's run is merged into it;
+    past that a pack's run stays apart until the runs after the first add up to 1/_RATIO."""
     index = BlobIndex()
     ids = random_ids(70_000, seed=3)
-    first = entries_for(ids[:40_000])
-    second = entries_for(ids[40_000:])
+    first = entries_for(ids[:10_000])
+    second = entries_for(ids[10_000:])
     index.add_pack(PACK_A, first)
-    assert len(index._keys) == 0  # still pending: below the threshold
     index.add_pack(PACK_B, second)
-    assert len(index._keys) == 70_000 and index._pending_count == 0  # merged
+    assert run_sizes(index) == [70_000]  # 10,000 <= _MIN_MERGE: merged
     late = entries_for(random_ids(100, seed=4))
     index.add_pack(PACK_C, late)
-    assert index._pending_count == 100
+    assert run_sizes(index) == [70_000, 100]
     assert len(index) == 70_100
     rng = random.Random(1)
     for entry in rng.sample(first, 200):
@@ -139,18 +143,26 @@ def test_merge_threshold_crossing() -> None:
     for entry in late:
         assert index.lookup(entry.id) == location(PACK_C, entry)
     assert index.pack_ids() == {PACK_A, PACK_B, PACK_C}
+    index.compact()
+    assert run_sizes(index) == [70_100]
+    assert all(index.lookup(e.id) == location(PACK_C, e) for e in late)
 
 
-def test_merge_threshold_scales_with_size(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_shrink_by_the_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run is more than max(_MIN_MERGE, _RATIO x the next): a few runs, whatever the
+    number of packs added."""
     monkeypatch.setattr(index_module, "_MIN_MERGE", 4)
     index = BlobIndex()
-    entries = entries_for(random_ids(200, seed=6))
-    for entry in entries:
-        index.add_pack(PACK_A, [entry])
-        # Pending never exceeds max(4, merged / 8) + 1.
-        assert index._pending_count <= max(4, len(index._keys) // 8) + 1
-    for entry in entries:
-        assert index.lookup(entry.id) == location(PACK_A, entry)
+    entries = entries_for(random_ids(3000, seed=6))
+    for n, entry in enumerate(entries):
+        index.add_pack(Id(n.to_bytes(32, "big")), [entry])
+        sizes = run_sizes(index)
+        assert all(a > max(4, 8 * b) for a, b in zip(sizes, sizes[1:], strict=False)), sizes
+    assert 1 < len(run_sizes(index)) <= 4 and sum(run_sizes(index)) == 3000
+    for n, entry in enumerate(entries):
+        assert index.lookup(entry.id) == location(Id(n.to_bytes(32, "big")), entry)
+    wanted = b"".join(e.id for e in entries[::7])
+    assert index.lookup_run(wanted) == [index.lookup(e.id) for e in entries[::7]]
 
 
 def test_memory_per_entry() -> None:
@@ -344,3 +356,34 @@ def test_concurrent_adds_and_lookups() -> None:
     for n, batch in enumerate(batches):
         for entry in batch[::50]:
             assert index.lookup_all(entry.id) == [location(packs[n], entry)]
+
+
+def test_base_keys_through_merges_and_drops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Base keys sit in a column of the deltas alone: every delta keeps its own across runs,
+    merges, blocks of 64 rows and dropped packs, and lookup_run gives what lookup gives."""
+    monkeypatch.setattr(index_module, "_MIN_MERGE", 50)
+    rng = random.Random(30)
+    ids = random_ids(2000, seed=31)
+    want: dict[bytes, BlobLocation] = {}
+    packs = [Id(n.to_bytes(32, "big")) for n in range(40)]
+    index = BlobIndex()
+    for n, pack_id in enumerate(packs):
+        entries = []
+        for m, blob_id in enumerate(ids[n * 50 : n * 50 + 50]):
+            base = Id(rng.randbytes(32)) if rng.random() < 0.4 else None
+            flags = (FLAG_DELTA if base else 0) | rng.randrange(128) << 1
+            entries.append(PackEntry(BlobType.DATA, Id(blob_id), m, 1, 2, flags, base))
+            key = int.from_bytes(base[:8], "big") if base else 0
+            want[blob_id] = BlobLocation(pack_id, BlobType.DATA, m, 1, 2, flags, key)
+        index.add_pack(pack_id, entries)
+        if n == 30:
+            assert len(index._runs) > 1
+            assert [index.lookup(i) for i in ids] == [want.get(i) for i in ids]
+    assert index.lookup_run(b"".join(ids)) == [want[i] for i in ids]
+    index.drop_packs(set(packs[::3]))
+    kept = {i: loc for i, loc in want.items() if loc.pack_id not in packs[::3]}
+    assert dict(index.entries()) == kept
+    assert index.lookup_run(b"".join(ids)) == [kept.get(i) for i in ids]
+    assert index.memory_bytes() == 50 * len(kept) + 8 * sum(
+        loc.is_delta for loc in kept.values()
+    ) + 4 * -(-len(kept) // 64)
