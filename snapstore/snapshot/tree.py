@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import gc
+import io
 import itertools
 import operator
 import stat
@@ -172,6 +173,8 @@ def _node_problem(node: Node) -> str | None:
 # enum members hash in Python, and `.value` is a property.
 _TYPES_BY_NAME = {node_type.value: node_type for node_type in NodeType}
 _SPECIAL_NAMES = frozenset(node_type.value for node_type in SPECIAL_TYPES)
+_FILE = NodeType.FILE
+_intern = sys.intern
 _by_name = operator.attrgetter("name")
 
 
@@ -244,6 +247,19 @@ def _decode_node(raw: dict[str, Any], version: int) -> Node:
     if not isinstance(name, bytes):
         raise IntegrityError("node name is not binary")
     check_name(name)
+    content: list[Id] = []
+    content_lists: list[Id] = []
+    if node_type is _FILE:
+        if version >= TREE_VERSION_CHUNK_LISTS and "content_lists" in raw:
+            if "content" in raw:
+                raise ValueError("file node has both content and content_lists")
+            content_lists = [Id(i) for i in raw["content_lists"]]
+            if not content_lists:
+                raise ValueError("content_lists is empty (an empty file has empty content)")
+        else:
+            listed = raw["content"]
+            if type(listed) is not list or listed:
+                content = [Id(i) for i in listed]
     extra = raw.get("extra")
     node = Node(
         name,
@@ -251,29 +267,21 @@ def _decode_node(raw: dict[str, Any], version: int) -> Node:
         int(raw["mode"]),
         int(raw["uid"]),
         int(raw["gid"]),
-        sys.intern(str(raw["user"])),  # one string per owner, not two per node
-        sys.intern(str(raw["group"])),
+        _intern(str(raw["user"])),  # one string per owner, not two per node
+        _intern(str(raw["group"])),
         int(raw["mtime_ns"]),
         int(raw["size"]),
-        [],
-        [],
+        content,
+        content_lists,
         None,
         b"",
         0,
         0,
         extra if type(extra) is dict else dict(extra or {}),  # a fresh map of this node's
     )
-    if node_type is NodeType.FILE:
-        if version >= TREE_VERSION_CHUNK_LISTS and "content_lists" in raw:
-            if "content" in raw:
-                raise ValueError("file node has both content and content_lists")
-            node.content_lists = [Id(i) for i in raw["content_lists"]]
-            if not node.content_lists:
-                raise ValueError("content_lists is empty (an empty file has empty content)")
-        else:
-            content = raw["content"]
-            if type(content) is not list or content:
-                node.content = [Id(i) for i in content]
+    if node_type is _FILE:
+        if 0 <= node.uid <= MAX_ID and 0 <= node.gid <= MAX_ID:
+            return node
     elif node_type is NodeType.DIR:
         node.subtree = Id(raw["subtree"])
     elif node_type is NodeType.SYMLINK:
@@ -284,10 +292,9 @@ def _decode_node(raw: dict[str, Any], version: int) -> Node:
     elif node_type.is_device:
         node.rdev_major = _int(raw["rdev_major"], "rdev_major")
         node.rdev_minor = _int(raw["rdev_minor"], "rdev_minor")
-    if not (0 <= node.uid <= MAX_ID and 0 <= node.gid <= MAX_ID) or node_type is not NodeType.FILE:
-        problem = _node_problem(node)
-        if problem:
-            raise IntegrityError(f"tree is malformed: node {name!r}: {problem}")
+    problem = _node_problem(node)
+    if problem:
+        raise IntegrityError(f"tree is malformed: node {name!r}: {problem}")
     return node
 
 
@@ -308,10 +315,10 @@ def _decode_nodes(plaintext: bytes) -> list[Node]:
     """The document read a node at a time, so a directory of 200,000 files never holds
     200,000 raw maps besides its nodes. snapstore writes "v" before "nodes"; a document with
     the keys the other way round has its nodes read whole, then decoded."""
-    unpacker = msgpack.Unpacker(
-        raw=False, strict_map_key=False, max_buffer_size=max(len(plaintext), 1)
-    )
-    unpacker.feed(plaintext)
+    unpacker = msgpack.Unpacker(  # reads from the bytes as it goes: no copy of them
+        io.BytesIO(plaintext), raw=False, strict_map_key=False,
+        max_buffer_size=max(len(plaintext), 1),
+    )  # fmt: skip
     try:
         keys = unpacker.read_map_header()
     except ValueError:
