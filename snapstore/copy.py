@@ -43,6 +43,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from snapstore.ids import ID_SIZE, Id
+from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.packer import SavedBlob
@@ -184,22 +185,23 @@ class _Copier:
             self._blobs[blob_id] = saved.id
         return [self._blobs[bytes(b)] for b in blob_ids]
 
-    def _base_in_destination(self, blob_id: bytes) -> list[Id]:
-        """The candidate base for a blob the source stores as a delta: its base's id in the
-        destination, when the destination has that blob (the packer checks it is whole)."""
+    def _base_in_destination(self, blob_id: bytes) -> list[Offer]:
+        """The base offered for a blob the source stores as a delta: its base's id in the
+        destination, when the destination holds that blob and the rules allow a delta on it."""
         base = self._src.delta_base_of(blob_id) if self._deltas else None
         if base is None:
             return []
         known = self._blobs.get(bytes(base))
         if known is None:
-            plaintext = self._src.reader.whole_base(base)  # cached since the delta was rebuilt
+            plaintext = self._src.reader.base_plaintext(base)  # cached since the delta was rebuilt
             if plaintext is None:
                 return []
             known = self._dst.hash_blob(plaintext)
             if not self._dst.has_blob(known):
                 return []
             self._blobs[bytes(base)] = known  # it is in the destination: never copied again
-        return [known]
+        offer = self._dst.offer_against(known)
+        return [] if offer is None else [offer]
 
     def _read(self, blob_ids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         """(id, plaintext) in order, read through the source's blob reader (planned by pack,

@@ -11,7 +11,9 @@ format version (1). Header plaintext: version (u8, 1 or 2), blob count (u32 LE),
     type u8 | flags u8 | stored length u32 LE | plain length u32 LE | blob id (32 bytes)
 
 In a version 2 header, an entry whose flags have FLAG_DELTA set is followed by the 32-byte id
-of its base blob (SPEC.md section 7). Writers use version 1 when no blob is a delta.
+of its base blob (SPEC.md section 7), and the flags' bits 1-7 hold the delta's generation
+(SPEC.md section 6, feature `delta-chains`; 0 in deltas written before it). Writers use
+version 1 when no blob is a delta.
 
 Offsets are implicit: blobs sit back to back from offset 0. Because every pack describes its
 own contents, the index can always be rebuilt from the packs alone.
@@ -33,6 +35,9 @@ HEADER_VERSION = 1
 HEADER_VERSION_DELTAS = 2
 #: Entry flag: the blob is stored as a delta against the base blob its entry names.
 FLAG_DELTA = 0x01
+#: A delta entry's flags hold its generation above the delta bit (bits 1-7).
+GENERATION_SHIFT = 1
+MAX_GENERATION = 0xFF >> GENERATION_SHIFT
 TRAILER_MAGIC = b"SNP"
 TRAILER_SIZE = 8
 ENTRY_SIZE = 42
@@ -63,6 +68,23 @@ class PackEntry:
     def is_delta(self) -> bool:
         return bool(self.flags & FLAG_DELTA)
 
+    @property
+    def generation(self) -> int:
+        return delta_generation(self.flags)
+
+
+def delta_flags(generation: int) -> int:
+    """The entry flags of a delta of this generation (0 to MAX_GENERATION)."""
+    if not 0 <= generation <= MAX_GENERATION:
+        raise ValueError(f"delta generation {generation} is out of range")
+    return FLAG_DELTA | generation << GENERATION_SHIFT
+
+
+def delta_generation(flags: int) -> int:
+    """The generation entry flags give a delta (0 for a whole blob, or a delta written
+    before `delta-chains`)."""
+    return flags >> GENERATION_SHIFT if flags & FLAG_DELTA else 0
+
 
 class PackBlob(NamedTuple):
     """A blob ready to go into a pack: its envelope and what the header says about it."""
@@ -72,6 +94,7 @@ class PackBlob(NamedTuple):
     envelope: bytes
     plain_length: int
     base: Id | None = None
+    generation: int = 0  # of a delta (SPEC.md section 6)
 
 
 def check_delta_fields(flags: int, base: bytes | None) -> None:
@@ -133,7 +156,7 @@ def assemble(
     offset = 0
     for item in blobs:
         blob = PackBlob(*item)  # plain (type, id, envelope, plain length) tuples are fine too
-        flags = FLAG_DELTA if blob.base is not None else 0
+        flags = delta_flags(blob.generation) if blob.base is not None else 0
         entries.append(
             PackEntry(blob.type, blob.id, offset, len(blob.envelope), blob.plain_length, flags, blob.base)
         )

@@ -8,8 +8,8 @@ repository and carries the plan out in the only safe order:
 1. under an exclusive lock, read every index file, list every pack, read the headers of packs
    no index names, and walk every snapshot's trees and chunk lists; any snapshot, tree or
    chunk list that cannot be read, any used blob that is nowhere to be found and any used
-   delta whose base is stored whole nowhere stops prune before it changes anything (a delta
-   keeps its base: bases count as used);
+   delta whose chain of bases ends in no whole copy stops prune before it changes anything
+   (a delta keeps its base, and that base its own: bases count as used);
 2. copy the used blobs out of the packs to repack into new packs (envelopes are copied as they
    are, after checking each one decrypts to its id);
 3. write the new index files, the last of them listing the old ones in `supersedes`;
@@ -21,7 +21,7 @@ complete and nothing was deleted; after it, the new index names only packs that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -80,52 +80,57 @@ def unused_allowed(max_unused: float, used_bytes: int) -> float:
 
 
 def plan_prune(
-    packs: Mapping[Id, PackContents], used: AbstractSet[bytes], max_unused: float
+    packs: Mapping[Id, PackContents],
+    used: AbstractSet[bytes],
+    max_unused: float,
+    max_depth: int = deltas.MAX_DEPTH,
 ) -> PrunePlan:
     """Decides what to delete and what to repack so that at most `max_unused` stays unused.
 
     `used` holds `blob_key`s. One copy of each used blob is kept: the one in the pack whose
     blobs are most used, so the fewest packs need rewriting. A copy stored as a delta keeps its
-    base (a whole data blob) as if it were used; a delta whose base is stored whole nowhere
-    cannot serve. Packs holding no copy to keep are deleted. Partly used packs are repacked,
+    base as if it were used, and a base kept as a delta its own, down to a whole copy; only
+    copies on a blob's shallowest chains serve, so no chain grows deeper than it was, and a
+    delta whose chain ends in no whole copy within `max_depth` deltas (the repository's,
+    `deltas.max_depth`) cannot serve. Packs holding no copy to keep are deleted. Partly used packs are repacked,
     largest unused share first, until the unused bytes left are within `max_unused` of what
-    stays; a pack that would stay with a delta whose base goes is repacked as well, so the new
-    index never names a delta nobody can read. The result does not depend on input order.
+    stays; a pack that would stay with a delta whose chain breaks is repacked as well, so the
+    new index never names a delta nobody can read. The result does not depend on input order.
     """
     if not 0 <= max_unused <= 1:
         raise UsageError(f"max unused share {max_unused} is not between 0 and 1")
     order = sorted(packs)
     every_key: set[bytes] = set()
-    copies: dict[bytes, list[tuple[Id, PackEntry]]] = {}  # of the used blobs
+    copies: dict[bytes, list[tuple[Id, PackEntry]]] = {}  # of the used blobs and their bases
     for pack_id in order:
         for entry in packs[pack_id].entries:
             key = blob_key(entry.type, entry.id)
             every_key.add(key)
             if key in used:
                 copies.setdefault(key, []).append((pack_id, entry))
-    # The whole copies of every blob a copy of a used blob is a delta against.
+    # Every copy of every blob a copy gathered so far is a delta against, chain by chain.
     wanted = {_base_key(e) for found in copies.values() for _, e in found if e.base is not None}
-    whole: dict[bytes, list[tuple[Id, PackEntry]]] = {}
-    if wanted:
+    for _ in range(max_depth):
+        wanted -= copies.keys()
+        if not wanted:
+            break
         for pack_id in order:
             for entry in packs[pack_id].entries:
                 key = blob_key(entry.type, entry.id)
-                if entry.base is None and key in wanted:
-                    whole.setdefault(key, []).append((pack_id, entry))
+                if key in wanted:
+                    copies.setdefault(key, []).append((pack_id, entry))
+        wanted = {_base_key(e) for key in wanted for _, e in copies.get(key, ()) if e.base is not None}
 
-    # The copies that can serve each used blob (a delta only if its base is stored whole
-    # somewhere), and for each base one of them needs, its whole copies.
+    # The copies that can serve each blob: those on its shallowest chains to a whole copy.
+    depth = _chain_depths((e for found in copies.values() for _, e in found), max_depth)
     candidates: dict[bytes, list[tuple[Id, PackEntry]]] = {}
     missing_bases: dict[bytes, bytes] = {}
     for key, found in copies.items():
-        usable = [(p, e) for p, e in found if e.base is None or _base_key(e) in whole]
-        if usable:
-            candidates[key] = usable
-        else:
-            missing_bases[key] = _base_key(found[0][1])
-    bases = {_base_key(e) for found in candidates.values() for _, e in found if e.base is not None}
-    for key in bases:
-        candidates[key] = whole[key]
+        if key not in depth:
+            if key in used:
+                missing_bases[key] = _base_key(found[0][1])
+            continue
+        candidates[key] = [(p, e) for p, e in found if _entry_depth(e, depth, max_depth) == depth[key]]
 
     naive_used: dict[Id, int] = {}
     for found in candidates.values():
@@ -142,9 +147,16 @@ def plan_prune(
     for key, found in candidates.items():
         pack_id = max({p for p, _ in found}, key=preference)
         keeper[key] = next((p, e) for p, e in found if p == pack_id)
-    # A base only some copy not chosen needed is not needed after all.
-    needed = {_base_key(e) for key, (_, e) in keeper.items() if key in used and e.base is not None}
-    keeper = {key: chosen for key, chosen in keeper.items() if key in used or key in needed}
+    # The used blobs and the chains of the copies kept: a base only some copy not chosen
+    # needed is not needed after all.
+    needed = {key for key in used if key in keeper}
+    frontier = list(needed)
+    while frontier:
+        entry = keeper[frontier.pop()][1]
+        if entry.base is not None and (base := _base_key(entry)) not in needed:
+            needed.add(base)
+            frontier.append(base)
+    keeper = {key: chosen for key, chosen in keeper.items() if key in needed}
 
     plan = PrunePlan(
         missing=set(used) - copies.keys(), missing_bases=missing_bases, blobs_used=len(keeper)
@@ -182,7 +194,7 @@ def plan_prune(
 
     # Every entry of a kept pack stays indexed, unused ones too: an unused delta there whose
     # base goes would be a blob nobody can read that a later backup deduplicates against.
-    while stale := _stale_deltas(packs, plan):
+    while stale := _stale_deltas(packs, plan, max_depth):
         for pack_id in stale:
             plan.keep.discard(pack_id)
             plan.repack[pack_id] = kept[pack_id]
@@ -224,18 +236,45 @@ def _form(entry: PackEntry) -> bytes | None:
     return None if entry.base is None else _base_key(entry)
 
 
-def _stale_deltas(packs: Mapping[Id, PackContents], plan: PrunePlan) -> list[Id]:
-    """Kept packs holding a delta whose base no kept pack and no copy to make holds whole."""
-    wanted = {_base_key(e) for p in plan.keep for e in packs[p].entries if e.base is not None}
-    if not wanted:
+def _chain_depths(entries: Iterable[PackEntry], max_depth: int) -> dict[bytes, int]:
+    """How many deltas deep the shallowest chain of each of these blobs is, using only these
+    copies; blobs with no chain to a whole copy within `max_depth` deltas are left out."""
+    depth: dict[bytes, int] = {}
+    waiting: list[PackEntry] = []
+    for entry in entries:
+        if entry.base is None:
+            depth[blob_key(entry.type, entry.id)] = 0
+        else:
+            waiting.append(entry)
+    for level in range(1, max_depth + 1):
+        reached = [e for e in waiting if depth.get(_base_key(e)) == level - 1]
+        if not reached:
+            break
+        for entry in reached:
+            depth.setdefault(blob_key(entry.type, entry.id), level)
+        waiting = [e for e in waiting if blob_key(e.type, e.id) not in depth]
+    return depth
+
+
+def _entry_depth(entry: PackEntry, depth: Mapping[bytes, int], max_depth: int) -> int | None:
+    """How many deltas deep this copy's shallowest chain is (None: it cannot be read)."""
+    if entry.base is None:
+        return 0
+    below = depth.get(_base_key(entry))
+    return None if below is None or below >= max_depth else below + 1
+
+
+def _stale_deltas(packs: Mapping[Id, PackContents], plan: PrunePlan, max_depth: int) -> list[Id]:
+    """Kept packs holding a delta whose chain no kept pack and no copy to make completes."""
+    if not any(e.base is not None for p in plan.keep for e in packs[p].entries):
         return []
     stays = [e for p in plan.keep for e in packs[p].entries]
     stays.extend(e for entries in plan.repack.values() for e in entries)
-    surviving = {k for e in stays if e.base is None and (k := blob_key(e.type, e.id)) in wanted}
+    depth = _chain_depths(stays, max_depth)
     return sorted(
         p
         for p in plan.keep
-        if any(e.base is not None and _base_key(e) not in surviving for e in packs[p].entries)
+        if any(e.base is not None and _entry_depth(e, depth, max_depth) is None for e in packs[p].entries)
     )
 
 
@@ -317,7 +356,7 @@ def _prune(
         pack_id: PackContents(state.sizes[pack_id], tuple(entries))
         for pack_id, entries in {**state.indexed, **state.recovered}.items()
     }
-    plan = plan_prune(contents, state.used, options.max_unused)
+    plan = plan_prune(contents, state.used, options.max_unused, deltas.max_depth(repo.config.delta_chains))
     if plan.missing:
         sample = ", ".join(sorted(key[1:].hex()[:16] for key in plan.missing)[:3])
         raise IntegrityError(
@@ -328,7 +367,7 @@ def _prune(
         delta, base = min(plan.missing_bases.items())
         raise IntegrityError(
             f"prune stopped, nothing was deleted: {len(plan.missing_bases)} blobs the snapshots "
-            f"use are deltas whose base is stored whole in no pack (blob {delta[1:].hex()[:16]}, "
+            f"use are deltas whose chain of bases ends in no whole copy (blob {delta[1:].hex()[:16]}, "
             f"base {base[1:].hex()[:16]}); run `snapstore check`"
         )
     doomed = plan.delete | set(plan.repack) | set(state.damaged)
@@ -509,7 +548,7 @@ def _repack(
                     f"{pack_id.hex()[:16]} is damaged ({exc}); run `snapstore check --read-data`"
                 ) from exc
             batches[entry.type].append(
-                PackBlob(entry.type, entry.id, envelope, entry.plain_length, entry.base)
+                PackBlob(entry.type, entry.id, envelope, entry.plain_length, entry.base, entry.generation)
             )
             sizes[entry.type] += len(envelope)
             if sizes[entry.type] >= repo.config.pack_size:

@@ -140,7 +140,9 @@ def repair_index(
                 packs[pack_id] = found[pack_id]
             elif pack_id in named and pack_id not in suspect:
                 packs[pack_id] = named[pack_id]  # the header is damaged; the index entries fit
-        packs, report.deltas_left_out = servable_entries(packs, BlobIndex())
+        packs, report.deltas_left_out = servable_entries(
+            packs, BlobIndex(), deltas.max_depth(repo.config.delta_chains)
+        )
         report.packs_from_headers = sum(
             1 for p in packs if p in found and (p not in named or p in suspect)
         )
@@ -295,6 +297,7 @@ class _Rewriter:
         self._dry_run = dry_run
         self._sizes = repo.list_packs()
         self._why: dict[bytes, str | None] = {}  # blob -> why it cannot be read, or None
+        self._depths: deltas.ChainDepths | None = None  # made once the index is loaded
         self._lists: dict[bytes, str | None] = {}  # chunk list -> why its files are lost, or None
         self._unreadable: dict[bytes, str] = {}  # trees and chunk lists -> why
         self._new: dict[bytes, Id] = {}  # tree id -> its repaired id (the same if whole)
@@ -370,23 +373,17 @@ class _Rewriter:
 
     def _missing(self, blob_id: Id) -> str | None:
         """Why no copy of a blob can be read (None if one can): a copy serves if it lies
-        whole inside a pack on the backend and, if it is a delta, its base has such a whole
-        copy."""
+        whole inside a pack on the backend and, if it is a delta, its chain of bases ends in
+        such a whole copy within the depth the rules allow."""
         key = bytes(blob_id)
         if key not in self._why:
             index = self._repo.index
+            if self._depths is None:
+                self._depths = deltas.ChainDepths(index, self._fits)
             copies = [c for c in index.lookup_all(key) if self._fits(c)]
             if not copies:
                 self._why[key] = f"content blob {blob_id.hex()[:16]} is in no pack"
-            elif all(
-                c.is_delta
-                and not any(
-                    self._fits(whole)
-                    for base in deltas.base_candidates(index, c)
-                    for whole in deltas.whole_copies(index, base)
-                )
-                for c in copies
-            ):
+            elif self._depths(key) is None:
                 self._why[key] = f"content blob {blob_id.hex()[:16]} is a delta whose base is in no pack"
             else:
                 self._why[key] = None

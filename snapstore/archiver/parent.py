@@ -26,6 +26,7 @@ import numpy as np
 
 from snapstore.errors import SnapstoreError
 from snapstore.ids import ID_SIZE, Id
+from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
@@ -156,8 +157,8 @@ class ParentStream:
         found.sort()
         return next((p for p in found if p >= self._gap_start), found[0])
 
-    def candidates(self, blob_id: bytes, size: int) -> list[Id]:
-        """Call for each new chunk in order; returns candidate bases ([] for a matching chunk).
+    def candidates(self, blob_id: bytes, size: int) -> list[Offer]:
+        """Call for each new chunk in order; returns the bases offered ([] for a matching chunk).
 
         The chunk starts at offset `self.offset` of the new stream (read it before calling);
         report what the packer did with it through `kept`.
@@ -178,14 +179,14 @@ class ParentStream:
         target = self._gap_parent_offset + (start - self._gap_child_offset) + size // 2
         guess = int(np.searchsorted(self._starts, target, side="right")) - 1
         guess = min(max(guess, self._gap_start - 1, 0), self._count - 1)
-        out: list[Id] = []
+        out: list[Offer] = []
         offered: dict[bytes, int] = {}
         for index in (guess, guess + 1, guess - 1)[:CANDIDATES]:
             if 0 <= index < self._count:
-                base = self._whole_blob(Id(self._ids[index].tobytes()))
-                if base is not None and base not in out:
-                    out.append(base)
-                    offered[bytes(base)] = index
+                offer = self._repo.delta_offer(self._ids[index].tobytes())
+                if offer is not None and bytes(offer.base) not in offered:
+                    out.append(offer)
+                    offered[bytes(offer.base)] = index
         if offered:
             with self._lock:
                 self._offered[start] = offered
@@ -219,12 +220,3 @@ class ParentStream:
             self._gap_child_offset = start
             self._gap_parent_offset = int(self._starts[index])
             self._gap_start = max(self._gap_start, index)
-
-    def _whole_blob(self, blob_id: Id) -> Id | None:
-        """The blob itself, or for a delta its base: bases must be whole (depth 1)."""
-        location = self._repo.index.lookup(blob_id)
-        if location is None:
-            return None
-        if not location.is_delta:
-            return blob_id
-        return self._repo.delta_base_of(blob_id)

@@ -92,14 +92,16 @@ def check_repository(
     repo.load_index(on_damaged=damaged_index)
 
     # 2. Packs named by the index must exist and be long enough for their blobs; each delta's
-    # base must be indexed in a pack that exists, and stored whole (chains are one level deep).
+    # base must be indexed in a pack that exists, and its chain must end in a whole blob within
+    # the repository's depth (SPEC.md section 6).
     on_backend = {Id.from_hex(i.handle.name): i.size for i in repo.list_objects(FileType.PACK)}
     extents: dict[Id, int] = {}
     contents: dict[Id, set[tuple[bytes, int, int]]] = {}
     bad_deltas: dict[bytes, tuple[str, str, Id | None]] = {}
+    chain_depths = deltas.ChainDepths(repo.index, lambda loc: loc.pack_id in on_backend)
     for blob_id, loc in repo.index.entries():
         if loc.is_delta and bytes(blob_id) not in bad_deltas:
-            problem = _base_problem(repo, loc.base_key, on_backend)
+            problem = _base_problem(repo, loc.base_key, on_backend, chain_depths)
             if problem is not None:
                 bad_deltas[bytes(blob_id)] = problem
         end = loc.offset + loc.length
@@ -161,7 +163,7 @@ def check_repository(
         progress.totals(len(packs), sum(on_backend[p] for p in packs))
         deadline = None if options.max_duration is None else options.clock() + options.max_duration
         time_up = None if deadline is None else (lambda: options.clock() >= deadline)
-        for pack_id, finding, deltas in read_packs(repo, packs, contents, time_up):
+        for pack_id, finding, blob_findings in read_packs(repo, packs, contents, time_up):
             report.packs_read += 1
             report.bytes_read += on_backend[pack_id]
             progress.item(f"data/{pack_id.hex()[:16]}")
@@ -176,7 +178,7 @@ def check_repository(
                     record.mark_verified(pack_id, options.now())
             if finding is not None and pack_id not in bad_packs:
                 bad_packs[pack_id] = finding
-            for delta_finding in deltas:
+            for delta_finding in blob_findings:
                 delta_findings.add(bytes.fromhex(delta_finding.subject))
                 bad_blobs.setdefault(Id.from_hex(delta_finding.subject), delta_finding)
         report.time_up = report.packs_read < report.packs_selected
@@ -247,7 +249,7 @@ def _header_findings(repo: Repository, on_backend: dict[Id, int], extents: dict[
 
 
 def _base_problem(
-    repo: Repository, base_key: int, on_backend: dict[Id, int]
+    repo: Repository, base_key: int, on_backend: dict[Id, int], chain_depths: deltas.ChainDepths
 ) -> tuple[str, str, Id | None] | None:
     """What is wrong with a delta's base, found by its key in the index: (kind, reason, base id
     when known), or None. Whether the base's bytes are sound is for `read_data` to say."""
@@ -260,8 +262,11 @@ def _base_problem(
     ]
     if not locations:
         return F.DELTA_BASE_MISSING, "is only in packs that are missing", base
-    if not any(deltas.serves_as_base(loc.type, loc.is_delta) for loc in locations):
-        return F.DELTA_CHAIN, "is itself stored only as a delta (a base must be whole)", base
+    limit = deltas.max_depth(repo.config.delta_chains) - 1
+    if all(chain_depths(c, limit) is None for c in candidates):
+        if limit == 0:
+            return F.DELTA_CHAIN, "is itself stored only as a delta (a base must be whole)", base
+        return F.DELTA_CHAIN, f"reaches no whole blob within {limit} more deltas", base
     return None
 
 

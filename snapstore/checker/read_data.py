@@ -1,7 +1,7 @@
 """`check --read-data`: read packs whole, verify their names, headers and every blob.
 
 A delta blob is rebuilt from its base, read through the index. When that fails because the
-base cannot serve (missing, damaged, or itself a delta), the fault is the base's: its own pack
+base cannot serve (missing, damaged, or its chain too deep), the fault is the base's: its own pack
 is reported damaged when read, and the delta gets a blob finding of its own instead of making
 its intact pack look damaged.
 """
@@ -32,8 +32,9 @@ def selected(pack_id: Id, subset: tuple[int, int] | None) -> bool:
 
 
 class BaseVerdicts:
-    """Whether each delta base can serve (a whole data blob that reads back to its id), decided
-    once per check however many deltas share the base."""
+    """Whether each delta base can serve (a data blob that reads back to its id, rebuilt from
+    a chain within the repository's depth), decided once per check however many deltas share
+    the base."""
 
     def __init__(self, repo: Repository) -> None:
         self._repo = repo
@@ -54,10 +55,11 @@ class BaseVerdicts:
         locations = self._repo.index.lookup_all(base_id)
         if not locations:
             return "it is not in the index"
-        if not deltas.whole_copies(self._repo.index, base_id):
+        levels = deltas.max_depth(self._repo.config.delta_chains) - 1
+        if levels == 0 and not deltas.whole_copies(self._repo.index, base_id):
             return "it is itself stored as a delta (chains are one level deep)"
         try:
-            self._repo.reader.load(BlobType.DATA, base_id, allow_delta=False)
+            self._repo.reader.base(base_id, base_id, levels)
         except SnapstoreError as exc:
             return str(exc)
         return None

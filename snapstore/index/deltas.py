@@ -1,28 +1,48 @@
 """The delta rules (SPEC.md sections 6 and 11), in one place.
 
 - Only data blobs may be stored as deltas; trees are always whole.
-- A base must be a data blob stored whole: chains are one level deep, so reading any blob
-  costs at most two blob reads.
 - A delta names its base by id inside its envelope; the index keeps the first 8 bytes of that
   id (`base_key`), enough to find the base's candidates among the indexed ids.
-- A live delta keeps its base alive: prune counts the base of every delta it keeps as used.
+- In a repository with `delta-chains` a base may itself be a delta, and chains are at most
+  `MAX_DEPTH` deltas deep: reading any blob costs at most `MAX_DEPTH + 1` blob reads. Without
+  it, a base is stored whole (chains one level deep).
+- Bases follow the data by skip-deltas: a chunk's versions are numbered (the generation, kept
+  in the delta's entry flags; a whole blob's is drawn from its id, so chains start staggered)
+  and version g is stored against the newest earlier version of the same chain whose
+  generation is at most g & (g - 1). Most nights' deltas are then taken against yesterday's
+  version, chains stay about log2(g) deep, and the long spans fall on different nights for
+  different chunks. A version past `pack.MAX_GENERATION` is stored whole and starts anew.
+- A live delta keeps its base alive, transitively: prune counts the base of every delta it
+  keeps as used.
 
-The packer, the blob reader, the checker, prune and the archiver ask these functions instead of
-spelling the rules out again.
+The packer, the blob reader, the checker, prune, repair, copy and the archiver ask these
+functions instead of spelling the rules out again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from snapstore.ids import Id
-from snapstore.pack import BlobType
+from snapstore.pack import MAX_GENERATION, BlobType, delta_generation
 
 if TYPE_CHECKING:
     from snapstore.index.index import BlobIndex, BlobLocation
 
-#: How many deltas deep a chain may go: a base is always whole.
-MAX_DEPTH = 1
+#: How many deltas deep a chain may go (feature `delta-chains`); 1 without it.
+MAX_DEPTH = 8
+#: Whole blobs start their chain at a generation 0..STAGGER-1 drawn from their id.
+STAGGER = 8
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A base a new chunk may be stored against, and the generation the delta then has."""
+
+    base: Id
+    generation: int = 0
 
 
 def may_be_delta(blob_type: BlobType) -> bool:
@@ -31,7 +51,7 @@ def may_be_delta(blob_type: BlobType) -> bool:
 
 
 def serves_as_base(blob_type: BlobType, is_delta: bool) -> bool:
-    """Whether a stored copy can be a delta's base: a data blob stored whole."""
+    """Whether a stored copy can end a chain: a data blob stored whole."""
     return blob_type is BlobType.DATA and not is_delta
 
 
@@ -40,8 +60,21 @@ def base_key(base_id: bytes) -> int:
     return int.from_bytes(base_id[:8], "big")
 
 
+def max_depth(chains: bool) -> int:
+    """How many deltas deep a chain may be in a repository with or without `delta-chains`."""
+    return MAX_DEPTH if chains else 1
+
+
+def generation(blob_id: bytes, location: BlobLocation) -> int:
+    """A stored version's number in its chain: a whole blob's is drawn from its id; a delta
+    written before `delta-chains` counts as the first after its base."""
+    if not location.is_delta:
+        return blob_id[0] % STAGGER
+    return max(delta_generation(location.flags), 1)
+
+
 def whole_copies(index: BlobIndex, blob_id: bytes) -> list[BlobLocation]:
-    """The indexed copies of a blob that can serve as a base."""
+    """The indexed copies of a blob that can end a chain."""
     return [c for c in index.lookup_all(blob_id) if serves_as_base(c.type, c.is_delta)]
 
 
@@ -53,3 +86,128 @@ def base_candidates(index: BlobIndex, delta: BlobLocation) -> list[Id]:
 def bases_of(index: BlobIndex, locations: list[BlobLocation]) -> dict[int, list[Id]]:
     """The candidate base ids of many deltas at once, by base key."""
     return index.ids_with_keys([loc.base_key for loc in locations if loc.is_delta])
+
+
+def depth(
+    index: BlobIndex,
+    blob_id: bytes,
+    usable: Callable[[BlobLocation], bool] = lambda _: True,
+    limit: int = MAX_DEPTH,
+) -> int | None:
+    """How many deltas deep the shallowest readable chain of this data blob is (0 when a
+    whole copy is indexed), looking only at `usable` copies; None when no chain reaches a
+    whole copy within `limit` deltas (a base missing, or a chain too deep or circular)."""
+    level = [bytes(blob_id)]
+    seen: set[bytes] = set()
+    for steps in range(limit + 1):
+        deltas: list[BlobLocation] = []
+        for blob in level:
+            seen.add(blob)
+            for copy in index.lookup_all(blob):
+                if not usable(copy) or copy.type is not BlobType.DATA:
+                    continue
+                if not copy.is_delta:
+                    return steps
+                deltas.append(copy)
+        level = [bytes(b) for d in deltas for b in base_candidates(index, d) if bytes(b) not in seen]
+        if not level:
+            return None
+    return None
+
+
+def chain(index: BlobIndex, blob_id: bytes, limit: int = MAX_DEPTH) -> list[tuple[Id, BlobLocation]] | None:
+    """The blob and the bases its first indexed copy rests on, down to a whole blob: the chain
+    a reader follows. None when it is broken, ambiguous (two ids share a base key) or deeper
+    than `limit`; that costs a delta, never correctness."""
+    out: list[tuple[Id, BlobLocation]] = []
+    current = Id(bytes(blob_id))
+    for _ in range(limit + 1):
+        copies = index.lookup_all(current)
+        whole = next((c for c in copies if serves_as_base(c.type, c.is_delta)), None)
+        if whole is not None:
+            out.append((current, whole))
+            return out
+        location = next((c for c in copies if c.type is BlobType.DATA), None)
+        if location is None:
+            return None
+        out.append((current, location))
+        bases = base_candidates(index, location)
+        if len(bases) != 1 or any(bytes(bases[0]) == bytes(b) for b, _ in out):
+            return None
+        current = bases[0]
+    return None
+
+
+def offer(index: BlobIndex, candidate: bytes, chains: bool) -> Offer | None:
+    """What a new version of `candidate` (the parent snapshot's chunk at the same place) is
+    offered as a base: with `delta-chains` the skip-delta base of its chain, else the chain's
+    whole root. None when the candidate cannot lead to a base (unknown, a tree, a broken
+    chain, or a chain that has run out of generations and starts anew whole)."""
+    found = chain(index, candidate, max_depth(chains))
+    if found is None or found[0][1].type is not BlobType.DATA:
+        return None
+    if not chains:
+        return Offer(found[-1][0]) if len(found) <= 2 else None
+    new = generation(*found[0]) + 1
+    if new > MAX_GENERATION:
+        return None
+    target = new & (new - 1)
+    for place, (blob, location) in enumerate(found):
+        below = len(found) - 1 - place  # deltas under this version
+        if below + 1 <= MAX_DEPTH and (below == 0 or generation(blob, location) <= target):
+            return Offer(blob, new)
+    return None
+
+
+def offer_against(index: BlobIndex, base: bytes, chains: bool) -> Offer | None:
+    """`base` itself offered as a base (copy keeps a delta against the same base it had),
+    when a delta against it stays within the repository's chain depth."""
+    found = chain(index, base, max_depth(chains) - 1)
+    if found is None or found[0][1].type is not BlobType.DATA:
+        return None
+    new = min(generation(*found[0]) + 1, MAX_GENERATION) if chains else 0
+    return Offer(Id(bytes(base)), new)
+
+
+class ChainDepths:
+    """`depth` for many blobs, each blob's chain walked once (check and repair ask about every
+    delta of a repository)."""
+
+    def __init__(self, index: BlobIndex, usable: Callable[[BlobLocation], bool] = lambda _: True) -> None:
+        self._index = index
+        self._usable = usable
+        self._known: dict[bytes, int | None] = {}
+        self._walking: set[bytes] = set()
+
+    def __call__(self, blob_id: bytes, limit: int = MAX_DEPTH) -> int | None:
+        """How many deltas deep the shallowest usable chain of this data blob is, if at most
+        `limit`; else None."""
+        found = self._depth(bytes(blob_id), MAX_DEPTH)
+        return found if found is not None and found <= limit else None
+
+    def _depth(self, blob: bytes, budget: int) -> int | None:
+        if blob in self._known:
+            known = self._known[blob]
+            return known if known is not None and known <= budget else None
+        if blob in self._walking:
+            return None  # a circle never gives a shorter chain
+        self._walking.add(blob)
+        try:
+            best: int | None = None
+            for copy in self._index.lookup_all(blob):
+                if copy.type is not BlobType.DATA or not self._usable(copy):
+                    continue
+                if not copy.is_delta:
+                    best = 0
+                    break
+                if budget < 1:
+                    continue
+                for base in base_candidates(self._index, copy):
+                    below = self._depth(bytes(base), budget - 1)
+                    if below is not None and (best is None or below + 1 < best):
+                        best = below + 1
+        finally:
+            self._walking.discard(blob)
+        if best is not None or budget == MAX_DEPTH:
+            self._known[blob] = best
+        return best

@@ -121,6 +121,24 @@ class _LruBytes:
                 self._bytes -= len(dropped)
 
 
+class _BaseCache:
+    """Plaintexts of recently read delta bases, each with how many deltas deep it was rebuilt
+    from: a cached base serves only a delta that may rest on a chain that deep."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._lru = _LruBytes(max_bytes=max_bytes)
+
+    def get(self, blob_id: bytes, levels: int) -> tuple[bytes, int] | None:
+        for depth in range(min(levels, 255) + 1):
+            found = self._lru.get(bytes(blob_id) + bytes([depth]))
+            if found is not None:
+                return found, depth
+        return None
+
+    def put(self, blob_id: bytes, data: bytes, depth: int) -> None:
+        self._lru.put(bytes(blob_id) + bytes([depth]), data)
+
+
 def plan_ranges(
     blobs: Iterable[tuple[Request, BlobLocation]],
     gap: int = COALESCE_GAP,
@@ -160,23 +178,30 @@ class BlobReader:
         opener: Opener,
         id_key: bytes,
         connections: Callable[[], int],
+        max_depth: Callable[[], int] = lambda: deltas.MAX_DEPTH,
     ) -> None:
         self._backend = backend
+        self._max_depth = max_depth
         self._index = index
         self._opener = opener
         self._id_key = id_key
         self._connections = connections
         self._trees = _LruBytes(max_entries=_TREE_CACHE_ENTRIES)
-        self._bases = _LruBytes(max_bytes=_BASE_CACHE_BYTES)
+        self._bases = _BaseCache(_BASE_CACHE_BYTES)
 
     # -- one blob -------------------------------------------------------------------------
     def load(self, blob_type: BlobType, blob_id: bytes, *, allow_delta: bool = True) -> bytes:
         """One blob's plaintext; tries every copy; raises the first copy's error if none reads."""
+        return self._load(blob_type, blob_id, self._max_depth() if allow_delta else 0)[0]
+
+    def _load(self, blob_type: BlobType, blob_id: bytes, levels: int) -> tuple[bytes, int]:
+        """`load`, where a copy may be a chain of at most `levels` deltas; and how deep the
+        chain read was."""
         key = bytes(blob_id)
         if blob_type is BlobType.TREE:
             cached = self._trees.get(key)
             if cached is not None:
-                return cached
+                return cached, 0
         locations = self._index().lookup_all(blob_id)
         if not locations:
             raise ObjectNotFound(f"blob {key.hex()} is not in the index")
@@ -184,13 +209,8 @@ class BlobReader:
         for location in locations:
             try:
                 raw = self._backend().load(self._handle(location), location.offset, location.length)
-                data = self.decode(
-                    blob_type,
-                    Id(key),
-                    raw,
-                    location.plain_length,
-                    base_key=location.base_key or None,
-                    allow_delta=allow_delta,
+                data, depth = self._decode(
+                    blob_type, Id(key), raw, location.plain_length, location.base_key or None, True, None, levels
                 )
                 break
             except SnapstoreError as exc:
@@ -200,7 +220,7 @@ class BlobReader:
             raise error
         if blob_type is BlobType.TREE:
             self._trees.put(key, data)
-        return data
+        return data, depth
 
     def decode(
         self,
@@ -212,48 +232,78 @@ class BlobReader:
         base_key: int | None = None,
         allow_delta: bool = True,
         base: bytes | None = None,
+        levels: int | None = None,
     ) -> bytes:
         """Decrypts and decompresses a blob's envelope and checks it against its id.
 
-        A delta is rebuilt from its base (given, cached or read); the base must be a data
-        blob stored whole (SPEC.md section 6: chains are one level deep). `base_key`, when the
-        index gave one, must agree with the base id inside the authenticated envelope.
+        A delta is rebuilt from its base (given, cached or read, itself rebuilt when it is a
+        delta, at most `levels` deltas deep, by default as deep as the repository allows:
+        SPEC.md section 6). `base_key`, when the index
+        gave one, must agree with the base id inside the authenticated envelope.
         """
+        return self._decode(blob_type, wanted, envelope, plain_length, base_key, allow_delta, base, levels)[0]
+
+    def _decode(
+        self,
+        blob_type: BlobType,
+        wanted: Id,
+        envelope: bytes | memoryview,
+        plain_length: int | None,
+        base_key: int | None,
+        allow_delta: bool,
+        base: bytes | None,
+        levels: int | None,
+    ) -> tuple[bytes, int]:
+        """`decode`, and how many deltas deep the chain was (a given base counts as whole)."""
+        depth = 0
         framed = self._opener.open(BLOB_KIND[blob_type], envelope)
         base_id = compression.delta_base(framed)
         if base_id is not None:
             if not allow_delta or not deltas.may_be_delta(blob_type):
                 raise IntegrityError(f"blob {wanted.hex()} is a delta where only a whole blob may be")
+            levels = self._max_depth() if levels is None else levels
+            if levels < 1:
+                raise IntegrityError(
+                    f"delta blob {wanted.hex()} is deeper in a chain than the {self._max_depth()} "
+                    "deltas this repository allows"
+                )
             if base_key is not None and deltas.base_key(base_id) != base_key:
                 raise IntegrityError(f"delta blob {wanted.hex()} names another base than its index entry")
+            below = 0
             if base is None:
-                base = self.base(Id(base_id), wanted)
+                base, below = self._base(Id(base_id), wanted, levels - 1)
+            depth = below + 1
         data = compression.decompress(framed, plain_length, base)
         if keyed_hash(self._id_key, data) != wanted:
             raise IdMismatch(f"blob {wanted.hex()} does not match its id")
-        return data
+        return data, depth
 
-    def base(self, base_id: Id, for_delta: Id) -> bytes:
-        """A delta base's plaintext (a whole data blob), cached: bases are read again and again."""
+    def base(self, base_id: Id, for_delta: Id, levels: int | None = None) -> bytes:
+        """A delta base's plaintext, rebuilt from at most `levels` deltas (by default one fewer
+        than the repository allows), cached: bases are read again and again."""
+        levels = self._max_depth() - 1 if levels is None else levels
+        return self._base(base_id, for_delta, levels)[0]
+
+    def _base(self, base_id: Id, for_delta: Id, levels: int) -> tuple[bytes, int]:
         key = bytes(base_id)
-        cached = self._bases.get(key)
+        cached = self._bases.get(key, levels)
         if cached is not None:
             return cached
         try:
-            data = self.load(BlobType.DATA, base_id, allow_delta=False)
+            data, depth = self._load(BlobType.DATA, base_id, levels)
         except ObjectNotFound as exc:
             where = "is not in the index" if not self._index().lookup_all(base_id) else f"cannot be read: {exc}"
             raise ObjectNotFound(f"base blob {key.hex()} of delta blob {for_delta.hex()} {where}") from None
         except SnapstoreError as exc:
             raise type(exc)(f"base blob {key.hex()} of delta blob {for_delta.hex()}: {exc}") from None
-        self._bases.put(key, data)
-        return data
+        self._bases.put(key, data, depth)
+        return data, depth
 
-    def whole_base(self, blob_id: Id) -> bytes | None:
-        """A blob's plaintext if it can serve as a delta base (a data blob stored whole), else
-        None; a damaged one is no base (check reports the damage)."""
+    def base_plaintext(self, blob_id: Id) -> bytes | None:
+        """A data blob's plaintext for a new delta to be taken against, else None (unknown, a
+        tree, or damaged: check reports the damage)."""
         location = self._index().lookup(blob_id)
-        if location is None or not deltas.serves_as_base(location.type, location.is_delta):
+        if location is None or location.type is not BlobType.DATA:
             return None
         try:
             return self.base(blob_id, blob_id)
@@ -394,20 +444,33 @@ class BlobReader:
                 emit(key, BlobRead(blob_type, blob_id, error=unknown))
             else:
                 located.append(((blob_type, blob_id), location))
-        # Bases the deltas need that are not cached: fetched in the same plan, whole only.
+        # Bases the deltas need that are not cached, and theirs in turn down to whole blobs:
+        # fetched in the same plan.
         wanted = {(t, bytes(i)) for (t, i), _ in located}
-        candidates = deltas.bases_of(index, [loc for _, loc in located])
-        bases = {bytes(b) for ids in candidates.values() for b in ids}
-        to_fetch = sorted(b for b in bases if (BlobType.DATA, b) not in wanted and self._bases.get(b) is None)
-        for base_id, first in zip(to_fetch, index.lookup_run(b"".join(to_fetch)), strict=True):
-            if first is None:
-                continue
-            whole = first if deltas.serves_as_base(first.type, first.is_delta) else None
-            if whole is None:
-                whole = next(iter(deltas.whole_copies(index, base_id)), None)
-            if whole is not None:
+        candidates: dict[int, list[Id]] = {}
+        bases: set[bytes] = set()
+        level = [loc for _, loc in located]
+        max_depth = self._max_depth()
+        for _ in range(max_depth):
+            found = deltas.bases_of(index, level)
+            candidates.update(found)
+            fresh = {bytes(b) for ids in found.values() for b in ids} - bases
+            bases |= fresh
+            to_fetch = sorted(
+                b for b in fresh if (BlobType.DATA, b) not in wanted and self._bases.get(b, max_depth - 1) is None
+            )
+            level = []
+            for base_id, first in zip(to_fetch, index.lookup_run(b"".join(to_fetch)), strict=True):
+                if first is None or first.type is not BlobType.DATA:
+                    continue
+                whole = first if not first.is_delta else next(iter(deltas.whole_copies(index, base_id)), first)
                 located.append(((BlobType.DATA, Id(base_id)), whole))
-        fetched: dict[bytes, bytes] = {}  # plaintexts of this window's bases
+                wanted.add((BlobType.DATA, base_id))
+                if whole.is_delta:
+                    level.append(whole)
+            if not level:
+                break
+        fetched: dict[bytes, tuple[bytes, int]] = {}  # this window's bases, and their depths
         envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]] = {}  # deltas
 
         def decode_some(view: memoryview, start: int, blobs: list[tuple[Request, BlobLocation]]) -> None:
@@ -424,7 +487,7 @@ class BlobReader:
                     continue
                 if key[1] in bases and blob_type is BlobType.DATA:
                     with lock:
-                        fetched[key[1]] = data
+                        fetched[key[1]] = (data, 0)
                 if key in requested:
                     emit(key, BlobRead(blob_type, blob_id, data))
 
@@ -448,20 +511,40 @@ class BlobReader:
         for decoding in list(pool.map(fetch, plan_ranges(located))):
             for future in decoding:
                 future.result()
-        for base_key, base_data in fetched.items():  # later windows' deltas often share them
-            self._bases.put(base_key, base_data)
+        for base_key, (base_data, _) in fetched.items():  # later windows' deltas often share them
+            self._bases.put(base_key, base_data, 0)
 
-        def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> None:
+        def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> bool:
+            """Rebuilds one delta if its base is in; whether it is done with (rebuilt, or
+            found damaged)."""
             key, (envelope, loc) = item
-            found = (fetched.get(bytes(b)) for b in candidates.get(loc.base_key, ()))
+            ids = candidates.get(loc.base_key, ())
+            found = (ready.get(bytes(b)) or self._bases.get(bytes(b), max_depth - 1) for b in ids)
             base = next((b for b in found if b is not None), None)
+            if base is None:
+                return False
+            if base[1] >= max_depth:
+                return True  # too deep: read on its own below, which says so
             try:
-                data = self.decode(key[0], Id(key[1]), envelope, loc.plain_length, base_key=loc.base_key, base=base)
+                data = self.decode(key[0], Id(key[1]), envelope, loc.plain_length, base_key=loc.base_key, base=base[0])
             except SnapstoreError:
-                return
-            emit(key, BlobRead(key[0], Id(key[1]), data))
+                return True
+            if key[1] in bases and key[0] is BlobType.DATA:
+                with lock:
+                    fetched[key[1]] = (data, base[1] + 1)
+                self._bases.put(key[1], data, base[1] + 1)
+            if key in requested:
+                emit(key, BlobRead(key[0], Id(key[1]), data))
+            return True
 
-        list(pool.map(rebuild, [item for item in envelopes.items() if item[0] in requested]))
+        # Level by level: a chain's lowest delta first, as each base comes in.
+        todo = list(envelopes.items())
+        for _ in range(max_depth):
+            ready = dict(fetched)  # a round rebuilds on what earlier rounds rebuilt
+            done = list(pool.map(rebuild, todo))
+            todo = [item for item, finished in zip(todo, done, strict=True) if not finished]
+            if not todo or all(done) or not any(done):
+                break
 
         for key in requested:
             if key not in results:  # the planned copy failed: try every copy on its own

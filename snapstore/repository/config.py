@@ -12,6 +12,8 @@ Features:
     "delta-v1"  blobs may be stored as deltas (compression flag 0x02, pack header and index
                 file version 2; SPEC.md sections 6 to 8). New repositories have it; writers
                 store deltas only where it is present, so older readers are never surprised.
+    "delta-chains"  a delta's base may itself be a delta, up to a bounded depth, and delta
+                entries carry a generation (SPEC.md section 6). Only with "delta-v1".
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from snapstore.pack import MAX_PACK_SIZE
 
 REPOSITORY_VERSION = 1
 FEATURE_DELTAS = "delta-v1"
-KNOWN_FEATURES: frozenset[str] = frozenset({FEATURE_DELTAS})
+FEATURE_CHAINS = "delta-chains"
+KNOWN_FEATURES: frozenset[str] = frozenset({FEATURE_DELTAS, FEATURE_CHAINS})
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 
 
@@ -44,12 +47,17 @@ class RepositoryConfig:
     def new(
         cls, created: str, chunker: dict[str, tuple[int, int, int, int]], pack_size: int
     ) -> RepositoryConfig:
-        return cls(os.urandom(16), created, pack_size, dict(chunker), features=(FEATURE_DELTAS,))
+        return cls(os.urandom(16), created, pack_size, dict(chunker), features=(FEATURE_DELTAS, FEATURE_CHAINS))
 
     @property
     def deltas(self) -> bool:
         """Whether writers may store delta blobs here."""
         return FEATURE_DELTAS in self.features
+
+    @property
+    def delta_chains(self) -> bool:
+        """Whether writers may store a delta against a base that is itself a delta."""
+        return self.deltas and FEATURE_CHAINS in self.features
 
     def encode(self) -> bytes:
         return msgpack.packb(

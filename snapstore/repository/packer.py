@@ -27,6 +27,7 @@ from snapstore.crypto.idhash import blob_id as _hash
 from snapstore.crypto.idhash import object_id
 from snapstore.ids import Id
 from snapstore.index import deltas
+from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType, PackBlob, PackEntry
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Packer:
         data: bytes,
         *,
         blob_id: Id | None = None,
-        bases: Sequence[Id] = (),
+        bases: Sequence[Offer] = (),
     ) -> Future[SavedBlob]:
         """Saves in the background; blocks while the pipeline is full."""
         self._raise_pending_error()
@@ -144,23 +145,28 @@ class Packer:
         data: bytes,
         *,
         blob_id: Id | None = None,
-        bases: Sequence[Id] = (),
+        bases: Sequence[Offer] = (),
     ) -> SavedBlob:
         """Stores `data` unless the repository has it. `blob_id`, when given, must be its id
-        (a caller that hashed already); `bases` are candidate bases for a delta."""
+        (a caller that hashed already); `bases` are the bases a delta may be taken against
+        (`deltas.offer`: their chains leave room for one more delta)."""
         new_id = blob_id if blob_id is not None else _hash(self._id_key, data)
         with self._dedup_lock:
             if new_id in self._unstored or self._index.lookup(new_id) is not None:
                 return SavedBlob(new_id, len(data), 0)
             self._unstored.add(bytes(new_id))
         framed = compression.compress(data, self._level)
-        base_used = None
+        chosen = None
         if bases and deltas.may_be_delta(blob_type) and self._load_base is not None and data:
-            framed, base_used = self._smallest_delta(data, framed, bases)
+            framed, chosen = self._smallest_delta(data, framed, bases)
+        base_used = None if chosen is None else chosen.base
+        generation = 0 if chosen is None else chosen.generation
         envelope = self._sealer.seal(BLOB_KIND[blob_type], framed)
         full: list[PackBlob] | None = None
         with self._pack_lock:
-            self._open_blobs[blob_type].append(PackBlob(blob_type, new_id, envelope, len(data), base_used))
+            self._open_blobs[blob_type].append(
+                PackBlob(blob_type, new_id, envelope, len(data), base_used, generation)
+            )
             self._open_size[blob_type] += len(envelope)
             if self._open_size[blob_type] >= self._pack_size:
                 full, self._open_blobs[blob_type] = self._open_blobs[blob_type], []
@@ -169,22 +175,20 @@ class Packer:
             self._queue_upload(full)
         return SavedBlob(new_id, len(data), len(envelope), base_used)
 
-    def _smallest_delta(
-        self, data: bytes, plain: bytes, bases: Sequence[Id]
-    ) -> tuple[bytes, Id | None]:
+    def _smallest_delta(self, data: bytes, plain: bytes, bases: Sequence[Offer]) -> tuple[bytes, Offer | None]:
         assert self._load_base is not None
-        best, best_base = plain, None
+        best, best_offer = plain, None
         limit = DELTA_KEEP_RATIO * len(plain)
-        for base_id in dict.fromkeys(bases):  # in order, without repeats
-            base = self._load_base(base_id)
+        for offer in dict.fromkeys(bases):  # in order, without repeats
+            base = self._load_base(offer.base)
             if not base:
                 continue
-            framed = compression.compress_delta(data, base_id, base, self._level)
+            framed = compression.compress_delta(data, offer.base, base, self._level)
             if len(framed) < limit and len(framed) < len(best):
-                best, best_base = framed, base_id
+                best, best_offer = framed, offer
                 if len(framed) < DELTA_GOOD_ENOUGH * len(plain):
                     break
-        return best, best_base
+        return best, best_offer
 
     # -- packs ----------------------------------------------------------------------------
     def _queue_upload(self, blobs: list[PackBlob]) -> None:

@@ -36,6 +36,7 @@ from snapstore.errors import (
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.index.codec import IndexFile, decode_index, encode_index
+from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.repository.blob_reader import BlobRead, BlobReader
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
@@ -131,7 +132,12 @@ class Repository:
         self.listing_wait = LISTING_WAIT
         self.listing_poll = LISTING_POLL
         self.reader = BlobReader(
-            lambda: self.backend, lambda: self.index, self._opener, master_key.id_key, lambda: self.connections
+            lambda: self.backend,
+            lambda: self.index,
+            self._opener,
+            master_key.id_key,
+            lambda: self.connections,
+            lambda: deltas.max_depth(self.config.delta_chains),
         )
 
     # -- creating and opening -------------------------------------------------------------
@@ -331,12 +337,17 @@ class Repository:
             self.load_index(on_damaged)
             return
         self._superseded |= newly
-        for info, index_file in files:
-            if info.handle.name in self._superseded:
-                continue
-            for pack_id, entries in index_file.packs.items():
-                self.index.add_pack(pack_id, entries)
-            self._index_files.add(info.handle.name)
+        names = [info.handle.name for info, _ in files if info.handle.name not in self._superseded]
+        kept = [f for info, f in reversed(files) if info.handle.name not in self._superseded]
+        files.clear()
+
+        def records() -> Iterator[tuple[Id, tuple[bytes, bytes]]]:
+            while kept:  # each file goes once its records are copied out
+                yield from kept.pop().pack_records().items()
+
+        # All at once, as the files store their records: no Python object per blob.
+        self.index.add_records(records())
+        self._index_files.update(names)
         self.index.compact()
         if self._packs_listed:
             self._forget_unlisted_packs(self.list_packs())
@@ -492,7 +503,7 @@ class Repository:
         listed = self.list_packs()
         self._forget_unlisted_packs(listed)
         found, _ = self.read_unindexed_packs(listed, self.index.pack_ids())
-        found, _ = servable_entries(found, self.index)
+        found, _ = servable_entries(found, self.index, deltas.max_depth(self.config.delta_chains))
         for pack_id, entries in found.items():
             self.index.add_pack(pack_id, entries)
         self._unnamed.update(found)
@@ -524,7 +535,7 @@ class Repository:
                     compression_level=self.config.compression_level,
                     on_pack_stored=self._pack_stored,
                     uploads=self.connections,
-                    load_base=self.reader.whole_base if self.config.deltas else None,
+                    load_base=self.reader.base_plaintext if self.config.deltas else None,
                 )
             return self._packer
 
@@ -539,24 +550,42 @@ class Repository:
             self.write_index(IndexFile(packs=batch))
 
     def save_blob(
-        self, blob_type: BlobType, data: bytes, *, blob_id: Id | None = None, bases: Sequence[Id] = ()
+        self, blob_type: BlobType, data: bytes, *, blob_id: Id | None = None, bases: Sequence[Offer | Id] = ()
     ) -> SavedBlob:
-        """Stores a blob unless the repository has it. `bases` are candidate delta bases (data
-        blobs of an earlier snapshot); `blob_id` saves hashing again when the caller did."""
-        return self._writer().save(blob_type, data, blob_id=blob_id, bases=bases)
+        """Stores a blob unless the repository has it. `bases` are the delta bases offered
+        (`delta_offer`; a plain id is offered as itself when the rules allow a delta on it);
+        `blob_id` saves hashing again when the caller did."""
+        return self._writer().save(blob_type, data, blob_id=blob_id, bases=self._offers(bases))
 
     def submit_blob(
-        self, blob_type: BlobType, data: bytes, *, blob_id: Id | None = None, bases: Sequence[Id] = ()
+        self, blob_type: BlobType, data: bytes, *, blob_id: Id | None = None, bases: Sequence[Offer | Id] = ()
     ) -> Future[SavedBlob]:
-        return self._writer().submit(blob_type, data, blob_id=blob_id, bases=bases)
+        return self._writer().submit(blob_type, data, blob_id=blob_id, bases=self._offers(bases))
+
+    def _offers(self, bases: Sequence[Offer | Id]) -> list[Offer]:
+        offers = (b if isinstance(b, Offer) else self.offer_against(b) for b in bases)
+        return [o for o in offers if o is not None]
 
     def delta_base_of(self, blob_id: bytes) -> Id | None:
         """The base of a blob stored as a delta (None for a whole blob or an unknown one)."""
         location = self.index.lookup(blob_id)
         if location is None or not location.is_delta:
             return None
-        candidates = [b for b in deltas.base_candidates(self.index, location) if deltas.whole_copies(self.index, b)]
+        candidates = deltas.base_candidates(self.index, location)
         return candidates[0] if len(candidates) == 1 else None
+
+    def delta_offer(self, candidate: bytes) -> Offer | None:
+        """The base a new version of the data blob `candidate` may be stored against, by the
+        repository's delta rules (SPEC.md section 6); None when it offers none."""
+        if not self.config.deltas:
+            return None
+        return deltas.offer(self.index, candidate, self.config.delta_chains)
+
+    def offer_against(self, base: bytes) -> Offer | None:
+        """`base` itself as a delta base, when the rules allow one more delta on it."""
+        if not self.config.deltas:
+            return None
+        return deltas.offer_against(self.index, base, self.config.delta_chains)
 
     def flush(self) -> None:
         """Stores every pending pack, then an index file naming them (packs before index)."""
@@ -716,23 +745,41 @@ class Repository:
 
 
 def servable_entries(
-    packs: Mapping[Id, list[PackEntry]], index: BlobIndex
+    packs: Mapping[Id, list[PackEntry]], index: BlobIndex, max_depth: int = deltas.MAX_DEPTH
 ) -> tuple[dict[Id, list[PackEntry]], int]:
-    """These packs' entries without the deltas whose base is stored whole neither in `index`
-    nor among them (a pack left with no entry is left out), and how many deltas went. Packs
-    read from their own headers are indexed through this (resume, repair index)."""
-    whole = {
-        bytes(e.id)
-        for entries in packs.values()
-        for e in entries
-        if deltas.serves_as_base(e.type, e.base is not None)
+    """These packs' entries without the deltas whose chain reaches no whole copy, in `index` or
+    among them, within `max_depth` deltas (a pack left with no entry is left out), and how
+    many deltas went. Packs read from their own headers are indexed through this (resume,
+    repair index)."""
+    depth: dict[bytes, int] = {
+        bytes(e.id): 0 for entries in packs.values() for e in entries if deltas.serves_as_base(e.type, e.base is not None)
     }
+    in_index: dict[bytes, int | None] = {}
+    serving_deltas: set[PackEntry] = set()
+    waiting = [e for entries in packs.values() for e in entries if e.base is not None]
+    while waiting:
+        still = []
+        for entry in waiting:
+            assert entry.base is not None
+            base = bytes(entry.base)
+            below = depth.get(base)
+            if below is None:
+                if base not in in_index:
+                    in_index[base] = deltas.depth(index, base, limit=max_depth - 1)
+                below = in_index[base]
+            if below is not None and below < max_depth:
+                key = bytes(entry.id)
+                depth[key] = min(depth.get(key, below + 1), below + 1)
+                serving_deltas.add(entry)
+            else:
+                still.append(entry)
+        if len(still) == len(waiting):
+            break
+        waiting = still
     kept: dict[Id, list[PackEntry]] = {}
     dropped = 0
     for pack_id, entries in packs.items():
-        serving = [
-            e for e in entries if e.base is None or bytes(e.base) in whole or deltas.whole_copies(index, e.base)
-        ]
+        serving = [e for e in entries if e.base is None or e in serving_deltas]
         dropped += len(entries) - len(serving)
         if serving:
             kept[pack_id] = serving

@@ -80,8 +80,10 @@ def test_pack_round_trip(blobs: list[tuple[BlobType, Id, bytes, int]]) -> None:
         assert data[entry.offset : entry.offset + entry.length] == body
 
 
-# Whole blobs and deltas mixed at random, with any reserved flag bits: a delta names its base.
-pack_blobs = st.builds(PackBlob, blob_types, ids, st.binary(max_size=300), u32, st.none() | ids)
+# Whole blobs and deltas mixed at random: a delta names its base and has a generation.
+pack_blobs = st.builds(
+    PackBlob, blob_types, ids, st.binary(max_size=300), u32, st.none() | ids, st.integers(0, pack.MAX_GENERATION)
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -109,6 +111,7 @@ def test_pack_round_trip_with_deltas(blobs: list[PackBlob]) -> None:
             blob.base,
         )
         assert entry.is_delta == (blob.base is not None)
+        assert entry.generation == (blob.generation if blob.base is not None else 0)
         assert data[entry.offset : entry.offset + entry.length] == blob.envelope
 
 

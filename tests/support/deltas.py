@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime
 
+from snapstore import compression
+from snapstore.backend.base import Backend, FileType, Handle
+from snapstore.crypto.aead import Kind, Sealer
+from snapstore.crypto.kdf import TEST_KDF
+from snapstore.crypto.keys import unwrap_master_key
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
@@ -12,6 +18,18 @@ from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, encode_tree
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def repository_with_features(backend: Backend, features: tuple[str, ...], password: str) -> Repository:
+    """A new repository whose stored config lists only these features, as an older snapstore
+    wrote it (("delta-v1",): before `delta-chains`; (): before deltas)."""
+    repo = Repository.init(backend, password, kdf=TEST_KDF, pack_size=1 << 20)
+    (info,) = backend.list(FileType.KEY)
+    key = unwrap_master_key(backend.load(info.handle), password)
+    config = dataclasses.replace(repo.config, features=features)
+    backend.save(Handle(FileType.CONFIG), Sealer(key.encryption).seal(Kind.CONFIG, compression.compress(config.encode())))
+    repo.close()
+    return Repository.open(backend, password)
 
 
 def varied(size: int, seed: int) -> bytes:

@@ -1,10 +1,12 @@
 """Prune plan invariants with delta blobs, over random packs where some copies are deltas:
 
-- every used blob survives in a form that can be read: whole, or a delta whose base survives whole;
-- every delta left in a kept pack (used or not) has its base surviving whole, so the new index
+- every used blob survives in a form that can be read: whole, or a delta whose chain of bases
+  survives down to a whole copy within `deltas.MAX_DEPTH`;
+- every delta left in a kept pack (used or not) has such a chain surviving, so the new index
   names no delta nobody can read;
+- no used blob's chain grows deeper than the shallowest it had;
 - each blob is copied at most once, and kept, deleted and repacked packs partition the input;
-- a used blob whose every copy is a delta against a base stored whole nowhere is reported;
+- a used blob none of whose copies has a chain ending in a whole copy is reported;
 - the plan does not depend on the order of the input.
 """
 
@@ -14,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapstore.ids import Id
+from snapstore.index.deltas import MAX_DEPTH
 from snapstore.pack import FLAG_DELTA, BlobType, PackEntry
 from snapstore.prune import PackContents, PrunePlan, blob_key, plan_prune
 
@@ -32,7 +35,7 @@ def key(number: int) -> bytes:
 def repositories(draw: st.DrawFn) -> tuple[dict[Id, PackContents], set[bytes]]:
     """Data blobs 0..n-1; each copy of a blob is whole or (sometimes) a delta against another
     blob, which may be stored whole, only as a delta, or not at all."""
-    blob_count = draw(st.integers(2, 20))
+    blob_count = draw(st.integers(2, 24))
     lengths = draw(st.lists(st.integers(1, 5000), min_size=blob_count, max_size=blob_count))
     packs: dict[Id, PackContents] = {}
     for number in range(draw(st.integers(0, 10))):
@@ -41,8 +44,9 @@ def repositories(draw: st.DrawFn) -> tuple[dict[Id, PackContents], set[bytes]]:
         )
         entries, offset = [], 0
         for blob in members:
-            base = draw(st.one_of(st.none(), st.integers(0, blob_count + 2)))
-            if base == blob:
+            # a base anywhere, or the blob before it: long chains, some deeper than allowed
+            base = draw(st.one_of(st.none(), st.integers(0, blob_count + 2), st.just(blob - 1)))
+            if base == blob or base == -1:
                 base = None
             flags, base_id = (0, None) if base is None else (FLAG_DELTA, bid(base))
             entries.append(
@@ -73,23 +77,18 @@ def test_plan_invariants_with_deltas(
     assert plan.keep | plan.delete | repacked == set(packs)
     assert not (plan.keep & plan.delete or plan.keep & repacked or plan.delete & repacked)
     stays = surviving(packs, plan)
-    whole = {blob_key(e.type, e.id) for e in stays if e.base is None}
-    readable = whole | {
-        blob_key(e.type, e.id) for e in stays if e.base is not None and key_of(e.base) in whole
-    }
-    # Every used blob that could be kept readable is; the others are reported.
-    assert used - plan.missing_bases.keys() <= readable
-    for blob in plan.missing_bases:
-        assert all(
-            e.base is not None and key_of(e.base) not in all_whole(packs)
-            for p in packs.values()
-            for e in p.entries
-            if blob_key(e.type, e.id) == blob
-        )
-    # No delta stays behind in a kept pack without its base.
+    after = depths(stays)
+    before = depths([e for p in packs.values() for e in p.entries])
+    # Every used blob that could be kept readable is, no deeper than before; the others are
+    # reported.
+    assert used - plan.missing_bases.keys() <= after.keys()
+    for blob in used - plan.missing_bases.keys():
+        assert after[blob] <= before[blob]
+    assert plan.missing_bases.keys() == used - before.keys() - plan.missing
+    # No delta stays behind in a kept pack without a chain to a whole copy.
     for pack_id in plan.keep:
         for entry in packs[pack_id].entries:
-            assert entry.base is None or key_of(entry.base) in whole
+            assert entry.base is None or after.get(key_of(entry.base), MAX_DEPTH) < MAX_DEPTH
     # Copies are made once, out of the pack and place the plan says.
     copied = [blob_key(e.type, e.id) for entries in plan.repack.values() for e in entries]
     assert len(copied) == len(set(copied))
@@ -106,5 +105,44 @@ def key_of(base: Id) -> bytes:
     return blob_key(BlobType.DATA, base)
 
 
-def all_whole(packs: dict[Id, PackContents]) -> set[bytes]:
-    return {blob_key(e.type, e.id) for p in packs.values() for e in p.entries if e.base is None}
+def depths(entries: list[PackEntry]) -> dict[bytes, int]:
+    """Each blob's shallowest chain to a whole copy among `entries`, if at most MAX_DEPTH
+    deltas deep: relaxed until nothing changes (a reference independent of prune's own)."""
+    found: dict[bytes, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for e in entries:
+            if e.base is None:
+                d: int | None = 0
+            else:
+                below = found.get(key_of(e.base))
+                d = None if below is None else below + 1
+            k = blob_key(e.type, e.id)
+            if d is not None and d <= MAX_DEPTH and d < found.get(k, MAX_DEPTH + 1):
+                found[k] = d
+                changed = True
+    return found
+
+
+def chain_pack(length: int) -> dict[Id, PackContents]:
+    """One pack: blob 0 whole, blob i a delta against blob i - 1."""
+    entries = tuple(
+        PackEntry(BlobType.DATA, bid(i), i * 10, 10, 100, FLAG_DELTA if i else 0, bid(i - 1) if i else None)
+        for i in range(length)
+    )
+    return {Id((1000).to_bytes(32, "big")): PackContents(length * 10 + HEADER, entries)}
+
+
+def test_a_used_delta_keeps_its_whole_chain_and_no_more() -> None:
+    packs = chain_pack(MAX_DEPTH + 3)
+    plan = plan_prune(packs, {key(5)}, 0.0)
+    (kept,) = plan.repack.values()
+    assert [e.id for e in kept] == [bid(i) for i in range(6)]  # 5 and the bases under it
+    assert not plan.missing_bases and plan.blobs_used == 6
+
+
+def test_a_chain_deeper_than_allowed_stops_prune() -> None:
+    packs = chain_pack(MAX_DEPTH + 2)  # blob MAX_DEPTH + 1 sits MAX_DEPTH + 1 deltas deep
+    plan = plan_prune(packs, {key(MAX_DEPTH), key(MAX_DEPTH + 1)}, 0.0)
+    assert plan.missing_bases == {key(MAX_DEPTH + 1): key(MAX_DEPTH)}

@@ -15,7 +15,8 @@ Regenerate only for a deliberate format change, in the same commit as the SPEC.m
     pack.json      a pack of three blobs byte by byte, its header and its index entry
     snapshot.json  two trees and a snapshot, as msgpack and as a stored object
     deltas.json    a delta blob (compression flag 0x02) against a whole base, sealed; a
-                   version 2 pack holding both; the version 2 index file naming it
+                   version 2 pack holding both; the version 2 index file naming it; and
+                   (delta-chains) a delta of that delta, generation 2, in a pack of its own
     chunk_lists.json  the chunk-list cut rule on fixed ids, the list blobs' ids, and a
                    version 2 tree whose file node names them in "content_lists"
     special_nodes.json  a version 3 tree holding a FIFO, a socket, a character and a block
@@ -550,6 +551,13 @@ DELTA_ZSTD_FRAME = bytes.fromhex(
 )
 
 
+# A second version on top of DELTA_DATA (feature delta-chains): a delta of a delta, generation 2.
+CHAIN_DATA = DELTA_DATA.replace(b"|boosted status 444|", b"|deleted status 444|")
+CHAIN_GENERATION = 2
+# Its zstd frame against DELTA_DATA as a raw-content dictionary (libzstd 1.5.7, level 3).
+CHAIN_ZSTD_FRAME = bytes.fromhex("28b52ffd603c04bd000018303030050074400557e60efefc941562bc5d134b8105")
+
+
 def entry_json(e: PackEntry) -> dict[str, Any]:
     return {
         "type_byte": int(e.type),
@@ -615,6 +623,51 @@ def delta_vectors() -> dict[str, Any]:
             "blob_id_hex": data_id.hex(),
             "framed_hex": framed.hex(),
             "envelope": delta_entry,
+        },
+        "pack": {
+            "header": header_seal,
+            "entries": [entry_json(e) for e in entries],
+            "pack_hex": data.hex(),
+            "pack_id_hex": pack_id.hex(),
+        },
+        "index_plaintext_hex": encode_index(IndexFile(packs={pack_id: entries})).hex(),
+        "chain": chain_vectors(sealer, data_id),
+    }
+
+
+def chain_vectors(sealer: Sealer, base_id: Id) -> dict[str, Any]:
+    """The delta-chains part of deltas.json: a delta whose base is the delta above, alone in
+    a second pack, its entry carrying generation 2; sealed by the same writer after the first
+    pack (counters 3 and 4)."""
+    chain_id = blob_id(ID_KEY, CHAIN_DATA)
+    framed = b"\x02" + base_id + CHAIN_ZSTD_FRAME
+    assert decompress(framed, len(CHAIN_DATA), DELTA_DATA) == CHAIN_DATA
+    entry = _envelope_entry(sealer, Kind.DATA_BLOB, framed, 3)
+    header_seal: dict[str, Any] = {}
+
+    def seal_header(header: bytes) -> bytes:
+        header_seal.update(_envelope_entry(sealer, Kind.PACK_HEADER, stored(header), 4))
+        header_seal["header_plaintext_hex"] = header.hex()
+        return bytes.fromhex(header_seal["envelope_hex"])
+
+    blob = PackBlob(
+        BlobType.DATA, chain_id, bytes.fromhex(entry["envelope_hex"]), len(CHAIN_DATA), base_id, CHAIN_GENERATION
+    )
+    data, entries = pack.assemble([blob], seal_header)
+    pack_id = object_id(data)
+    return {
+        "about": (
+            "Feature delta-chains (SPEC.md sections 6 to 8): a delta whose base is the delta "
+            "above, so reading it rebuilds the first delta from its whole base, then this one "
+            "from that. Its entry's flags are 0x05: the delta bit and generation 2 in bits "
+            "1-7. The zstd frame may differ between zstd versions (check it by decoding)."
+        ),
+        "generation": CHAIN_GENERATION,
+        "delta": {
+            "plaintext_hex": CHAIN_DATA.hex(),
+            "blob_id_hex": chain_id.hex(),
+            "framed_hex": framed.hex(),
+            "envelope": entry,
         },
         "pack": {
             "header": header_seal,

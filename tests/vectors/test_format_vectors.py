@@ -31,6 +31,7 @@ from snapstore.crypto.keys import MasterKey, key_file_info, unwrap_master_key
 from snapstore.crypto.paper import PaperKey, decode_paper_key, encode_paper_key
 from snapstore.errors import DecompressionError, IntegrityError, PaperKeyError
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.pack import BlobType, PackBlob, PackEntry
 from snapstore.repository.config import RepositoryConfig
@@ -493,6 +494,68 @@ def test_version_2_index_file() -> None:
     ((row_pack, records, bases),) = raw["packs"]
     assert row_pack == pack_id and len(records) == 2 * 46 and bases == entries[1].base
     assert records[46 + 1] == pack.FLAG_DELTA
+
+
+def test_delta_chain_pack_and_index() -> None:
+    """Feature delta-chains: a delta of a delta, generation 2 in its entry's flags."""
+    doc = load("deltas.json")
+    chain = doc["chain"]
+    encryption_key = h(doc["encryption_key_hex"])
+    sealer = Sealer(encryption_key, session_id=h(doc["session_id_hex"]))
+    for _ in range(3):  # the same writer sealed the first pack with counters 0 to 2
+        sealer.seal(Kind.DATA_BLOB, b"")
+    framed = h(chain["delta"]["framed_hex"])
+    base_plain, data = h(doc["delta"]["plaintext_hex"]), h(chain["delta"]["plaintext_hex"])
+    assert framed[0] == DELTA and framed[1:33] == h(doc["delta"]["blob_id_hex"])
+    assert decompress(framed, len(data), base_plain) == data
+    assert blob_id(h(doc["id_key_hex"]), data).hex() == chain["delta"]["blob_id_hex"]
+    check_envelope(sealer, chain["delta"]["envelope"], encryption_key)
+    (entry,) = [
+        PackEntry(BlobType(e["type_byte"]), Id.from_hex(e["blob_id_hex"]), e["offset"], e["length"],
+                  e["plain_length"], e["flags"], Id.from_hex(e["base_hex"]))
+        for e in chain["pack"]["entries"]
+    ]  # fmt: skip
+    assert entry.flags == 0x05 == pack.FLAG_DELTA | chain["generation"] << 1 and entry.generation == 2
+    header = chain["pack"]["header"]
+    plaintext = h(header["header_plaintext_hex"])
+    assert plaintext[:5] == b"\x02\x01\x00\x00\x00" and plaintext[5 + 1] == 0x05
+    assert pack.decode_header(plaintext) == [entry]
+    blob = PackBlob(entry.type, entry.id, h(chain["delta"]["envelope"]["envelope_hex"]), entry.plain_length,
+                    entry.base, chain["generation"])  # fmt: skip
+
+    def seal_header(header_plaintext: bytes) -> bytes:
+        assert header_plaintext == plaintext
+        check_envelope(sealer, header, encryption_key)
+        return h(header["envelope_hex"])
+
+    data_bytes, assembled = pack.assemble([blob], seal_header)
+    assert assembled == [entry] and data_bytes.hex() == chain["pack"]["pack_hex"]
+    pack_id = Id.from_hex(chain["pack"]["pack_id_hex"])
+    index_plaintext = h(chain["index_plaintext_hex"])
+    assert encode_index(IndexFile(packs={pack_id: [entry]})) == index_plaintext
+    assert decode_index(index_plaintext) == IndexFile(packs={pack_id: [entry]})
+    assert msgpack.unpackb(index_plaintext)["packs"][0][1][1] == 0x05  # the record's flags
+
+
+def test_delta_chain_reads_back_through_the_repository() -> None:
+    """Both packs stored: the chained delta is rebuilt from the first delta, itself rebuilt
+    from the whole base, in a repository with delta-chains; without it, the chain is refused."""
+    doc = load("deltas.json")
+    for features, readable in ((("delta-v1", "delta-chains"), True), (("delta-v1",), False)):
+        repo = vector_repository(doc)
+        repo.config = RepositoryConfig(repository_id=bytes(16), created="", features=features)
+        for part in (doc, doc["chain"]):
+            pack_id = Id.from_hex(part["pack"]["pack_id_hex"])
+            repo.backend.save(Handle(FileType.PACK, pack_id.hex()), h(part["pack"]["pack_hex"]))
+            repo.index.add_pack(pack_id, repo.read_pack_header(pack_id))
+        top = Id.from_hex(doc["chain"]["delta"]["blob_id_hex"])
+        if readable:
+            assert repo.load_blob(BlobType.DATA, top) == h(doc["chain"]["delta"]["plaintext_hex"])
+            location = repo.index.lookup(top)
+            assert location is not None and deltas.generation(top, location) == 2
+        else:
+            with pytest.raises(IntegrityError):
+                repo.load_blob(BlobType.DATA, top)
 
 
 # -- chunk_lists.json -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from snapstore.archiver.source import ChunkingProfile
 from snapstore.backend.memory import MemoryBackend
 from snapstore.crypto.kdf import TEST_KDF
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.content import chunk_ids
@@ -85,8 +86,10 @@ def test_a_repository_without_the_feature_gets_no_deltas_and_no_chunk_lists(days
     assert node is not None and node.content and not node.content_lists
 
 
-def test_deltas_are_never_chained(repo: Repository, days: tuple[bytes, bytes]) -> None:
-    """Day 3 against day 2, whose chunks are deltas: the bases are day 1's whole blobs."""
+def test_without_chains_deltas_are_never_chained(repo: Repository, days: tuple[bytes, bytes]) -> None:
+    """In a repository with `delta-v1` only, day 3 against day 2, whose chunks are deltas: the
+    bases are day 1's whole blobs."""
+    object.__setattr__(repo.config, "features", ("delta-v1",))
     backup(repo, days[0])
     backup(repo, days[1], day=1)
     edited = set(random.Random(9).sample(range(40_000), 800))
@@ -98,6 +101,36 @@ def test_deltas_are_never_chained(repo: Repository, days: tuple[bytes, bytes]) -
             assert base is not None
             base_location = repo.index.lookup(base)
             assert base_location is not None and not base_location.is_delta
+    assert_repository_ok(repo)
+
+
+def test_with_chains_bases_follow_the_data(repo: Repository) -> None:
+    """Night after night of a dump with a few rows changing each night: each changed chunk is
+    stored against its skip-delta base (mostly the night before), chains stay within
+    `deltas.MAX_DEPTH`, every night restores byte for byte, and the check is clean."""
+    count = 20_000
+    rng = random.Random(5)
+    edited: set[int] = set()
+    nights, results = [], []
+    for night in range(10):
+        edited |= set(rng.sample(range(count), 40))
+        nights.append(rows(count, edited, seed=3) + str(night).encode())
+        results.append(backup(repo, nights[-1], day=night))
+    assert all(r.snapshot.summary.deltas_added > 0 for r in results[1:])
+    depths = {}
+    against_delta = 0
+    for blob_id, location in repo.index.entries():
+        if location.is_delta:
+            depths[bytes(blob_id)] = deltas.depth(repo.index, blob_id)
+            base = repo.delta_base_of(blob_id)
+            assert base is not None and location.flags >> 1 >= 1  # a generation is recorded
+            base_location = repo.index.lookup(base)
+            assert base_location is not None
+            against_delta += base_location.is_delta
+    assert against_delta > 0  # chains: some bases are deltas themselves
+    assert all(d is not None and d <= deltas.MAX_DEPTH for d in depths.values())
+    for result, data in zip(results, nights, strict=True):
+        assert content(repo, result) == data
     assert_repository_ok(repo)
 
 
@@ -133,6 +166,11 @@ def test_huge_files_list_their_chunks_in_blobs_that_are_deltas(repo: Repository,
     assert_repository_ok(repo)
 
 
+def bases_for(stream: ParentStream, blob_id: bytes, size: int) -> list[Id]:
+    """The ids of the bases the stream offers for a new chunk."""
+    return [offer.base for offer in stream.candidates(blob_id, size)]
+
+
 def stream_with(repo: Repository, chunks: list[bytes]) -> tuple[ParentStream, list[Id]]:
     ids = [repo.save_blob(BlobType.DATA, c).id for c in chunks]
     repo.flush()
@@ -142,33 +180,33 @@ def stream_with(repo: Repository, chunks: list[bytes]) -> tuple[ParentStream, li
 def test_alignment_offers_the_chunk_at_the_same_offset_into_the_gap(repo: Repository) -> None:
     chunks = [bytes([n]) * 1000 for n in range(10)]
     stream, ids = stream_with(repo, chunks)
-    assert stream.candidates(ids[0], 1000) == []  # a match: no bases
-    assert stream.candidates(ids[1], 1000) == []
+    assert bases_for(stream, ids[0], 1000) == []  # a match: no bases
+    assert bases_for(stream, ids[1], 1000) == []
     # parent chunks 2..4 replaced by new ones of the same sizes
-    assert stream.candidates(b"\x01" * 32, 1000)[0] == ids[2]
-    assert stream.candidates(b"\x02" * 32, 1000)[0] == ids[3]
-    assert set(stream.candidates(b"\x03" * 32, 1000)) == {ids[4], ids[5], ids[3]}
-    assert stream.candidates(ids[5], 1000) == []
+    assert bases_for(stream, b"\x01" * 32, 1000)[0] == ids[2]
+    assert bases_for(stream, b"\x02" * 32, 1000)[0] == ids[3]
+    assert set(bases_for(stream, b"\x03" * 32, 1000)) == {ids[4], ids[5], ids[3]}
+    assert bases_for(stream, ids[5], 1000) == []
     # a longer new chunk after a match: the parent chunk under its middle comes first
-    assert stream.candidates(b"\x04" * 32, 1800)[0] == ids[6]
-    assert stream.candidates(b"\x05" * 32, 1000)[0] == ids[8]
+    assert bases_for(stream, b"\x04" * 32, 1800)[0] == ids[6]
+    assert bases_for(stream, b"\x05" * 32, 1000)[0] == ids[8]
 
 
 def test_kept_deltas_move_the_alignment(repo: Repository) -> None:
     chunks = [bytes([n]) * 1000 for n in range(20)]
     stream, ids = stream_with(repo, chunks)
     # nothing matches: without news from the packer, offsets align one to one
-    assert stream.candidates(b"\x10" * 32, 1000)[0] == ids[0]
+    assert bases_for(stream, b"\x10" * 32, 1000)[0] == ids[0]
     start = stream.offset
-    offered = stream.candidates(b"\x11" * 32, 1000)
+    offered = bases_for(stream, b"\x11" * 32, 1000)
     assert offered[0] == ids[1] and ids[2] in offered
     # the packer kept the chunk at 1000 as a delta against parent chunk 2 (at 2000): the
     # new stream runs a chunk behind the parent from here
     stream.kept(start, ids[2])
-    assert stream.candidates(b"\x12" * 32, 1000)[0] == ids[3]
-    assert stream.candidates(b"\x13" * 32, 1000)[0] == ids[4]
+    assert bases_for(stream, b"\x12" * 32, 1000)[0] == ids[3]
+    assert bases_for(stream, b"\x13" * 32, 1000)[0] == ids[4]
     # a base that was never offered for that chunk teaches nothing
     start = stream.offset
-    stream.candidates(b"\x14" * 32, 1000)
+    bases_for(stream, b"\x14" * 32, 1000)
     stream.kept(start, ids[15])
-    assert stream.candidates(b"\x15" * 32, 1000)[0] == ids[6]
+    assert bases_for(stream, b"\x15" * 32, 1000)[0] == ids[6]

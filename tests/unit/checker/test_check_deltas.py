@@ -20,8 +20,8 @@ from snapstore.prune import PruneOptions, prune
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.tree import Node, NodeType
-from tests.conftest import assert_repository_ok, reopen
-from tests.support.deltas import edited, snapshot_of, varied
+from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.deltas import edited, repository_with_features, snapshot_of, varied
 
 
 def file_node(content: list[Id] | None = None, lists: list[Id] | None = None) -> Node:
@@ -166,9 +166,12 @@ def test_a_missing_base_is_reported_for_each_delta_and_stops_prune(
     assert state(repo.backend) == before
 
 
-def test_a_delta_whose_base_is_only_a_delta_is_a_chain(repo: Repository) -> None:
+@pytest.mark.parametrize("chains", [False, True], ids=["delta-v1", "delta-chains"])
+def test_a_delta_whose_base_is_only_a_delta(backend: Backend, chains: bool) -> None:
     """`mid` is stored whole, `top` as a delta against it; then `mid`'s whole copy goes and a
-    delta copy of it (against `root`) is all that is left: a chain two levels deep."""
+    delta copy of it (against `root`) is all that is left: a chain two levels deep. Without
+    `delta-chains` that is a finding; with it, a chain like any other."""
+    repo = repository_with_features(backend, ("delta-v1", "delta-chains") if chains else ("delta-v1",), PASSWORD)
     root_data = varied(150_000, 10)
     mid_data = edited(root_data, 11)
     root = repo.save_blob(BlobType.DATA, root_data).id
@@ -192,12 +195,16 @@ def test_a_delta_whose_base_is_only_a_delta_is_a_chain(repo: Repository) -> None
     repo.backend.remove(Handle(FileType.PACK, mid_pack.hex()))
     repo.backend.remove(mid_index)
     report = check(repo, read_data=False)
+    if chains:
+        assert report.ok and check(repo).ok
+        assert reopen(repo).load_blob(BlobType.DATA, top.id) == edited(mid_data, 12)
+        return
     chain = only(report, F.DELTA_CHAIN)
     assert chain.error and chain.subject == top.id.hex() and mid.hex() in chain.message
     assert chain.snapshots == [snap.short_id]
     read = check(repo)
     assert [f.subject for f in read.errors] == [top.id.hex()], [str(f) for f in read.errors]
-    with pytest.raises(IntegrityError, match="nothing was deleted.*base is stored whole in no"):
+    with pytest.raises(IntegrityError, match="nothing was deleted.*chain of bases ends in no whole copy"):
         prune(reopen(repo))
 
 

@@ -1,5 +1,6 @@
 """Delta blobs in the repository: when the writer stores one, how a reader rebuilds it, and the
-one-level chain rule (SPEC.md section 6): a base is always a whole data blob.
+chain rules (SPEC.md section 6): with `delta-chains` a base may be a delta, at most
+`deltas.MAX_DEPTH` deep; in a repository with only `delta-v1` a base is always a whole data blob.
 
 Fixtures that a correct writer never produces (a delta of a delta, a tree delta, a delta
 against the wrong base) are built with the repository's own keys and `write_pack`, as a buggy
@@ -19,16 +20,17 @@ from snapstore.backend.base import FileType, Handle
 from snapstore.backend.memory import MemoryBackend
 from snapstore.checker.checker import CheckOptions, check_repository
 from snapstore.crypto.aead import Kind, Opener, Sealer
-from snapstore.crypto.kdf import TEST_KDF
 from snapstore.crypto.keys import MasterKey, unwrap_master_key
 from snapstore.errors import AuthenticationFailed, IdMismatch, IntegrityError, ObjectNotFound
 from snapstore.ids import Id
+from snapstore.index import deltas
 from snapstore.index.codec import IndexFile
-from snapstore.pack import BlobType, PackBlob
-from snapstore.repository.config import FEATURE_DELTAS, RepositoryConfig
-from snapstore.repository.packer import DELTA_KEEP_RATIO
+from snapstore.pack import MAX_GENERATION, BlobType, PackBlob
+from snapstore.repository.config import FEATURE_CHAINS, FEATURE_DELTAS, RepositoryConfig
+from snapstore.repository.packer import DELTA_KEEP_RATIO, SavedBlob
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.deltas import repository_with_features
 
 
 def dump_like(seed: int, size: int = 200_000) -> bytes:
@@ -59,13 +61,19 @@ def key_of(blob_id: bytes) -> int:
 
 
 def store_raw(
-    repo: Repository, blob_type: BlobType, blob_id: Id, framed: bytes, plain: int, base: Id | None
+    repo: Repository,
+    blob_type: BlobType,
+    blob_id: Id,
+    framed: bytes,
+    plain: int,
+    base: Id | None,
+    generation: int = 0,
 ) -> None:
     """Stores one blob with exactly this compression frame, indexed, as a writer with the key
     could: the format checks are the reader's."""
     kind = Kind.DATA_BLOB if blob_type is BlobType.DATA else Kind.TREE_BLOB
     envelope = Sealer(master_key(repo).encryption).seal(kind, framed)
-    pack_id, entries, _ = repo.write_pack([PackBlob(blob_type, blob_id, envelope, plain, base)])
+    pack_id, entries, _ = repo.write_pack([PackBlob(blob_type, blob_id, envelope, plain, base, generation)])
     repo.write_index(IndexFile(packs={pack_id: entries}))
     repo.index.add_pack(pack_id, entries)
 
@@ -97,29 +105,22 @@ def flip(repo: Repository, blob_id: bytes, at: int) -> None:
 # -- the feature flag -------------------------------------------------------------------------
 
 
-def test_a_new_repository_has_the_delta_feature(repo: Repository) -> None:
-    assert FEATURE_DELTAS == "delta-v1"
-    assert repo.config.features == ("delta-v1",) and repo.config.deltas
+def test_a_new_repository_has_the_delta_features(repo: Repository) -> None:
+    assert FEATURE_DELTAS == "delta-v1" and FEATURE_CHAINS == "delta-chains"
+    assert repo.config.features == ("delta-v1", "delta-chains") and repo.config.delta_chains
     again = Repository.open(repo.backend, PASSWORD)
-    assert again.config.features == ("delta-v1",) and again.config.deltas
+    assert again.config.features == ("delta-v1", "delta-chains") and again.config.delta_chains
     sealed = repo.backend.load(Handle(FileType.CONFIG))
     doc = msgpack.unpackb(
         compression.decompress(Opener(master_key(repo).encryption).open(Kind.CONFIG, sealed))
     )
-    assert doc["v"] == 1 and doc["features"] == ["delta-v1"]
+    assert doc["v"] == 1 and doc["features"] == ["delta-v1", "delta-chains"]
     assert_repository_ok(repo)
 
 
 def old_repository(backend: MemoryBackend) -> Repository:
     """A repository whose config has no features, as snapstore wrote before deltas."""
-    repo = Repository.init(backend, PASSWORD, kdf=TEST_KDF, pack_size=1 << 20)
-    config = dataclasses.replace(repo.config, features=())
-    sealed = Sealer(master_key(repo).encryption).seal(
-        Kind.CONFIG, compression.compress(config.encode())
-    )
-    backend.save(Handle(FileType.CONFIG), sealed)
-    repo.close()
-    return Repository.open(backend, PASSWORD)
+    return repository_with_features(backend, (), PASSWORD)
 
 
 def test_without_the_feature_bases_are_ignored(backend: MemoryBackend) -> None:
@@ -222,9 +223,15 @@ def test_submit_blob_with_bases(repo: Repository) -> None:
     assert_repository_ok(repo)
 
 
-def test_a_delta_is_never_a_base(repo: Repository) -> None:
-    """Chains stay one level deep: a candidate stored as a delta is passed over, so the next
-    day's blob is stored whole or as a delta of a whole blob."""
+def depth_one(backend: MemoryBackend) -> Repository:
+    """A repository with `delta-v1` only, as snapstore wrote before `delta-chains`."""
+    return repository_with_features(backend, (FEATURE_DELTAS,), PASSWORD)
+
+
+def test_without_chains_a_delta_is_never_a_base(backend: MemoryBackend) -> None:
+    """In a `delta-v1` repository chains stay one level deep: a candidate stored as a delta is
+    passed over, so the next day's blob is stored whole or as a delta of a whole blob."""
+    repo = depth_one(backend)
     day1 = repo.save_blob(BlobType.DATA, OLD)
     repo.flush()
     day2 = repo.save_blob(BlobType.DATA, NEW, bases=[day1.id])
@@ -360,7 +367,8 @@ def test_a_delta_against_the_wrong_base_is_refused(repo: Repository) -> None:
     check_finds(repo, repo.hash_blob(NEW))
 
 
-def test_a_delta_of_a_delta_is_refused(repo: Repository) -> None:
+def test_without_chains_a_delta_of_a_delta_is_refused(backend: MemoryBackend) -> None:
+    repo = depth_one(backend)
     old, new = saved_pair(repo)
     data = edit(NEW, 20_000)
     framed = compression.compress_delta(data, bytes(new), NEW)
@@ -388,6 +396,123 @@ def test_a_tree_delta_is_refused(repo: Repository) -> None:
 
 def test_config_deltas_property() -> None:
     config = RepositoryConfig.new("now", {"files": (1, 2, 4, 2)}, 1234)
-    assert config.deltas and config.features == (FEATURE_DELTAS,)
+    assert config.deltas and config.features == (FEATURE_DELTAS, FEATURE_CHAINS)
     assert not dataclasses.replace(config, features=()).deltas
+    assert not dataclasses.replace(config, features=(FEATURE_CHAINS,)).delta_chains  # needs delta-v1
+    assert not dataclasses.replace(config, features=(FEATURE_DELTAS,)).delta_chains
     assert RepositoryConfig.decode(dataclasses.replace(config, features=()).encode()).features == ()
+
+
+# -- chains (feature delta-chains) ------------------------------------------------------------
+
+
+def nightly_versions(count: int) -> list[bytes]:
+    """One chunk's versions night after night: each a small edit of the one before."""
+    versions = [OLD]
+    for night in range(1, count):
+        versions.append(edit(versions[-1], (night * 7919) % (len(OLD) - 5)))
+    return versions
+
+
+def test_bases_follow_the_data_by_skip_deltas(repo: Repository) -> None:
+    """Each night's version is offered its skip-delta base (generation g against the newest
+    version whose generation is at most g & (g - 1)); chains stay shallow, every version
+    reads back, and the check is clean."""
+    saved = [repo.save_blob(BlobType.DATA, OLD)]
+    repo.flush()
+    root_generation = bytes(saved[0].id)[0] % deltas.STAGGER
+    for data in nightly_versions(40)[1:]:
+        offer = repo.delta_offer(saved[-1].id)
+        assert offer is not None
+        saved.append(repo.save_blob(BlobType.DATA, data, bases=[offer]))
+        assert saved[-1].delta and saved[-1].base == offer.base
+        repo.flush()
+    generations = [root_generation] + [deltas.generation(s.id, repo.index.lookup(s.id)) for s in saved[1:]]
+    assert generations == list(range(root_generation, root_generation + 40))
+    for version, blob in enumerate(saved[1:], start=1):
+        g = generations[version]
+        # the base is the newest earlier version within the chain with generation <= g & (g-1)
+        expected = max((v for v in range(version) if generations[v] <= g & (g - 1)), default=0)
+        expected_base = saved[expected].id
+        # a version deeper than allowed falls back to the root; that does not happen here
+        assert blob.base == expected_base, (version, g)
+    depths = [deltas.depth(repo.index, s.id) for s in saved]
+    assert max(d for d in depths if d is not None) <= 6 and None not in depths
+    reader = reopen(repo)
+    for blob, data in zip(saved, nightly_versions(40), strict=True):
+        assert reader.load_blob(BlobType.DATA, blob.id) == data
+    assert [r.data for r in reader.read_blobs((BlobType.DATA, s.id) for s in reversed(saved))] == list(
+        reversed(nightly_versions(40))
+    )
+    assert_repository_ok(repo)
+
+
+def test_a_chain_past_the_last_generation_starts_anew(repo: Repository) -> None:
+    """A version whose generation would pass pack.MAX_GENERATION is offered nothing: it is
+    stored whole and starts a new chain."""
+    base = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    data = edit(OLD, 77)
+    framed = compression.compress_delta(data, bytes(base.id), OLD)
+    top = repo.hash_blob(data)
+    store_raw(repo, BlobType.DATA, top, framed, len(data), base.id, generation=MAX_GENERATION)
+    assert repo.delta_offer(top) is None
+    store_raw(repo, BlobType.DATA, top2 := repo.hash_blob(edit(OLD, 99)),
+              compression.compress_delta(edit(OLD, 99), bytes(base.id), OLD), len(OLD), base.id,
+              generation=MAX_GENERATION - 1)  # fmt: skip
+    offer = repo.delta_offer(top2)
+    assert offer is not None and offer.generation == MAX_GENERATION
+    assert_repository_ok(repo)
+
+
+def test_no_chain_grows_past_the_maximum_depth(repo: Repository) -> None:
+    """Offers never make a chain deeper than MAX_DEPTH: a version sitting at the maximum
+    depth is not offered itself (an older, shallower version of its chain is)."""
+    chain = [repo.save_blob(BlobType.DATA, OLD)]
+    repo.flush()
+    versions = nightly_versions(deltas.MAX_DEPTH + 2)
+    for data in versions[1:]:
+        # each against the one before, whatever the skip rule says: a chain as deep as allowed
+        framed = compression.compress_delta(data, bytes(chain[-1].id), versions[len(chain) - 1])
+        blob_id = repo.hash_blob(data)
+        store_raw(repo, BlobType.DATA, blob_id, framed, len(data), chain[-1].id, generation=len(chain))
+        chain.append(SavedBlob(blob_id, len(data), 1, chain[-1].id))
+        if len(chain) > deltas.MAX_DEPTH:
+            break
+    top = chain[deltas.MAX_DEPTH]
+    assert deltas.depth(repo.index, top.id) == deltas.MAX_DEPTH
+    offer = repo.delta_offer(top.id)
+    assert offer is not None and deltas.depth(repo.index, offer.base) < deltas.MAX_DEPTH
+    assert reopen(repo).load_blob(BlobType.DATA, top.id) == versions[deltas.MAX_DEPTH]
+    assert_repository_ok(repo)
+
+
+def test_a_chain_deeper_than_allowed_is_refused_and_found(repo: Repository) -> None:
+    versions = nightly_versions(deltas.MAX_DEPTH + 2)
+    ids = [repo.save_blob(BlobType.DATA, OLD).id]
+    repo.flush()
+    for n, data in enumerate(versions[1:], start=1):
+        framed = compression.compress_delta(data, bytes(ids[-1]), versions[n - 1])
+        ids.append(repo.hash_blob(data))
+        store_raw(repo, BlobType.DATA, ids[-1], framed, len(data), ids[-2], generation=n)
+    reader = reopen(repo)
+    assert reader.load_blob(BlobType.DATA, ids[deltas.MAX_DEPTH]) == versions[deltas.MAX_DEPTH]
+    too_deep = ids[deltas.MAX_DEPTH + 1]
+    with pytest.raises(IntegrityError) as raised:
+        reader.load_blob(BlobType.DATA, too_deep)
+    assert too_deep.hex() in str(raised.value)
+    (read,) = reopen(repo).read_blobs([(BlobType.DATA, too_deep)])
+    assert read.data is None and isinstance(read.error, IntegrityError)
+    check_finds(repo, too_deep)
+
+
+def test_a_chain_in_a_circle_is_refused(repo: Repository) -> None:
+    """Two deltas naming each other as base (a hostile writer): reading ends, with an error."""
+    a_data, b_data = edit(OLD, 10), edit(OLD, 20)
+    a, b = repo.hash_blob(a_data), repo.hash_blob(b_data)
+    store_raw(repo, BlobType.DATA, a, compression.compress_delta(a_data, bytes(b), b_data), len(a_data), b, generation=1)
+    store_raw(repo, BlobType.DATA, b, compression.compress_delta(b_data, bytes(a), a_data), len(b_data), a, generation=1)
+    with pytest.raises(IntegrityError):
+        reopen(repo).load_blob(BlobType.DATA, a)
+    assert deltas.depth(repo.index, a) is None and repo.delta_offer(a) is None
+    check_finds(repo, a)
