@@ -514,37 +514,33 @@ class BlobReader:
         for base_key, (base_data, _) in fetched.items():  # later windows' deltas often share them
             self._bases.put(base_key, base_data, 0)
 
-        def rebuild(item: tuple[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]) -> bool:
-            """Rebuilds one delta if its base is in; whether it is done with (rebuilt, or
-            found damaged)."""
-            key, (envelope, loc) = item
-            ids = candidates.get(loc.base_key, ())
-            found = (ready.get(bytes(b)) or self._bases.get(bytes(b), max_depth - 1) for b in ids)
-            base = next((b for b in found if b is not None), None)
-            if base is None:
-                return False
-            if base[1] >= max_depth:
-                return True  # too deep: read on its own below, which says so
-            try:
-                data = self.decode(key[0], Id(key[1]), envelope, loc.plain_length, base_key=loc.base_key, base=base[0])
-            except SnapstoreError:
-                return True
-            if key[1] in bases and key[0] is BlobType.DATA:
-                with lock:
-                    fetched[key[1]] = (data, base[1] + 1)
-                self._bases.put(key[1], data, base[1] + 1)
-            if key in requested:
-                emit(key, BlobRead(key[0], Id(key[1]), data))
-            return True
+        def rebuild(items: list[_Delta]) -> None:
+            """Rebuilds deltas whose bases are in (an earlier level's); one that fails is
+            read again on its own below, which says why."""
+            for key, (envelope, loc) in items:
+                ids = candidates.get(loc.base_key, ())
+                found = (fetched.get(bytes(b)) or self._bases.get(bytes(b), max_depth - 1) for b in ids)
+                base = next((b for b in found if b is not None), None)
+                if base is None or base[1] >= max_depth:
+                    continue
+                try:
+                    data = self.decode(key[0], Id(key[1]), envelope, loc.plain_length, base_key=loc.base_key, base=base[0])
+                except SnapstoreError:
+                    continue
+                if key[1] in bases and key[0] is BlobType.DATA:
+                    with lock:
+                        fetched[key[1]] = (data, base[1] + 1)
+                    self._bases.put(key[1], data, base[1] + 1)
+                if key in requested:
+                    emit(key, BlobRead(key[0], Id(key[1]), data))
 
-        # Level by level: a chain's lowest delta first, as each base comes in.
-        todo = list(envelopes.items())
-        for _ in range(max_depth):
-            ready = dict(fetched)  # a round rebuilds on what earlier rounds rebuilt
-            done = list(pool.map(rebuild, todo))
-            todo = [item for item, finished in zip(todo, done, strict=True) if not finished]
-            if not todo or all(done) or not any(done):
-                break
+        # Level by level: the deltas resting on whole or cached bases, then those resting on
+        # them, and so on; each level spread over the workers a group at a time.
+        def base_in(blob: bytes) -> bool:
+            return blob in fetched or self._bases.get(blob, max_depth - 1) is not None
+
+        for deltas_now in _delta_levels(envelopes, candidates, base_in, max_depth):
+            list(pool.map(rebuild, [deltas_now[i : i + _DECODE_GROUP] for i in range(0, len(deltas_now), _DECODE_GROUP)]))
 
         for key in requested:
             if key not in results:  # the planned copy failed: try every copy on its own
@@ -563,6 +559,37 @@ class BlobReader:
 
 
 _CONSUMED = BlobRead(BlobType.DATA, Id(bytes(32)))  # marks a blob handed to `consume`
+#: A delta's key and its envelope and location, waiting for its base.
+_Delta = tuple[tuple[BlobType, bytes], tuple[bytes, "BlobLocation"]]
+
+
+def _delta_levels(
+    envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]],
+    candidates: dict[int, list[Id]],
+    base_in: Callable[[bytes], bool],
+    max_depth: int,
+) -> list[list[_Delta]]:
+    """These deltas in the order they can be rebuilt: first those whose base is in (`base_in`),
+    then those whose base is a delta of the level before, and so on, `max_depth` levels at
+    most; deltas whose base is neither (missing, damaged, too deep, a circle) are left out."""
+    level_of: dict[bytes, int] = {}
+    waiting = list(envelopes.items())
+    levels: list[list[_Delta]] = []
+    for depth in range(1, max_depth + 1):
+        current, still = [], []
+        for item in waiting:
+            ids = [bytes(b) for b in candidates.get(item[1][1].base_key, ())]
+            if any((level_of.get(b) == depth - 1) if depth > 1 else base_in(b) for b in ids):
+                current.append(item)
+            else:
+                still.append(item)
+        if not current:
+            break
+        for (_, blob), _ in current:
+            level_of.setdefault(blob, depth)
+        levels.append(current)
+        waiting = still
+    return levels
 
 
 def _only_trees(piece: _Range) -> bool:
