@@ -36,6 +36,8 @@ from snapstore.snapshot.tree import Node, NodeType
 _DIR_CACHE_ENTRIES = 64
 #: Parent chunks offered as bases for one new chunk: the aligned one, then its neighbours.
 CANDIDATES = 3
+#: Parent chunks whose offers are remembered: the candidates of consecutive chunks overlap.
+_OFFERS_KEPT = 64
 
 
 def find_parent(repo: Repository, source: str, paths: list[str], host: str) -> Snapshot | None:
@@ -139,6 +141,8 @@ class ParentStream:
         # bases offered for a new chunk (by its start offset), and deltas reported kept
         self._lock = threading.Lock()
         self._offered: dict[int, dict[bytes, int]] = {}
+        # what each parent chunk offers: asked again for the neighbours of the next new chunk
+        self._offers: OrderedDict[int, Offer | None] = OrderedDict()
         self._kept: list[tuple[int, bytes]] = []
 
     def __len__(self) -> int:
@@ -183,7 +187,7 @@ class ParentStream:
         offered: dict[bytes, int] = {}
         for index in (guess, guess + 1, guess - 1)[:CANDIDATES]:
             if 0 <= index < self._count:
-                offer = self._repo.delta_offer(self._ids[index].tobytes())
+                offer = self._offer(index)
                 if offer is not None and bytes(offer.base) not in offered:
                     out.append(offer)
                     offered[bytes(offer.base)] = index
@@ -191,6 +195,14 @@ class ParentStream:
             with self._lock:
                 self._offered[start] = offered
         return out
+
+    def _offer(self, index: int) -> Offer | None:
+        """The base parent chunk `index` offers (remembered for the few chunks after)."""
+        if index not in self._offers:
+            self._offers[index] = self._repo.delta_offer(self._ids[index].tobytes())
+            if len(self._offers) > _OFFERS_KEPT:
+                self._offers.popitem(last=False)
+        return self._offers[index]
 
     @property
     def offset(self) -> int:

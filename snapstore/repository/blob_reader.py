@@ -123,20 +123,35 @@ class _LruBytes:
 
 class _BaseCache:
     """Plaintexts of recently read delta bases, each with how many deltas deep it was rebuilt
-    from: a cached base serves only a delta that may rest on a chain that deep."""
+    from (a cached base serves only a delta that may rest on a chain that deep), bounded by
+    bytes; thread-safe."""
 
     def __init__(self, max_bytes: int) -> None:
-        self._lru = _LruBytes(max_bytes=max_bytes)
+        self._items: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
 
     def get(self, blob_id: bytes, levels: int) -> tuple[bytes, int] | None:
-        for depth in range(min(levels, 255) + 1):
-            found = self._lru.get(bytes(blob_id) + bytes([depth]))
-            if found is not None:
-                return found, depth
-        return None
+        with self._lock:
+            found = self._items.get(blob_id)
+            if found is None or found[1] > levels:
+                return None
+            self._items.move_to_end(blob_id)
+            return found
 
     def put(self, blob_id: bytes, data: bytes, depth: int) -> None:
-        self._lru.put(bytes(blob_id) + bytes([depth]), data)
+        with self._lock:
+            known = self._items.get(blob_id)
+            if known is not None:
+                if known[1] <= depth:
+                    return
+                self._bytes -= len(known[0])
+            self._items[blob_id] = (data, depth)
+            self._bytes += len(data)
+            while self._items and self._bytes > self._max_bytes:
+                _, (dropped, _) = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
 
 
 def plan_ranges(
@@ -338,11 +353,12 @@ class BlobReader:
             ThreadPoolExecutor(self._workers(), thread_name_prefix="snapstore-read") as fetchers,
             ThreadPoolExecutor(1, thread_name_prefix="snapstore-plan") as planner,
         ):
-            # One window fetched ahead of the one being yielded: as fast as more, and lighter.
+            # The next window is read while the current one is yielded: as fast as more, and
+            # lighter.
             ahead: deque[Future[list[BlobRead]]] = deque()
             try:
                 while True:
-                    while len(ahead) < 1:
+                    while len(ahead) < 2:
                         window = self._next_window(pending, window_bytes, window_blobs)
                         if not window.requests:
                             break
@@ -463,7 +479,7 @@ class BlobReader:
             for base_id, first in zip(to_fetch, index.lookup_run(b"".join(to_fetch)), strict=True):
                 if first is None or first.type is not BlobType.DATA:
                     continue
-                whole = first if not first.is_delta else next(iter(deltas.whole_copies(index, base_id)), first)
+                whole = first  # should this copy fail, the blob is read on its own below
                 located.append(((BlobType.DATA, Id(base_id)), whole))
                 wanted.add((BlobType.DATA, base_id))
                 if whole.is_delta:
@@ -572,24 +588,36 @@ def _delta_levels(
     """These deltas in the order they can be rebuilt: first those whose base is in (`base_in`),
     then those whose base is a delta of the level before, and so on, `max_depth` levels at
     most; deltas whose base is neither (missing, damaged, too deep, a circle) are left out."""
-    level_of: dict[bytes, int] = {}
-    waiting = list(envelopes.items())
-    levels: list[list[_Delta]] = []
-    for depth in range(1, max_depth + 1):
-        current, still = [], []
-        for item in waiting:
-            ids = [bytes(b) for b in candidates.get(item[1][1].base_key, ())]
-            if any((level_of.get(b) == depth - 1) if depth > 1 else base_in(b) for b in ids):
-                current.append(item)
-            else:
-                still.append(item)
-        if not current:
-            break
-        for (_, blob), _ in current:
-            level_of.setdefault(blob, depth)
-        levels.append(current)
-        waiting = still
-    return levels
+    data_deltas = {blob: item for item in envelopes.items() if (blob := item[0][1]) and item[0][0] is BlobType.DATA}
+    level_of: dict[bytes, int | None] = {}
+
+    def level(blob: bytes, item: _Delta, budget: int) -> int | None:
+        if blob in level_of:
+            return level_of[blob]
+        level_of[blob] = None  # a circle gives no level
+        found: int | None = None
+        for base_id in candidates.get(item[1][1].base_key, ()):
+            base = bytes(base_id)
+            if base_in(base):
+                found = 1
+                break
+            below = data_deltas.get(base)
+            if below is not None and budget > 1:
+                under = level(base, below, budget - 1)
+                if under is not None and (found is None or under + 1 < found):
+                    found = under + 1
+        if found is None and budget < max_depth:
+            del level_of[blob]  # a shorter budget's no: it may yet have a level of its own
+        else:
+            level_of[blob] = found
+        return found
+
+    levels: list[list[_Delta]] = [[] for _ in range(max_depth)]
+    for item in envelopes.items():
+        found = level(item[0][1], item, max_depth)
+        if found is not None and found <= max_depth:
+            levels[found - 1].append(item)
+    return [items for items in levels if items]
 
 
 def _only_trees(piece: _Range) -> bool:
