@@ -1,6 +1,6 @@
-"""Prune with delta blobs and chunk lists: a kept delta keeps its base, the chunks a chunk list
-names are used, repacked deltas stay deltas and still decode, and prune refuses when a base or a
-chunk list is gone."""
+"""Prune with delta blobs and chunk lists: a kept delta keeps its base (and, in chains, the
+whole chain under it), the chunks a chunk list names are used, repacked deltas stay deltas and
+still decode, and prune refuses when a base or a chunk list is gone."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from snapstore.checker import findings as F
 from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
 from snapstore.errors import IntegrityError
 from snapstore.ids import Id
+from snapstore.index.deltas import depth as chain_depth
 from snapstore.pack import BlobType
 from snapstore.prune import PruneOptions, prune
 from snapstore.repository.lock import remove_locks
@@ -311,3 +312,96 @@ def test_a_crash_after_any_write_or_delete_keeps_the_deltas_readable(
             finished = Repository.open(survivor, PASSWORD)
             finished.load_index()
             assert contents(finished, deltas.b) == deltas.expected_b, (crash_at, after)
+
+
+# -- chains (feature delta-chains) ------------------------------------------------------------
+
+
+@dataclass
+class Nights:
+    snapshots: list[Snapshot]
+    expected: list[dict[str, bytes]]
+    versions: list[Id]  # the chunk's version of each night
+
+
+@pytest.fixture
+def nights(repo: Repository) -> Nights:
+    """Ten nights of one file: a chunk edited every night, stored against the base its
+    previous version offers (skip-deltas, chains several deltas deep), beside a chunk that
+    never changes; one snapshot a night, each flushed to packs of its own."""
+    data = varied(BASE_SIZE, 70)
+    steady = varied(BASE_SIZE, 71)
+    steady_id = save(repo, steady)
+    versions = [save(repo, data)]
+    repo.flush()
+    snapshots = [snapshot_of(repo, {"db": file_node([versions[0], steady_id])})]
+    expected = [{"db": data + steady}]
+    for night in range(1, 10):
+        data = edited(data, 70 + night)
+        offer = repo.delta_offer(versions[-1])
+        assert offer is not None
+        saved = repo.save_blob(BlobType.DATA, data, bases=[offer])
+        assert saved.delta
+        versions.append(saved.id)
+        repo.flush()
+        snapshots.append(snapshot_of(repo, {"db": file_node([saved.id, steady_id])}))
+        expected.append({"db": data + steady})
+    fresh = reopen(repo)
+    assert max(deltas_depth(fresh, v) for v in versions) >= 3  # real chains
+    return Nights(snapshots, expected, versions)
+
+
+def deltas_depth(repo: Repository, blob_id: Id) -> int:
+    found = chain_depth(repo.index, blob_id)
+    assert found is not None
+    return found
+
+
+def test_prune_keeps_the_chains_of_the_nights_kept(repo: Repository, nights: Nights) -> None:
+    """Forget all but the last three nights: their versions and every version their chains
+    rest on stay (and no deeper than before); the versions only forgotten nights used go."""
+    for snap in nights.snapshots[:7]:
+        forget(repo, snap)
+    before = reopen(repo)
+    depths = {bytes(v): deltas_depth(before, v) for v in nights.versions[7:]}
+    needed: set[bytes] = set()
+    for version in nights.versions[7:]:
+        blob: Id | None = version
+        while blob is not None:
+            needed.add(bytes(blob))
+            blob = before.delta_base_of(blob)
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert report.blobs_unused >= 1
+    after = reopen(repo)
+    assert {bytes(v) for v in nights.versions if after.has_blob(v)} == needed
+    for version in nights.versions[7:]:
+        assert deltas_depth(after, version) <= depths[bytes(version)]
+    for snap, expected in zip(nights.snapshots[7:], nights.expected[7:], strict=True):
+        assert contents(after, snap) == expected
+    assert_repository_ok(repo)
+
+
+def test_a_crash_after_any_write_or_delete_keeps_the_chains_readable(
+    repo: Repository, backend: MemoryBackend, nights: Nights
+) -> None:
+    for snap in nights.snapshots[:6]:
+        forget(repo, snap)
+    counter = CrashingBackend(clone(backend), crash_at=0, after=False)
+    prune(Repository.open(counter, PASSWORD), PruneOptions(max_unused=0.0))
+    writes = counter.mutations
+    assert writes >= 5
+    for crash_at in range(1, writes + 1):
+        for after in (False, True):
+            crashing = CrashingBackend(clone(backend), crash_at, after)
+            with pytest.raises(SimulatedCrash):
+                prune(Repository.open(crashing, PASSWORD), PruneOptions(max_unused=0.0))
+            survivor = crashing.inner
+            remove_locks(Repository.open(survivor, PASSWORD), remove_all=True)
+            for attempt in ("crashed", "finished"):
+                reopened = Repository.open(survivor, PASSWORD)
+                reopened.load_index()
+                for snap, expected in zip(nights.snapshots[6:], nights.expected[6:], strict=True):
+                    assert contents(reopened, snap) == expected, (crash_at, after, attempt)
+                if attempt == "crashed":
+                    prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
+            assert_repository_ok(Repository.open(survivor, PASSWORD))
