@@ -340,7 +340,7 @@ class Archiver:
                             BlobType.DATA, chunk, blob_id=chunk_id, bases=bases
                         )
                         if bases:
-                            future.add_done_callback(_report_base(aligner, start))
+                            aligner.submitted(start, future)
                     future.add_done_callback(self._count_added)
                     if pending.futures is None:
                         pending.futures = deque()
@@ -477,14 +477,6 @@ def _nothing_read(errors: list[tuple[str, str]]) -> str:
     path, message = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"nothing could be read, so no snapshot was recorded: {path}: {message}{more}"
-
-
-def _report_base(aligner: ParentStream, start: int) -> Callable[[Future[SavedBlob]], None]:
-    def report(future: Future[SavedBlob]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            aligner.kept(start, future.result().base)
-
-    return report
 
 
 def _node_for(entry: SourceEntry, node_type: NodeType) -> Node:

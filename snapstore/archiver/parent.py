@@ -19,7 +19,8 @@ Memory stays near 50 bytes per parent chunk (ids, sort keys, offsets in numpy ar
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from concurrent.futures import Future
 from datetime import datetime
 
 import numpy as np
@@ -28,6 +29,7 @@ from snapstore.errors import SnapstoreError
 from snapstore.ids import ID_SIZE, Id
 from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType
+from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import list_snapshots, load_tree
@@ -36,6 +38,9 @@ from snapstore.snapshot.tree import Node, NodeType
 _DIR_CACHE_ENTRIES = 64
 #: Parent chunks offered as bases for one new chunk: the aligned one, then its neighbours.
 CANDIDATES = 3
+#: Offers whose outcome the alignment may not know yet when the next chunk is aligned: the
+#: packer works on several chunks at once, and a fixed lag keeps the result deterministic.
+_OUTCOMES_PENDING = 6
 #: Parent chunks whose offers are remembered: the candidates of consecutive chunks overlap.
 _OFFERS_KEPT = 64
 
@@ -141,6 +146,7 @@ class ParentStream:
         # bases offered for a new chunk (by its start offset), and deltas reported kept
         self._lock = threading.Lock()
         self._offered: dict[int, dict[bytes, int]] = {}
+        self._pending: deque[tuple[int, Future[SavedBlob]]] = deque()
         # what each parent chunk offers: asked again for the neighbours of the next new chunk
         self._offers: OrderedDict[int, Offer | None] = OrderedDict()
         self._kept: list[tuple[int, bytes]] = []
@@ -169,6 +175,7 @@ class ParentStream:
         """
         start = self._child_offset
         self._child_offset += size
+        self._settle(_OUTCOMES_PENDING)
         self._apply_kept()
         position = self._position(blob_id) if self._count else None
         if position is not None:
@@ -209,9 +216,23 @@ class ParentStream:
         """Where the next chunk starts in the new stream."""
         return self._child_offset
 
+    def submitted(self, start: int, saving: Future[SavedBlob]) -> None:
+        """The chunk starting at `start` went to the packer with the bases offered for it; its
+        outcome moves the alignment once `_OUTCOMES_PENDING` later offers were made (always
+        then, never earlier or later, so the same data gives the same deltas however fast the
+        workers are)."""
+        self._pending.append((start, saving))
+
+    def _settle(self, pending: int) -> None:
+        """Takes in the outcome of every offer but the last `pending`, waiting when need be."""
+        while len(self._pending) > pending:
+            start, saving = self._pending.popleft()
+            if not saving.cancelled() and saving.exception() is None:
+                self.kept(start, saving.result().base)
+
     def kept(self, start: int, base: bytes | None) -> None:
         """The packer stored the chunk starting at `start` as a delta against `base` (or not).
-        Called from worker threads."""
+        """
         with self._lock:
             offered = self._offered.pop(start, None)
             if base is not None and offered is not None and bytes(base) in offered:
