@@ -4,7 +4,9 @@ The files source records what `lstat` said of each file in its node's `extra` (S
 section 9): `inode`, `device` and `ctime_ns`. A file is *unchanged* when its size, mtime_ns,
 ctime_ns, inode and device all equal those of the node at the same path in the parent
 snapshot; its new node then takes the parent's content (chunk ids or chunk lists) and the
-file is never opened, as restic's `fileChanged` and borg's files cache decide.
+file is never opened, as restic's `fileChanged` and borg's files cache decide. When nothing
+else differs either (mode, owner, names, every `extra` fact: `keeps_node`), the new node is
+the parent's node object itself, and the directory's tree comes out byte for byte the same.
 
 Why each fact: size and mtime are what a program usually changes, but mtime can be set back
 (`touch -d`, `tar -x`, `rsync -t`); ctime cannot be set by a program (any write, chmod or
