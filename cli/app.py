@@ -92,6 +92,7 @@ COMMANDS = {
     "init": "Create a new encrypted repository (refuses to overwrite one).",
     "key": "Manage the key files (one per password) and the paper key of the repository.",
     "ls": "List files in a snapshot (SNAPSHOT is an id prefix or 'latest').",
+    "migrate": "Add format features to an older repository (`snapstore migrate` lists them).",
     "mount": "Browse the snapshots as a read-only filesystem at MOUNTPOINT until unmounted.",
     "prune": "Delete data no snapshot uses (run after forget).",
     "repair": "Repair a damaged repository: `index` first, then `snapshots` (run `check` to see "

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         remove_key,
     )
     from snapstore.repository.lock import LockInfo, StoredLock
+    from snapstore.repository.migrations import Migration, apply_migrations, migration_states
     from snapstore.repository.opening import (
         init_repository,
         open_repository,
@@ -240,9 +241,13 @@ __all__ = [
     "snapshot_server",
     "take_snapshot",
     "unlock",
+    "Migration",
+    "apply_migrations",
+    "migration_states",
 ]
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "snapstore.repository.migrations": ("Migration", "apply_migrations", "migration_states"),
     "snapstore.api": ("check", "dump_archive", "dump_file", "list_tree", "restore", "take_snapshot"),
     "snapstore.archiver.archiver": ("BackupResult", "SnapshotOptions"),
     "snapstore.archiver.source": ("ChunkingProfile", "Source"),

@@ -682,6 +682,12 @@ class Repository:
         return store_pack(self.backend, self._sealer, self.config.compression_level, blobs)
 
     # -- whole objects: snapshots, index files, locks -------------------------------------
+    def save_config(self, config: RepositoryConfig) -> None:
+        """Replaces the repository's config (a migration adding a feature, SPEC.md section 3);
+        the caller holds the exclusive lock."""
+        self.backend.save(Handle(FileType.CONFIG), self._sealer.seal(Kind.CONFIG, compression.compress(config.encode())))
+        self.config = config
+
     def save_object(self, file_type: FileType, plaintext: bytes) -> Id:
         if file_type is FileType.SNAPSHOT:
             self._check_lock()

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 import snapstore
+from snapstore.backend.local import LocalBackend
 from snapstore.snapshot.content import chunk_ids
 from tests.support.cli import PASSWORD, Cli
+from tests.support.deltas import repository_with_features
 
 
 def dump_like(rows: int, changed: set[int], seed: int = 1) -> bytes:
@@ -214,4 +216,46 @@ def test_nightly_chains_under_retention(initialised: Cli) -> None:
     for snap in kept:
         assert initialised("dump", snap["id"], "db.dump").out == nights[snap["id"]]
     check = initialised("check", "--read-data")
+    assert check.code == 0, check.err + check.text
+
+
+def test_migrate_gives_an_older_repository_chains(cli: Cli) -> None:
+    """A repository from before delta-chains (delta-v1 alone): `migrate` lists delta-chains as
+    available and adds it; nights after that store deltas of deltas; every night dumps byte for
+    byte and the check is clean."""
+    repository_with_features(LocalBackend(cli.repo), ("delta-v1",), PASSWORD.encode()).close()
+    listed = cli("migrate")
+    assert listed.code == 0, listed.err
+    assert [line.split()[:2] for line in listed.text.splitlines()] == [
+        ["delta-v1", "applied"],
+        ["delta-chains", "available"],
+    ]
+    rows, rng, changed = 30_000, random.Random(9), set()
+    nights: dict[str, bytes] = {}
+
+    def night() -> None:
+        changed.update(rng.sample(range(rows), rows // 200))
+        data = dump_like(rows, changed)
+        nights[str(snapshot_stdin(cli, data)["snapshot_id"])] = data
+
+    for _ in range(3):
+        night()
+    assert not any(loc.flags >> 1 for _, loc in open_repo(cli).index.entries())  # no generations yet
+    assert cli("migrate", "delta-chains", "nonsense").code == 2  # nothing added on a bad name
+    assert "available" in cli("migrate").text
+    migrated = cli("migrate", "delta-chains")
+    assert migrated.code == 0 and migrated.text.strip() == "delta-chains: added", migrated.err
+    assert cli("migrate", "delta-chains").text.strip() == "delta-chains: already there"
+    for _ in range(3):
+        night()
+    repo = open_repo(cli)
+    chained = 0
+    for blob_id, location in repo.index.entries():
+        base = repo.delta_base_of(blob_id) if location.is_delta else None
+        base_location = repo.index.lookup(base) if base is not None else None
+        chained += base_location is not None and base_location.is_delta
+    assert chained > 0
+    for snap_id, data in nights.items():
+        assert cli("dump", snap_id, "db.dump").out == data
+    check = cli("check", "--read-data")
     assert check.code == 0, check.err + check.text

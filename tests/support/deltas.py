@@ -20,7 +20,7 @@ from snapstore.snapshot.tree import Node, encode_tree
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 
 
-def repository_with_features(backend: Backend, features: tuple[str, ...], password: str) -> Repository:
+def repository_with_features(backend: Backend, features: tuple[str, ...], password: bytes) -> Repository:
     """A new repository whose stored config lists only these features, as an older snapstore
     wrote it (("delta-v1",): before `delta-chains`; (): before deltas)."""
     repo = Repository.init(backend, password, kdf=TEST_KDF, pack_size=1 << 20)
