@@ -261,6 +261,12 @@ class Reporter:
                 self._write_json(status_message(self.counters.status()))
 
     # -- snapstore.Progress ---------------------------------------------------------------
+    @property
+    def wants_totals(self) -> bool:
+        """Whether anything shows the totals (the live display, JSON status lines): without
+        either (-q, no terminal and no --json) the library runs no scan for them."""
+        return self._live_wanted or (self._json and self._level is not Level.QUIET)
+
     def phase(self, name: str, unit: str = "files") -> None:
         self.counters.phase(name, unit)
 

@@ -8,6 +8,11 @@ cheap, a renderer only adds to counters there) and when an item is done (`item_d
 how a snapshot's file compares with the parent snapshot's). `advance` may be called from
 worker threads; the other calls come from one thread at a time, except `totals` from a scan
 thread.
+
+A progress that shows no totals (nothing on screen, -q) says so with a `wants_totals`
+attribute that is False (`wants_totals` below; NoProgress's is): then no scan runs for them.
+The scan walks the work a second time beside it, and on a run that only stats 200,000
+unchanged files it costs a fifth of the time, contending with the work for the interpreter.
 """
 
 from __future__ import annotations
@@ -51,8 +56,16 @@ class Progress(Protocol):
         """A non-fatal problem, such as an unreadable file."""
 
 
+def wants_totals(progress: Progress) -> bool:
+    """Whether `progress` shows or records totals, so a scan for them is worth running: its
+    `wants_totals` attribute, True when it has none (a progress that does not say)."""
+    return bool(getattr(progress, "wants_totals", True))
+
+
 class NoProgress:
     """Reports nothing."""
+
+    wants_totals = False
 
     def phase(self, name: str, unit: str = "files") -> None:
         pass
@@ -86,7 +99,8 @@ class Scan:
 
     Use as a context manager around the work: when the work is through, the scan is waited
     for (it has less to do, so it is done or nearly), so the last totals are final; when the
-    work fails, it is stopped.
+    work fails, it is stopped. For a progress that does not want totals (`wants_totals`) it
+    does nothing: `sizes` is never called.
     """
 
     def __init__(self, sizes: Callable[[], Iterator[int]], progress: Progress) -> None:
@@ -96,11 +110,12 @@ class Scan:
         self._thread = threading.Thread(target=self._run, name="snapstore-scan", daemon=True)
 
     def __enter__(self) -> Scan:
-        self._thread.start()
+        if wants_totals(self._progress):
+            self._thread.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
+        if exc_type is None and self._thread.ident is not None:  # started: let it finish
             self._thread.join()
         self.stop()
 

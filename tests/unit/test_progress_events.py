@@ -22,6 +22,8 @@ from tests.conftest import reopen
 class Recorder(NoProgress):
     """Every event, per phase (advance may come from worker threads)."""
 
+    wants_totals = True  # NoProgress's is False: it shows nothing
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.phases: list[str] = []
@@ -146,3 +148,47 @@ def test_a_scan_is_stopped_when_the_work_fails() -> None:
     except KeyError:
         pass
     assert all(not final for _, _, final in recorder.totals_seen.get("snapshot", []))
+
+
+class CountedScans(FileSource):
+    """A files source that counts the scans started on it."""
+
+    scans = 0
+
+    def scan(self) -> Iterator[int]:
+        self.scans += 1
+        return super().scan()
+
+
+class Silent(Recorder):
+    """Records events, but shows no totals (as -q, or no terminal and no --json)."""
+
+    wants_totals = False
+
+
+def test_no_scan_runs_for_a_progress_that_shows_no_totals(repo: Repository, tmp_path: Path) -> None:
+    files = tree(tmp_path)
+    silent, source = Silent(), CountedScans([tmp_path])
+    result = Archiver(repo, silent).run(source, SnapshotOptions())
+    assert source.scans == 0 and "snapshot" not in silent.totals_seen
+    assert result.snapshot.summary.files == len(files)  # the work itself is the same
+    assert silent.bytes_done["snapshot"] == sum(len(d) for d in files.values())
+
+    recorder, source = Recorder(), CountedScans([tmp_path])
+    Archiver(reopen(repo), recorder).run(source, SnapshotOptions())
+    assert source.scans == 1 and recorder.totals_seen["snapshot"][-1][2] is True
+
+    source = CountedScans([tmp_path])
+    Archiver(reopen(repo)).run(source, SnapshotOptions())  # NoProgress: nothing shown
+    assert source.scans == 0
+
+
+def test_a_scan_for_a_progress_without_totals_never_starts() -> None:
+    def sizes() -> Iterator[int]:
+        raise AssertionError("scanned")
+
+    silent = Silent()
+    silent.phase("restore")
+    with Scan(sizes, silent):
+        pass
+    assert silent.totals_seen == {}

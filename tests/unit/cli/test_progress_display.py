@@ -173,3 +173,23 @@ def test_json_mode_with_quiet_writes_no_status() -> None:
 
 def test_the_summary_message_puts_its_type_first() -> None:
     assert list(summary_message({"snapshot_id": "ab", "files": 1})) == ["message_type", "snapshot_id", "files"]
+
+
+@pytest.mark.parametrize(
+    ("level", "as_json", "terminal", "wanted"),
+    [
+        (Level.NORMAL, False, True, True),  # the live display shows them
+        (Level.VERBOSE, False, True, True),
+        (Level.QUIET, False, True, False),  # -q: no display
+        (Level.NORMAL, False, False, False),  # no terminal, no --json: nothing shows them
+        (Level.NORMAL, True, False, True),  # JSON status lines carry them
+        (Level.NORMAL, True, True, True),
+        (Level.QUIET, True, False, False),  # --json -q: the summary alone
+    ],
+)
+def test_totals_are_wanted_only_where_something_shows_them(
+    level: Level, as_json: bool, terminal: bool, wanted: bool
+) -> None:
+    """The library runs its scan for totals only when `wants_totals` (snapstore.progress)."""
+    reporter = Reporter(as_json=as_json, terminal=terminal, level=level, clock=Clock(), stdout=io.StringIO())
+    assert reporter.wants_totals is wanted
