@@ -133,6 +133,10 @@ class _PendingNode:
         return bool(self.futures or self.ids)
 
 
+#: A directory of the parent snapshot: its tree id and its nodes by name.
+_ParentDir = tuple[Id, dict[bytes, Node]]
+
+
 @dataclass
 class _OpenDir:
     path: tuple[bytes, ...]
@@ -140,6 +144,9 @@ class _OpenDir:
     #: A node with nothing in the pipeline (a directory's, a symlink's, an unchanged file's)
     #: is kept as it is: no _PendingNode for each of 200,000 unchanged files.
     children: list[_PendingNode | Node] = field(default_factory=list)
+    #: The parent snapshot's directory here, once looked up (Archiver._before)
+    before: _ParentDir | None = None
+    before_known: bool = False
 
 
 class Archiver:
@@ -220,6 +227,8 @@ class Archiver:
                     if saved is not None:
                         stack[-1].children.append(saved)
                         self._read_something = True
+                        if type(saved) is Node and not stack[-1].before_known:
+                            self._before(stack[-1])  # while it holds the node objects
                 elif entry.kind is EntryKind.DIR:
                     stack.append(_OpenDir(entry.path, _node_for(entry, NodeType.DIR)))
                     self._summary.dirs += 1
@@ -239,7 +248,7 @@ class Archiver:
             self._close_dir(stack)
         if self._errors and not self._read_something:
             raise SourceError(_nothing_read(self._errors))
-        root_tree = self._save_tree(stack[0].children)
+        root_tree = self._save_tree(stack[0].children, self._before(stack[0]))
         self._repo.flush()
 
         self._summary.bytes_added = self._repo.bytes_uploaded - uploaded_before
@@ -452,10 +461,57 @@ class Archiver:
         assert closing.node is not None
         if not closing.children and closing.path not in self._failed_paths:
             self._read_something = True  # an empty directory that was read
-        closing.node.subtree = self._save_tree(closing.children)
-        stack[-1].children.append(closing.node)
+        node = closing.node
+        node.subtree = self._save_tree(closing.children, self._before(closing))
+        stack[-1].children.append(self._kept_dir(stack[-1], node) or node)
 
-    def _save_tree(self, children: list[_PendingNode | Node]) -> Id:
+    def _before(self, open_dir: _OpenDir) -> _ParentDir | None:
+        """The parent snapshot's directory at this open directory's path (its tree id and
+        nodes), looked up once and held while the directory is open: the parent tree's cache
+        may let it go meanwhile, and a new decode would hold other node objects. Only when
+        unchanged files are looked for and a file has already found the parent: before
+        that, no node of the new snapshot can be one of the parent's."""
+        if not open_dir.before_known and self._change_rule is not None and self._parent_tree is not None:
+            open_dir.before = self._parent_tree.tree_at(open_dir.path)
+            open_dir.before_known = True
+        return open_dir.before
+
+    def _unchanged_tree(self, children: list[_PendingNode | Node], before: _ParentDir | None) -> Id | None:
+        """The parent's tree for this directory when the new one would be it byte for byte:
+        every child is the parent's own node object there (an unchanged file that keeps its
+        node, a directory `_kept_dir` kept) and the parent's directory has no other. The
+        nodes are then the ones encoding gave the parent's tree, in the same name order, so
+        the tree and its id are the same: they are neither encoded nor hashed again. The
+        tree must still be in the index (a damaged repository writes it anew)."""
+        if before is None or not children:
+            return None
+        tree_id, nodes = before
+        if len(nodes) != len(children):
+            return None
+        for child in children:
+            if type(child) is not Node or nodes.get(child.name) is not child:
+                return None
+        location = self._repo.index.lookup(tree_id)
+        if location is None or location.type is not BlobType.TREE:
+            return None
+        return tree_id
+
+    def _kept_dir(self, parent: _OpenDir, node: Node) -> Node | None:
+        """The parent snapshot's node of this directory when the new one equals it field for
+        field (its tree too, `extra` in the same order), to stand in `parent`'s children as
+        an unchanged file's node does, so that `parent`'s tree can be the parent's too."""
+        before = self._before(parent)
+        previous = before[1].get(node.name) if before is not None else None
+        if previous is None or previous.subtree != node.subtree or previous != node:
+            return None
+        if list(previous.extra.items()) != list(node.extra.items()):
+            return None
+        return previous
+
+    def _save_tree(self, children: list[_PendingNode | Node], before: _ParentDir | None = None) -> Id:
+        unchanged = self._unchanged_tree(children, before)
+        if unchanged is not None:
+            return unchanged
         nodes = []
         for pending in children:
             if isinstance(pending, Node):
