@@ -15,6 +15,9 @@ locally, while every listing still goes to the backend, which keeps the cache co
 - **Verified.** A whole object's name, a pack's too, is the BLAKE3 hash of its bytes (SPEC.md
   section 2), checked on every read from the cache. A copy that fails the check is deleted and fetched again. The repository then
   authenticates what it reads as usual, whether it came from here or from the backend.
+- **Fetched once.** Two threads that ask for the same uncached object at once (a restore
+  walks the snapshot's trees while its progress scan walks them too) make one request: the
+  second waits for the first and reads its copy.
 - **Deleted with the original.** A complete listing of a type drops the cached objects of that
   type the backend no longer has (for packs: their ranges), and `remove` drops them at once.
 
@@ -27,7 +30,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import blake3
@@ -53,6 +58,12 @@ class CacheBackend:
         self._dir = Path(directory)
         self.hits = 0
         self.misses = 0
+        self._fetching: dict[str, tuple[threading.Lock, int]] = {}  # name -> lock, waiters
+        #: packs of trees whose cached copy this process has checked: a walk reads ranges
+        #: of one such pack hundreds of times, and hashing it whole each time cost more than
+        #: the reads
+        self._verified: set[str] = set()
+        self._fetching_lock = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -74,6 +85,12 @@ class CacheBackend:
         if handle.type in WHOLE_OBJECT_TYPES and offset == 0 and length is None:
             return self._load_object(handle)
         if handle.type is FileType.PACK and handle.metadata and length:
+            if handle.name in self._verified:  # checked once: read just the range
+                found = _read_range(self._object_path(handle), offset, length)
+                if found is not None and len(found) == length:
+                    self.hits += 1
+                    return found
+                self._verified.discard(handle.name)
             whole = self._load_object(handle)
             if offset + length > len(whole):
                 return self._inner.load(handle, offset, length)  # let the backend say why
@@ -110,20 +127,47 @@ class CacheBackend:
         return self._dir / folder / handle.name
 
     def _load_object(self, handle: Handle) -> bytes:
+        with self._one_fetch(handle.name):
+            return self._load_object_once(handle)
+
+    @contextmanager
+    def _one_fetch(self, name: str) -> Iterator[None]:
+        """Holds the object's lock: a second reader of it waits, then finds it cached."""
+        with self._fetching_lock:
+            lock, users = self._fetching.get(name, (threading.Lock(), 0))
+            self._fetching[name] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._fetching_lock:
+                lock, users = self._fetching[name]
+                if users == 1:
+                    del self._fetching[name]
+                else:
+                    self._fetching[name] = (lock, users - 1)
+
+    def _load_object_once(self, handle: Handle) -> bytes:
         path = self._object_path(handle)
         cached = _read(path)
         if cached is not None:
             if blake3.blake3(cached).hexdigest() == handle.name:
                 self.hits += 1
+                self._checked(handle)
                 return cached
             _unlink(path)  # damaged or tampered with: fetch it again
         self.misses += 1
         data = self._inner.load(handle)
-        if blake3.blake3(data).hexdigest() == handle.name:  # keep only what can be verified
-            self._write(path, data)
+        if blake3.blake3(data).hexdigest() == handle.name and self._write(path, data):
+            self._checked(handle)  # keep only what can be verified
         return data
 
+    def _checked(self, handle: Handle) -> None:
+        if handle.type is FileType.PACK:
+            self._verified.add(handle.name)
+
     def _evict(self, handle: Handle) -> None:
+        self._verified.discard(handle.name)
         if handle.type is FileType.PACK:
             path = self._dir / _RANGES / handle.name
             shutil.rmtree(path, ignore_errors=True)  # a folder of ranges, from older caches
@@ -131,8 +175,8 @@ class CacheBackend:
         elif handle.type in WHOLE_OBJECT_TYPES:
             _unlink(self._object_path(handle))
 
-    def _write(self, path: Path, data: bytes) -> None:
-        """Store a file atomically; any failure just leaves it uncached."""
+    def _write(self, path: Path, data: bytes) -> bool:
+        """Store a file atomically; any failure just leaves it uncached (False)."""
         try:
             if not self._dir.is_dir():
                 self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -147,12 +191,21 @@ class CacheBackend:
                 _unlink(Path(temp))
                 raise
         except OSError:
-            pass
+            return False
+        return True
 
 
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _read_range(path: Path, offset: int, length: int) -> bytes | None:
+    try:
+        with open(path, "rb", buffering=0) as f:
+            return os.pread(f.fileno(), length, offset)
     except OSError:
         return None
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import errno
 import posixpath
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -45,11 +47,6 @@ from snapstore.errors import (
     SnapstoreError,
     TransientBackendError,
 )
-
-try:  # paramiko comes with sftp support only
-    import paramiko.ssh_exception as _ssh
-except ImportError:  # pragma: no cover - depends on the installation
-    _ssh = None
 
 OBJECT_STORE_PROTOCOLS = frozenset(
     {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "oss", "r2"}
@@ -101,23 +98,22 @@ _TRANSIENT_ERRNOS = frozenset(
 )
 
 
-def _transient_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [
-        TimeoutError,  # also socket.timeout, asyncio.TimeoutError and fsspec's FSTimeoutError
-        ConnectionError,  # reset, refused, aborted, broken pipe
-        botocore.exceptions.ConnectionError,
-        botocore.exceptions.HTTPClientError,
-        botocore.exceptions.IncompleteReadError,
-        botocore.parsers.ResponseParserError,  # throttling replies with broken XML
-        aiohttp.ClientConnectionError,
-        aiohttp.ClientPayloadError,
-    ]
-    if _ssh is not None:
-        types += [_ssh.NoValidConnectionsError]
-    return tuple(types)
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    TimeoutError,  # also socket.timeout, asyncio.TimeoutError and fsspec's FSTimeoutError
+    ConnectionError,  # reset, refused, aborted, broken pipe
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+    botocore.exceptions.IncompleteReadError,
+    botocore.parsers.ResponseParserError,  # throttling replies with broken XML
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+)
 
 
-_TRANSIENT_TYPES = _transient_types()
+def _ssh_errors() -> ModuleType | None:
+    """paramiko's exceptions, once sftp.py has loaded paramiko: no paramiko error can be
+    raised before, and importing it here would cost every S3 command 80 ms."""
+    return sys.modules.get("paramiko.ssh_exception")
 
 
 class FsspecBackend:
@@ -335,13 +331,14 @@ def _translate(exc: Exception, where: str) -> BackendError | None:
         return ObjectExists(f"{where}: already exists")
     if isinstance(exc, PermissionError):
         return PermissionDenied(f"{where}: permission denied ({exc})")
-    if _ssh is not None and isinstance(exc, _ssh.AuthenticationException):
+    ssh = _ssh_errors()
+    if ssh is not None and isinstance(exc, ssh.AuthenticationException):
         return BackendError(f"{where}: authentication failed ({exc})")
-    if isinstance(exc, _TRANSIENT_TYPES):
+    if isinstance(exc, _TRANSIENT_TYPES) or (ssh is not None and isinstance(exc, ssh.NoValidConnectionsError)):
         return TransientBackendError(f"{where}: {_describe(exc)}")
     if isinstance(exc, aiohttp.ClientResponseError):
         return _by_status(exc.status, where, _describe(exc))
-    if _ssh is not None and isinstance(exc, _ssh.SSHException):
+    if ssh is not None and isinstance(exc, ssh.SSHException):
         return TransientBackendError(f"{where}: connection problem ({exc})")
     if isinstance(exc, OSError):
         if exc.errno in _TRANSIENT_ERRNOS:

@@ -43,14 +43,25 @@ def _remove_existing(dir_fd: int, name: bytes, keep_dir: bool) -> None:
 
 def open_dir(dir_fd: int, name: bytes) -> int:
     """Creates (if needed) and opens a subdirectory; a symlink in its place is replaced."""
+    return make_dir(dir_fd, name)[0]
+
+
+def make_dir(dir_fd: int, name: bytes) -> tuple[int, bool]:
+    """`open_dir`, and whether the directory is new (made here: nothing is in it yet). What
+    is at `name` is looked at only when something is (mkdir never follows a symlink)."""
     check_name(name)
-    _remove_existing(dir_fd, name, keep_dir=True)
+    made = True
     try:
         os.mkdir(name, 0o700, dir_fd=dir_fd)
     except FileExistsError:
-        pass
+        made = False
+        _remove_existing(dir_fd, name, keep_dir=True)
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            pass
     try:
-        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd), made
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise UnsafePath(f"{os.fsdecode(name)!r} in the target is not a directory") from None
@@ -70,8 +81,11 @@ def create_file(dir_fd: int, name: bytes, size: int) -> int:
     """Creates a regular file of `size` bytes, all holes, and returns it open for positional
     writes; whatever was at `name` (not a directory) is replaced."""
     check_name(name)
-    _remove_existing(dir_fd, name, keep_dir=False)
-    fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
+    try:
+        fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
+    except FileExistsError:  # O_EXCL with O_NOFOLLOW: a symlink there is not followed either
+        _remove_existing(dir_fd, name, keep_dir=False)
+        fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
     try:
         if size:
             os.ftruncate(fd, size)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import os
+import resource
 import stat
 import threading
 from collections.abc import Iterator
@@ -50,10 +51,10 @@ from snapstore.restorer.file_writer import (
     apply_node_metadata,
     create_file,
     existing,
+    make_dir,
     make_hardlink,
     make_special,
     make_symlink,
-    open_dir,
     remove_entry,
     reopen_parent,
     same_special,
@@ -69,8 +70,22 @@ from snapstore.snapshot.walk import Unreadable, Walker
 
 #: Distinct blobs fetched in one batch.
 BATCH_BLOBS = 16384
-#: Files open for writing at once (each batch closes the files it finished).
-MAX_OPEN_FILES = 384
+
+
+def _open_files_allowed() -> int:
+    """Files open for writing at once: a quarter of the process's descriptors, 384 to 4096
+    (each batch closes the files it finished; a pack whose blobs fall in two batches is read
+    twice, so larger batches save requests)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):  # pragma: no cover - no such limit on this platform
+        return 384
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(384, min(4096, soft // 4))
+
+
+MAX_OPEN_FILES = _open_files_allowed()
 #: Directory descriptors kept open along the current path; deeper ones are reopened.
 DIR_FD_WINDOW = 64
 #: Chunk ids whose lengths are looked up at once when planning a file.
@@ -153,7 +168,7 @@ class _Selection:
         ]
 
 
-@dataclass
+@dataclass(eq=False)
 class _File:
     fd: int
     node: Node
@@ -174,6 +189,7 @@ class _Dir:
     node: Node | None  # None for the target itself
     path: tuple[bytes, ...]
     names: set[bytes] = field(default_factory=set)
+    made: bool = False  # made by this restore: nothing was in it to keep or replace
 
 
 def _display(path: tuple[bytes, ...]) -> str:
@@ -311,13 +327,14 @@ class _Run:
         then goes below it."""
         parent = stack[-1]
         fd = None
+        made = False
         if parent.fd is not None and not self._options.dry_run:
-            fd = open_dir(parent.fd, node.name)
+            fd, made = make_dir(parent.fd, node.name)
         elif parent.fd is not None:
             found = existing(parent.fd, node.name)
             if found is not None and stat.S_ISDIR(found.st_mode):
                 fd = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
-        _push(stack, _Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path))
+        _push(stack, _Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path, made=made))
 
     def _leave(self, stack: list[_Dir]) -> None:
         done = stack.pop()
@@ -388,7 +405,7 @@ class _Run:
     # -- files ----------------------------------------------------------------------------
     def _keep_existing(self, parent: _Dir, node: Node) -> bool:
         """Whether the file already in the target stays, by the --overwrite policy."""
-        if parent.fd is None or self._options.overwrite is Overwrite.ALWAYS:
+        if parent.fd is None or parent.made or self._options.overwrite is Overwrite.ALWAYS:
             return False
         found = existing(parent.fd, node.name)
         if found is None or stat.S_ISDIR(found.st_mode):
@@ -449,7 +466,9 @@ class _Run:
         else:
             self._content_length(open_file, offset)
         open_file.planned = True
-        self._finish_done()
+        if open_file.error is not None or not open_file.outstanding:  # nothing to wait for
+            self._files.remove(open_file)
+            self._finish([open_file])
 
     def _link(self, dir_fd: int, node: Node, first: bytes) -> bool:
         """Restores the node as a link to the file restored first; False: it could not be."""
@@ -507,8 +526,15 @@ class _Run:
 
     def _finish_done(self) -> None:
         """Sets the metadata of, and closes, every file whose content is all in."""
-        done = [f for f in self._files if f.planned and not (f.outstanding and f.error is None)]
-        self._files = [f for f in self._files if f not in done]
+        waiting: list[_File] = []
+        done: list[_File] = []
+        for open_file in self._files:
+            is_done = open_file.planned and not (open_file.outstanding and open_file.error is None)
+            (done if is_done else waiting).append(open_file)
+        self._files = waiting
+        self._finish(done)
+
+    def _finish(self, done: list[_File]) -> None:
         for open_file in done:
             try:
                 if open_file.error is None:

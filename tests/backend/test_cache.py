@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,9 +137,56 @@ def test_a_tampered_tree_pack_is_detected_and_fetched_again(
     damaged = bytearray(copy.read_bytes())
     damaged[-1] ^= 1
     copy.write_bytes(bytes(damaged))
-    assert cache.load(tree, 0, 50) == bytes(range(50))
+    next_command = CacheBackend(faulty, cache.directory)  # checks each copy once
+    assert next_command.load(tree, 0, 50) == bytes(range(50))
     assert faulty.calls("load") == 2
     assert copy.read_bytes() == content
+
+
+def test_a_checked_tree_pack_is_read_by_range_without_the_backend(
+    cache: CacheBackend, faulty: FaultyBackend
+) -> None:
+    content = os.urandom(1000)
+    tree = named(FileType.PACK, content, metadata=True)
+    faulty.save(tree, content)
+    assert cache.load(tree, 0, 10) == content[:10]
+    for offset in range(0, 1000, 100):
+        assert cache.load(tree, offset, 100) == content[offset : offset + 100]
+    assert faulty.calls("load") == 1
+    (cache.directory / "packs" / tree.name).unlink()  # lost meanwhile: fetched again
+    assert cache.load(tree, 990, 10) == content[990:]
+    assert faulty.calls("load") == 2
+
+
+def test_two_threads_reading_one_uncached_object_fetch_it_once(
+    faulty: FaultyBackend, tmp_path: Path
+) -> None:
+    content = os.urandom(1000)
+    tree = named(FileType.PACK, content, metadata=True)
+    faulty.save(tree, content)
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+
+    class Slow(FaultyBackend):
+        def load(self, handle: Handle, offset: int = 0, length: int | None = None) -> bytes:
+            entered.release()
+            release.wait(5)
+            return super().load(handle, offset, length)
+
+    cache = CacheBackend(Slow(faulty), tmp_path / "cache")
+    results: list[bytes] = []
+    first = threading.Thread(target=lambda: results.append(cache.load(tree, 0, 10)))
+    first.start()
+    assert entered.acquire(timeout=5)
+    second = threading.Thread(target=lambda: results.append(cache.load(tree, 10, 10)))
+    second.start()
+    # the second reader waits for the first instead of fetching too: it does not come
+    assert not entered.acquire(timeout=1)
+    release.set()
+    first.join()
+    second.join()
+    assert sorted(results) == sorted([content[:10], content[10:20]])
+    assert faulty.calls("load") == 1
 
 
 def test_listing_drops_what_the_backend_lost(cache: CacheBackend, faulty: FaultyBackend) -> None:

@@ -18,7 +18,7 @@ from snapstore.ids import Id
 from snapstore.index.codec import IndexFile
 from snapstore.index.index import BlobLocation
 from snapstore.pack import BlobType, PackBlob, PackEntry
-from snapstore.repository.blob_reader import plan_ranges
+from snapstore.repository.blob_reader import BlobRead, plan_ranges
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, reopen
 from tests.support.deltas import edited, varied
@@ -134,6 +134,91 @@ def test_many_blobs_of_one_pack_take_one_read_each_in_request_order(
     assert [r.id for r in results] == [i for _, i in wanted]
     assert [r.data for r in results] == list(reversed(blobs)) + [blobs[3]]
     assert backend.pack_reads == 1
+
+
+def three_packs(repo: Repository) -> list[list[tuple[Id, bytes]]]:
+    """Three data packs of ten 110 kB blobs each (the pack size is 1 MiB)."""
+    packs = []
+    for _ in range(3):
+        blobs = [os.urandom(110_000) for _ in range(10)]
+        packs.append([(repo.save_blob(BlobType.DATA, b).id, b) for b in blobs])
+    repo.flush()
+    return packs
+
+
+def test_read_each_reads_each_pack_once_whatever_the_request_order_and_window(
+    counted: tuple[Repository, CountingBackend],
+) -> None:
+    repo, backend = counted
+    packs = three_packs(repo)
+    assert len({repo.index.lookup(i).pack_id for p in packs for i, _ in p}) == 3  # type: ignore[union-attr]
+    backend.pack_reads = 0
+    # interleaved across the packs, windows of half a pack (a blob weighs 220 kB, stored and
+    # plain): cut in request order, every window read from every pack
+    wanted = [(BlobType.DATA, p[n][0]) for n in range(10) for p in packs]
+    got: dict[bytes, bytes | None] = {}
+    lock = threading.Lock()
+
+    def consume(read: BlobRead) -> None:
+        with lock:
+            got[bytes(read.id)] = read.data
+
+    repo.reader.read_each(wanted, consume, window_bytes=1_200_000)
+    assert got == {bytes(i): b for p in packs for i, b in p}
+    assert backend.pack_reads == 3
+
+
+def test_read_each_cuts_a_pack_of_more_than_a_window_in_stretches(
+    counted: tuple[Repository, CountingBackend],
+) -> None:
+    repo, backend = counted
+    packs = three_packs(repo)
+    backend.pack_reads = 0
+    got: list[BlobRead] = []
+    lock = threading.Lock()
+
+    def consume(read: BlobRead) -> None:
+        with lock:
+            got.append(read)
+
+    wanted = [(BlobType.DATA, i) for p in packs for i, _ in p]
+    # a blob weighs 220 kB (stored and plain), a stretch at most twice the window: 2 blobs
+    repo.reader.read_each(wanted, consume, window_bytes=250_000)
+    assert sorted(bytes(r.id) for r in got) == sorted(bytes(i) for _, i in wanted)
+    assert all(r.data is not None for r in got)
+    assert backend.pack_reads == 3 * 5
+
+
+def test_reading_in_order_takes_the_rest_of_a_begun_pack_into_the_window(
+    counted: tuple[Repository, CountingBackend],
+) -> None:
+    repo, backend = counted
+    packs = three_packs(repo)
+    backend.pack_reads = 0
+    wanted = [(BlobType.DATA, i) for p in packs for i, _ in p]
+    # a window is full at 1 MB (5 blobs): it takes the rest of the pack it is in (to 2 MB)
+    results = list(repo.reader.read(wanted, window_bytes=1_000_000))
+    assert [r.data for r in results] == [b for p in packs for _, b in p]
+    assert backend.pack_reads == 3
+
+
+def test_a_blob_read_as_a_delta_base_is_not_fetched_again_when_asked_for(repo: Repository) -> None:
+    base = varied(60_000, 1)
+    base_id = repo.save_blob(BlobType.DATA, base).id
+    repo.flush()
+    saved = repo.save_blob(BlobType.DATA, edited(base, 7), bases=[base_id])
+    repo.flush()
+    assert saved.delta
+    fresh = reopen(repo)
+    counting = CountingBackend(fresh.backend)
+    fresh.backend = counting
+    assert fresh.reader.load(BlobType.DATA, saved.id) == edited(base, 7)
+    assert counting.pack_reads == 2  # the delta, then its base
+    got: list[BlobRead] = []
+    fresh.reader.read_each([(BlobType.DATA, base_id)], got.append)
+    assert [r.data for r in got] == [base]
+    assert counting.pack_reads == 2
+    fresh.close()
 
 
 def test_deltas_are_rebuilt_with_their_bases_fetched_in_the_same_plan(repo: Repository) -> None:
