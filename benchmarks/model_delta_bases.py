@@ -97,6 +97,23 @@ def skip(rule: Rule, candidates: list[bytes]) -> list[bytes]:
     return list(dict.fromkeys(out))
 
 
+def capped_skip(cap: int) -> Callable[[Rule, list[bytes]], list[bytes]]:
+    """Skip-deltas whose chains stay within `cap` deltas: a version that would sit deeper
+    takes the newest ancestor shallow enough (as snapstore does at its MAX_DEPTH of 8)."""
+
+    def choose(rule: Rule, candidates: list[bytes]) -> list[bytes]:
+        out = []
+        for c in candidates:
+            g = rule.generation.get(c, 0) + 1
+            target = g & (g - 1)
+            chain = rule.chain(c)
+            fits = [a for a in chain if len(rule.chain(a)) - 1 < cap]
+            out.append(next((a for a in fits if rule.generation[a] <= target), chain[-1]))
+        return list(dict.fromkeys(out))
+
+    return choose
+
+
 def delta_size(data: bytes, base: bytes) -> int:
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     frame = zstandard.ZstdCompressor(level=3, dict_data=dictionary, write_content_size=True).compress(data)
@@ -109,6 +126,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.2)
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--cap", type=int, default=4, help="depth of the capped rule")
+    parser.add_argument("--rules", default="depth1,linear,capped,skip",
+                        help="rules to model, comma-separated: depth1, linear, capped, skip, skip-capN")
     args = parser.parse_args()
     dumps = [args.fixtures / f"night{n:02d}-scale{args.scale}.dump" for n in range(1, args.nights + 1)]
     missing = [p for p in dumps if not p.exists()]
@@ -118,8 +137,13 @@ def main() -> None:
     chunker = Chunker(DATABASE, b"\x07" * 32)
     plain: dict[bytes, bytes] = {}  # every chunk seen, by id
     whole: dict[bytes, int] = {}  # its plain frame's size
-    rules = [Rule("depth1", depth1), Rule("linear", linear), Rule(f"capped-{args.cap}", capped(args.cap)),
-             Rule("skip", skip)]  # fmt: skip
+    known = {"depth1": depth1, "linear": linear, "capped": capped(args.cap), "skip": skip}
+    rules = []
+    for name in args.rules.split(","):
+        if name.startswith("skip-cap"):
+            rules.append(Rule(name, capped_skip(int(name.removeprefix("skip-cap")))))
+        else:
+            rules.append(Rule(name if name != "capped" else f"capped-{args.cap}", known[name]))
     previous: list[bytes] = []
     starts = [0]
     for night, dump in enumerate(dumps, start=1):
