@@ -82,11 +82,6 @@ class ParentTree:
             self._dirs.move_to_end(key)
             return self._dirs[key]
         children = {n.name: n for n in load_tree(self._repo, tree_id)}
-        # The walk looks here next: its subdirectories' trees, in one read of the packs
-        # they sit side by side in, instead of one request each when it gets to them.
-        self._repo.reader.prefetch_trees(
-            n.subtree for n in children.values() if n.type is NodeType.DIR and n.subtree is not None
-        )
         self._dirs[key] = children
         if len(self._dirs) > _DIR_CACHE_ENTRIES:
             self._dirs.popitem(last=False)

@@ -1,7 +1,7 @@
 """Trees of unchanged directories (issue 13, item 7): a directory whose every child is the
 parent snapshot's own node takes the parent's tree id without encoding or hashing it, and its
 directory node stands in its own parent's tree, so the unchanged part of a snapshot costs no
-tree work; the parent's subdirectories' trees are read a directory at a time."""
+tree work."""
 
 from __future__ import annotations
 
@@ -140,21 +140,18 @@ def test_a_directory_whose_own_metadata_changed_keeps_its_tree_but_not_its_node(
     assert_repository_ok(repo)
 
 
-def test_a_parent_directory_read_fetches_its_subdirectories_trees_at_once(
-    repo: Repository, tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tree_at_gives_a_parent_directory_s_tree_id_and_nodes(repo: Repository, tree: Path) -> None:
     first = backup(repo, tree, 0)
-    repo = reopen(repo)
-    asked: list[list[Id]] = []
-    prefetch = repo.reader.prefetch_trees
-    monkeypatch.setattr(repo.reader, "prefetch_trees", lambda ids: (asked.append(list(ids)), prefetch([]))[1])
     assert first.snapshot.tree is not None
     parent = ParentTree(repo, first.snapshot.tree)
-    found = parent.tree_at(to_components(tree))
-    assert found is not None
     ids = tree_ids(repo, first)
-    assert found[0] == ids[to_components(tree)]
-    subdirs = [ids[to_components(tree / "a")], ids[to_components(tree / "b")]]
-    assert subdirs in asked  # media's two subdirectories, in one call
+    found = parent.tree_at(to_components(tree))
+    assert found is not None and found[0] == ids[to_components(tree)]
+    assert sorted(found[1]) == [b"a", b"b", b"big.mp4", b"empty"]
+    one = parent.file_at(to_components(tree / "a" / "one.jpg"))
+    a = parent.tree_at(to_components(tree / "a"))
+    assert a is not None and a[1][b"one.jpg"] is one  # the nodes file_at gives
+    root = parent.tree_at(())
+    assert root is not None and root[0] == first.snapshot.tree
     assert parent.tree_at(to_components(tree / "missing")) is None
     assert parent.tree_at(to_components(tree / "empty")) is None  # a file, not a directory
