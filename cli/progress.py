@@ -222,6 +222,10 @@ class Reporter:
         if terminal is None:
             terminal = sys.stderr.isatty()
         self._live_wanted = terminal and not as_json and self._level is not Level.QUIET
+        #: Files done are counted only where the counts show (`wants_totals`), and looked at
+        #: only where -v lists them: this is called for each of 200,000 unchanged files.
+        self._counting = self._live_wanted or (as_json and self._level is not Level.QUIET)
+        self._listing = self._level.value >= Level.VERBOSE.value
         self._stdout = stdout
         self._out_lock = threading.Lock()
         self._live: Live | None = None
@@ -265,7 +269,7 @@ class Reporter:
     def wants_totals(self) -> bool:
         """Whether anything shows the totals (the live display, JSON status lines): without
         either (-q, no terminal and no --json) the library runs no scan for them."""
-        return self._live_wanted or (self._json and self._level is not Level.QUIET)
+        return self._counting
 
     def phase(self, name: str, unit: str = "files") -> None:
         self.counters.phase(name, unit)
@@ -280,8 +284,9 @@ class Reporter:
         self.counters.advance(bytes_done, bytes_added)
 
     def item_done(self, path: str, status: ItemStatus | None = None) -> None:
-        self.counters.item_done()
-        if status is not None and self._level.value >= _VERBOSE_LEVEL[status].value:
+        if self._counting:
+            self.counters.item_done()
+        if status is not None and self._listing and self._level.value >= _VERBOSE_LEVEL[status].value:
             if self._json:
                 self._write_json(verbose_message(status.value, path))
             else:

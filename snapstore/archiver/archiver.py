@@ -407,11 +407,15 @@ class Archiver:
         if self._change_rule is None or entry.open_content is None or not has_stat_facts(entry):
             return None
         previous = self._parent_file(entry.path)
-        if previous is None or not is_unchanged(entry, previous, self._change_rule):
+        if previous is None:
+            return None
+        # the same in every field (the usual case) is unchanged under every rule
+        kept = keeps_node(entry, previous)
+        if not kept and not is_unchanged(entry, previous, self._change_rule):
             return None
         if not content_in_index(self._repo, previous):
             return None
-        if keeps_node(entry, previous):
+        if kept:
             return previous
         node = _node_for(entry, NodeType.FILE)
         node.content, node.content_lists = list(previous.content), list(previous.content_lists)

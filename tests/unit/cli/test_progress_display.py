@@ -147,7 +147,16 @@ def test_verbose_levels_list_files_by_status(level: Level, listed: list[str]) ->
         reporter.item_done("/u", ItemStatus.UNCHANGED)
         reporter.item_done("/pack")  # no status: counted, never listed
     assert out.getvalue().splitlines() == listed
-    assert reporter.counters.status().items_done == 4
+    assert reporter.counters.status().items_done == 0  # no display, no JSON: not counted
+
+
+def test_files_done_are_counted_where_the_counts_show() -> None:
+    for as_json, terminal, level, counted in [(True, False, Level.NORMAL, 2), (False, True, Level.NORMAL, 2),
+                                              (True, False, Level.QUIET, 0), (False, False, Level.NORMAL, 0)]:
+        reporter = Reporter(as_json=as_json, terminal=terminal, level=level, clock=Clock(), stdout=io.StringIO())
+        reporter.item_done("/n", ItemStatus.NEW)
+        reporter.item_done("/u", ItemStatus.UNCHANGED)
+        assert reporter.counters.status().items_done == counted, (as_json, terminal, level)
 
 
 def test_json_mode_ends_with_a_status_and_lists_verbose_files_as_messages() -> None:
