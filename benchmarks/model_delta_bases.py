@@ -87,16 +87,6 @@ def capped(cap: int) -> Callable[[Rule, list[bytes]], list[bytes]]:
     return choose
 
 
-def skip(rule: Rule, candidates: list[bytes]) -> list[bytes]:
-    out = []
-    for c in candidates:
-        g = rule.generation.get(c, 0) + 1
-        target = g & (g - 1)
-        chain = rule.chain(c)
-        out.append(next((a for a in chain if rule.generation[a] <= target), chain[-1]))
-    return list(dict.fromkeys(out))
-
-
 def capped_skip(cap: int) -> Callable[[Rule, list[bytes]], list[bytes]]:
     """Skip-deltas whose chains stay within `cap` deltas: a version that would sit deeper
     takes the newest ancestor shallow enough (as snapstore does at its MAX_DEPTH of 8)."""
@@ -112,6 +102,9 @@ def capped_skip(cap: int) -> Callable[[Rule, list[bytes]], list[bytes]]:
         return list(dict.fromkeys(out))
 
     return choose
+
+
+skip = capped_skip(sys.maxsize)  # skip-deltas, chains as deep as they come
 
 
 def delta_size(data: bytes, base: bytes) -> int:

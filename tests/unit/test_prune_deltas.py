@@ -5,6 +5,7 @@ still decode, and prune refuses when a base or a chunk list is gone."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -289,29 +290,35 @@ def test_the_chunks_a_chunk_list_names_are_used(repo: Repository, deltas: Fixtur
     assert_repository_ok(repo)
 
 
+def crashed_prunes(origin: MemoryBackend) -> Iterator[tuple[int, bool, MemoryBackend]]:
+    """Prune (max unused 0) on copies of `origin`, crashed before and after each of its
+    backend writes and deletes in turn: (crash point, after it, what the crash left, its
+    dead lock removed)."""
+    counter = CrashingBackend(clone(origin), crash_at=0, after=False)
+    prune(Repository.open(counter, PASSWORD), PruneOptions(max_unused=0.0))
+    assert counter.mutations >= 5
+    for crash_at in range(1, counter.mutations + 1):
+        for after in (False, True):
+            crashing = CrashingBackend(clone(origin), crash_at, after)
+            with pytest.raises(SimulatedCrash):
+                prune(Repository.open(crashing, PASSWORD), PruneOptions(max_unused=0.0))
+            remove_locks(Repository.open(crashing.inner, PASSWORD), remove_all=True)
+            yield crash_at, after, crashing.inner
+
+
 def test_a_crash_after_any_write_or_delete_keeps_the_deltas_readable(
     repo: Repository, backend: MemoryBackend, deltas: Fixture
 ) -> None:
     forget(repo, deltas.a)
-    counter = CrashingBackend(clone(backend), crash_at=0, after=False)
-    prune(Repository.open(counter, PASSWORD), PruneOptions(max_unused=0.0))
-    writes = counter.mutations
-    assert writes >= 5
-    for crash_at in range(1, writes + 1):
-        for after in (False, True):
-            crashing = CrashingBackend(clone(backend), crash_at, after)
-            with pytest.raises(SimulatedCrash):
-                prune(Repository.open(crashing, PASSWORD), PruneOptions(max_unused=0.0))
-            survivor = crashing.inner
-            remove_locks(Repository.open(survivor, PASSWORD), remove_all=True)
-            reopened = Repository.open(survivor, PASSWORD)
-            reopened.load_index()
-            assert contents(reopened, deltas.b) == deltas.expected_b, (crash_at, after)
-            prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
-            assert_repository_ok(reopened)
-            finished = Repository.open(survivor, PASSWORD)
-            finished.load_index()
-            assert contents(finished, deltas.b) == deltas.expected_b, (crash_at, after)
+    for crash_at, after, survivor in crashed_prunes(backend):
+        reopened = Repository.open(survivor, PASSWORD)
+        reopened.load_index()
+        assert contents(reopened, deltas.b) == deltas.expected_b, (crash_at, after)
+        prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
+        assert_repository_ok(reopened)
+        finished = Repository.open(survivor, PASSWORD)
+        finished.load_index()
+        assert contents(finished, deltas.b) == deltas.expected_b, (crash_at, after)
 
 
 # -- chains (feature delta-chains) ------------------------------------------------------------
@@ -386,22 +393,12 @@ def test_a_crash_after_any_write_or_delete_keeps_the_chains_readable(
 ) -> None:
     for snap in nights.snapshots[:6]:
         forget(repo, snap)
-    counter = CrashingBackend(clone(backend), crash_at=0, after=False)
-    prune(Repository.open(counter, PASSWORD), PruneOptions(max_unused=0.0))
-    writes = counter.mutations
-    assert writes >= 5
-    for crash_at in range(1, writes + 1):
-        for after in (False, True):
-            crashing = CrashingBackend(clone(backend), crash_at, after)
-            with pytest.raises(SimulatedCrash):
-                prune(Repository.open(crashing, PASSWORD), PruneOptions(max_unused=0.0))
-            survivor = crashing.inner
-            remove_locks(Repository.open(survivor, PASSWORD), remove_all=True)
-            for attempt in ("crashed", "finished"):
-                reopened = Repository.open(survivor, PASSWORD)
-                reopened.load_index()
-                for snap, expected in zip(nights.snapshots[6:], nights.expected[6:], strict=True):
-                    assert contents(reopened, snap) == expected, (crash_at, after, attempt)
-                if attempt == "crashed":
-                    prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
-            assert_repository_ok(Repository.open(survivor, PASSWORD))
+    for crash_at, after, survivor in crashed_prunes(backend):
+        for attempt in ("crashed", "finished"):
+            reopened = Repository.open(survivor, PASSWORD)
+            reopened.load_index()
+            for snap, expected in zip(nights.snapshots[6:], nights.expected[6:], strict=True):
+                assert contents(reopened, snap) == expected, (crash_at, after, attempt)
+            if attempt == "crashed":
+                prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
+        assert_repository_ok(Repository.open(survivor, PASSWORD))

@@ -570,6 +570,17 @@ def entry_json(e: PackEntry) -> dict[str, Any]:
     }
 
 
+def header_sealer(sealer: Sealer, counter: int, record: dict[str, Any]) -> Callable[[bytes], bytes]:
+    """Seals a pack header as `pack.assemble` asks, recording the envelope and its plaintext."""
+
+    def seal_header(header: bytes) -> bytes:
+        record.update(_envelope_entry(sealer, Kind.PACK_HEADER, stored(header), counter))
+        record["header_plaintext_hex"] = header.hex()
+        return bytes.fromhex(record["envelope_hex"])
+
+    return seal_header
+
+
 def delta_vectors() -> dict[str, Any]:
     base_id = blob_id(ID_KEY, DELTA_BASE)
     data_id = blob_id(ID_KEY, DELTA_DATA)
@@ -579,11 +590,7 @@ def delta_vectors() -> dict[str, Any]:
     base_entry = _envelope_entry(sealer, Kind.DATA_BLOB, stored(DELTA_BASE), 0)
     delta_entry = _envelope_entry(sealer, Kind.DATA_BLOB, framed, 1)
     header_seal: dict[str, Any] = {}
-
-    def seal_header(header: bytes) -> bytes:
-        header_seal.update(_envelope_entry(sealer, Kind.PACK_HEADER, stored(header), 2))
-        header_seal["header_plaintext_hex"] = header.hex()
-        return bytes.fromhex(header_seal["envelope_hex"])
+    seal_header = header_sealer(sealer, 2, header_seal)
 
     data, entries = pack.assemble(
         [
@@ -644,11 +651,7 @@ def chain_vectors(sealer: Sealer, base_id: Id) -> dict[str, Any]:
     assert decompress(framed, len(CHAIN_DATA), DELTA_DATA) == CHAIN_DATA
     entry = _envelope_entry(sealer, Kind.DATA_BLOB, framed, 3)
     header_seal: dict[str, Any] = {}
-
-    def seal_header(header: bytes) -> bytes:
-        header_seal.update(_envelope_entry(sealer, Kind.PACK_HEADER, stored(header), 4))
-        header_seal["header_plaintext_hex"] = header.hex()
-        return bytes.fromhex(header_seal["envelope_hex"])
+    seal_header = header_sealer(sealer, 4, header_seal)
 
     blob = PackBlob(
         BlobType.DATA, chain_id, bytes.fromhex(entry["envelope_hex"]), len(CHAIN_DATA), base_id, CHAIN_GENERATION
