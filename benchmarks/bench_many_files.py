@@ -14,20 +14,24 @@ at most 0.5x) and, with `--borg`, to borg's. restic and borg keep their caches i
 directory, as a cron job's would be.
 
 Figures (2026-12-07, 2 cores shared with other work, restic 0.14.0, borg 1.2.4; wall time /
-peak RSS, medians of 2 unchanged runs):
+peak RSS, medians of 3 unchanged runs, the tools taking turns):
 
     200,000 files in one directory   snapstore         restic           borg
-    first                             9.00 s / 323 MB   7.28 s / 395 MB  9.86 s / 150 MB
-    again, unchanged                  5.91 s / 320 MB   7.10 s / 427 MB  9.02 s / 153 MB
-    (before issue 13's item 7 work:  first 13.41 s / 418 MB, unchanged 13.04 s / 625 MB)
-    1,000,000 files, 1,000 a directory (1 run)
+    first                             7.53 s / 313 MB   7.72 s / 335 MB   9.40 s / 134 MB
+    again, unchanged                  4.70 s / 276 MB   7.16 s / 451 MB  12.62 s / 153 MB
+    (the same measure at df9a108, before the scan was skipped under -q and unchanged
+     directories kept their parent's tree: unchanged 8.18 s / 313 MB, restic 8.85 s,
+     borg 15.31 s; CPU 5.03 s against 4.28 s now, restic's 6.0-6.9 s)
+    1,000,000 files in 1,000-file directories (1 run, before that work)
     first                            36.82 s / 116 MB  30.87 s / 61 MB
     again, unchanged                 29.81 s / 243 MB  30.21 s / 76 MB
 
-The unchanged target (0.5x restic) is missed. Of snapstore's unchanged run over 200,000
-files, about 0.7 s is fixed (start-up, key derivation, index), 1.2 s is the progress scan's
-second walk contending for the interpreter, about 1.1 s the lstat and listxattr calls, 0.8 s
-decoding the parent's tree and 0.3 s encoding the new one; the rest is per-file Python.
+The unchanged target (0.5x restic) is still missed (0.66x). Of snapstore's unchanged run over
+200,000 files (about 4.3 s of CPU), about 0.7 s is fixed (start-up, key derivation, index),
+about 1.1 s the lstat and listxattr calls and the SourceEntry built for each file, 0.8 s
+decoding the parent's tree, and the rest per-file Python in the archiver (parent node look-up
+and comparison, progress calls). Under -q (as here) no progress scan runs, and the new tree
+is the parent's, taken without encoding it.
 
     python benchmarks/bench_many_files.py [--files 200000] [--tree-files 1000000]
         [--runs 1] [--borg] [--fixtures /tmp/snapstore-fixtures]
