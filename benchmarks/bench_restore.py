@@ -37,8 +37,12 @@ Figures on 2026-12-07 (scale 1.0, 2 cores shared with other work at load 3-5, sn
 borg 1.2): dump to stdout 0.99x restic's throughput, peak RSS 789 MB against 193 MB; media
 restore 1.28x; check --read-data 1.54x; from S3, the 200 MB tree in 9.5 s with 1006
 requests (a ranged GET per blob or two) against 2.4 s and 28, one 5 MB file 31 requests
-against 17 (12 against 13 with a warm cache). A tool's runs spread up to 2x on a loaded
-machine: use --runs 5 when a figure decides something.
+against 17 (12 against 13 with a warm cache). The S3 part again at 7b74a42 (--only s3
+--runs 5, load 4-5): the 200 MB tree in 3.19 s with 27 requests (each pack one GET) against
+restic's 3.33 s and 28, peak RSS 185 MB against 109 MB; one 5 MB file 17 requests against
+18, 1.31 s against 0.89 s, 147 MB against 79 MB (about 125 MB of that before any read: the
+interpreter with s3fs and numpy, and Argon2id's 64 MiB). A tool's runs spread up to 2x on a
+loaded machine: use --runs 5 when a figure decides something.
 """
 
 from __future__ import annotations
