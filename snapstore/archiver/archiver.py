@@ -15,7 +15,9 @@ its paths is recorded with its errors.
 Unchanged files (unchanged.py) are not read: a file whose size, times, inode and device are
 those of its node in the parent snapshot takes that node's content. The parent is looked up
 when a file first needs it: an unchanged file, a database dump (delta bases) or a file of
-many chunks (chunk lists).
+many chunks (chunk lists). A directory whose every child is the parent's own node (and no
+fewer) takes the parent's tree id as it is, neither encoded nor hashed again, and its node
+stands in its own directory's tree the same way: an unchanged snapshot writes no tree.
 
 Hard links (snapshot/hardlinks.py) are read once: a later link to a file already seen in
 this snapshot takes its content, waiting for its chunks if they are still being saved.
