@@ -158,6 +158,11 @@ def measure_open(path: str, count: int) -> dict[str, float]:
     repo.load_index()
     took = time.perf_counter() - started
     assert len(index) == count, (len(index), count)
+    return _figures(index, count, before, took)
+
+
+def _figures(index: Any, count: int, before: int, took: float) -> dict[str, float]:
+    """What an index of `count` blobs built in `took` seconds costs, from the RSS `before`."""
     resident = _rss() - before
     return {
         "array_bytes_per_blob": _array_bytes(index) / count,
@@ -191,14 +196,7 @@ def measure_add(count: int) -> dict[str, float]:
     index.compact()
     took = time.perf_counter() - started
     del ids, entries
-    resident = _rss() - before
-    return {
-        "array_bytes_per_blob": _array_bytes(index) / count,
-        "resident_bytes_per_blob": resident / count,
-        "peak_bytes_per_blob": (_peak() - before) / count,
-        "seconds": took,
-        **_lookups(index),
-    }
+    return _figures(index, count, before, took)
 
 
 def _child(*args: str) -> dict[str, float]:

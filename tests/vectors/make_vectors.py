@@ -570,6 +570,21 @@ def entry_json(e: PackEntry) -> dict[str, Any]:
     }
 
 
+def pack_and_index_json(
+    header_seal: dict[str, Any], entries: list[PackEntry], data: bytes, pack_id: Id
+) -> dict[str, Any]:
+    """A pack of delta vectors as its document shows it, and the index file naming it."""
+    return {
+        "pack": {
+            "header": header_seal,
+            "entries": [entry_json(e) for e in entries],
+            "pack_hex": data.hex(),
+            "pack_id_hex": pack_id.hex(),
+        },
+        "index_plaintext_hex": encode_index(IndexFile(packs={pack_id: entries})).hex(),
+    }
+
+
 def header_sealer(sealer: Sealer, counter: int, record: dict[str, Any]) -> Callable[[bytes], bytes]:
     """Seals a pack header as `pack.assemble` asks, recording the envelope and its plaintext."""
 
@@ -631,13 +646,7 @@ def delta_vectors() -> dict[str, Any]:
             "framed_hex": framed.hex(),
             "envelope": delta_entry,
         },
-        "pack": {
-            "header": header_seal,
-            "entries": [entry_json(e) for e in entries],
-            "pack_hex": data.hex(),
-            "pack_id_hex": pack_id.hex(),
-        },
-        "index_plaintext_hex": encode_index(IndexFile(packs={pack_id: entries})).hex(),
+        **pack_and_index_json(header_seal, entries, data, pack_id),
         "chain": chain_vectors(sealer, data_id),
     }
 
@@ -672,13 +681,7 @@ def chain_vectors(sealer: Sealer, base_id: Id) -> dict[str, Any]:
             "framed_hex": framed.hex(),
             "envelope": entry,
         },
-        "pack": {
-            "header": header_seal,
-            "entries": [entry_json(e) for e in entries],
-            "pack_hex": data.hex(),
-            "pack_id_hex": pack_id.hex(),
-        },
-        "index_plaintext_hex": encode_index(IndexFile(packs={pack_id: entries})).hex(),
+        **pack_and_index_json(header_seal, entries, data, pack_id),
     }
 
 
