@@ -105,10 +105,10 @@ class _Pending:
 
 def _cost(location: BlobLocation | None) -> int:
     """What a blob weighs in a window: its stored bytes and its plaintext (a delta of 1 KiB
-    rebuilds 64 KiB and needs its base)."""
+    rebuilds 64 KiB from bases the window reads too: two or three of them on an average chain)."""
     if location is None:
         return 0
-    return location.length + location.plain_length * (2 if location.is_delta else 1)
+    return location.length + location.plain_length * (4 if location.is_delta else 1)
 
 
 @dataclass
