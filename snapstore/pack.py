@@ -73,6 +73,12 @@ class PackEntry:
         return delta_generation(self.flags)
 
 
+def blob_key(blob_type: BlobType, blob_id: bytes) -> bytes:
+    """One blob as prune and the delta rules count it: its type and id (a tree and a data blob
+    may share an id)."""
+    return bytes((blob_type,)) + bytes(blob_id)
+
+
 def delta_flags(generation: int) -> int:
     """The entry flags of a delta of this generation (0 to MAX_GENERATION)."""
     if not 0 <= generation <= MAX_GENERATION:

@@ -21,7 +21,7 @@ complete and nothing was deleted; after it, the new index names only packs that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -29,7 +29,7 @@ from snapstore.backend.base import FileType
 from snapstore.errors import IntegrityError, ObjectNotFound, SnapstoreError, UsageError
 from snapstore.ids import Id
 from snapstore.index import deltas
-from snapstore.pack import BlobType, PackBlob, PackEntry
+from snapstore.pack import BlobType, PackBlob, PackEntry, blob_key
 from snapstore.progress import NoProgress, Progress
 from snapstore.repository.lock import RepositoryLock
 from snapstore.repository.repository import Repository
@@ -40,11 +40,6 @@ DEFAULT_MAX_UNUSED = 0.05
 
 
 # -- the plan (pure) --------------------------------------------------------------------------
-def blob_key(blob_type: BlobType, blob_id: bytes) -> bytes:
-    """What prune counts as one blob: its type and id (a tree and a data blob may share an id)."""
-    return bytes((blob_type,)) + bytes(blob_id)
-
-
 @dataclass(frozen=True)
 class PackContents:
     """A pack as prune sees it: its size on the backend and the blobs it holds."""
@@ -122,7 +117,7 @@ def plan_prune(
         wanted = {_base_key(e) for key in wanted for _, e in copies.get(key, ()) if e.base is not None}
 
     # The copies that can serve each blob: those on its shallowest chains to a whole copy.
-    depth = _chain_depths((e for found in copies.values() for _, e in found), max_depth)
+    depth = deltas.entry_depths((e for found in copies.values() for _, e in found), max_depth)
     candidates: dict[bytes, list[tuple[Id, PackEntry]]] = {}
     missing_bases: dict[bytes, bytes] = {}
     for key, found in copies.items():
@@ -130,7 +125,7 @@ def plan_prune(
             if key in used:
                 missing_bases[key] = _base_key(found[0][1])
             continue
-        candidates[key] = [(p, e) for p, e in found if _entry_depth(e, depth, max_depth) == depth[key]]
+        candidates[key] = [(p, e) for p, e in found if deltas.entry_depth(e, depth, max_depth) == depth[key]]
 
     naive_used: dict[Id, int] = {}
     for found in candidates.values():
@@ -236,45 +231,17 @@ def _form(entry: PackEntry) -> bytes | None:
     return None if entry.base is None else _base_key(entry)
 
 
-def _chain_depths(entries: Iterable[PackEntry], max_depth: int) -> dict[bytes, int]:
-    """How many deltas deep the shallowest chain of each of these blobs is, using only these
-    copies; blobs with no chain to a whole copy within `max_depth` deltas are left out."""
-    depth: dict[bytes, int] = {}
-    waiting: list[PackEntry] = []
-    for entry in entries:
-        if entry.base is None:
-            depth[blob_key(entry.type, entry.id)] = 0
-        else:
-            waiting.append(entry)
-    for level in range(1, max_depth + 1):
-        reached = [e for e in waiting if depth.get(_base_key(e)) == level - 1]
-        if not reached:
-            break
-        for entry in reached:
-            depth.setdefault(blob_key(entry.type, entry.id), level)
-        waiting = [e for e in waiting if blob_key(e.type, e.id) not in depth]
-    return depth
-
-
-def _entry_depth(entry: PackEntry, depth: Mapping[bytes, int], max_depth: int) -> int | None:
-    """How many deltas deep this copy's shallowest chain is (None: it cannot be read)."""
-    if entry.base is None:
-        return 0
-    below = depth.get(_base_key(entry))
-    return None if below is None or below >= max_depth else below + 1
-
-
 def _stale_deltas(packs: Mapping[Id, PackContents], plan: PrunePlan, max_depth: int) -> list[Id]:
     """Kept packs holding a delta whose chain no kept pack and no copy to make completes."""
     if not any(e.base is not None for p in plan.keep for e in packs[p].entries):
         return []
     stays = [e for p in plan.keep for e in packs[p].entries]
     stays.extend(e for entries in plan.repack.values() for e in entries)
-    depth = _chain_depths(stays, max_depth)
+    depth = deltas.entry_depths(stays, max_depth)
     return sorted(
         p
         for p in plan.keep
-        if any(e.base is not None and _entry_depth(e, depth, max_depth) is None for e in packs[p].entries)
+        if any(e.base is not None and deltas.entry_depth(e, depth, max_depth) is None for e in packs[p].entries)
     )
 
 

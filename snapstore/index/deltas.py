@@ -21,12 +21,12 @@ functions instead of spelling the rules out again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from snapstore.ids import Id
-from snapstore.pack import MAX_GENERATION, BlobType, delta_generation
+from snapstore.pack import MAX_GENERATION, BlobType, PackEntry, blob_key, delta_generation
 
 if TYPE_CHECKING:
     from snapstore.index.index import BlobIndex, BlobLocation
@@ -97,22 +97,55 @@ def depth(
     """How many deltas deep the shallowest readable chain of this data blob is (0 when a
     whole copy is indexed), looking only at `usable` copies; None when no chain reaches a
     whole copy within `limit` deltas (a base missing, or a chain too deep or circular)."""
-    level = [bytes(blob_id)]
-    seen: set[bytes] = set()
-    for steps in range(limit + 1):
-        deltas: list[BlobLocation] = []
-        for blob in level:
-            seen.add(blob)
-            for copy in index.lookup_all(blob):
-                if not usable(copy) or copy.type is not BlobType.DATA:
-                    continue
-                if not copy.is_delta:
-                    return steps
-                deltas.append(copy)
-        level = [bytes(b) for d in deltas for b in base_candidates(index, d) if bytes(b) not in seen]
-        if not level:
-            return None
-    return None
+    return ChainDepths(index, usable)(blob_id, limit)
+
+
+def entry_depths(
+    entries: Iterable[PackEntry],
+    max_depth: int,
+    outside: Callable[[Id], int | None] | None = None,
+) -> dict[bytes, int]:
+    """`depth` for copies not (or not all) in an index: how many deltas deep the shallowest
+    chain of each of these blobs is, by `pack.blob_key`, using these copies and, for a base
+    none of them holds whole, what `outside` says of it (an index). Blobs with no chain to a
+    whole copy within `max_depth` deltas are left out."""
+    found: dict[bytes, int] = {}
+    waiting: list[PackEntry] = []
+    for entry in entries:
+        if entry.base is None:
+            found[blob_key(entry.type, entry.id)] = 0
+        else:
+            waiting.append(entry)
+    asked: set[bytes] = set()
+    for _ in range(max_depth + 1):  # a chain settles a level a round
+        changed = False
+        for entry in waiting:
+            assert entry.base is not None
+            base = blob_key(BlobType.DATA, entry.base)
+            if outside is not None and base not in asked:
+                asked.add(base)
+                there = outside(entry.base)
+                if there is not None and there < found.get(base, max_depth + 1):
+                    found[base] = there
+            below = found.get(base)
+            if below is None or below >= max_depth:
+                continue
+            key = blob_key(entry.type, entry.id)
+            if below + 1 < found.get(key, max_depth + 1):
+                found[key] = below + 1
+                changed = True
+        if not changed:
+            break
+    return found
+
+
+def entry_depth(entry: PackEntry, depths: Mapping[bytes, int], max_depth: int) -> int | None:
+    """How many deltas deep this copy's shallowest chain is, by `entry_depths` (None: it
+    cannot be read within `max_depth`)."""
+    if entry.base is None:
+        return 0
+    below = depths.get(blob_key(BlobType.DATA, entry.base))
+    return None if below is None or below >= max_depth else below + 1
 
 
 def chain(index: BlobIndex, blob_id: bytes, limit: int = MAX_DEPTH) -> list[tuple[Id, BlobLocation]] | None:

@@ -757,35 +757,15 @@ def servable_entries(
     among them, within `max_depth` deltas (a pack left with no entry is left out), and how
     many deltas went. Packs read from their own headers are indexed through this (resume,
     repair index)."""
-    depth: dict[bytes, int] = {
-        bytes(e.id): 0 for entries in packs.values() for e in entries if deltas.serves_as_base(e.type, e.base is not None)
-    }
-    in_index: dict[bytes, int | None] = {}
-    serving_deltas: set[PackEntry] = set()
-    waiting = [e for entries in packs.values() for e in entries if e.base is not None]
-    while waiting:
-        still = []
-        for entry in waiting:
-            assert entry.base is not None
-            base = bytes(entry.base)
-            below = depth.get(base)
-            if below is None:
-                if base not in in_index:
-                    in_index[base] = deltas.depth(index, base, limit=max_depth - 1)
-                below = in_index[base]
-            if below is not None and below < max_depth:
-                key = bytes(entry.id)
-                depth[key] = min(depth.get(key, below + 1), below + 1)
-                serving_deltas.add(entry)
-            else:
-                still.append(entry)
-        if len(still) == len(waiting):
-            break
-        waiting = still
+    depths = deltas.entry_depths(
+        (e for entries in packs.values() for e in entries),
+        max_depth,
+        outside=lambda base: deltas.depth(index, base, limit=max_depth - 1),
+    )
     kept: dict[Id, list[PackEntry]] = {}
     dropped = 0
     for pack_id, entries in packs.items():
-        serving = [e for e in entries if e.base is None or e in serving_deltas]
+        serving = [e for e in entries if deltas.entry_depth(e, depths, max_depth) is not None]
         dropped += len(entries) - len(serving)
         if serving:
             kept[pack_id] = serving
