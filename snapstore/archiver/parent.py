@@ -41,8 +41,11 @@ CANDIDATES = 3
 #: Offers whose outcome the alignment may not know yet when the next chunk is aligned: the
 #: packer works on several chunks at once, and a fixed lag keeps the result deterministic.
 _OUTCOMES_PENDING = 6
-#: Parent chunks whose offers are remembered: the candidates of consecutive chunks overlap.
-_OFFERS_KEPT = 64
+#: Parent chunks whose offers are found together, and blocks of them remembered: the
+#: candidates of consecutive chunks are neighbours, and a block's chains are followed in one
+#: vectorised index search per level.
+_OFFER_BLOCK = 256
+_OFFER_BLOCKS_KEPT = 4
 
 
 def find_parent(repo: Repository, source: str, paths: list[str], host: str) -> Snapshot | None:
@@ -154,8 +157,8 @@ class ParentStream:
         self._lock = threading.Lock()
         self._offered: dict[int, dict[bytes, int]] = {}
         self._pending: deque[tuple[int, Future[SavedBlob]]] = deque()
-        # what each parent chunk offers: asked again for the neighbours of the next new chunk
-        self._offers: OrderedDict[int, Offer | None] = OrderedDict()
+        # what the parent chunks offer, by block of _OFFER_BLOCK chunks
+        self._offers: OrderedDict[int, list[Offer | None]] = OrderedDict()
         self._kept: list[tuple[int, bytes]] = []
 
     def __len__(self) -> int:
@@ -211,12 +214,18 @@ class ParentStream:
         return out
 
     def _offer(self, index: int) -> Offer | None:
-        """The base parent chunk `index` offers (remembered for the few chunks after)."""
-        if index not in self._offers:
-            self._offers[index] = self._repo.delta_offer(self._ids[index].tobytes())
-            if len(self._offers) > _OFFERS_KEPT:
+        """The base parent chunk `index` offers, asked of the repository for a block of
+        parent chunks at a time (the new stream moves along the parent's)."""
+        block = index // _OFFER_BLOCK
+        if block not in self._offers:
+            start = block * _OFFER_BLOCK
+            ids = self._ids[start : start + _OFFER_BLOCK].tobytes()
+            self._offers[block] = self._repo.delta_offers([ids[i : i + ID_SIZE] for i in range(0, len(ids), ID_SIZE)])
+            if len(self._offers) > _OFFER_BLOCKS_KEPT:
                 self._offers.popitem(last=False)
-        return self._offers[index]
+        else:
+            self._offers.move_to_end(block)
+        return self._offers[block][index % _OFFER_BLOCK]
 
     @property
     def offset(self) -> int:

@@ -337,6 +337,30 @@ class BlobIndex:
                 for i in run.rows_of(key, rest)
             ]
 
+    def lookup_all_run(self, ids: bytes) -> list[list[BlobLocation]]:
+        """`lookup_all` for a run of 32-byte ids at once, each id's copies in the same order:
+        how the chains of a whole parent file are followed a level at a time (deltas.chains)
+        without a search per id and level."""
+        keys, rests = _split_run(ids)
+        found: list[list[BlobLocation]] = [[] for _ in range(len(keys))]
+        if not len(keys):
+            return found
+        with self._lock:
+            for run in self._runs:
+                left = run.keys.searchsorted(keys, side="left")
+                counts = run.keys.searchsorted(keys, side="right") - left
+                total = int(counts.sum())
+                if not total:
+                    continue
+                # every row of each id's key range, then only those whose rest matches
+                owner = np.repeat(np.arange(len(keys)), counts)
+                rows = np.arange(total) - np.repeat(np.cumsum(counts) - counts - left, counts)
+                same = (run.rest[rows] == rests[owner]).all(axis=1)
+                owner, rows = owner[same], rows[same]
+                for j, location in zip(owner.tolist(), run.locations(rows, self._pack_ids), strict=True):
+                    found[j].append(location)
+        return found
+
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
         key, rest = _split(blob_id)
         with self._lock:

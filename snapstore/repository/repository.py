@@ -579,7 +579,14 @@ class Repository:
         repository's delta rules (SPEC.md section 6); None when it offers none."""
         if not self.config.deltas:
             return None
-        return deltas.offer(self.index, candidate, self.config.delta_chains)
+        return self.delta_offers([candidate])[0]
+
+    def delta_offers(self, candidates: Sequence[bytes]) -> list[Offer | None]:
+        """`delta_offer` for many candidates at once (a parent file's chunks, a block at a
+        time)."""
+        if not self.config.deltas:
+            return [None] * len(candidates)
+        return deltas.offers(self.index, candidates, self.config.delta_chains)
 
     def offer_against(self, base: bytes) -> Offer | None:
         """`base` itself as a delta base, when the rules allow one more delta on it."""

@@ -38,3 +38,20 @@ def test_ids_with_keys_matches_ids_with_key() -> None:
     index.compact()
     keys = [int.from_bytes(b[:8], "big") for b in ids] + [12345]
     assert index.ids_with_keys(keys) == {k: index.ids_with_key(k) for k in keys}
+
+
+def test_lookup_all_run_matches_lookup_all() -> None:
+    """Every copy of each id, in `lookup_all`'s order: copies in one run and across runs,
+    ids sharing a key prefix, unknown and repeated ids."""
+    index = BlobIndex()
+    ids = [os.urandom(32) for _ in range(30)]
+    twin = ids[0][:8] + os.urandom(24)
+    index.add_pack(Id(b"\1" * 32), [entry(b, n * 10) for n, b in enumerate([*ids, twin, ids[3]])])
+    index.compact()
+    index.add_pack(Id(b"\2" * 32), [entry(b, n * 10, base=ids[1]) for n, b in enumerate(ids[:5])])
+    unknown = [os.urandom(32) for _ in range(3)]
+    wanted = [*ids, twin, *unknown, ids[3], ids[0]]
+    found = index.lookup_all_run(b"".join(wanted))
+    assert found == [index.lookup_all(b) for b in wanted]
+    assert len(found[3]) == 3 and len(found[0]) == 2
+    assert index.lookup_all_run(b"") == []

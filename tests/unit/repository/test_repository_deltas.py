@@ -10,6 +10,7 @@ or hostile writer holding the key would.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 
 import msgpack
@@ -516,3 +517,32 @@ def test_a_chain_in_a_circle_is_refused(repo: Repository) -> None:
         reopen(repo).load_blob(BlobType.DATA, a)
     assert deltas.depth(repo.index, a) is None and repo.delta_offer(a) is None
     check_finds(repo, a)
+
+
+def test_offers_of_many_candidates_are_each_ones_offer(repo: Repository) -> None:
+    """A parent file's chunks are offered a block at a time (`delta_offers`, chains followed
+    a level at a time for all of them): each gets what asking for it alone gives, whether its
+    chain is whole, deep, past the maximum depth, in a circle or unknown."""
+    versions = nightly_versions(deltas.MAX_DEPTH + 3)
+    saved = [repo.save_blob(BlobType.DATA, OLD)]
+    repo.flush()
+    for data in versions[1:12]:
+        saved.append(repo.save_blob(BlobType.DATA, data, bases=[repo.delta_offer(saved[-1].id)]))  # type: ignore[list-item]
+        repo.flush()
+    deep = [repo.save_blob(BlobType.DATA, edit(OLD, 3)).id]
+    repo.flush()
+    for n, data in enumerate(versions[1:], start=1):  # each against the one before: too deep at the end
+        deep.append(repo.hash_blob(data + b"deep"))
+        framed = compression.compress_delta(data + b"deep", bytes(deep[-2]), (versions[n - 1] + b"deep") if n > 1 else edit(OLD, 3))
+        store_raw(repo, BlobType.DATA, deep[-1], framed, len(data) + 4, deep[-2], generation=n)
+    a_data, b_data = edit(OLD, 10), edit(OLD, 20)
+    a, b = repo.hash_blob(a_data), repo.hash_blob(b_data)
+    store_raw(repo, BlobType.DATA, a, compression.compress_delta(a_data, bytes(b), b_data), len(a_data), b, generation=1)
+    store_raw(repo, BlobType.DATA, b, compression.compress_delta(b_data, bytes(a), a_data), len(b_data), a, generation=1)
+    candidates = [bytes(s.id) for s in saved] + [bytes(d) for d in deep] + [bytes(a), bytes(b), os.urandom(32)]
+    candidates += candidates[:5]  # asked twice in one block
+    one_by_one = [repo.delta_offer(c) for c in candidates]
+    assert repo.delta_offers(candidates) == one_by_one
+    mine = len(saved) + len(deep)
+    assert one_by_one[mine - 1] is None and one_by_one[mine:mine + 3] == [None] * 3  # too deep; circle; unknown
+    assert all(o is not None for o in one_by_one[: len(saved)])
