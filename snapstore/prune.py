@@ -11,7 +11,8 @@ repository and carries the plan out in the only safe order:
    delta whose chain of bases ends in no whole copy stops prune before it changes anything
    (a delta keeps its base, and that base its own: bases count as used);
 2. copy the used blobs out of the packs to repack into new packs (envelopes are copied as they
-   are, after checking each one decrypts to its id);
+   are, after checking each one decrypts to its id); a used delta the plan re-bases, so that
+   bases no snapshot uses can go, is read through the blob reader and stored whole instead;
 3. write the new index files, the last of them listing the old ones in `supersedes`;
 4. delete the old index files, then the packs nothing names any more.
 
@@ -21,7 +22,7 @@ complete and nothing was deleted; after it, the new index names only packs that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -61,6 +62,11 @@ class PrunePlan:
     unused_after: int = 0
     blobs_used: int = 0
     blobs_unused: int = 0  # distinct blobs nothing uses
+    #: keys of used deltas to store whole (re-based), so that bases only they needed can go
+    rebase: set[bytes] = field(default_factory=set)
+    rebase_bytes: int = 0  # the estimated stored length of those whole copies
+    bases_freed: int = 0  # blobs kept only as bases that re-basing lets go
+    bases_freed_bytes: int = 0  # their stored length
 
     @property
     def copy_bytes(self) -> int:
@@ -79,6 +85,8 @@ def plan_prune(
     used: AbstractSet[bytes],
     max_unused: float,
     max_depth: int = deltas.MAX_DEPTH,
+    *,
+    rebase: bool = True,
 ) -> PrunePlan:
     """Decides what to delete and what to repack so that at most `max_unused` stays unused.
 
@@ -91,6 +99,11 @@ def plan_prune(
     largest unused share first, until the unused bytes left are within `max_unused` of what
     stays; a pack that would stay with a delta whose chain breaks is repacked as well, so the
     new index never names a delta nobody can read. The result does not depend on input order.
+
+    With `rebase`, used deltas are chosen to be stored whole (`PrunePlan.rebase`, see
+    `_choose_rebase`) where that lets bases no snapshot uses go and frees more stored bytes
+    than it writes; the packs holding their old delta copies are then repacked or deleted
+    whatever `max_unused` says, and the bases freed count as unused.
     """
     if not 0 <= max_unused <= 1:
         raise UsageError(f"max unused share {max_unused} is not between 0 and 1")
@@ -144,30 +157,41 @@ def plan_prune(
         keeper[key] = next((p, e) for p, e in found if p == pack_id)
     # The used blobs and the chains of the copies kept: a base only some copy not chosen
     # needed is not needed after all.
-    needed = {key for key in used if key in keeper}
-    frontier = list(needed)
-    while frontier:
-        entry = keeper[frontier.pop()][1]
-        if entry.base is not None and (base := _base_key(entry)) not in needed:
-            needed.add(base)
-            frontier.append(base)
+    live = {key for key in used if key in keeper}
+    needed = _chains(live, keeper, set())
     keeper = {key: chosen for key, chosen in keeper.items() if key in needed}
+    plan = PrunePlan(missing=set(used) - copies.keys(), missing_bases=missing_bases)
+    if rebase:
+        plan.rebase, estimates = _choose_rebase(keeper, live, depth)
+        if plan.rebase:
+            still = _chains(live, keeper, plan.rebase)
+            freed = needed - still
+            plan.rebase_bytes = sum(estimates[key] for key in plan.rebase)
+            plan.bases_freed = len(freed)
+            plan.bases_freed_bytes = sum(keeper[key][1].length for key in freed)
+            keeper = {key: chosen for key, chosen in keeper.items() if key in still}
+    plan.blobs_used = len(keeper)
 
-    plan = PrunePlan(
-        missing=set(used) - copies.keys(), missing_bases=missing_bases, blobs_used=len(keeper)
-    )
     kept: dict[Id, list[PackEntry]] = {}
     unused: dict[Id, int] = {}
     for pack_id in order:
         for entry in packs[pack_id].entries:
-            chosen = keeper.get(blob_key(entry.type, entry.id))
-            if chosen is not None and chosen[0] == pack_id and chosen[1].offset == entry.offset:
+            key = blob_key(entry.type, entry.id)
+            chosen = keeper.get(key)
+            if (
+                chosen is not None
+                and chosen[0] == pack_id
+                and chosen[1].offset == entry.offset
+                and key not in plan.rebase  # its old copy goes; a whole one is written
+            ):
                 kept.setdefault(pack_id, []).append(entry)
             else:
                 unused[pack_id] = unused.get(pack_id, 0) + entry.length
     plan.blobs_unused = len(every_key) - plan.blobs_used
-    plan.used_bytes = sum(e.length for entries in kept.values() for e in entries)
+    plan.used_bytes = sum(e.length for entries in kept.values() for e in entries) + plan.rebase_bytes
     plan.unused_before = sum(unused.values())
+    # The packs holding the old copies of the deltas re-based go, however little is unused.
+    must_go = {keeper[key][0] for key in plan.rebase}
 
     partial = []
     for pack_id in order:
@@ -181,7 +205,7 @@ def plan_prune(
     allowed = unused_allowed(max_unused, plan.used_bytes)
     partial.sort(key=lambda p: (-unused[p] / max(packs[p].size, 1), bytes(p)))
     for pack_id in partial:
-        if left > allowed:
+        if left > allowed or pack_id in must_go:
             plan.repack[pack_id] = kept[pack_id]
             left -= unused[pack_id]
         else:
@@ -204,7 +228,7 @@ def plan_prune(
             key = blob_key(entry.type, entry.id)
             if key in to_copy:
                 in_kept.setdefault(key, set()).add(_form(entry))
-            if key in keeper:
+            if key in keeper and key not in plan.rebase:
                 kept_lengths[key] = entry.length
     for pack_id in list(plan.repack):
         plan.repack[pack_id] = [
@@ -220,6 +244,97 @@ def plan_prune(
     return plan
 
 
+def _chains(live: AbstractSet[bytes], keeper: Mapping[bytes, tuple[Id, PackEntry]], whole: AbstractSet[bytes]) -> set[bytes]:
+    """The live blobs and every base their kept copies rest on, down each chain; a blob in
+    `whole` (to be stored whole) needs no base."""
+    needed = set(live)
+    frontier = list(needed)
+    while frontier:
+        key = frontier.pop()
+        entry = keeper[key][1]
+        if key not in whole and entry.base is not None and (base := _base_key(entry)) not in needed:
+            needed.add(base)
+            frontier.append(base)
+    return needed
+
+
+def _choose_rebase(
+    keeper: Mapping[bytes, tuple[Id, PackEntry]], live: AbstractSet[bytes], depth: Mapping[bytes, int]
+) -> tuple[set[bytes], dict[bytes, int]]:
+    """The live deltas worth storing whole, and the estimated stored length of each whole copy.
+
+    The kept copies form a forest: each delta points at its base, each tree ends in a whole
+    copy (its root). A base no snapshot uses (a *dead* base) stays only while some live blob
+    above it still rests on it, through deltas none of which is stored whole. Storing a live
+    delta whole writes its whole copy, frees its old delta copy and cuts its chain there: a
+    dead base with no live blob resting on it any more is freed. A base shared by several live
+    blobs (a skip-delta chain's whole version is the base of versions 1, 2, 4, 8, 16...) goes
+    only once none of them rests on it.
+
+    The plan knows stored lengths, not the length a blob would have whole: that is estimated
+    from the whole copy at the root of its chain (a version of the same chunk), its stored
+    length scaled by the two plaintext lengths. A choice is made where it frees more stored
+    bytes (dead bases and the old delta copies) than the whole copies written by that
+    estimate; the bytes the repacking copies move are not counted, they are stored before and
+    after.
+
+    One pass over the forest bottom-up (deepest first) finds, for every blob, the most it can
+    free below it if it still rests on its base and if it does not (a live delta stored
+    whole, or a dead base freed with everything above it cut off); a pass top-down then picks,
+    preferring to rewrite nothing where that frees as much. Work is O(n log n) in the kept
+    blobs, and the result depends only on the copies kept, never on the order of the input.
+    """
+    parent = {key: _base_key(entry) for key, (_, entry) in keeper.items() if entry.base is not None}
+    if not parent:
+        return set(), {}
+    order = sorted(keeper, key=lambda key: (depth[key], key))  # every base before its deltas
+    root: dict[bytes, bytes] = {}
+    estimates: dict[bytes, int] = {}
+    for key in order:
+        base = parent.get(key)
+        root[key] = key if base is None else root[base]
+        if base is not None and key in live:
+            whole, entry = keeper[root[key]][1], keeper[key][1]
+            if whole.plain_length:
+                estimates[key] = -(-whole.length * entry.plain_length // whole.plain_length)
+            else:
+                estimates[key] = whole.length
+    # rests[k]: most freed in k's subtree (net of whole copies written) while k rests on its
+    # base; cut[k]: most freed when it does not (a live delta stored whole, a dead blob freed).
+    # open_sum / cut_sum: over k's deltas, of the best each can do, and of what each frees
+    # when it does not rest on k. A root rests on nothing: only a dead root's cut means a
+    # thing (it is freed).
+    open_sum = dict.fromkeys(keeper, 0)
+    cut_sum = dict.fromkeys(keeper, 0)
+    rests: dict[bytes, int] = {}
+    cut: dict[bytes, int] = {}
+    for key in reversed(order):
+        rests[key] = open_sum[key]
+        length = keeper[key][1].length
+        if key in live:
+            cut[key] = open_sum[key] + length - estimates.get(key, length)
+        else:
+            cut[key] = cut_sum[key] + length  # no live blob above rests on it: it goes
+        base = parent.get(key)
+        if base is not None:
+            open_sum[base] += max(rests[key], cut[key])
+            cut_sum[base] += cut[key]
+    chosen: set[bytes] = set()
+    freed: set[bytes] = set()  # dead blobs freed: nothing above may rest on them
+    for key in order:
+        base = parent.get(key)
+        if base is None:
+            if key not in live and cut[key] > rests[key]:
+                freed.add(key)
+            continue
+        if base in freed or cut[key] > rests[key]:
+            if key in live:
+                chosen.add(key)
+            else:
+                freed.add(key)
+    return chosen, {key: estimates[key] for key in chosen}
+
+
 def _base_key(entry: PackEntry) -> bytes:
     """The key of a delta entry's base (a data blob)."""
     assert entry.base is not None
@@ -232,11 +347,13 @@ def _form(entry: PackEntry) -> bytes | None:
 
 
 def _stale_deltas(packs: Mapping[Id, PackContents], plan: PrunePlan, max_depth: int) -> list[Id]:
-    """Kept packs holding a delta whose chain no kept pack and no copy to make completes."""
+    """Kept packs holding a delta whose chain no kept pack and no copy to make (a blob re-based
+    included) completes."""
     if not any(e.base is not None for p in plan.keep for e in packs[p].entries):
         return []
     stays = [e for p in plan.keep for e in packs[p].entries]
     stays.extend(e for entries in plan.repack.values() for e in entries)
+    stays.extend(PackEntry(BlobType(key[0]), Id(key[1:]), 0, 0, 0) for key in plan.rebase)  # whole
     depth = deltas.entry_depths(stays, max_depth)
     return sorted(
         p
@@ -250,6 +367,7 @@ def _stale_deltas(packs: Mapping[Id, PackContents], plan: PrunePlan, max_depth: 
 class PruneOptions:
     max_unused: float = DEFAULT_MAX_UNUSED  # a fraction: 0.05 is 5%
     dry_run: bool = False
+    rebase: bool = True  # store used deltas whole where that lets dead bases go
 
 
 @dataclass
@@ -272,6 +390,10 @@ class PruneReport:
     bytes_deleted: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    blobs_rebased: int = 0  # used deltas stored whole so that bases only they needed go
+    rebase_bytes_written: int = 0  # the whole copies' length (estimated in a dry run)
+    bases_freed: int = 0  # blobs kept only as bases that this lets go
+    bases_freed_bytes: int = 0
 
     @property
     def bytes_freed(self) -> int:
@@ -323,7 +445,13 @@ def _prune(
         pack_id: PackContents(state.sizes[pack_id], tuple(entries))
         for pack_id, entries in {**state.indexed, **state.recovered}.items()
     }
-    plan = plan_prune(contents, state.used, options.max_unused, deltas.max_depth(repo.config.delta_chains))
+    plan = plan_prune(
+        contents,
+        state.used,
+        options.max_unused,
+        deltas.max_depth(repo.config.delta_chains),
+        rebase=options.rebase,
+    )
     if plan.missing:
         sample = ", ".join(sorted(key[1:].hex()[:16] for key in plan.missing)[:3])
         raise IntegrityError(
@@ -340,6 +468,7 @@ def _prune(
     doomed = plan.delete | set(plan.repack) | set(state.damaged)
     rewrite_index = bool(
         plan.repack  # the new packs need an index
+        or plan.rebase
         or doomed & state.indexed.keys()
         or state.vanished
         or plan.keep & state.recovered.keys()
@@ -358,6 +487,10 @@ def _prune(
         unindexed_packs=len(state.recovered) + len(state.damaged),
         damaged_unindexed_packs=len(state.damaged),
         bytes_deleted=sum(state.sizes[p] for p in doomed),
+        blobs_rebased=len(plan.rebase),
+        rebase_bytes_written=plan.rebase_bytes,
+        bases_freed=plan.bases_freed,
+        bases_freed_bytes=plan.bases_freed_bytes,
     )
     if rewrite_index:
         report.index_files_deleted = len(state.index_files)
@@ -365,12 +498,12 @@ def _prune(
     if options.dry_run:
         repo.replace_index(state.indexed)
         report.bytes_read = sum(state.sizes[p] for p in plan.repack)
-        report.bytes_written = plan.copy_bytes
+        report.bytes_written = plan.copy_bytes + plan.rebase_bytes
         return report
 
     final = {p: state.indexed.get(p) or state.recovered[p] for p in sorted(plan.keep)}
     progress.phase("repack", "packs")
-    progress.totals(len(plan.repack), sum(state.sizes[p] for p in plan.repack))
+    progress.totals(len(plan.repack) + bool(plan.rebase), sum(state.sizes[p] for p in plan.repack))
     final.update(_repack(repo, plan, report, progress))
     if rewrite_index:
         lock.check()
@@ -521,10 +654,33 @@ def _repack(
             if sizes[entry.type] >= repo.config.pack_size:
                 store(entry.type)
         progress.item_done(f"data/{pack_id.hex()[:16]}")
+    if plan.rebase:
+        progress.item(f"storing {len(plan.rebase)} deltas whole")
+        report.rebase_bytes_written = 0
+        for blob in _whole_copies(repo, plan.rebase):
+            batches[blob.type].append(blob)
+            sizes[blob.type] += len(blob.envelope)
+            report.rebase_bytes_written += len(blob.envelope)
+            if sizes[blob.type] >= repo.config.pack_size:
+                store(blob.type)
+        progress.item_done(f"{len(plan.rebase)} deltas stored whole")
     for blob_type in BlobType:
         if batches[blob_type]:
             store(blob_type)
     return written
+
+
+def _whole_copies(repo: Repository, keys: AbstractSet[bytes]) -> Iterator[PackBlob]:
+    """The blobs to re-base, each read through the repository's blob reader (a delta rebuilt
+    from its chain, which is all still there, and checked against its id) and framed whole."""
+    requests = [(BlobType(key[0]), Id(key[1:])) for key in sorted(keys)]
+    for read in repo.read_blobs(requests):
+        if read.data is None:
+            raise IntegrityError(
+                f"prune stopped, nothing was deleted: blob {read.id.hex()[:16]} cannot be read "
+                f"({read.error}); run `snapstore check --read-data`"
+            ) from read.error
+        yield repo.whole_blob(read.type, read.id, read.data)
 
 
 def _remove(repo: Repository, file_type: FileType, name: str) -> None:

@@ -46,6 +46,10 @@ def report_record(report: snapstore.PruneReport) -> dict[str, object]:
         "bytes_written": report.bytes_written,
         "unused_before": report.unused_before,
         "unused_after": report.unused_after,
+        "blobs_rebased": report.blobs_rebased,
+        "rebase_bytes_written": report.rebase_bytes_written,
+        "bases_freed": report.bases_freed,
+        "bases_freed_bytes": report.bases_freed_bytes,
     }
 
 
@@ -69,6 +73,11 @@ def render(report: snapstore.PruneReport) -> str:
         f"{would}delete {report.packs_deleted} packs, repack {report.packs_repacked} "
         f"(reading {human_size(report.bytes_read)}, writing {human_size(report.bytes_written)})"
     )
+    if report.blobs_rebased:
+        lines.append(
+            f"{would}store {report.blobs_rebased} deltas whole ({human_size(report.rebase_bytes_written)}) "
+            f"so that {report.bases_freed} bases no snapshot uses ({human_size(report.bases_freed_bytes)}) can go"
+        )
     lines.append(
         f"{would}free {human_size(report.bytes_freed)}: {human_size(report.bytes_before)} -> "
         f"{human_size(report.bytes_after)}, {human_size(report.unused_after)} left unused"

@@ -42,7 +42,7 @@ from snapstore.repository.blob_reader import BlobRead, BlobReader
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
 from snapstore.repository.keyring import new_key_file
 from snapstore.repository.lock import RepositoryLock
-from snapstore.repository.packer import Packer, SavedBlob, store_pack
+from snapstore.repository.packer import BLOB_KIND, Packer, SavedBlob, store_pack
 
 if TYPE_CHECKING:  # numpy (under the index) is imported when an index is first needed
     import numpy as np
@@ -687,6 +687,13 @@ class Repository:
     def write_pack(self, blobs: list[PackBlob]) -> tuple[Id, list[PackEntry], int]:
         """Stores a pack of existing blob envelopes (deltas stay deltas), unindexed."""
         return store_pack(self.backend, self._sealer, self.config.compression_level, blobs)
+
+    def whole_blob(self, blob_type: BlobType, blob_id: Id, plaintext: bytes) -> PackBlob:
+        """A blob's envelope stored whole, as the packer frames a blob with no delta (compressed
+        at the repository's level, sealed as its kind), ready for `write_pack`: prune re-bases
+        a delta this way (SPEC.md section 11)."""
+        framed = compression.compress(plaintext, self.config.compression_level)
+        return PackBlob(blob_type, blob_id, self._sealer.seal(BLOB_KIND[blob_type], framed), len(plaintext))
 
     # -- whole objects: snapshots, index files, locks -------------------------------------
     def save_config(self, config: RepositoryConfig) -> None:

@@ -128,7 +128,7 @@ def test_prune_keeps_the_bases_of_used_deltas(
         for i in [*deltas.deltas, *deltas.b_lists, *deltas.bases]
         if (loc := before.lookup(i)) is not None
     }
-    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0, rebase=False))
     assert report.packs_repacked >= 2 and report.packs_written >= 1  # A's packs and B's
     fresh = reopen(repo)
     # the deltas and their bases were all copied into new packs (none of theirs was all used)
@@ -155,7 +155,7 @@ def test_prune_keeps_the_bases_of_used_deltas(
     assert_repository_ok(repo)
     # Nothing more to do: a second prune changes nothing.
     again = state(backend)
-    assert prune(reopen(repo), PruneOptions(max_unused=0.0)).bytes_freed == 0
+    assert prune(reopen(repo), PruneOptions(max_unused=0.0, rebase=False)).bytes_freed == 0
     assert state(backend) == again
     assert contents(reopen(repo), deltas.b) == deltas.expected_b
 
@@ -181,13 +181,19 @@ def test_forgetting_the_snapshot_with_the_deltas_frees_them(
     assert_repository_ok(repo)
 
 
-def test_dry_run_counts_the_bases_as_used(repo: Repository, deltas: Fixture) -> None:
+@pytest.mark.parametrize("rebase", [False, True])
+def test_dry_run_counts_the_bases_as_used(repo: Repository, deltas: Fixture, rebase: bool) -> None:
     forget(repo, deltas.a)
-    predicted = prune(reopen(repo), PruneOptions(max_unused=0.0, dry_run=True))
-    real = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    predicted = prune(reopen(repo), PruneOptions(max_unused=0.0, dry_run=True, rebase=rebase))
+    real = prune(reopen(repo), PruneOptions(max_unused=0.0, rebase=rebase))
     assert predicted.blobs_used == real.blobs_used
-    # B's tree, its 3 deltas, 200 small blobs, 2 lists, and the 3 + 1 bases.
-    assert real.blobs_used == 1 + 3 + 200 + 2 + 4
+    assert (predicted.blobs_rebased, predicted.bases_freed) == (real.blobs_rebased, real.bases_freed)
+    # B's tree, its 3 deltas, 200 small blobs, 2 lists, and the 3 + 1 bases; but with
+    # re-basing B's deltas against A's two big blobs it uses only as bases, and its two chunk
+    # lists (deltas against A's), are stored whole, and those three bases go.
+    assert real.blobs_used == 1 + 3 + 200 + 2 + 4 - real.bases_freed
+    assert (real.blobs_rebased, real.bases_freed) == ((4, 3) if rebase else (0, 0))
+    assert contents(reopen(repo), deltas.b) == deltas.expected_b
     assert_repository_ok(repo)
 
 
@@ -365,8 +371,9 @@ def deltas_depth(repo: Repository, blob_id: Id) -> int:
 
 
 def test_prune_keeps_the_chains_of_the_nights_kept(repo: Repository, nights: Nights) -> None:
-    """Forget all but the last three nights: their versions and every version their chains
-    rest on stay (and no deeper than before); the versions only forgotten nights used go."""
+    """Forget all but the last three nights: without re-basing, their versions and every
+    version their chains rest on stay (and no deeper than before); the versions only
+    forgotten nights used go."""
     for snap in nights.snapshots[:7]:
         forget(repo, snap)
     before = reopen(repo)
@@ -377,7 +384,7 @@ def test_prune_keeps_the_chains_of_the_nights_kept(repo: Repository, nights: Nig
         while blob is not None:
             needed.add(bytes(blob))
             blob = before.delta_base_of(blob)
-    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0, rebase=False))
     assert report.blobs_unused >= 1
     after = reopen(repo)
     assert {bytes(v) for v in nights.versions if after.has_blob(v)} == needed
@@ -402,3 +409,86 @@ def test_a_crash_after_any_write_or_delete_keeps_the_chains_readable(
             if attempt == "crashed":
                 prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
         assert_repository_ok(Repository.open(survivor, PASSWORD))
+
+
+# -- re-basing: a live delta stored whole so that the dead chain under it goes -------------------
+
+
+def chain_under(repo: Repository, blob_id: Id) -> list[Id]:
+    """The bases a blob's indexed copy rests on, down to the whole one."""
+    found = []
+    base = repo.delta_base_of(blob_id)
+    while base is not None:
+        found.append(base)
+        base = repo.delta_base_of(base)
+    return found
+
+
+def test_prune_stores_the_last_night_whole_so_its_dead_chain_goes(
+    repo: Repository, backend: MemoryBackend, nights: Nights
+) -> None:
+    """Only the last night is kept: its version of the chunk is a delta on a chain of
+    versions no snapshot uses, down to the first night's whole copy. Prune stores it whole
+    (written through the repository's blob reader and envelope) and that chain goes."""
+    for snap in nights.snapshots[:9]:
+        forget(repo, snap)
+    before = reopen(repo)
+    last = nights.versions[9]
+    dead = chain_under(before, last)
+    assert dead and dead[-1] == nights.versions[0]
+    predicted = prune(reopen(repo), PruneOptions(max_unused=0.0, dry_run=True))
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert (report.blobs_rebased, report.bases_freed) == (1, len(dead))
+    assert (predicted.blobs_rebased, predicted.bases_freed) == (1, len(dead))
+    # the estimate (the first night's whole copy) is close: five bytes changed a night
+    assert abs(report.rebase_bytes_written - predicted.rebase_bytes_written) < 200
+    after = reopen(repo)
+    location = after.lookup(last)
+    assert location is not None and not location.is_delta
+    assert not any(after.has_blob(v) for v in nights.versions[:9])
+    assert contents(after, nights.snapshots[9]) == nights.expected[9]
+    assert after.stored_blob_bytes() < before.stored_blob_bytes()
+    assert check(repo, read_data=True).ok
+    assert_repository_ok(repo)
+    # nothing more to do, and a next night deltas against the whole copy
+    again = state(backend)
+    second = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert second.bytes_freed == 0 and second.blobs_rebased == 0
+    assert state(backend) == again
+    offer = reopen(repo).delta_offer(last)
+    assert offer is not None and offer.base == last
+
+
+def test_the_pack_of_a_rebased_delta_goes_whatever_the_limit(
+    repo: Repository, nights: Nights
+) -> None:
+    """With a lenient limit the old delta copy's pack would stay; it goes all the same, and
+    no index entry names a delta whose base was deleted."""
+    for snap in nights.snapshots[:9]:
+        forget(repo, snap)
+    report = prune(reopen(repo), PruneOptions(max_unused=1.0))
+    assert report.blobs_rebased == 1
+    after = reopen(repo)
+    assert [loc.is_delta for loc in after.index.lookup_all(nights.versions[9])] == [False]
+    assert contents(after, nights.snapshots[9]) == nights.expected[9]
+    assert_repository_ok(repo)
+
+
+def test_a_crash_at_any_step_of_a_rebasing_prune_keeps_the_repository_valid(
+    repo: Repository, backend: MemoryBackend, nights: Nights
+) -> None:
+    for snap in nights.snapshots[:9]:
+        forget(repo, snap)
+    assert prune(reopen(repo), PruneOptions(max_unused=0.0, dry_run=True)).blobs_rebased == 1
+    for crash_at, after, survivor in crashed_prunes(backend):
+        reopened = Repository.open(survivor, PASSWORD)
+        reopened.load_index()
+        assert contents(reopened, nights.snapshots[9]) == nights.expected[9], (crash_at, after)
+        assert_repository_ok(reopened)
+        prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
+        finished = Repository.open(survivor, PASSWORD)
+        finished.load_index()
+        assert contents(finished, nights.snapshots[9]) == nights.expected[9], (crash_at, after)
+        assert [loc.is_delta for loc in finished.index.lookup_all(nights.versions[9])] == [False]
+        assert not finished.has_blob(nights.versions[0]), (crash_at, after)
+        assert_repository_ok(finished)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 
@@ -141,7 +142,7 @@ def test_a_used_delta_keeps_its_base() -> None:
         pid("old"): delta_pack(("base", 10_000, None), ("junk", 10_000, None)),
         pid("new"): delta_pack(("d", 100, "base")),
     }
-    plan = plan_prune(packs, used("d"), 0.0)
+    plan = plan_prune(packs, used("d"), 0.0, rebase=False)
     assert plan.keep == {pid("new")}
     assert [e.id for e in plan.repack[pid("old")]] == [bid("base")]
     assert plan.blobs_used == 2 and plan.blobs_unused == 1
@@ -183,7 +184,7 @@ def test_a_base_is_kept_whole_even_where_a_delta_copy_is_preferred() -> None:
         pid("whole"): delta_pack(("base", 1_000, None), ("junk", 50_000, None)),
         pid("busy"): delta_pack(("base", 100, "other"), ("d", 100, "base"), ("other", 1_000, None)),
     }
-    plan = plan_prune(packs, used("d", "other"), 0.0)
+    plan = plan_prune(packs, used("d", "other"), 0.0, rebase=False)
     assert [e.id for e in plan.repack[pid("whole")]] == [bid("base")]
     assert pid("busy") in plan.repack  # its delta copy of `base` is unused
     assert {e.id for e in plan.repack[pid("busy")]} == {bid("d"), bid("other")}
@@ -209,7 +210,7 @@ def test_a_kept_pack_with_an_unused_delta_whose_base_stays_is_kept() -> None:
         pid("old"): delta_pack(("base", 10_000, None)),
         pid("mixed"): delta_pack(("x", 50_000, None), ("stale", 100, "base"), ("y", 100, "base")),
     }
-    plan = plan_prune(packs, used("x", "y"), 1.0)
+    plan = plan_prune(packs, used("x", "y"), 1.0, rebase=False)
     assert plan.keep == {pid("old"), pid("mixed")} and not plan.repack and not plan.delete
 
 
@@ -219,6 +220,114 @@ def test_a_whole_base_to_copy_is_not_replaced_by_a_kept_delta_copy() -> None:
         pid("K"): delta_pack(("x", 9_000, None), ("base", 100, "other"), ("other", 1_000, None)),
         pid("D"): delta_pack(("d", 100, "base")),
     }
-    plan = plan_prune(packs, used("d", "x", "other"), 0.1)
+    plan = plan_prune(packs, used("d", "x", "other"), 0.1, rebase=False)
     assert [e.id for e in plan.repack[pid("R")]] == [bid("base")]
     assert {pid("K"), pid("D")} <= plan.keep
+
+
+# -- re-basing: used deltas stored whole so that dead bases can go ---------------------------------
+PLAIN = 40_000  # every version of the chunk below has this plaintext length
+
+
+def versions_pack(*blobs: tuple[str, int, str | None]) -> PackContents:
+    """Versions of one chunk: (name, stored length, base name or None when whole), all with
+    the same plaintext length, as nightly versions of a database chunk have."""
+    entries, offset = [], 0
+    for name, length, base in blobs:
+        flags, base_id = (0, None) if base is None else (FLAG_DELTA, bid(base))
+        entries.append(PackEntry(BlobType.DATA, bid(name), offset, length, PLAIN, flags, base_id))
+        offset += length
+    return PackContents(offset + HEADER, tuple(entries))
+
+
+def test_a_live_delta_is_stored_whole_so_its_dead_chain_goes() -> None:
+    """live 24 -> dead 16 -> dead 0 (whole): writing 24 whole (10 000 bytes, by 0's length)
+    frees 0, 16 and 24's delta copy (12 300 bytes). 25 and 26 rest on 24 and stay deltas."""
+    packs = {
+        pid("night 0"): versions_pack(("v0", 10_000, None)),
+        pid("night 16"): versions_pack(("v16", 1_500, "v0")),
+        pid("night 24"): versions_pack(("v24", 800, "v16"), ("x", 5_000, None)),
+        pid("night 25"): versions_pack(("v25", 300, "v24"), ("v26", 400, "v24")),
+    }
+    plan = plan_prune(packs, used("v24", "v25", "v26", "x"), 1.0)
+    assert plan.rebase == used("v24") and plan.rebase_bytes == 10_000
+    assert plan.bases_freed == 2 and plan.bases_freed_bytes == 11_500
+    assert plan.delete == {pid("night 0"), pid("night 16")}
+    # the pack of 24's delta copy goes, though max_unused would let it stay: x is copied out
+    assert [e.id for e in plan.repack[pid("night 24")]] == [bid("x")]
+    assert plan.keep == {pid("night 25")}
+    assert plan.blobs_used == 4 and plan.used_bytes == 10_000 + 5_000 + 700
+    plain = plan_prune(packs, used("v24", "v25", "v26", "x"), 1.0, rebase=False)
+    assert not plain.rebase and plain.keep == set(packs) and plain.blobs_used == 6
+
+
+def test_a_dead_base_shared_by_live_chains_goes_only_when_all_of_them_are_cut() -> None:
+    """0 is the base of dead 8 and dead 16, under live 12 and live 24. Storing 24 whole alone
+    would free 16 but not 0, which 12 still needs (6 500 freed for 10 000 written); storing
+    both whole frees 0, 8 and 16 (23 000 for 20 000)."""
+    packs = {
+        pid("night 0"): versions_pack(("v0", 10_000, None)),
+        pid("old"): versions_pack(("v8", 6_000, "v0"), ("v16", 6_000, "v0")),
+        pid("new"): versions_pack(("v12", 500, "v8"), ("v24", 500, "v16")),
+    }
+    plan = plan_prune(packs, used("v12", "v24"), 0.0)
+    assert plan.rebase == used("v12", "v24") and plan.rebase_bytes == 20_000
+    assert plan.bases_freed == 3 and plan.delete == set(packs) and not plan.repack
+    assert plan.blobs_used == 2
+
+
+def test_a_dead_base_other_live_chains_need_stays() -> None:
+    """As above with live 4 and 8 resting on 0 as well: 0 stays for them (storing them whole
+    too would write 20 000 bytes to free 16 500). Storing 24 whole still pays if 16 is
+    large (12 000 + 500 freed for 10 000 written), and frees 16 alone."""
+    packs = {
+        pid("night 0"): versions_pack(("v0", 10_000, None)),
+        pid("old"): versions_pack(("v4", 500, "v0"), ("v8", 6_000, "v0"), ("v16", 12_000, "v0")),
+        pid("new"): versions_pack(("v12", 500, "v8"), ("v24", 500, "v16")),
+    }
+    live = used("v4", "v8", "v12", "v24")
+    plan = plan_prune(packs, live, 0.0)
+    assert plan.rebase == used("v24")
+    assert plan.bases_freed == 1 and plan.bases_freed_bytes == 12_000
+    assert plan.keep == {pid("night 0")}
+    assert [e.id for e in plan.repack[pid("old")]] == [bid("v4"), bid("v8")]
+    assert [e.id for e in plan.repack[pid("new")]] == [bid("v12")]
+    # with 16 small it does not pay: nothing is rewritten and the plan is the plain one
+    packs[pid("old")] = versions_pack(("v4", 500, "v0"), ("v8", 6_000, "v0"), ("v16", 6_000, "v0"))
+    plan = plan_prune(packs, live, 0.0)
+    assert not plan.rebase and plan.bases_freed == 0
+    assert plan == plan_prune(packs, live, 0.0, rebase=False)
+
+
+def test_a_rebase_that_does_not_pay_is_not_done() -> None:
+    """0 is the dead base of live 1 and live 2: storing both whole writes 20 000 bytes to
+    free 11 000; storing one frees nothing. And a live delta with twice the root's plaintext
+    would be estimated at twice its length."""
+    packs = {
+        pid("night 0"): versions_pack(("v0", 10_000, None)),
+        pid("nights"): versions_pack(("v1", 500, "v0"), ("v2", 500, "v0")),
+    }
+    plan = plan_prune(packs, used("v1", "v2"), 0.0)
+    assert not plan.rebase and plan.bases_freed == 0 and plan.keep == set(packs)
+    grown = PackEntry(BlobType.DATA, bid("v1"), 0, 500, 2 * PLAIN, FLAG_DELTA, bid("v0"))
+    packs = {pid("night 0"): versions_pack(("v0", 10_000, None)), pid("n"): PackContents(600, (grown,))}
+    assert not plan_prune(packs, used("v1"), 0.0).rebase
+    same = replace(grown, plain_length=PLAIN)  # estimated at 10 000: 10 500 freed, it pays
+    assert plan_prune({**packs, pid("n"): PackContents(600, (same,))}, used("v1"), 0.0).rebase == used("v1")
+
+
+def test_the_rebase_plan_does_not_depend_on_input_order() -> None:
+    """Two chains with equal gains either way round: the same blobs are chosen whatever the
+    order of the packs and of the used set."""
+    packs = {
+        pid("a0"): versions_pack(("a0", 10_000, None)),
+        pid("b0"): versions_pack(("b0", 10_000, None)),
+        pid("mid"): versions_pack(("a16", 3_000, "a0"), ("b16", 3_000, "b0")),
+        pid("live"): versions_pack(("a24", 700, "a16"), ("b24", 700, "b16"), ("a25", 100, "a24")),
+    }
+    live = used("a24", "b24", "a25")
+    plan = plan_prune(packs, live, 0.05)
+    assert plan.rebase == used("a24", "b24") and plan.bases_freed == 4
+    for reordered in (dict(reversed(list(packs.items()))), dict(sorted(packs.items(), key=lambda i: i[1].size))):
+        again = plan_prune(reordered, set(reversed(sorted(live))), 0.05)
+        assert again == plan

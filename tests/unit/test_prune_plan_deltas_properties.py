@@ -7,6 +7,8 @@
 - no used blob's chain grows deeper than the shallowest it had;
 - each blob is copied at most once, and kept, deleted and repacked packs partition the input;
 - a used blob none of whose copies has a chain ending in a whole copy is reported;
+- blobs re-based (stored whole) are used deltas, not also copied, and the plan keeps fewer
+  stored bytes with them than without, by its own estimate;
 - the plan does not depend on the order of the input.
 """
 
@@ -63,16 +65,17 @@ def repositories(draw: st.DrawFn) -> tuple[dict[Id, PackContents], set[bytes]]:
 
 def surviving(packs: dict[Id, PackContents], plan: PrunePlan) -> list[PackEntry]:
     stays = [e for p in plan.keep for e in packs[p].entries]
+    stays += [PackEntry(BlobType(k[0]), Id(k[1:]), 0, 1, 1) for k in plan.rebase]  # whole
     return stays + [e for entries in plan.repack.values() for e in entries]
 
 
 @settings(max_examples=400, deadline=None)
-@given(repositories(), st.sampled_from([0.0, 0.05, 0.5, 1.0]))
+@given(repositories(), st.sampled_from([0.0, 0.05, 0.5, 1.0]), st.booleans())
 def test_plan_invariants_with_deltas(
-    repo: tuple[dict[Id, PackContents], set[bytes]], max_unused: float
+    repo: tuple[dict[Id, PackContents], set[bytes]], max_unused: float, rebase: bool
 ) -> None:
     packs, used = repo
-    plan = plan_prune(packs, used, max_unused)
+    plan = plan_prune(packs, used, max_unused, rebase=rebase)
     repacked = set(plan.repack)
     assert plan.keep | plan.delete | repacked == set(packs)
     assert not (plan.keep & plan.delete or plan.keep & repacked or plan.delete & repacked)
@@ -94,10 +97,20 @@ def test_plan_invariants_with_deltas(
     assert len(copied) == len(set(copied))
     for pack_id, entries in plan.repack.items():
         assert set(entries) <= set(packs[pack_id].entries)
+    # Re-basing stores used deltas whole, each instead of copying it, and only where it pays.
+    assert plan.rebase <= used and not plan.rebase & set(copied)
+    assert all(before[k] > 0 for k in plan.rebase)
+    if rebase:
+        plain = plan_prune(packs, used, max_unused, rebase=False)
+        assert plan.used_bytes < plain.used_bytes if plan.rebase else plan.used_bytes == plain.used_bytes
+        assert plan.blobs_used == plain.blobs_used - plan.bases_freed
+    else:
+        assert not plan.rebase
     # The plan does not depend on the order of the input.
     reordered = dict(reversed(list(packs.items())))
-    again = plan_prune(reordered, used, max_unused)
+    again = plan_prune(reordered, used, max_unused, rebase=rebase)
     assert (again.keep, again.delete, again.repack) == (plan.keep, plan.delete, plan.repack)
+    assert again.rebase == plan.rebase
     assert again.missing_bases == plan.missing_bases
 
 
@@ -136,10 +149,19 @@ def chain_pack(length: int) -> dict[Id, PackContents]:
 
 def test_a_used_delta_keeps_its_whole_chain_and_no_more() -> None:
     packs = chain_pack(MAX_DEPTH + 3)
-    plan = plan_prune(packs, {key(5)}, 0.0)
+    plan = plan_prune(packs, {key(5)}, 0.0, rebase=False)
     (kept,) = plan.repack.values()
     assert [e.id for e in kept] == [bid(i) for i in range(6)]  # 5 and the bases under it
     assert not plan.missing_bases and plan.blobs_used == 6
+
+
+def test_a_used_delta_deep_in_a_chain_is_stored_whole_when_that_frees_the_chain() -> None:
+    """Every blob 10 bytes stored, 100 plain: storing 5 whole (10 bytes by the estimate from
+    blob 0) frees 0 to 4 and its own delta copy."""
+    plan = plan_prune(chain_pack(MAX_DEPTH + 3), {key(5)}, 0.0)
+    assert plan.rebase == {key(5)} and plan.rebase_bytes == 10
+    assert plan.bases_freed == 5 and plan.bases_freed_bytes == 50
+    assert not plan.repack and plan.blobs_used == 1 and plan.used_bytes == 10
 
 
 def test_a_chain_deeper_than_allowed_stops_prune() -> None:

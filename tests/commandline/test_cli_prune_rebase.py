@@ -1,0 +1,102 @@
+"""Prune re-bases deltas so that old versions no snapshot uses can go (issue 16), through the
+installed command.
+
+Nightly dumps stored as skip-delta chains rest, chunk by chunk, on the first night's whole
+copy and on intermediate versions. Once `forget` has removed the old nights, those versions
+are kept only as bases; `snapstore prune` stores the live deltas on such chains whole where
+that frees more than it writes, so old whole copies leave the index, the repository ends
+smaller than after a prune that keeps every base, every kept night restores byte for byte,
+and `check --read-data` is clean.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import snapstore
+from snapstore.snapshot.content import chunk_ids
+from tests.commandline.test_cli_deltas import dump_like, open_repo, repo_bytes, snapshot_stdin
+from tests.support.cli import PASSWORD, Cli
+
+ROWS = 40_000
+NIGHTS = 10
+
+
+def dead_whole_bases(cli: Cli) -> set[bytes]:
+    """Whole copies at the roots of the snapshots' chains that no snapshot uses itself."""
+    repo = open_repo(cli)
+    try:
+        used: set[bytes] = set()
+        bases: set[bytes] = set()
+        for snap in snapstore.list_snapshots(repo):
+            node = snapstore.find_node(repo, snap.tree, "db.dump")
+            assert node is not None
+            for blob_id in chunk_ids(repo, node):
+                used.add(bytes(blob_id))
+                base = repo.delta_base_of(blob_id)
+                while base is not None:
+                    bases.add(bytes(base))
+                    base = repo.delta_base_of(base)
+        return {b for b in bases - used if not repo.index.lookup(b).is_delta}  # type: ignore[union-attr]
+    finally:
+        repo.close()
+
+
+def indexed(cli: Cli, blobs: set[bytes]) -> set[bytes]:
+    repo = open_repo(cli)
+    try:
+        return {b for b in blobs if repo.has_blob(b)}
+    finally:
+        repo.close()
+
+
+def test_prune_rebases_so_the_old_whole_copies_go(initialised: Cli, tmp_path: Path) -> None:
+    rng = random.Random(16)
+    changed: set[int] = set()
+    nights: dict[str, bytes] = {}
+    for night in range(1, NIGHTS + 1):
+        changed |= set(rng.sample(range(ROWS), ROWS // 200))
+        data = dump_like(ROWS, changed)
+        summary = snapshot_stdin(initialised, data, "--time", f"2026-11-{night:02d}T03:15:00+00:00")
+        nights[str(summary["snapshot_id"])] = data
+    forgot = initialised("forget", "--keep-daily", "2")
+    assert forgot.code == 0, forgot.err
+    kept = [s["id"] for s in initialised("snapshots", "--json").json()]
+    assert len(kept) == 2
+    dead = dead_whole_bases(initialised)
+    assert dead  # the first night's whole copies, kept only as bases
+
+    # the same repository pruned keeping every base, by the library, for comparison
+    plain = Cli(tmp_path / "plain", dict(initialised.env, SNAPSTORE_REPOSITORY=str(tmp_path / "plain")))
+    shutil.copytree(initialised.repo, plain.repo)
+    with snapstore.open_repository(str(plain.repo), PASSWORD.encode()) as repo:
+        kept_bases = snapstore.prune(repo, snapstore.PruneOptions(max_unused=0.0, rebase=False))
+    assert kept_bases.blobs_rebased == 0 and indexed(plain, dead) == dead
+
+    pruned = initialised("prune", "--max-unused", "0", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert report["blobs_rebased"] > 0 and report["bases_freed"] > 0, report
+    assert report["rebase_bytes_written"] > 0 and report["bases_freed_bytes"] > 0, report
+    left = indexed(initialised, dead)
+    assert len(left) < len(dead), (len(left), len(dead))
+    assert report["blobs_used"] == kept_bases.blobs_used - report["bases_freed"]
+    assert repo_bytes(initialised.repo) < repo_bytes(plain.repo)
+    print(
+        f"\n{len(dead) - len(left)} of {len(dead)} dead whole bases gone; "
+        f"rebased {report['blobs_rebased']} ({report['rebase_bytes_written']} B) freeing "
+        f"{report['bases_freed']} bases ({report['bases_freed_bytes']} B); repository "
+        f"{repo_bytes(initialised.repo)} B against {repo_bytes(plain.repo)} B keeping every base"
+    )
+
+    for snap_id in kept:
+        target = tmp_path / f"restored-{snap_id[:8]}"
+        restored = initialised("restore", snap_id, "--target", str(target))
+        assert restored.code == 0, restored.err
+        assert (target / "db.dump").read_bytes() == nights[snap_id]
+    check = initialised("check", "--read-data")
+    assert check.code == 0, check.err + check.text
+    again = initialised("prune", "--max-unused", "0", "--json").json()
+    assert again["blobs_rebased"] == 0 and again["bytes_freed"] == 0, again
