@@ -14,6 +14,7 @@ so a stored blob is never larger than its plaintext plus one byte.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import zstandard
 
@@ -28,6 +29,8 @@ _PROBE_SIZE = 64 * 1024
 _PROBE_MIN_SAVING = 0.03
 #: No envelope's plaintext reaches 2**32 bytes (SPEC.md section 6), so no frame may claim it.
 MAX_PLAINTEXT = (1 << 32) - 1
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_MAX_BLOCK = 128 * 1024
 
 _local = threading.local()
 
@@ -69,6 +72,59 @@ def compress_delta(data: bytes, base_id: bytes, base: bytes, level: int = DEFAUL
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     cctx = zstandard.ZstdCompressor(level=level, dict_data=dictionary, write_content_size=True)
     return b"\x02" + bytes(base_id) + cctx.compress(data)
+
+
+def rebuild_chain(root: bytes, root_size: int, frames: Sequence[tuple[bytes, int]]) -> bytes:
+    """The plaintext at the top of a chain of deltas, in one call into zstd (its
+    content-dictionary chaining): `root` is the framed whole blob at the bottom (stored or
+    zstd, as `compress` made it) of `root_size` plain bytes, `frames` the delta frames from
+    the one resting on it upwards, each with its plain length. The plaintexts in between
+    never reach Python. Every frame's claimed size is checked before anything is allocated
+    for it."""
+    if not root or root[0] not in (STORED, ZSTD):
+        raise DecompressionError("the bottom of a delta chain is not a whole blob")
+    chain: list[bytes | bytearray | memoryview] = []
+    if root[0] == STORED:
+        if len(root) - 1 != root_size:
+            raise DecompressionError(f"expected {root_size} bytes, the frame holds {len(root) - 1}")
+        chain.append(_raw_frame(memoryview(root)[1:]))
+    else:
+        chain.append(_checked_frame(root[1:], root_size))
+    for framed, size in frames:
+        if not framed or framed[0] != DELTA:
+            raise DecompressionError("a frame in a delta chain is not a delta")
+        delta_base(framed)  # checks the length
+        chain.append(_checked_frame(framed[1 + _BASE_ID_SIZE :], size))
+    try:
+        out = _decompressor().decompress_content_dict_chain(chain)
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise DecompressionError(f"delta chain does not rebuild: {exc}") from None
+    wanted = frames[-1][1] if frames else root_size
+    if len(out) != wanted:
+        raise DecompressionError(f"expected {wanted} bytes, the delta chain gave {len(out)}")
+    return out
+
+
+def _checked_frame(frame: bytes, size: int) -> bytes:
+    """A zstd frame of a chain, once it is seen to claim `size` plain bytes."""
+    try:
+        claimed = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise DecompressionError(f"zstd frame is damaged: {exc}") from None
+    if claimed != size or size > MAX_PLAINTEXT:
+        raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {size}")
+    return frame
+
+
+def _raw_frame(data: memoryview) -> bytes:
+    """`data` as a zstd frame of raw (uncompressed) blocks with its content size stated: a
+    stored blob at the bottom of `rebuild_chain`'s chain (RFC 8878, section 3.1)."""
+    parts: list[bytes | memoryview] = [_ZSTD_MAGIC + b"\xe0" + len(data).to_bytes(8, "little")]  # one segment
+    for start in range(0, max(len(data), 1), _MAX_BLOCK):
+        piece = data[start : start + _MAX_BLOCK]
+        last = start + _MAX_BLOCK >= len(data)
+        parts += [(len(piece) << 3 | last).to_bytes(3, "little"), piece]  # block type 0: raw
+    return b"".join(parts)
 
 
 def delta_base(framed: bytes) -> bytes | None:

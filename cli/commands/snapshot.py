@@ -307,7 +307,7 @@ def build() -> click.Group:
             redis_command_prefix=_split(redis_command_prefix), role_passwords=role_passwords,
         )  # fmt: skip
         source = snapstore.MastodonSource(options)
-        return run_snapshot(repo_options, source, tags=(*tags, "mastodon"), **common)
+        return run_snapshot(repo_options, source, tags=[*tags, "mastodon"], **common)
 
     return group
 

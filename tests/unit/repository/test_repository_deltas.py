@@ -546,3 +546,22 @@ def test_offers_of_many_candidates_are_each_ones_offer(repo: Repository) -> None
     mine = len(saved) + len(deep)
     assert one_by_one[mine - 1] is None and one_by_one[mine:mine + 3] == [None] * 3  # too deep; circle; unknown
     assert all(o is not None for o in one_by_one[: len(saved)])
+
+
+@pytest.mark.parametrize("damaged", [0, 1, 2], ids=["root", "middle", "top"])
+def test_a_damaged_blob_in_a_chain_is_named_when_the_chain_is_read_alone(repo: Repository, damaged: int) -> None:
+    """Reading one blob rebuilds its chain in one call into zstd; when that fails, the read
+    level by level names the blob that is damaged, wherever it sits in the chain."""
+    versions = nightly_versions(3)
+    ids = [repo.save_blob(BlobType.DATA, OLD).id]
+    repo.flush()
+    for n, data in enumerate(versions[1:], start=1):  # each against the one before
+        ids.append(repo.hash_blob(data))
+        framed = compression.compress_delta(data, bytes(ids[-2]), versions[n - 1])
+        store_raw(repo, BlobType.DATA, ids[-1], framed, len(data), ids[-2], generation=n)
+    assert deltas.depth(repo.index, ids[2]) == 2
+    assert reopen(repo).load_blob(BlobType.DATA, ids[2]) == versions[2]
+    flip(repo, ids[damaged], 40)
+    with pytest.raises(AuthenticationFailed) as raised:
+        reopen(repo).load_blob(BlobType.DATA, ids[2])
+    assert ids[damaged].hex() in str(raised.value)
