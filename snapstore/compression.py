@@ -83,13 +83,20 @@ def rebuild_chain(root: bytes, root_size: int, frames: Sequence[tuple[bytes, int
     for it."""
     if not root or root[0] not in (STORED, ZSTD):
         raise DecompressionError("the bottom of a delta chain is not a whole blob")
-    chain: list[bytes | bytearray | memoryview] = []
     if root[0] == STORED:
         if len(root) - 1 != root_size:
             raise DecompressionError(f"expected {root_size} bytes, the frame holds {len(root) - 1}")
-        chain.append(_raw_frame(memoryview(root)[1:]))
-    else:
-        chain.append(_checked_frame(root[1:], root_size))
+        return _chain(_raw_frame(memoryview(root)[1:]), root_size, frames)
+    return _chain(_checked_frame(root[1:], root_size), root_size, frames)
+
+
+def rebuild_on(base: bytes, frames: Sequence[tuple[bytes, int]]) -> bytes:
+    """`rebuild_chain` from the plaintext of the blob the lowest delta rests on."""
+    return _chain(_raw_frame(memoryview(base)), len(base), frames)
+
+
+def _chain(first: bytes, first_size: int, frames: Sequence[tuple[bytes, int]]) -> bytes:
+    chain: list[bytes | bytearray | memoryview] = [first]
     for framed, size in frames:
         if not framed or framed[0] != DELTA:
             raise DecompressionError("a frame in a delta chain is not a delta")
@@ -99,7 +106,7 @@ def rebuild_chain(root: bytes, root_size: int, frames: Sequence[tuple[bytes, int
         out = _decompressor().decompress_content_dict_chain(chain)
     except (zstandard.ZstdError, ValueError) as exc:
         raise DecompressionError(f"delta chain does not rebuild: {exc}") from None
-    wanted = frames[-1][1] if frames else root_size
+    wanted = frames[-1][1] if frames else first_size
     if len(out) != wanted:
         raise DecompressionError(f"expected {wanted} bytes, the delta chain gave {len(out)}")
     return out

@@ -12,7 +12,8 @@ Two ways in:
   together in one pack into one backend read, fetches the ranges in parallel
   (`connections` at once), decrypts and decompresses on the same worker threads (the native
   libraries release the GIL), rebuilds deltas once their bases are in (a base in the same
-  window is fetched with it; others come from a bounded cache or are read on their own), and
+  window is fetched with it; others come from a bounded cache or are read on their own; a
+  chain of deltas no other request needs is rebuilt in one call into zstd), and
   reports damage as values (`BlobRead.error`), so a restore can go on with every other file.
   The next window is planned and fetched while the current one is consumed.
 """
@@ -23,7 +24,7 @@ import itertools
 import os
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
@@ -283,14 +284,14 @@ class BlobReader:
         blame and says so."""
         index = self._index()
         frames: list[tuple[bytes, int]] = []  # from the top down
+        bottom: bytes | tuple[bytes, int] = b""  # a plaintext in hand, or a whole blob's frame and size
         current = blob_id
         try:
             for _ in range(levels + 1):
                 if frames:
                     cached = self._bases.get(bytes(current), levels - len(frames))
                     if cached is not None:
-                        root, below = b"\x00" + cached[0], cached[1]  # a stored frame of it
-                        root_size = len(cached[0])
+                        bottom, below = cached
                         break
                 copies = index.lookup_all(current)
                 whole = next((c for c in copies if deltas.serves_as_base(c.type, c.is_delta)), None)
@@ -298,7 +299,7 @@ class BlobReader:
                     if not frames:
                         return None
                     raw = self._backend().load(self._handle(whole), whole.offset, whole.length)
-                    root, root_size, below = self._opener.open(BLOB_KIND[BlobType.DATA], raw), whole.plain_length, 0
+                    bottom, below = (self._opener.open(BLOB_KIND[BlobType.DATA], raw), whole.plain_length), 0
                     break
                 location = next((c for c in copies if c.type is BlobType.DATA), None)
                 if location is None or len(frames) == levels:
@@ -314,7 +315,10 @@ class BlobReader:
                 return None
             if below + len(frames) > levels:
                 return None
-            data = compression.rebuild_chain(root, root_size, frames[::-1])
+            if isinstance(bottom, bytes):
+                data = compression.rebuild_on(bottom, frames[::-1])
+            else:
+                data = compression.rebuild_chain(*bottom, frames[::-1])
         except SnapstoreError:
             return None
         if keyed_hash(self._id_key, data) != blob_id:
@@ -710,9 +714,33 @@ class BlobReader:
         def base_in(blob: bytes) -> bool:
             return blob in fetched or self._bases.get(blob, max_depth - 1) is not None
 
+        def rebuild_chains(items: list[_Chain]) -> None:
+            """Rebuilds requested deltas whose chains nothing else here needs, each in one
+            call into zstd; one that fails is read again on its own below."""
+            for members, root in items:
+                key = members[0][0]
+                try:
+                    frames = []
+                    for (_, blob), envelope, loc in reversed(members):
+                        framed = self._opener.open(BLOB_KIND[BlobType.DATA], envelope)
+                        base_id = compression.delta_base(framed)
+                        if base_id is None or deltas.base_key(base_id) != loc.base_key:
+                            raise IntegrityError(f"delta blob {blob.hex()} names another base than its index entry")
+                        frames.append((framed, loc.plain_length))
+                    data = compression.rebuild_on(root, frames)
+                except SnapstoreError:
+                    continue
+                if keyed_hash(self._id_key, data) == key[1]:
+                    emit(key, BlobRead(key[0], Id(key[1]), data))
+
+        chains, envelopes = _chains(envelopes, candidates, requested, fetched, self._bases, max_depth)
+        chained = [
+            pool.submit(rebuild_chains, chains[i : i + _DECODE_GROUP]) for i in range(0, len(chains), _DECODE_GROUP)
+        ]
         for deltas_now in _delta_levels(envelopes, candidates, base_in, max_depth):
             groups = [deltas_now[i : i + _DECODE_GROUP] for i in range(0, len(deltas_now), _DECODE_GROUP)]
             _settle([pool.submit(rebuild, group) for group in groups])
+        _settle(chained)
 
         for key in requested:
             if key not in results:  # the planned copy failed: try every copy on its own
@@ -733,6 +761,55 @@ class BlobReader:
 _CONSUMED = BlobRead(BlobType.DATA, Id(bytes(32)))  # marks a blob handed to `consume`
 #: A delta's key and its envelope and location, waiting for its base.
 _Delta = tuple[tuple[BlobType, bytes], tuple[bytes, "BlobLocation"]]
+
+
+#: A requested delta and the deltas below it, from the top down, and the plaintext of the base
+#: the lowest rests on.
+_Chain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], bytes]
+
+
+def _chains(
+    envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]],
+    candidates: dict[int, list[Id]],
+    requested: Mapping[tuple[BlobType, bytes], object],
+    fetched: Mapping[bytes, tuple[bytes, int]],
+    cache: _BaseCache,
+    max_depth: int,
+) -> tuple[list[_Chain], dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]]:
+    """The requested deltas of a window that can be rebuilt each in one call: those whose
+    chain, down to a plaintext in hand, passes only through deltas that are neither requested
+    nor needed by another delta (a restore's chunks rest on old versions nobody asks for).
+    Returns them, and the envelopes left for the level-by-level rebuild: the other requested
+    deltas and what they rest on. (`check --read-data` asks for every blob: its deltas stay
+    level by level, each rebuilt once.)"""
+    uses: dict[bytes, int] = {}  # how many deltas of the window rest on each blob
+    for (blob_type, _), (_, loc) in envelopes.items():
+        if blob_type is BlobType.DATA:
+            for base in candidates.get(loc.base_key, ()):
+                uses[bytes(base)] = uses.get(bytes(base), 0) + 1
+    chains: list[_Chain] = []
+    taken: set[tuple[BlobType, bytes]] = set()
+    for key, (envelope, loc) in envelopes.items():
+        if key[0] is not BlobType.DATA or key not in requested or uses.get(key[1]):
+            continue
+        members = [(key, envelope, loc)]
+        while len(members) <= max_depth:
+            ids = candidates.get(loc.base_key, ())
+            if len(ids) != 1:
+                break
+            base_id = bytes(ids[0])
+            root = fetched.get(base_id) or cache.get(base_id, max_depth - len(members))
+            if root is not None:
+                if root[1] + len(members) <= max_depth:
+                    chains.append((members, root[0]))
+                    taken.update(m[0] for m in members)
+                break
+            below = envelopes.get((BlobType.DATA, base_id))
+            if below is None or (BlobType.DATA, base_id) in requested or uses.get(base_id, 0) > 1:
+                break
+            members.append(((BlobType.DATA, base_id), *below))
+            loc = below[1]
+    return chains, {key: item for key, item in envelopes.items() if key not in taken}
 
 
 def _delta_levels(

@@ -565,3 +565,51 @@ def test_a_damaged_blob_in_a_chain_is_named_when_the_chain_is_read_alone(repo: R
     with pytest.raises(AuthenticationFailed) as raised:
         reopen(repo).load_blob(BlobType.DATA, ids[2])
     assert ids[damaged].hex() in str(raised.value)
+
+
+def linear_chain(repo: Repository, count: int, salt: bytes = b"") -> tuple[list[Id], list[bytes]]:
+    """`count` versions of a chunk, each stored against the one before (a chain as deep)."""
+    versions = [v + salt for v in nightly_versions(count)]
+    ids = [repo.save_blob(BlobType.DATA, versions[0]).id]
+    repo.flush()
+    for n, data in enumerate(versions[1:], start=1):
+        ids.append(repo.hash_blob(data))
+        framed = compression.compress_delta(data, bytes(ids[-2]), versions[n - 1])
+        store_raw(repo, BlobType.DATA, ids[-1], framed, len(data), ids[-2], generation=n)
+    return ids, versions
+
+
+def test_a_window_rebuilds_chains_nobody_else_needs_in_one_call_and_shared_ones_level_by_level(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore asks for the tops of chains (the old versions below are asked for by no one):
+    those are rebuilt in one call each; a chain whose middle another request also needs, or
+    that is itself asked for, is rebuilt level by level. Every result is the same."""
+    alone, alone_data = linear_chain(repo, 5, b"alone")
+    shared, shared_data = linear_chain(repo, 5, b"shared")
+    branch_data = edit(shared_data[2], 500)
+    branch = repo.hash_blob(branch_data)
+    store_raw(repo, BlobType.DATA, branch, compression.compress_delta(branch_data, bytes(shared[2]), shared_data[2]),
+              len(branch_data), shared[2], generation=3)  # fmt: skip
+    in_one_call: list[int] = []
+    real = compression.rebuild_on
+    monkeypatch.setattr(compression, "rebuild_on", lambda base, frames: in_one_call.append(len(frames)) or real(base, frames))
+    wanted = [alone[-1], shared[-1], branch, shared[3]]
+    reads = list(reopen(repo).read_blobs((BlobType.DATA, i) for i in wanted))
+    assert [r.data for r in reads] == [alone_data[-1], shared_data[-1], branch_data, shared_data[3]]
+    assert in_one_call == [4]  # only the chain nothing else needed: four deltas in one call
+    got: list[bytes | None] = []
+    reopen(repo).read_each_blob([(BlobType.DATA, alone[-1])], lambda r: got.append(r.data))
+    assert got == [alone_data[-1]] and in_one_call == [4, 4]
+
+
+@pytest.mark.parametrize("damaged", [0, 2, 4], ids=["root", "middle", "top"])
+def test_a_damaged_blob_in_a_chain_read_in_a_window_is_named(repo: Repository, damaged: int) -> None:
+    ids, versions = linear_chain(repo, 5)
+    other = repo.save_blob(BlobType.DATA, b"another blob, read as well")
+    repo.flush()
+    flip(repo, ids[damaged], 40)
+    reads = list(reopen(repo).read_blobs([(BlobType.DATA, ids[-1]), (BlobType.DATA, other.id)]))
+    assert reads[1].data == b"another blob, read as well"
+    assert reads[0].data is None and isinstance(reads[0].error, AuthenticationFailed)
+    assert ids[damaged].hex() in str(reads[0].error)
