@@ -28,7 +28,7 @@ from snapstore.index import deltas
 from snapstore.index.codec import IndexFile
 from snapstore.pack import MAX_GENERATION, BlobType, PackBlob
 from snapstore.repository.config import FEATURE_CHAINS, FEATURE_DELTAS, RepositoryConfig
-from snapstore.repository.packer import DELTA_KEEP_RATIO, SavedBlob
+from snapstore.repository.packer import DELTA_KEEP_RATIO, DELTA_TINY, SavedBlob
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
 from tests.support.deltas import repository_with_features
@@ -180,6 +180,23 @@ def test_save_blob_stores_a_delta_when_it_pays(repo: Repository) -> None:
     ]
     assert bases == [old.id]
     assert_repository_ok(repo)
+
+
+def test_a_tiny_first_delta_is_kept_without_compressing_the_blob_alone(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first delta within DELTA_TINY of the plaintext is kept at once (no plain frame, no
+    other candidate); one just above it still has the plain frame made to be judged by."""
+    old = repo.save_blob(BlobType.DATA, OLD)
+    repo.flush()
+    plain_frames: list[int] = []
+    real = compression.compress
+    monkeypatch.setattr(compression, "compress", lambda data, level=3: plain_frames.append(len(data)) or real(data, level))
+    near = repo.save_blob(BlobType.DATA, NEW, bases=[old.id, Id(bytes(32))])
+    assert near.delta and near.stored_length <= DELTA_TINY * len(NEW) and plain_frames == []
+    far = bytes(reversed(OLD[: int(len(OLD) * DELTA_TINY * 2)])) + OLD[int(len(OLD) * DELTA_TINY * 2) :]
+    repo.save_blob(BlobType.DATA, far, bases=[old.id])
+    assert plain_frames == [len(far)]
 
 
 def test_the_smallest_delta_of_several_candidates(repo: Repository) -> None:
