@@ -22,7 +22,7 @@ functions instead of spelling the rules out again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from snapstore.ids import Id
@@ -39,10 +39,13 @@ STAGGER = 8
 
 @dataclass(frozen=True)
 class Offer:
-    """A base a new chunk may be stored against, and the generation the delta then has."""
+    """A base a new chunk may be stored against, and the generation the delta then has; and
+    where the base and the bases under it are (`chain`, the base first), as the offer found
+    them, so the packer reads the base without looking its chain up again."""
 
     base: Id
     generation: int = 0
+    chain: tuple[tuple[Id, BlobLocation], ...] = field(default=(), compare=False, repr=False)
 
 
 def may_be_delta(blob_type: BlobType) -> bool:
@@ -214,7 +217,7 @@ def _offer_on(found: list[tuple[Id, BlobLocation]] | None, chains: bool) -> Offe
     if found is None or found[0][1].type is not BlobType.DATA:
         return None
     if not chains:
-        return Offer(found[-1][0]) if len(found) <= 2 else None
+        return Offer(found[-1][0], chain=tuple(found[-1:])) if len(found) <= 2 else None
     new = generation(*found[0]) + 1
     if new > MAX_GENERATION:
         return None
@@ -222,7 +225,7 @@ def _offer_on(found: list[tuple[Id, BlobLocation]] | None, chains: bool) -> Offe
     for place, (blob, location) in enumerate(found):
         below = len(found) - 1 - place  # deltas under this version
         if below + 1 <= MAX_DEPTH and (below == 0 or generation(blob, location) <= target):
-            return Offer(blob, new)
+            return Offer(blob, new, tuple(found[place:]))
     return None
 
 
@@ -233,7 +236,7 @@ def offer_against(index: BlobIndex, base: bytes, chains: bool) -> Offer | None:
     if found is None or found[0][1].type is not BlobType.DATA:
         return None
     new = min(generation(*found[0]) + 1, MAX_GENERATION) if chains else 0
-    return Offer(Id(bytes(base)), new)
+    return Offer(Id(bytes(base)), new, tuple(found))
 
 
 class ChainDepths:

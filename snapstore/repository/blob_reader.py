@@ -24,7 +24,7 @@ import itertools
 import os
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
@@ -37,6 +37,7 @@ from snapstore.crypto.idhash import blob_id as keyed_hash
 from snapstore.errors import IdMismatch, IntegrityError, ObjectNotFound, SnapstoreError
 from snapstore.ids import Id
 from snapstore.index import deltas
+from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType
 
 if TYPE_CHECKING:
@@ -276,54 +277,51 @@ class BlobReader:
         return data, depth
 
     def _load_chain(self, blob_id: Id, levels: int) -> tuple[bytes, int] | None:
-        """A delta rebuilt in one call into zstd (`compression.rebuild_chain`) from the
-        nearest base of its chain the cache holds, or the whole blob the chain ends in; and
-        how deep the chain was. The blobs below are neither kept nor checked on their own:
-        each envelope is authenticated, and the result is checked against its id. None when
-        anything is amiss: `_load`'s level-by-level read then finds out which blob is to
-        blame and says so."""
-        index = self._index()
-        frames: list[tuple[bytes, int]] = []  # from the top down
-        bottom: bytes | tuple[bytes, int] = b""  # a plaintext in hand, or a whole blob's frame and size
-        current = blob_id
+        """A delta rebuilt in one call into zstd along the chain the index gives
+        (`_rebuild_chain`); None when that does not work out."""
+        found = deltas.chain(self._index(), blob_id, levels)
+        return self._rebuild_chain(found, levels) if found is not None and len(found) > 1 else None
+
+    def _rebuild_chain(self, chain: Sequence[tuple[Id, BlobLocation]], levels: int) -> tuple[bytes, int] | None:
+        """The plaintext of `chain[0]`, a blob resting on the rest of `chain` down to a whole
+        blob (`deltas.chain`), and how deep it was rebuilt from: in one call into zstd
+        (`compression.rebuild_chain`) from the nearest base the cache holds, or the whole
+        blob at the bottom. The blobs below are neither kept nor checked on their own: each
+        envelope is authenticated and names the next as its base, and the result is checked
+        against its id. None when anything is amiss: the level-by-level read then finds out
+        which blob is to blame and says so."""
+        cut, bottom = len(chain) - 1, None
+        for place in range(1, len(chain)):
+            bottom = self._bases.get(bytes(chain[place][0]), levels - place)
+            if bottom is not None:
+                cut = place
+                break
+        below = bottom[1] if bottom is not None else 0
+        if cut + below > levels:
+            return None
         try:
-            for _ in range(levels + 1):
-                if frames:
-                    cached = self._bases.get(bytes(current), levels - len(frames))
-                    if cached is not None:
-                        bottom, below = cached
-                        break
-                copies = index.lookup_all(current)
-                whole = next((c for c in copies if deltas.serves_as_base(c.type, c.is_delta)), None)
-                if whole is not None:
-                    if not frames:
-                        return None
-                    raw = self._backend().load(self._handle(whole), whole.offset, whole.length)
-                    bottom, below = (self._opener.open(BLOB_KIND[BlobType.DATA], raw), whole.plain_length), 0
-                    break
-                location = next((c for c in copies if c.type is BlobType.DATA), None)
-                if location is None or len(frames) == levels:
-                    return None
-                raw = self._backend().load(self._handle(location), location.offset, location.length)
-                framed = self._opener.open(BLOB_KIND[BlobType.DATA], raw)
-                base_id = compression.delta_base(framed)
-                if base_id is None or deltas.base_key(base_id) != location.base_key:
+            frames = []
+            for place in range(cut, 0, -1):  # from the one resting on the bottom upwards
+                blob, location = chain[place - 1]
+                framed = self._opener.open(BLOB_KIND[BlobType.DATA], self._fetch(location))
+                if compression.delta_base(framed) != bytes(chain[place][0]):
                     return None
                 frames.append((framed, location.plain_length))
-                current = Id(base_id)
+            if bottom is not None:
+                data = compression.rebuild_on(bottom[0], frames)
             else:
-                return None
-            if below + len(frames) > levels:
-                return None
-            if isinstance(bottom, bytes):
-                data = compression.rebuild_on(bottom, frames[::-1])
-            else:
-                data = compression.rebuild_chain(*bottom, frames[::-1])
+                root = chain[-1][1]
+                data = compression.rebuild_chain(
+                    self._opener.open(BLOB_KIND[BlobType.DATA], self._fetch(root)), root.plain_length, frames
+                )
         except SnapstoreError:
             return None
-        if keyed_hash(self._id_key, data) != blob_id:
+        if keyed_hash(self._id_key, data) != chain[0][0]:
             return None
-        return data, below + len(frames)
+        return data, below + cut
+
+    def _fetch(self, location: BlobLocation) -> bytes:
+        return self._backend().load(self._handle(location), location.offset, location.length)
 
     def decode(
         self,
@@ -401,6 +399,20 @@ class BlobReader:
             raise type(exc)(f"base blob {key.hex()} of delta blob {for_delta.hex()}: {exc}") from None
         self._bases.put(key, data, depth)
         return data, depth
+
+    def offered_base(self, offer: Offer) -> bytes | None:
+        """`base_plaintext` of an offered base, read along the chain the offer found (no
+        index look-up), else as any base is read."""
+        levels = self._max_depth() - 1
+        cached = self._bases.get(bytes(offer.base), levels)
+        if cached is not None:
+            return cached[0]
+        if offer.chain and offer.chain[0][0] == offer.base and offer.chain[0][1].type is BlobType.DATA:
+            found = self._rebuild_chain(offer.chain, levels)
+            if found is not None:
+                self._bases.put(bytes(offer.base), *found)
+                return found[0]
+        return self.base_plaintext(offer.base)
 
     def base_plaintext(self, blob_id: Id) -> bytes | None:
         """A data blob's plaintext for a new delta to be taken against, else None (unknown, a

@@ -52,8 +52,8 @@ class SavedBlob:
 
 BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
 PackCallback = Callable[[Id, list[PackEntry], int], None]
-#: Returns a candidate base's plaintext, or None when it cannot serve as a base.
-BaseLoader = Callable[[Id], bytes | None]
+#: Returns an offered base's plaintext, or None when it cannot serve as a base.
+BaseLoader = Callable[[Offer], bytes | None]
 #: A delta is kept only below this fraction of the plain compressed blob (SPEC.md section 6).
 DELTA_KEEP_RATIO = 0.8
 #: A delta this small is good enough: the remaining candidates are not tried.
@@ -188,7 +188,7 @@ class Packer:
         tried: list[tuple[bytes, Offer]] = []
         plain: bytes | None = None
         for offer in dict.fromkeys(bases):  # in order, without repeats
-            base = self._load_base(offer.base)
+            base = self._load_base(offer)
             if not base:
                 continue
             framed = compression.compress_delta(data, offer.base, base, self._level)

@@ -535,7 +535,7 @@ class Repository:
                     compression_level=self.config.compression_level,
                     on_pack_stored=self._pack_stored,
                     uploads=self.connections,
-                    load_base=self.reader.base_plaintext if self.config.deltas else None,
+                    load_base=self.reader.offered_base if self.config.deltas else None,
                 )
             return self._packer
 

@@ -630,3 +630,24 @@ def test_a_damaged_blob_in_a_chain_read_in_a_window_is_named(repo: Repository, d
     assert reads[1].data == b"another blob, read as well"
     assert reads[0].data is None and isinstance(reads[0].error, AuthenticationFailed)
     assert ids[damaged].hex() in str(reads[0].error)
+
+
+def test_an_offered_base_is_read_along_the_chain_the_offer_found(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The packer reads an offered base along the chain the offer found, without asking the
+    index again; a chain that does not hold (an envelope names another base) is read as any
+    base is."""
+    ids, versions = linear_chain(repo, 4)
+    offer = deltas.offer_against(repo.index, ids[2], chains=True)
+    assert offer is not None and [b for b, _ in offer.chain] == [ids[2], ids[1], ids[0]]
+    reader = reopen(repo)
+    index = reader.index
+
+    def no_lookups(*_: object) -> object:
+        raise AssertionError("the index was asked")
+
+    monkeypatch.setattr(index, "lookup", no_lookups)
+    monkeypatch.setattr(index, "lookup_all", no_lookups)
+    assert reader.reader.offered_base(offer) == versions[2]
+    monkeypatch.undo()
+    twisted = dataclasses.replace(offer, chain=(offer.chain[0], offer.chain[2], offer.chain[1]))
+    assert reopen(repo).reader.offered_base(twisted) == versions[2]
