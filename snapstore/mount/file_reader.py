@@ -26,7 +26,7 @@ import numpy as np
 
 from snapstore.errors import IntegrityError, ObjectNotFound, SnapstoreError
 from snapstore.ids import ID_SIZE, Id
-from snapstore.mount.cache import WeightedLru
+from snapstore.lru import WeightedLru
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.content import read_chunk_list

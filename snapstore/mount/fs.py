@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
-from snapstore.mount.cache import WeightedLru
+from snapstore.lru import WeightedLru
 from snapstore.mount.file_reader import OpenFile, naming_blob, new_blob_cache
 from snapstore.mount.layout import Folder, Link, Report, SnapshotTable, time_ns
 from snapstore.repository.repository import Repository

@@ -38,6 +38,7 @@ from snapstore.errors import IdMismatch, IntegrityError, ObjectNotFound, Snapsto
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.index.deltas import Offer
+from snapstore.lru import WeightedLru
 from snapstore.pack import BlobType
 
 if TYPE_CHECKING:
@@ -123,37 +124,6 @@ class _Range:
     blobs: list[tuple[Request, BlobLocation]] = field(default_factory=list)
 
 
-class _LruBytes:
-    """A small thread-safe LRU of plaintexts, bounded by entries or by bytes."""
-
-    def __init__(self, max_entries: int | None = None, max_bytes: int | None = None) -> None:
-        self._items: OrderedDict[bytes, bytes] = OrderedDict()
-        self._bytes = 0
-        self._max_entries = max_entries
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> bytes | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: bytes, value: bytes) -> None:
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = value
-            self._bytes += len(value)
-            while self._items and (
-                (self._max_entries is not None and len(self._items) > self._max_entries)
-                or (self._max_bytes is not None and self._bytes > self._max_bytes)
-            ):
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
-
-
 class _BaseCache:
     """Plaintexts of recently read delta bases, each with how many deltas deep it was rebuilt
     from (a cached base serves only a delta that may rest on a chain that deep), bounded by
@@ -234,7 +204,7 @@ class BlobReader:
         self._opener = opener
         self._id_key = id_key
         self._connections = connections
-        self._trees = _LruBytes(max_entries=_TREE_CACHE_ENTRIES)
+        self._trees: WeightedLru[bytes, bytes] = WeightedLru(_TREE_CACHE_ENTRIES, lambda _: 1)  # by entries
         self._bases = _BaseCache(_BASE_CACHE_BYTES)
         self._pools_lock = threading.Lock()
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor] | None = None

@@ -1,4 +1,5 @@
-"""A small thread-safe LRU bounded by the total weight of its values (bytes, nodes...)."""
+"""A small thread-safe LRU bounded by the total weight of its values (bytes, nodes...): the
+mount's caches and the blob reader's tree cache."""
 
 from __future__ import annotations
 
