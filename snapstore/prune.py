@@ -11,8 +11,9 @@ repository and carries the plan out in the only safe order:
    delta whose chain of bases ends in no whole copy stops prune before it changes anything
    (a delta keeps its base, and that base its own: bases count as used);
 2. copy the used blobs out of the packs to repack into new packs (envelopes are copied as they
-   are, after checking each one decrypts to its id); a used delta the plan re-bases, so that
-   bases no snapshot uses can go, is read through the blob reader and stored whole instead;
+   are, after checking each one decrypts to its id); a delta the plan re-bases, so that
+   bases no snapshot uses can go, is read through the blob reader and stored whole instead
+   (a used one, or a dead base where several live chains meet, which then stays as their base);
 3. write the new index files, the last of them listing the old ones in `supersedes`;
 4. delete the old index files, then the packs nothing names any more.
 
@@ -62,7 +63,8 @@ class PrunePlan:
     unused_after: int = 0
     blobs_used: int = 0
     blobs_unused: int = 0  # distinct blobs nothing uses
-    #: keys of used deltas to store whole (re-based), so that bases only they needed can go
+    #: keys of deltas to store whole (re-based), so that bases only they needed can go: used
+    #: blobs, or dead bases where live chains meet, which then stay whole as their base
     rebase: set[bytes] = field(default_factory=set)
     rebase_bytes: int = 0  # the estimated stored length of those whole copies
     bases_freed: int = 0  # blobs kept only as bases that re-basing lets go
@@ -100,10 +102,11 @@ def plan_prune(
     stays; a pack that would stay with a delta whose chain breaks is repacked as well, so the
     new index never names a delta nobody can read. The result does not depend on input order.
 
-    With `rebase`, used deltas are chosen to be stored whole (`PrunePlan.rebase`, see
-    `_choose_rebase`) where that lets bases no snapshot uses go and frees more stored bytes
-    than it writes; the packs holding their old delta copies are then repacked or deleted
-    whatever `max_unused` says, and the bases freed count as unused.
+    With `rebase`, kept deltas (used ones, or dead bases that live chains rest on) are chosen
+    to be stored whole (`PrunePlan.rebase`, see `_choose_rebase`) where that lets bases no
+    snapshot uses go and frees more stored bytes than it writes; the packs holding their old
+    delta copies are then repacked or deleted whatever `max_unused` says, and the bases freed
+    count as unused.
     """
     if not 0 <= max_unused <= 1:
         raise UsageError(f"max unused share {max_unused} is not between 0 and 1")
@@ -261,15 +264,21 @@ def _chains(live: AbstractSet[bytes], keeper: Mapping[bytes, tuple[Id, PackEntry
 def _choose_rebase(
     keeper: Mapping[bytes, tuple[Id, PackEntry]], live: AbstractSet[bytes], depth: Mapping[bytes, int]
 ) -> tuple[set[bytes], dict[bytes, int]]:
-    """The live deltas worth storing whole, and the estimated stored length of each whole copy.
+    """The deltas worth storing whole, and the estimated stored length of each whole copy.
 
     The kept copies form a forest: each delta points at its base, each tree ends in a whole
     copy (its root). A base no snapshot uses (a *dead* base) stays only while some live blob
-    above it still rests on it, through deltas none of which is stored whole. Storing a live
-    delta whole writes its whole copy, frees its old delta copy and cuts its chain there: a
-    dead base with no live blob resting on it any more is freed. A base shared by several live
+    above it still rests on it, through deltas none of which is stored whole. Storing a delta
+    whole writes its whole copy, frees its old delta copy and cuts its chain there: a dead
+    base with no live blob resting on it any more is freed. A base shared by several live
     blobs (a skip-delta chain's whole version is the base of versions 1, 2, 4, 8, 16...) goes
     only once none of them rests on it.
+
+    The delta stored whole may be live, or a dead base itself where several live branches meet
+    (under `--keep-weekly`, the weeklies of a chunk hang on different dead intermediate
+    versions, each shared by a few of them): it then stays, whole, as the base of the deltas
+    above it, and the dead chain below it goes, for one whole copy instead of one per branch.
+    A dead blob is stored whole only when something above it rests on it.
 
     The plan knows stored lengths, not the length a blob would have whole: that is estimated
     from the whole copy at the root of its chain (a version of the same chunk), its stored
@@ -279,10 +288,11 @@ def _choose_rebase(
     after.
 
     One pass over the forest bottom-up (deepest first) finds, for every blob, the most it can
-    free below it if it still rests on its base and if it does not (a live delta stored
-    whole, or a dead base freed with everything above it cut off); a pass top-down then picks,
-    preferring to rewrite nothing where that frees as much. Work is O(n log n) in the kept
-    blobs, and the result depends only on the copies kept, never on the order of the input.
+    free below it if it still rests on its base and if it does not (a delta stored whole, or
+    a dead base freed with everything above it cut off); a pass top-down then picks,
+    preferring to rewrite nothing where that frees as much, and to free a dead blob rather
+    than store it whole. Work is O(n log n) in the kept blobs, and the result depends only on
+    the copies kept, never on the order of the input.
     """
     parent = {key: _base_key(entry) for key, (_, entry) in keeper.items() if entry.base is not None}
     if not parent:
@@ -293,29 +303,32 @@ def _choose_rebase(
     for key in order:
         base = parent.get(key)
         root[key] = key if base is None else root[base]
-        if base is not None and key in live:
+        if base is not None:
             whole, entry = keeper[root[key]][1], keeper[key][1]
             if whole.plain_length:
                 estimates[key] = -(-whole.length * entry.plain_length // whole.plain_length)
             else:
                 estimates[key] = whole.length
     # rests[k]: most freed in k's subtree (net of whole copies written) while k rests on its
-    # base; cut[k]: most freed when it does not (a live delta stored whole, a dead blob freed).
-    # open_sum / cut_sum: over k's deltas, of the best each can do, and of what each frees
-    # when it does not rest on k. A root rests on nothing: only a dead root's cut means a
-    # thing (it is freed).
+    # base; cut[k]: most freed when it does not: stored whole (whole_gain[k]) or, when dead, freed
+    # (gone[k]) with every delta above it cut too. open_sum / cut_sum: over k's deltas, of the
+    # best each can do, and of what each frees when it does not rest on k. A root rests on
+    # nothing: only a dead root's cut means a thing (it is freed).
     open_sum = dict.fromkeys(keeper, 0)
     cut_sum = dict.fromkeys(keeper, 0)
     rests: dict[bytes, int] = {}
     cut: dict[bytes, int] = {}
+    whole_gain: dict[bytes, int] = {}
+    gone: dict[bytes, int] = {}
     for key in reversed(order):
         rests[key] = open_sum[key]
         length = keeper[key][1].length
-        if key in live:
-            cut[key] = open_sum[key] + length - estimates.get(key, length)
-        else:
-            cut[key] = cut_sum[key] + length  # no live blob above rests on it: it goes
         base = parent.get(key)
+        if base is not None:
+            whole_gain[key] = open_sum[key] + length - estimates[key]
+        if key not in live:
+            gone[key] = cut_sum[key] + length  # no live blob above rests on it: it goes
+        cut[key] = max((v for v in (whole_gain.get(key), gone.get(key)) if v is not None), default=0)
         if base is not None:
             open_sum[base] += max(rests[key], cut[key])
             cut_sum[base] += cut[key]
@@ -328,7 +341,7 @@ def _choose_rebase(
                 freed.add(key)
             continue
         if base in freed or cut[key] > rests[key]:
-            if key in live:
+            if key in live or whole_gain[key] > gone[key]:
                 chosen.add(key)
             else:
                 freed.add(key)
@@ -390,7 +403,7 @@ class PruneReport:
     bytes_deleted: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
-    blobs_rebased: int = 0  # used deltas stored whole so that bases only they needed go
+    blobs_rebased: int = 0  # deltas stored whole so that bases only they needed go
     rebase_bytes_written: int = 0  # the whole copies' length (estimated in a dry run)
     bases_freed: int = 0  # blobs kept only as bases that this lets go
     bases_freed_bytes: int = 0
@@ -672,7 +685,8 @@ def _repack(
 
 def _whole_copies(repo: Repository, keys: AbstractSet[bytes]) -> Iterator[PackBlob]:
     """The blobs to re-base, each read through the repository's blob reader (a delta rebuilt
-    from its chain, which is all still there, and checked against its id) and framed whole."""
+    from its chain, which is all still there, and checked against its id) and framed whole.
+    A dead base among them is read like any indexed blob: no snapshot need use it."""
     requests = [(BlobType(key[0]), Id(key[1:])) for key in sorted(keys)]
     for read in repo.read_blobs(requests):
         if read.data is None:

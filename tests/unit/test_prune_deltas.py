@@ -492,3 +492,58 @@ def test_a_crash_at_any_step_of_a_rebasing_prune_keeps_the_repository_valid(
         assert [loc.is_delta for loc in finished.index.lookup_all(nights.versions[9])] == [False]
         assert not finished.has_blob(nights.versions[0]), (crash_at, after)
         assert_repository_ok(finished)
+
+
+def branch_point(repo: Repository, versions: list[Id]) -> tuple[int, list[int]]:
+    """A night whose version is a delta two later nights' versions rest on (there is one in
+    any ten nights of skip-deltas, whatever generation the chain started at), and those nights."""
+    base_of = {n: repo.delta_base_of(v) for n, v in enumerate(versions)}
+    for night in range(1, len(versions)):
+        above = [n for n, base in base_of.items() if base == versions[night]]
+        if len(above) >= 2 and base_of[night] is not None:
+            return night, above
+    raise AssertionError("no dead branch point in these nights")
+
+
+def test_a_dead_branch_point_is_stored_whole_and_stays_as_the_base(
+    repo: Repository, backend: MemoryBackend, nights: Nights
+) -> None:
+    """Only nights resting on one dead intermediate version are kept: storing each of them
+    whole would cost a whole copy per night; prune stores that dead version whole instead (read
+    through the blob reader, though no snapshot uses it), keeps it as their base and lets the
+    chain under it go. Every kept night restores, `check --read-data` is clean, a second prune
+    has nothing to do, and a crash at any step leaves a valid repository."""
+    before = reopen(repo)
+    point, above = branch_point(before, nights.versions)
+    dead = chain_under(before, nights.versions[point])
+    for night, snap in enumerate(nights.snapshots):
+        if night not in above:
+            forget(repo, snap)
+    origin = clone(backend)
+    predicted = prune(reopen(repo), PruneOptions(max_unused=0.0, dry_run=True))
+    report = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert (report.blobs_rebased, report.bases_freed) == (1, len(dead))
+    assert (predicted.blobs_rebased, predicted.bases_freed) == (1, len(dead))
+    after = reopen(repo)
+    assert [loc.is_delta for loc in after.index.lookup_all(nights.versions[point])] == [False]
+    for night in above:
+        assert after.delta_base_of(nights.versions[night]) == nights.versions[point]
+        assert contents(after, nights.snapshots[night]) == nights.expected[night]
+    assert not any(after.has_blob(v) for v in dead)
+    assert check(repo, read_data=True).ok
+    assert_repository_ok(repo)
+    second = prune(reopen(repo), PruneOptions(max_unused=0.0))
+    assert second.bytes_freed == 0 and second.blobs_rebased == 0
+
+    for crash_at, crashed_after, survivor in crashed_prunes(origin):
+        for attempt in ("crashed", "finished"):
+            reopened = Repository.open(survivor, PASSWORD)
+            reopened.load_index()
+            for night in above:
+                assert contents(reopened, nights.snapshots[night]) == nights.expected[night], (
+                    crash_at, crashed_after, attempt
+                )
+            assert_repository_ok(reopened)
+            if attempt == "crashed":
+                prune(Repository.open(survivor, PASSWORD), PruneOptions(max_unused=0.0))
+        assert not reopened.has_blob(nights.versions[0]), (crash_at, crashed_after)

@@ -331,3 +331,72 @@ def test_the_rebase_plan_does_not_depend_on_input_order() -> None:
     for reordered in (dict(reversed(list(packs.items()))), dict(sorted(packs.items(), key=lambda i: i[1].size))):
         again = plan_prune(reordered, set(reversed(sorted(live))), 0.05)
         assert again == plan
+
+
+# -- re-basing at a dead branch point: a base no snapshot uses stored whole ------------------------
+def skip_delta_night(night: int, drift: int) -> tuple[str, int, str | None]:
+    """Version `night` of a chunk whose chain starts whole at night 0 (generation = night):
+    stored against version night & (night - 1), 1 500 bytes plus `drift` a night spanned."""
+    if night == 0:
+        return ("v0", 60_000, None)
+    base = night & (night - 1)
+    return (f"v{night}", 1_500 + drift * (night - base), f"v{base}")
+
+
+def weekly_packs(nights: range, drift: int) -> dict[Id, PackContents]:
+    return {pid(f"night {n}"): versions_pack(skip_delta_night(n, drift)) for n in nights}
+
+
+def test_a_dead_branch_point_is_stored_whole_so_the_chain_under_it_goes() -> None:
+    """Nights 0-25 of a chunk, skip-delta chains; kept: 17 and 24 (weeklies) and 25 (daily).
+    17 and 24 hang on dead 16 (25 on 24), 16 on dead 0 (whole, 60 000 bytes). Storing 17 and 24
+    whole writes 120 000 bytes to free 0, 16 and their delta copies (89 500): not done. Storing
+    16 whole writes 60 000 to free 0 and 16's delta copy (77 500): done, once, and 17, 24 and
+    25 stay deltas, 17 and 24 against 16 stored whole."""
+    packs = weekly_packs(range(26), 1_000)
+    live = used("v17", "v24", "v25")
+    plan = plan_prune(packs, live, 0.0)
+    assert plan.rebase == used("v16") and plan.rebase_bytes == 60_000
+    assert plan.bases_freed == 1 and plan.bases_freed_bytes == 60_000  # v0
+    assert plan.keep == {pid("night 17"), pid("night 24"), pid("night 25")}
+    assert pid("night 0") in plan.delete and pid("night 16") in plan.delete and not plan.repack
+    assert plan.blobs_used == 4  # 16 (whole, a base), 17, 24, 25
+    assert plan.used_bytes == 60_000 + 2_500 + 9_500 + 2_500
+    plain = plan_prune(packs, live, 0.0, rebase=False)
+    assert plan.used_bytes == plain.used_bytes - 17_500
+    assert plan.blobs_used == plain.blobs_used - plan.bases_freed
+    # Deterministic whatever the order of the input.
+    again = plan_prune(dict(reversed(list(packs.items()))), set(reversed(sorted(live))), 0.0)
+    assert again == plan
+
+
+def test_the_lowest_dead_branch_point_that_pays_is_chosen() -> None:
+    """Kept 25 and 26 hang on dead 24, 24 on dead 16, 16 on dead 0. Storing 24 whole frees 0,
+    16 and 24's delta copy (60 000 + 17 500 + 9 500); storing 16 whole frees less (77 500)."""
+    packs = weekly_packs(range(27), 1_000)
+    plan = plan_prune(packs, used("v25", "v26"), 0.0)
+    assert plan.rebase == used("v24")
+    assert plan.bases_freed == 2 and plan.bases_freed_bytes == 77_500
+
+
+def test_a_dead_branch_point_is_not_stored_whole_when_that_does_not_pay() -> None:
+    """As above, with night 8 kept as well (a monthly): 0 stays for it, so storing 16 whole
+    would free only 16's delta copy (17 500) for 60 000 written; storing 8 whole too would
+    write 120 000 for 86 500. Nothing is rewritten."""
+    packs = weekly_packs(range(26), 1_000)
+    live = used("v8", "v17", "v24", "v25")
+    plan = plan_prune(packs, live, 0.0)
+    assert not plan.rebase and plan.bases_freed == 0
+    assert plan == plan_prune(packs, live, 0.0, rebase=False)
+    # Nor when the branch point's plaintext doubled: its whole copy is estimated at 120 000.
+    grown = PackEntry(BlobType.DATA, bid("v16"), 0, 17_500, 2 * PLAIN, FLAG_DELTA, bid("v0"))
+    packs = {**weekly_packs(range(26), 1_000), pid("night 16"): PackContents(17_600, (grown,))}
+    assert not plan_prune(packs, used("v17", "v24", "v25"), 0.0).rebase
+
+
+def test_a_dead_blob_nothing_rests_on_is_freed_not_stored_whole() -> None:
+    """Kept 17 alone on dead 16: 17 itself is stored whole (the cheaper cut, 2 500 + 17 500 +
+    60 000 freed for 60 000), never 16, which nothing would rest on."""
+    packs = weekly_packs(range(18), 1_000)
+    plan = plan_prune(packs, used("v17"), 0.0)
+    assert plan.rebase == used("v17") and plan.bases_freed == 2

@@ -7,8 +7,9 @@
 - no used blob's chain grows deeper than the shallowest it had;
 - each blob is copied at most once, and kept, deleted and repacked packs partition the input;
 - a used blob none of whose copies has a chain ending in a whole copy is reported;
-- blobs re-based (stored whole) are used deltas, not also copied, and the plan keeps fewer
-  stored bytes with them than without, by its own estimate;
+- blobs re-based (stored whole) are deltas, used or dead bases that deltas kept still rest on,
+  not also copied, and the plan keeps fewer stored bytes with them than without, by its own
+  estimate;
 - the plan does not depend on the order of the input.
 """
 
@@ -69,12 +70,53 @@ def surviving(packs: dict[Id, PackContents], plan: PrunePlan) -> list[PackEntry]
     return stays + [e for entries in plan.repack.values() for e in entries]
 
 
+@st.composite
+def skip_delta_forests(draw: st.DrawFn) -> tuple[dict[Id, PackContents], set[bytes]]:
+    """Nightly versions of a few chunks, each stored whole or as a skip-delta (version g
+    against version g & (g - 1) of its chain), one pack a night, a random set of nights kept:
+    dead bases shared by several live branches are common here."""
+    chunks = draw(st.integers(1, 3))
+    nights = draw(st.integers(2, 24))
+    packs: dict[Id, PackContents] = {}
+    starts = [0] * chunks  # the night each chunk's chain started whole
+    for night in range(nights):
+        entries, offset = [], 0
+        for chunk in range(chunks):
+            blob = chunk * 100 + night
+            restart = draw(st.integers(0, 9)) == 0  # a new whole version starts the chain anew
+            if night == 0 or restart:
+                starts[chunk] = night
+                flags, base_id = 0, None
+            else:
+                g = night - starts[chunk]
+                flags, base_id = FLAG_DELTA, bid(chunk * 100 + starts[chunk] + (g & (g - 1)))
+            length = draw(st.integers(1, 20)) * (100 if base_id is None else draw(st.integers(1, 40)))
+            plain = draw(st.sampled_from([1000, 1000, 1000, 2000]))
+            entries.append(PackEntry(BlobType.DATA, bid(blob), offset, length, plain, flags, base_id))
+            offset += length
+        packs[Id((night + 1000).to_bytes(32, "big"))] = PackContents(offset + HEADER, tuple(entries))
+    kept = draw(st.lists(st.integers(0, nights - 1), min_size=1, unique=True))
+    used = {key(chunk * 100 + night) for night in kept for chunk in range(chunks)}
+    return packs, used
+
+
 @settings(max_examples=400, deadline=None)
 @given(repositories(), st.sampled_from([0.0, 0.05, 0.5, 1.0]), st.booleans())
 def test_plan_invariants_with_deltas(
     repo: tuple[dict[Id, PackContents], set[bytes]], max_unused: float, rebase: bool
 ) -> None:
-    packs, used = repo
+    check_plan(*repo, max_unused, rebase)
+
+
+@settings(max_examples=300, deadline=None)
+@given(skip_delta_forests(), st.sampled_from([0.0, 0.05, 1.0]))
+def test_plan_invariants_with_skip_delta_chains(
+    repo: tuple[dict[Id, PackContents], set[bytes]], max_unused: float
+) -> None:
+    check_plan(*repo, max_unused, True)
+
+
+def check_plan(packs: dict[Id, PackContents], used: set[bytes], max_unused: float, rebase: bool) -> None:
     plan = plan_prune(packs, used, max_unused, rebase=rebase)
     repacked = set(plan.repack)
     assert plan.keep | plan.delete | repacked == set(packs)
@@ -97,9 +139,12 @@ def test_plan_invariants_with_deltas(
     assert len(copied) == len(set(copied))
     for pack_id, entries in plan.repack.items():
         assert set(entries) <= set(packs[pack_id].entries)
-    # Re-basing stores used deltas whole, each instead of copying it, and only where it pays.
-    assert plan.rebase <= used and not plan.rebase & set(copied)
+    # Re-basing stores deltas whole, each instead of copying it, and only where it pays: used
+    # ones, or dead ones that stay as the base of a delta that stays.
+    assert not plan.rebase & set(copied)
     assert all(before[k] > 0 for k in plan.rebase)
+    bases_left = {key_of(e.base) for e in stays if e.base is not None}
+    assert plan.rebase - used <= bases_left
     if rebase:
         plain = plan_prune(packs, used, max_unused, rebase=False)
         assert plan.used_bytes < plain.used_bytes if plan.rebase else plan.used_bytes == plain.used_bytes
@@ -168,3 +213,44 @@ def test_a_chain_deeper_than_allowed_stops_prune() -> None:
     packs = chain_pack(MAX_DEPTH + 2)  # blob MAX_DEPTH + 1 sits MAX_DEPTH + 1 deltas deep
     plan = plan_prune(packs, {key(MAX_DEPTH), key(MAX_DEPTH + 1)}, 0.0)
     assert plan.missing_bases == {key(MAX_DEPTH + 1): key(MAX_DEPTH)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(skip_delta_forests())
+def test_rebasing_frees_the_most_any_choice_of_blobs_to_store_whole_frees(
+    repo: tuple[dict[Id, PackContents], set[bytes]],
+) -> None:
+    """Against every subset of the kept deltas (live or dead) to store whole, on forests small
+    enough to try them all: the plan's net gain (bytes it keeps less) is the best there is."""
+    packs, used = repo
+    copy = {blob_key(e.type, e.id): e for p in packs.values() for e in p.entries}
+    needed, frontier = set(used), list(used)
+    while frontier:
+        entry = copy[frontier.pop()]
+        if entry.base is not None and key_of(entry.base) not in needed:
+            needed.add(key_of(entry.base))
+            frontier.append(key_of(entry.base))
+    candidates = sorted(k for k in needed if copy[k].base is not None)
+    if len(candidates) > 10:
+        return
+
+    def root(k: bytes) -> PackEntry:
+        while (entry := copy[k]).base is not None:
+            k = key_of(entry.base)
+        return entry
+
+    estimate = {k: -(-root(k).length * copy[k].plain_length // root(k).plain_length) for k in candidates}
+    best = 0
+    for mask in range(1 << len(candidates)):
+        whole = {k for n, k in enumerate(candidates) if mask >> n & 1}
+        still, frontier = set(used), list(used)
+        while frontier:
+            k = frontier.pop()
+            if k not in whole and (entry := copy[k]).base is not None and key_of(entry.base) not in still:
+                still.add(key_of(entry.base))
+                frontier.append(key_of(entry.base))
+        gain = sum(copy[k].length for k in needed - still) + sum(copy[k].length for k in whole & still)
+        best = max(best, gain - sum(estimate[k] for k in whole))
+    plan = plan_prune(packs, used, 0.0)
+    plain = plan_prune(packs, used, 0.0, rebase=False)
+    assert plain.used_bytes - plan.used_bytes == best
