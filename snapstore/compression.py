@@ -114,6 +114,7 @@ def _chain(first: bytes, first_size: int, frames: Sequence[tuple[bytes, int]]) -
 
 def _checked_frame(frame: bytes, size: int) -> bytes:
     """A zstd frame of a chain, once it is seen to claim `size` plain bytes."""
+    _check_magic(frame)
     try:
         claimed = zstandard.frame_content_size(frame)
     except zstandard.ZstdError as exc:
@@ -121,6 +122,13 @@ def _checked_frame(frame: bytes, size: int) -> bytes:
     if claimed != size or size > MAX_PLAINTEXT:
         raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {size}")
     return frame
+
+
+def _check_magic(frame: bytes | memoryview) -> None:
+    """Only a zstd frame proper may follow the flag: a skippable frame states no content size
+    (zstd reads it as 0) while its length field would have zstd allocate up to 4 GiB."""
+    if bytes(frame[:4]) != _ZSTD_MAGIC:
+        raise DecompressionError("the payload is not a zstd frame")
 
 
 def _raw_frame(data: memoryview) -> bytes:
@@ -148,6 +156,7 @@ def _inflate(frame: bytes, expected_size: int | None, dctx: zstandard.ZstdDecomp
     claims before that claim is checked: against `expected_size` when the caller knows it (a
     blob's plain length from the index), else against the format's bound, and then the output
     grows only with what the frame really holds."""
+    _check_magic(frame)
     try:
         claimed = zstandard.frame_content_size(frame)  # -1: not stated
         if claimed > MAX_PLAINTEXT or (claimed >= 0 and expected_size not in (None, claimed)):

@@ -43,9 +43,10 @@ CANDIDATES = 3
 _OUTCOMES_PENDING = 6
 #: Parent chunks whose offers are found together, and blocks of them remembered: the
 #: candidates of consecutive chunks are neighbours, and a block's chains are followed in one
-#: vectorised index search per level.
-_OFFER_BLOCK = 256
-_OFFER_BLOCKS_KEPT = 4
+#: vectorised index search per level. Small enough that a file with a changed chunk here
+#: and there does not walk hundreds of chains for each.
+_OFFER_BLOCK = 32
+_OFFER_BLOCKS_KEPT = 8
 
 
 def find_parent(repo: Repository, source: str, paths: list[str], host: str) -> Snapshot | None:

@@ -213,8 +213,8 @@ def offers(index: BlobIndex, candidates: Sequence[bytes], chains: bool) -> list[
 
 
 def _offer_on(found: list[tuple[Id, BlobLocation]] | None, chains: bool) -> Offer | None:
-    """The offer a candidate makes, given its chain."""
-    if found is None or found[0][1].type is not BlobType.DATA:
+    """The offer a candidate makes, given its chain (of data blobs only)."""
+    if found is None:
         return None
     if not chains:
         return Offer(found[-1][0], chain=tuple(found[-1:])) if len(found) <= 2 else None

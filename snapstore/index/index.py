@@ -339,7 +339,7 @@ class BlobIndex:
 
     def lookup_all_run(self, ids: bytes) -> list[list[BlobLocation]]:
         """`lookup_all` for a run of 32-byte ids at once, each id's copies in the same order:
-        how the chains of a whole parent file are followed a level at a time (deltas.chains)
+        how the chains of a whole parent file are followed a level at a time (deltas.chains_of)
         without a search per id and level."""
         keys, rests = _split_run(ids)
         found: list[list[BlobLocation]] = [[] for _ in range(len(keys))]

@@ -214,9 +214,11 @@ class BlobReader:
         """One blob's plaintext; tries every copy; raises the first copy's error if none reads."""
         return self._load(blob_type, blob_id, self._max_depth() if allow_delta else 0)[0]
 
-    def _load(self, blob_type: BlobType, blob_id: bytes, levels: int) -> tuple[bytes, int]:
+    def _load(self, blob_type: BlobType, blob_id: bytes, levels: int, one_call: bool = True) -> tuple[bytes, int]:
         """`load`, where a copy may be a chain of at most `levels` deltas; and how deep the
-        chain read was."""
+        chain read was. `one_call`: a delta is first tried as a whole chain in one call into
+        zstd; once that failed (a damaged chain), the level-by-level read below goes on
+        without trying again at every level."""
         key = bytes(blob_id)
         if blob_type is BlobType.TREE:
             cached = self._trees.get(key)
@@ -225,7 +227,7 @@ class BlobReader:
         locations = self._index().lookup_all(blob_id)
         if not locations:
             raise ObjectNotFound(f"blob {key.hex()} is not in the index")
-        if levels and blob_type is BlobType.DATA and locations[0].is_delta:
+        if one_call and levels and blob_type is BlobType.DATA and locations[0].is_delta:
             chained = self._load_chain(Id(key), levels)
             if chained is not None:
                 return chained
@@ -270,13 +272,8 @@ class BlobReader:
         if cut + below > levels:
             return None
         try:
-            frames = []
-            for place in range(cut, 0, -1):  # from the one resting on the bottom upwards
-                blob, location = chain[place - 1]
-                framed = self._opener.open(BLOB_KIND[BlobType.DATA], self._fetch(location))
-                if compression.delta_base(framed) != bytes(chain[place][0]):
-                    return None
-                frames.append((framed, location.plain_length))
+            fetched = [(bytes(blob), self._fetch(location), location) for blob, location in chain[:cut]]
+            frames = self._delta_frames(fetched, bytes(chain[cut][0]))
             if bottom is not None:
                 data = compression.rebuild_on(bottom[0], frames)
             else:
@@ -289,6 +286,20 @@ class BlobReader:
         if keyed_hash(self._id_key, data) != chain[0][0]:
             return None
         return data, below + cut
+
+    def _delta_frames(self, members: Sequence[tuple[bytes, bytes, BlobLocation]], bottom: bytes) -> list[tuple[bytes, int]]:
+        """The frames of a chain's deltas, given top first as (id, envelope, location), from
+        the one resting on `bottom` upwards: each envelope opened, and seen to name the blob
+        under it as its base (the whole id, not the index's key of it)."""
+        frames = []
+        below = bottom
+        for blob, envelope, location in reversed(members):
+            framed = self._opener.open(BLOB_KIND[BlobType.DATA], envelope)
+            if compression.delta_base(framed) != below:
+                raise IntegrityError(f"delta blob {blob.hex()} names another base than its chain")
+            frames.append((framed, location.plain_length))
+            below = blob
+        return frames
 
     def _fetch(self, location: BlobLocation) -> bytes:
         return self._backend().load(self._handle(location), location.offset, location.length)
@@ -361,7 +372,7 @@ class BlobReader:
         if cached is not None:
             return cached
         try:
-            data, depth = self._load(BlobType.DATA, base_id, levels)
+            data, depth = self._load(BlobType.DATA, base_id, levels, one_call=False)
         except ObjectNotFound as exc:
             where = "is not in the index" if not self._index().lookup_all(base_id) else f"cannot be read: {exc}"
             raise ObjectNotFound(f"base blob {key.hex()} of delta blob {for_delta.hex()} {where}") from None
@@ -699,35 +710,30 @@ class BlobReader:
         def rebuild_chains(items: list[_Chain]) -> None:
             """Rebuilds requested deltas whose chains nothing else here needs, each in one
             call into zstd; one that fails is read again on its own below."""
-            for members, root in items:
+            for members, root_id, root in items:
                 key = members[0][0]
                 try:
-                    frames = []
-                    for (_, blob), envelope, loc in reversed(members):
-                        framed = self._opener.open(BLOB_KIND[BlobType.DATA], envelope)
-                        base_id = compression.delta_base(framed)
-                        if base_id is None or deltas.base_key(base_id) != loc.base_key:
-                            raise IntegrityError(f"delta blob {blob.hex()} names another base than its index entry")
-                        frames.append((framed, loc.plain_length))
+                    frames = self._delta_frames([(k[1], envelope, loc) for k, envelope, loc in members], root_id)
                     data = compression.rebuild_on(root, frames)
                 except SnapstoreError:
                     continue
                 if keyed_hash(self._id_key, data) == key[1]:
                     emit(key, BlobRead(key[0], Id(key[1]), data))
 
-        chains, envelopes = _chains(envelopes, candidates, requested, fetched, self._bases, max_depth)
+        chains, by_level = _chains(envelopes, candidates, requested, fetched, self._bases, max_depth)
         chained = [
             pool.submit(rebuild_chains, chains[i : i + _DECODE_GROUP]) for i in range(0, len(chains), _DECODE_GROUP)
         ]
-        for deltas_now in _delta_levels(envelopes, candidates, base_in, max_depth):
+        for deltas_now in _delta_levels(by_level, candidates, base_in, max_depth):
             groups = [deltas_now[i : i + _DECODE_GROUP] for i in range(0, len(deltas_now), _DECODE_GROUP)]
             _settle([pool.submit(rebuild, group) for group in groups])
         _settle(chained)
 
         for key in requested:
             if key not in results:  # the planned copy failed: try every copy on its own
-                try:
-                    emit(key, BlobRead(key[0], Id(key[1]), self.load(key[0], key[1])))
+                try:  # the chain was tried in one call here already
+                    data = self._load(key[0], key[1], max_depth, one_call=False)[0]
+                    emit(key, BlobRead(key[0], Id(key[1]), data))
                 except SnapstoreError as exc:
                     emit(key, BlobRead(key[0], Id(key[1]), error=exc))
         if consume is not None:
@@ -745,9 +751,9 @@ _CONSUMED = BlobRead(BlobType.DATA, Id(bytes(32)))  # marks a blob handed to `co
 _Delta = tuple[tuple[BlobType, bytes], tuple[bytes, "BlobLocation"]]
 
 
-#: A requested delta and the deltas below it, from the top down, and the plaintext of the base
-#: the lowest rests on.
-_Chain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], bytes]
+#: A requested delta and the deltas below it, from the top down, and the id and plaintext of
+#: the base the lowest rests on.
+_Chain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], bytes, bytes]
 
 
 def _chains(
@@ -762,8 +768,8 @@ def _chains(
     chain, down to a plaintext in hand, passes only through deltas that are neither requested
     nor needed by another delta (a restore's chunks rest on old versions nobody asks for).
     Returns them, and the envelopes left for the level-by-level rebuild: the other requested
-    deltas and what they rest on. (`check --read-data` asks for every blob: its deltas stay
-    level by level, each rebuilt once.)"""
+    deltas and what they rest on (a blob a window asks for that is also a base of another is
+    rebuilt once, level by level)."""
     uses: dict[bytes, int] = {}  # how many deltas of the window rest on each blob
     for (blob_type, _), (_, loc) in envelopes.items():
         if blob_type is BlobType.DATA:
@@ -783,7 +789,7 @@ def _chains(
             root = fetched.get(base_id) or cache.get(base_id, max_depth - len(members))
             if root is not None:
                 if root[1] + len(members) <= max_depth:
-                    chains.append((members, root[0]))
+                    chains.append((members, base_id, root[0]))
                     taken.update(m[0] for m in members)
                 break
             below = envelopes.get((BlobType.DATA, base_id))

@@ -276,3 +276,17 @@ def test_a_chain_with_a_wrong_claim_or_frame_is_refused() -> None:
         assert rebuild_chain(root, len(TEXT), frames[1:]) != chain[2]
     except DecompressionError:
         pass
+
+
+def test_a_skippable_frame_is_refused_before_zstd_sizes_anything() -> None:
+    """A skippable frame states no content size (zstd reads 0) while its length field would
+    have zstd allocate up to 4 GiB: only a zstd frame proper may follow the flag."""
+    skippable = (0x184D2A50).to_bytes(4, "little") + (0xFFFFFFF0).to_bytes(4, "little")
+    with pytest.raises(DecompressionError):
+        decompress(bytes([ZSTD]) + skippable, 0)
+    with pytest.raises(DecompressionError):
+        decompress(bytes([DELTA]) + b"b" * 32 + skippable, 0, BASE)
+    with pytest.raises(DecompressionError):
+        rebuild_chain(compress(TEXT), len(TEXT), [(bytes([DELTA]) + b"b" * 32 + skippable, 0)])
+    with pytest.raises(DecompressionError):
+        rebuild_chain(bytes([ZSTD]) + skippable, 0, [])

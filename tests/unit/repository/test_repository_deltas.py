@@ -32,6 +32,7 @@ from snapstore.repository.packer import DELTA_KEEP_RATIO, DELTA_TINY, SavedBlob
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
 from tests.support.deltas import repository_with_features
+from tests.unit.repository.test_blob_reader import CountingBackend
 
 
 def dump_like(seed: int, size: int = 200_000) -> bytes:
@@ -559,7 +560,9 @@ def test_offers_of_many_candidates_are_each_ones_offer(repo: Repository) -> None
     candidates = [bytes(s.id) for s in saved] + [bytes(d) for d in deep] + [bytes(a), bytes(b), os.urandom(32)]
     candidates += candidates[:5]  # asked twice in one block
     one_by_one = [repo.delta_offer(c) for c in candidates]
-    assert repo.delta_offers(candidates) == one_by_one
+    batch = repo.delta_offers(candidates)
+    assert batch == one_by_one
+    assert [o.chain if o else None for o in batch] == [o.chain if o else None for o in one_by_one]  # not compared by ==
     mine = len(saved) + len(deep)
     assert one_by_one[mine - 1] is None and one_by_one[mine:mine + 3] == [None] * 3  # too deep; circle; unknown
     assert all(o is not None for o in one_by_one[: len(saved)])
@@ -651,3 +654,21 @@ def test_an_offered_base_is_read_along_the_chain_the_offer_found(repo: Repositor
     monkeypatch.undo()
     twisted = dataclasses.replace(offer, chain=(offer.chain[0], offer.chain[2], offer.chain[1]))
     assert reopen(repo).reader.offered_base(twisted) == versions[2]
+
+
+def test_a_damaged_root_costs_two_reads_of_its_chain_not_one_per_level(repo: Repository) -> None:
+    """Once the one-call read of a chain failed, the level-by-level read that names the damage
+    does not try a one-call read again at every level (a chain of d deltas would cost about
+    d * d / 2 reads, each a request on S3)."""
+    ids, _ = linear_chain(repo, 7)
+    flip(repo, ids[0], 40)
+    fresh = reopen(repo)
+    counting = CountingBackend(fresh.backend)
+    fresh.backend = counting
+    with pytest.raises(AuthenticationFailed):
+        fresh.load_blob(BlobType.DATA, ids[-1])
+    assert counting.pack_reads == 2 * len(ids)
+    counting.pack_reads = 0
+    (read,) = fresh.read_blobs([(BlobType.DATA, ids[-1])])
+    assert isinstance(read.error, AuthenticationFailed) and ids[0].hex() in str(read.error)
+    assert counting.pack_reads <= 2 * len(ids) + 1  # the window's one plan, then the read alone
