@@ -23,8 +23,8 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
@@ -40,16 +40,24 @@ from snapstore.index import deltas
 from snapstore.index.deltas import Offer
 from snapstore.lru import WeightedLru
 from snapstore.pack import BlobType
+from snapstore.repository.read_plan import (
+    BaseCache,
+    LoneChain,
+    PendingDelta,
+    Range,
+    Request,
+    cost,
+    delta_levels,
+    lone_chains,
+    only_trees,
+    plan_ranges,
+    stretches,
+)
 
 if TYPE_CHECKING:
     from snapstore.index.index import BlobIndex, BlobLocation
 
 BLOB_KIND = {BlobType.DATA: Kind.DATA_BLOB, BlobType.TREE: Kind.TREE_BLOB}
-#: Two ranges of one pack closer than this are read as one (the gap is read and dropped).
-COALESCE_GAP = 256 * 1024
-#: One backend read covers at most this many bytes: twice the default pack size, so that a
-#: pack of it (which may pass 16 MiB by its last blob) is one read, not two.
-MAX_READ = 32 * 1024 * 1024
 #: Stored bytes planned in one window; two windows are in memory at most. A window takes the
 #: rest of a pack it has begun, up to twice this: a pack's blobs are read together.
 WINDOW_BYTES = 32 * 1024 * 1024
@@ -68,7 +76,6 @@ _DECODE_GROUP = 16
 #: Plaintext of recently read delta bases: consecutive deltas often share one.
 _BASE_CACHE_BYTES = 64 * 1024 * 1024
 
-Request = tuple[BlobType, Id]
 _T = TypeVar("_T")
 
 
@@ -106,85 +113,6 @@ class _Pending:
         self._back.extendleft(reversed(requests))
 
 
-def _cost(location: BlobLocation | None) -> int:
-    """What a blob weighs in a window: its stored bytes and its plaintext (a delta of 1 KiB
-    rebuilds 64 KiB from bases the window reads too: two or three of them on an average chain)."""
-    if location is None:
-        return 0
-    return location.length + location.plain_length * (4 if location.is_delta else 1)
-
-
-@dataclass
-class _Range:
-    """One backend read: a stretch of one pack covering several blobs."""
-
-    pack_id: Id
-    start: int
-    end: int
-    blobs: list[tuple[Request, BlobLocation]] = field(default_factory=list)
-
-
-class _BaseCache:
-    """Plaintexts of recently read delta bases, each with how many deltas deep it was rebuilt
-    from (a cached base serves only a delta that may rest on a chain that deep), bounded by
-    bytes; thread-safe."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._items: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
-        self._bytes = 0
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-
-    def get(self, blob_id: bytes, levels: int) -> tuple[bytes, int] | None:
-        with self._lock:
-            found = self._items.get(blob_id)
-            if found is None or found[1] > levels:
-                return None
-            self._items.move_to_end(blob_id)
-            return found
-
-    def put(self, blob_id: bytes, data: bytes, depth: int) -> None:
-        with self._lock:
-            known = self._items.get(blob_id)
-            if known is not None:
-                if known[1] <= depth:
-                    return
-                self._bytes -= len(known[0])
-            self._items[blob_id] = (data, depth)
-            self._bytes += len(data)
-            while self._items and self._bytes > self._max_bytes:
-                _, (dropped, _) = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
-
-
-def plan_ranges(
-    blobs: Iterable[tuple[Request, BlobLocation]],
-    gap: int = COALESCE_GAP,
-    max_read: int = MAX_READ,
-) -> list[_Range]:
-    """Groups blob locations by pack and merges those within `gap` of each other into reads
-    of at most `max_read` bytes (a single blob longer than that is one read of its own)."""
-    by_pack: dict[Id, list[tuple[Request, BlobLocation]]] = {}
-    for request, location in blobs:
-        by_pack.setdefault(location.pack_id, []).append((request, location))
-    ranges: list[_Range] = []
-    for pack_id in sorted(by_pack):
-        current: _Range | None = None
-        for request, loc in sorted(by_pack[pack_id], key=lambda b: b[1].offset):
-            end = loc.offset + loc.length
-            if (
-                current is not None
-                and loc.offset - current.end <= gap
-                and max(end, current.end) - current.start <= max_read
-            ):
-                current.end = max(current.end, end)
-            else:
-                current = _Range(pack_id, loc.offset, end)
-                ranges.append(current)
-            current.blobs.append((request, loc))
-    return ranges
-
-
 class BlobReader:
     """Reads blobs for one repository. `backend` and `index` are getters: the repository may
     put a cache in front of its backend, and prune replaces the index."""
@@ -205,7 +133,7 @@ class BlobReader:
         self._id_key = id_key
         self._connections = connections
         self._trees: WeightedLru[bytes, bytes] = WeightedLru(_TREE_CACHE_ENTRIES, lambda _: 1)  # by entries
-        self._bases = _BaseCache(_BASE_CACHE_BYTES)
+        self._bases = BaseCache(_BASE_CACHE_BYTES)
         self._pools_lock = threading.Lock()
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
 
@@ -520,8 +448,8 @@ class BlobReader:
             for key, location in plan.where.items():
                 by_pack.setdefault(location.pack_id if location is not None else None, []).append((key, location))
             window, size = _Window(), 0
-            for stretch in _stretches(by_pack, 2 * max_bytes, max_blobs):
-                weight = sum(_cost(location) for _, location in stretch)
+            for stretch in stretches(by_pack, 2 * max_bytes, max_blobs):
+                weight = sum(cost(location) for _, location in stretch)
                 if window.where and (size + weight > max_bytes or len(window.where) + len(stretch) > max_blobs):
                     yield window
                     window, size = _Window(), 0
@@ -558,7 +486,7 @@ class BlobReader:
                         return window
                     window.where[key] = location
                     if location is not None:
-                        size += _cost(location)
+                        size += cost(location)
                         packs.add(location.pack_id)
                 window.requests.append(request)
         return window
@@ -652,13 +580,13 @@ class BlobReader:
                 if key in requested:
                     emit(key, BlobRead(blob_type, blob_id, data))
 
-        def fetch(piece: _Range, alone: bool = False) -> list[Future[None]]:
+        def fetch(piece: Range, alone: bool = False) -> list[Future[None]]:
             """Reads one range; its blobs are decoded by several workers (a range may hold
             hundreds), which this does not wait for; or, `alone` (the window's only range)
             and no more than one group, right here."""
             try:
                 raw = self._backend().load(
-                    Handle(FileType.PACK, piece.pack_id.hex(), metadata=_only_trees(piece)),
+                    Handle(FileType.PACK, piece.pack_id.hex(), metadata=only_trees(piece)),
                     piece.start,
                     piece.end - piece.start,
                 )
@@ -682,7 +610,7 @@ class BlobReader:
         for base_key, (base_data, _) in fetched.items():  # later windows' deltas often share them
             self._bases.put(base_key, base_data, 0)
 
-        def rebuild(items: list[_Delta]) -> None:
+        def rebuild(items: list[PendingDelta]) -> None:
             """Rebuilds deltas whose bases are in (an earlier level's); one that fails is
             read again on its own below, which says why."""
             for key, (envelope, loc) in items:
@@ -707,7 +635,7 @@ class BlobReader:
         def base_in(blob: bytes) -> bool:
             return blob in fetched or self._bases.get(blob, max_depth - 1) is not None
 
-        def rebuild_chains(items: list[_Chain]) -> None:
+        def rebuild_lone_chains(items: list[LoneChain]) -> None:
             """Rebuilds requested deltas whose chains nothing else here needs, each in one
             call into zstd; one that fails is read again on its own below."""
             for members, root_id, root in items:
@@ -720,11 +648,11 @@ class BlobReader:
                 if keyed_hash(self._id_key, data) == key[1]:
                     emit(key, BlobRead(key[0], Id(key[1]), data))
 
-        chains, by_level = _chains(envelopes, candidates, requested, fetched, self._bases, max_depth)
+        chains, by_level = lone_chains(envelopes, candidates, requested, fetched, self._bases, max_depth)
         chained = [
-            pool.submit(rebuild_chains, chains[i : i + _DECODE_GROUP]) for i in range(0, len(chains), _DECODE_GROUP)
+            pool.submit(rebuild_lone_chains, chains[i : i + _DECODE_GROUP]) for i in range(0, len(chains), _DECODE_GROUP)
         ]
-        for deltas_now in _delta_levels(by_level, candidates, base_in, max_depth):
+        for deltas_now in delta_levels(by_level, candidates, base_in, max_depth):
             groups = [deltas_now[i : i + _DECODE_GROUP] for i in range(0, len(deltas_now), _DECODE_GROUP)]
             _settle([pool.submit(rebuild, group) for group in groups])
         _settle(chained)
@@ -747,131 +675,11 @@ class BlobReader:
 
 
 _CONSUMED = BlobRead(BlobType.DATA, Id(bytes(32)))  # marks a blob handed to `consume`
-#: A delta's key and its envelope and location, waiting for its base.
-_Delta = tuple[tuple[BlobType, bytes], tuple[bytes, "BlobLocation"]]
-
-
-#: A requested delta and the deltas below it, from the top down, and the id and plaintext of
-#: the base the lowest rests on.
-_Chain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], bytes, bytes]
-
-
-def _chains(
-    envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]],
-    candidates: dict[int, list[Id]],
-    requested: Mapping[tuple[BlobType, bytes], object],
-    fetched: Mapping[bytes, tuple[bytes, int]],
-    cache: _BaseCache,
-    max_depth: int,
-) -> tuple[list[_Chain], dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]]:
-    """The requested deltas of a window that can be rebuilt each in one call: those whose
-    chain, down to a plaintext in hand, passes only through deltas that are neither requested
-    nor needed by another delta (a restore's chunks rest on old versions nobody asks for).
-    Returns them, and the envelopes left for the level-by-level rebuild: the other requested
-    deltas and what they rest on (a blob a window asks for that is also a base of another is
-    rebuilt once, level by level)."""
-    uses: dict[bytes, int] = {}  # how many deltas of the window rest on each blob
-    for (blob_type, _), (_, loc) in envelopes.items():
-        if blob_type is BlobType.DATA:
-            for base in candidates.get(loc.base_key, ()):
-                uses[bytes(base)] = uses.get(bytes(base), 0) + 1
-    chains: list[_Chain] = []
-    taken: set[tuple[BlobType, bytes]] = set()
-    for key, (envelope, loc) in envelopes.items():
-        if key[0] is not BlobType.DATA or key not in requested or uses.get(key[1]):
-            continue
-        members = [(key, envelope, loc)]
-        while len(members) <= max_depth:
-            ids = candidates.get(loc.base_key, ())
-            if len(ids) != 1:
-                break
-            base_id = bytes(ids[0])
-            root = fetched.get(base_id) or cache.get(base_id, max_depth - len(members))
-            if root is not None:
-                if root[1] + len(members) <= max_depth:
-                    chains.append((members, base_id, root[0]))
-                    taken.update(m[0] for m in members)
-                break
-            below = envelopes.get((BlobType.DATA, base_id))
-            if below is None or (BlobType.DATA, base_id) in requested or uses.get(base_id, 0) > 1:
-                break
-            members.append(((BlobType.DATA, base_id), *below))
-            loc = below[1]
-    return chains, {key: item for key, item in envelopes.items() if key not in taken}
-
-
-def _delta_levels(
-    envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]],
-    candidates: dict[int, list[Id]],
-    base_in: Callable[[bytes], bool],
-    max_depth: int,
-) -> list[list[_Delta]]:
-    """These deltas in the order they can be rebuilt: first those whose base is in (`base_in`),
-    then those whose base is a delta of the level before, and so on, `max_depth` levels at
-    most; deltas whose base is neither (missing, damaged, too deep, a circle) are left out."""
-    data_deltas = {blob: item for item in envelopes.items() if (blob := item[0][1]) and item[0][0] is BlobType.DATA}
-    level_of: dict[bytes, int | None] = {}
-
-    def level(blob: bytes, item: _Delta, budget: int) -> int | None:
-        if blob in level_of:
-            return level_of[blob]
-        level_of[blob] = None  # a circle gives no level
-        found: int | None = None
-        for base_id in candidates.get(item[1][1].base_key, ()):
-            base = bytes(base_id)
-            if base_in(base):
-                found = 1
-                break
-            below = data_deltas.get(base)
-            if below is not None and budget > 1:
-                under = level(base, below, budget - 1)
-                if under is not None and (found is None or under + 1 < found):
-                    found = under + 1
-        if found is None and budget < max_depth:
-            del level_of[blob]  # a shorter budget's no: it may yet have a level of its own
-        else:
-            level_of[blob] = found
-        return found
-
-    levels: list[list[_Delta]] = [[] for _ in range(max_depth)]
-    for item in envelopes.items():
-        found = level(item[0][1], item, max_depth)
-        if found is not None and found <= max_depth:
-            levels[found - 1].append(item)
-    return [items for items in levels if items]
-
-
 def _settle(futures: list[Future[_T]]) -> list[_T]:
     """Every future's result, in order, once all are done; the first failure is raised only
     then, so no task of a failed window is left running (writing into closed files)."""
     wait_for(futures)
     return [future.result() for future in futures]
-
-
-def _stretches(
-    by_pack: dict[Id | None, list[tuple[tuple[BlobType, bytes], BlobLocation | None]]],
-    max_bytes: int,
-    max_blobs: int,
-) -> Iterator[list[tuple[tuple[BlobType, bytes], BlobLocation | None]]]:
-    """Each pack's blobs in offset order, whole, or in stretches of at most `max_bytes` (see
-    `_cost`) and `max_blobs` when the pack's are more."""
-    for pack_id, blobs in by_pack.items():
-        if pack_id is not None:
-            blobs.sort(key=lambda blob: blob[1].offset if blob[1] is not None else 0)
-        stretch: list[tuple[tuple[BlobType, bytes], BlobLocation | None]] = []
-        weight = 0
-        for blob in blobs:
-            if stretch and (weight + _cost(blob[1]) > max_bytes or len(stretch) >= max_blobs):
-                yield stretch
-                stretch, weight = [], 0
-            stretch.append(blob)
-            weight += _cost(blob[1])
-        if stretch:
-            yield stretch
-
-
-def _only_trees(piece: _Range) -> bool:
-    return all(loc.type is BlobType.TREE for _, loc in piece.blobs)
 
 
 def _in_pack(exc: SnapstoreError, blob_id: bytes, location: BlobLocation) -> SnapstoreError:

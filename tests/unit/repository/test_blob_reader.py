@@ -18,7 +18,8 @@ from snapstore.ids import Id
 from snapstore.index.codec import IndexFile
 from snapstore.index.index import BlobLocation
 from snapstore.pack import BlobType, PackBlob, PackEntry
-from snapstore.repository.blob_reader import BlobRead, plan_ranges
+from snapstore.repository.blob_reader import BlobRead
+from snapstore.repository.read_plan import plan_ranges
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, reopen
 from tests.support.deltas import edited, varied
