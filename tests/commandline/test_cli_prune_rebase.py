@@ -68,11 +68,7 @@ def test_prune_rebases_so_the_old_whole_copies_go(initialised: Cli, tmp_path: Pa
     dead = dead_whole_bases(initialised)
     assert dead  # the first night's whole copies, kept only as bases
 
-    # the same repository pruned keeping every base, by the library, for comparison
-    plain = Cli(tmp_path / "plain", dict(initialised.env, SNAPSTORE_REPOSITORY=str(tmp_path / "plain")))
-    shutil.copytree(initialised.repo, plain.repo)
-    with snapstore.open_repository(str(plain.repo), PASSWORD.encode()) as repo:
-        kept_bases = snapstore.prune(repo, snapstore.PruneOptions(max_unused=0.0, rebase=False))
+    plain, kept_bases = pruned_keeping_every_base(initialised, tmp_path)
     assert kept_bases.blobs_rebased == 0 and indexed(plain, dead) == dead
 
     pruned = initialised("prune", "--max-unused", "0", "--json")
@@ -91,13 +87,7 @@ def test_prune_rebases_so_the_old_whole_copies_go(initialised: Cli, tmp_path: Pa
         f"{repo_bytes(initialised.repo)} B against {repo_bytes(plain.repo)} B keeping every base"
     )
 
-    for snap_id in kept:
-        target = tmp_path / f"restored-{snap_id[:8]}"
-        restored = initialised("restore", snap_id, "--target", str(target))
-        assert restored.code == 0, restored.err
-        assert (target / "db.dump").read_bytes() == nights[snap_id]
-    check = initialised("check", "--read-data")
-    assert check.code == 0, check.err + check.text
+    assert_kept_nights_restore(initialised, kept, nights, tmp_path)
     again = initialised("prune", "--max-unused", "0", "--json").json()
     assert again["blobs_rebased"] == 0 and again["bytes_freed"] == 0, again
 
@@ -153,10 +143,7 @@ def test_prune_under_daily_and_weekly_retention_stores_dead_branch_points_whole(
     dead_deltas = {b for b, is_delta in before.items() if is_delta}
     assert dead_deltas
 
-    plain = Cli(tmp_path / "plain", dict(initialised.env, SNAPSTORE_REPOSITORY=str(tmp_path / "plain")))
-    shutil.copytree(initialised.repo, plain.repo)
-    with snapstore.open_repository(str(plain.repo), PASSWORD.encode()) as repo:
-        kept_bases = snapstore.prune(repo, snapstore.PruneOptions(max_unused=0.0, rebase=False))
+    plain, kept_bases = pruned_keeping_every_base(initialised, tmp_path)
 
     pruned = initialised("prune", "--max-unused", "0", "--json")
     assert pruned.code == 0, pruned.err
@@ -172,10 +159,23 @@ def test_prune_under_daily_and_weekly_retention_stores_dead_branch_points_whole(
         f"bases ({report['bases_freed_bytes']} B); repository {repo_bytes(initialised.repo)} B against "
         f"{repo_bytes(plain.repo)} B keeping every base"
     )
+    assert_kept_nights_restore(initialised, kept, nights, tmp_path)
+
+
+def pruned_keeping_every_base(cli: Cli, tmp_path: Path) -> tuple[Cli, snapstore.PruneReport]:
+    """A copy of the repository pruned by the library without re-basing, to compare with."""
+    plain = Cli(tmp_path / "plain", dict(cli.env, SNAPSTORE_REPOSITORY=str(tmp_path / "plain")))
+    shutil.copytree(cli.repo, plain.repo)
+    with snapstore.open_repository(str(plain.repo), PASSWORD.encode()) as repo:
+        return plain, snapstore.prune(repo, snapstore.PruneOptions(max_unused=0.0, rebase=False))
+
+
+def assert_kept_nights_restore(cli: Cli, kept: list[str], nights: dict[str, bytes], tmp_path: Path) -> None:
+    """Every kept night restores byte for byte and `check --read-data` is clean."""
     for snap_id in kept:
         target = tmp_path / f"restored-{snap_id[:8]}"
-        restored = initialised("restore", snap_id, "--target", str(target))
+        restored = cli("restore", snap_id, "--target", str(target))
         assert restored.code == 0, restored.err
         assert (target / "db.dump").read_bytes() == nights[snap_id]
-    check = initialised("check", "--read-data")
+    check = cli("check", "--read-data")
     assert check.code == 0, check.err + check.text
