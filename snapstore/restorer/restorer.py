@@ -1,16 +1,18 @@
 """Restoring a snapshot (or parts of it) into a target directory, planned by pack.
 
 The restorer walks the snapshot once, without recursion (a tree 10,000 levels deep is fine),
-and creates directories, symlinks and files as it goes: each file is created empty, what it
-needs is noted as (blob, offset) places, and it is given its content's length, all holes, once
-they are planned (not the size its node claims: see `_content_length`). Every batch of places
-(`BATCH_BLOBS` blobs or `MAX_OPEN_FILES` files) goes to the blob reader, which reads each
-stretch of each pack once, in parallel, a blob shared by several files once; each blob is then
-written with positional writes to every place that needs it. A blob of zeros is not written at
-all, nor a run of 4 KiB of zeros or more inside a blob, so a sparse file's holes stay holes.
-A file's metadata is set once its last blob is in, a directory's after everything below it
-was created; only a window of directory descriptors stays open (`reopen_parent` finds the way
-back up).
+and creates directories, symlinks and files as it goes: each file is created empty and what
+it needs is noted as (blob, offset) places (the blobs' lengths of small files are looked up
+for many files at once); once its content is in, it is given its content's length, unless its
+last byte was written (not the size its node claims: see `_check_length`). Every batch of places
+(`BATCH_BLOBS` blobs or `MAX_OPEN_FILES` files) goes to the blob reader, on a thread of the
+run while the walk plans the next batch, and the reader reads each stretch of each pack once,
+in parallel, a blob shared by several files once; each blob is then written with positional
+writes to every place that needs it. A blob of zeros is not written at all, nor a run of
+4 KiB of zeros or more inside a blob, so a sparse file's holes stay holes. A file's metadata
+is set once its last blob is in (when its batch is through), a directory's after everything
+below it was created (writing content into a file does not change its directory); only a
+window of directory descriptors stays open (`reopen_parent` finds the way back up).
 
 Hard links (snapshot/hardlinks.py): the first file node of a linked file is restored as any
 file; each later one in the same restore is linked to it (counted in `files` and `hardlinks`,
@@ -23,8 +25,9 @@ that could not be written). Sockets are not created (as restic and borg: the pro
 listens on one makes it), only counted. Neither --verify nor --overwrite ever opens one in
 the target: a FIFO would block the restore.
 
-Damage does not stop a restore: a file whose blob cannot be read is named in
-`RestoreResult.errors` (which blob, which pack), and every other file is restored.
+Damage does not stop a restore: a file whose blob cannot be read, or cannot be written (a
+full disk), is named in `RestoreResult.errors` (which blob, which pack), and every other file
+is restored.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ import resource
 import stat
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from snapstore.errors import PathNotFound, SnapstoreError
@@ -168,13 +174,16 @@ class _Selection:
         ]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _File:
     fd: int
     node: Node
     display: str
+    length: int = 0  # of its content, once planned
     outstanding: int = 0  # places planned, not yet written
     planned: bool = False  # every place of the file is planned
+    #: its last byte was written, so it already has its length (no ftruncate at the end)
+    written_to_end: bool = False
     error: str | None = None
 
 
@@ -266,7 +275,18 @@ class _Run:
         self._selection = _Selection(options.includes, options.excludes)
         self.result = RestoreResult()
         self._places: dict[bytes, list[tuple[_File, int]]] = {}
-        self._files: list[_File] = []
+        #: files open for writing, in the order they were made (a dict: one leaves in O(1))
+        self._files: dict[_File, None] = {}
+        #: small files made but not planned yet, with their blob ids (`_plan_unplanned`)
+        self._unplanned: list[tuple[_File, list[bytes]]] = []
+        self._unplanned_ids = 0
+        self._batch_files = 0  # files made since the last batch went to the reader
+        #: the batch being read while the walk plans the next (`_run_batch`), on `_reading`
+        self._in_flight: Future[None] | None = None
+        self._reading: ThreadPoolExecutor | None = None
+        #: guards what a batch being read and the walk both change: a file's `outstanding`
+        #: and `error`, and the result's counters the reader's threads add to
+        self._lock = threading.Lock()
         self._root_fd: int | None = None
         self._links: dict[LinkKey, bytes] = {}  # first restored path of each linked file
 
@@ -285,6 +305,7 @@ class _Run:
             return stack[-1].path == path  # the directory was selected and opened
 
         walker = Walker(self._repo, on_error=unreadable, each_tree_once=False)
+        self._reading = ThreadPoolExecutor(1, thread_name_prefix="snapstore-restore")
         try:
             for step in walker.steps(tree, descend):
                 if step.leaving:
@@ -296,14 +317,15 @@ class _Run:
                 top.names.add(node.name)
                 if not self._selection.wants(path):
                     continue
-                self._progress.item(_display(path))
+                display = _display(path)
+                self._progress.item(display)
                 try:
                     if node.type is NodeType.DIR:
                         self._enter(stack, node, path)
                     elif not self._selection.whole(path):
                         continue
                     elif node.type is NodeType.FILE:
-                        self._plan_file(top, node, path)
+                        self._plan_file(top, node, path, display)
                     elif node.type is NodeType.SYMLINK:
                         self._symlink(top, node)
                     else:
@@ -311,13 +333,19 @@ class _Run:
                 except OSError as exc:  # this entry cannot be written: name it, go on
                     self.result.errors.append(f"{_display(path)}: {exc.strerror or exc}")
             self._run_batch()
+            self._wait_for_batch()
         finally:
-            for frame in stack:
-                if frame.fd is not None and frame.node is not None:
-                    os.close(frame.fd)
-            for open_file in self._files:
-                os.close(open_file.fd)
-            self._files = []
+            try:
+                if self._in_flight is not None:  # the walk failed: no write may follow the closes
+                    wait_for([self._in_flight])
+                self._reading.shutdown()
+            finally:
+                for frame in stack:
+                    if frame.fd is not None and frame.node is not None:
+                        os.close(frame.fd)
+                for open_file in self._files:
+                    os.close(open_file.fd)
+                self._files = {}
         missing = self._selection.unmatched()
         if missing:
             raise PathNotFound(f"not in the snapshot: {', '.join(missing)}")
@@ -419,8 +447,7 @@ class _Run:
             return same_special(found, node) and found.st_mtime_ns == node.mtime_ns
         return stat.S_ISREG(found.st_mode) and found.st_size == node.size and found.st_mtime_ns == node.mtime_ns
 
-    def _plan_file(self, parent: _Dir, node: Node, path: tuple[bytes, ...]) -> None:
-        display = _display(path)
+    def _plan_file(self, parent: _Dir, node: Node, path: tuple[bytes, ...], display: str) -> None:
         if self._keep_existing(parent, node):
             self.result.files_skipped += 1
             self._progress.advance(node.size, 0)
@@ -439,35 +466,82 @@ class _Run:
             self._progress.advance(node.size, 0)
             self._progress.item_done(display)
             return
-        if len(self._files) >= MAX_OPEN_FILES:
+        if self._batch_files >= MAX_OPEN_FILES:
             self._run_batch()
         open_file = _File(create_file(parent.fd, node.name, 0), node, display)
         if key is not None:
             self._links.setdefault(key, b"/".join(path))
-        self._files.append(open_file)
-        offset = 0
+        self._files[open_file] = None
+        self._batch_files += 1
         try:
             ids = iter_chunk_ids(self._repo, node)
-            while True:
-                group = [bytes(b) for _, b in zip(range(_ID_GROUP), ids, strict=False)]
-                if not group:
+            group = [bytes(b) for b in islice(ids, _ID_GROUP)]
+            if not group:  # empty: nothing to look up
+                self._planned(open_file)
+                return
+            if len(group) < _ID_GROUP:  # the whole content: planned with other files' at once
+                self._unplanned.append((open_file, group))
+                self._unplanned_ids += len(group)
+                if self._unplanned_ids >= _ID_GROUP:
+                    self._plan_unplanned()
+                return
+            self._plan_unplanned()  # a large file: planned on its own, a group at a time
+            while group:
+                lengths = self._repo.plain_lengths(b"".join(group)).tolist()
+                self._place(open_file, group, lengths)
+                if open_file.error is not None:
                     break
-                lengths = self._repo.plain_lengths(b"".join(group))
-                for blob_id, length in zip(group, lengths.tolist(), strict=True):
-                    if length < 0:
-                        raise PathNotFound(f"blob {blob_id.hex()} is not in the index")
-                    self._places.setdefault(blob_id, []).append((open_file, offset))
-                    open_file.outstanding += 1
-                    offset += length
                 if len(self._places) >= BATCH_BLOBS:
                     self._run_batch()
+                group = [bytes(b) for b in islice(ids, _ID_GROUP)]
         except SnapstoreError as exc:
-            self._damaged(open_file, str(exc))
-        else:
-            self._content_length(open_file, offset)
+            with self._lock:
+                self._damaged(open_file, str(exc))
+        self._planned(open_file)
+
+    def _plan_unplanned(self) -> None:
+        """Plans the small files noted since the last call, their blobs' lengths looked up in
+        one call (one per file was most of the planning of many small files)."""
+        unplanned, self._unplanned, self._unplanned_ids = self._unplanned, [], 0
+        if not unplanned:
+            return
+        lengths = self._repo.plain_lengths(b"".join(b"".join(group) for _, group in unplanned)).tolist()
+        start = 0
+        for open_file, group in unplanned:
+            self._place(open_file, group, lengths[start : start + len(group)])
+            start += len(group)
+            self._planned(open_file)
+
+    def _place(self, open_file: _File, group: list[bytes], lengths: list[int]) -> None:
+        """Notes where each blob of the group goes in the file, after what it has so far; a
+        blob the index lacks damages the file (none of the group is placed)."""
+        for blob_id, length in zip(group, lengths, strict=True):
+            if length < 0:
+                with self._lock:
+                    self._damaged(open_file, f"blob {blob_id.hex()} is not in the index")
+                return
+        offset = open_file.length
+        places = self._places
+        for blob_id, length in zip(group, lengths, strict=True):
+            found = places.get(blob_id)
+            if found is None:
+                places[blob_id] = [(open_file, offset)]
+            else:
+                found.append((open_file, offset))
+            offset += length
+        with self._lock:  # a large file's earlier places may be being written
+            open_file.outstanding += len(group)
+        open_file.length = offset
+
+    def _planned(self, open_file: _File) -> None:
+        """Every place of the file is noted: it is checked against its node's size, and
+        finished at once if there is nothing to wait for. A damaged file with places left
+        waits for them all the same (they are not written): one may be being read, and its
+        descriptor must stay open until then."""
         open_file.planned = True
-        if open_file.error is not None or not open_file.outstanding:  # nothing to wait for
-            self._files.remove(open_file)
+        self._check_length(open_file)
+        if not open_file.outstanding:
+            del self._files[open_file]
             self._finish([open_file])
 
     def _link(self, dir_fd: int, node: Node, first: bytes) -> bool:
@@ -481,62 +555,92 @@ class _Run:
         self.result.hardlinks += 1
         return True
 
-    def _content_length(self, open_file: _File, length: int) -> None:
-        """Gives the file its content's length, whatever its node's size says. A node claiming
-        10^18 bytes for 6 must not make a huge sparse file. Its content, authenticated blob by
-        blob, is what was saved, so it is restored; the disagreement is named as an error."""
-        os.ftruncate(open_file.fd, length)
-        if length != open_file.node.size and open_file.error is None:
+    def _check_length(self, open_file: _File) -> None:
+        """A file is given its content's length (when finished), whatever its node's size
+        says. A node claiming 10^18 bytes for 6 must not make a huge sparse file. Its content,
+        authenticated blob by blob, is what was saved, so it is restored; the disagreement is
+        named as an error."""
+        if open_file.length != open_file.node.size and open_file.error is None:
             self.result.errors.append(
                 f"{open_file.display}: its node says {open_file.node.size} bytes but its content "
-                f"is {length} bytes; restored with the content's length"
+                f"is {open_file.length} bytes; restored with the content's length"
             )
 
     def _run_batch(self) -> None:
-        """Fetches the blobs planned so far, pack by pack, and writes each to its places as
-        it comes in, on the reader's worker threads (positional writes release the GIL)."""
+        """Sends the blobs planned so far to the reader, on a thread of the run, while the
+        walk goes on planning the next batch; the batch before is waited for first (its
+        files finished), so two batches of files at most are open. The reader fetches pack
+        by pack and each blob is written to its places as it comes in, on the reader's
+        worker threads (positional writes release the GIL)."""
+        self._plan_unplanned()
         places, self._places = self._places, {}
+        self._batch_files = 0
+        self._wait_for_batch()
         if places:
-            lock = threading.Lock()
+            assert self._reading is not None
+            self._in_flight = self._reading.submit(self._read_batch, places)
 
-            def consume(read: BlobRead) -> None:
-                targets = places[bytes(read.id)]
-                if read.error is not None:
-                    with lock:
-                        for open_file, _ in targets:
-                            self._damaged(open_file, str(read.error))
-                    return
-                data = read.data
-                assert data is not None
-                zeros = _all_zeros(data)
-                written = 0
-                for open_file, offset in targets:
-                    if open_file.error is None:
-                        if not zeros:
-                            write_keeping_holes(open_file.fd, data, offset)
-                        written += len(data)
+    def _wait_for_batch(self) -> None:
+        """Waits for the batch being read, then finishes every file whose content is in."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+        self._finish_done()
+
+    def _read_batch(self, places: dict[bytes, list[tuple[_File, int]]]) -> None:
+        lock = self._lock
+
+        def consume(read: BlobRead) -> None:
+            targets = places[bytes(read.id)]
+            if read.error is not None:
                 with lock:
                     for open_file, _ in targets:
+                        self._damaged(open_file, str(read.error))
                         open_file.outstanding -= 1
-                    self.result.bytes_written += written
-                    self._progress.advance(written, 0)
+                return
+            data = read.data
+            assert data is not None
+            zeros = _all_zeros(data)
+            written = 0
+            for open_file, offset in targets:
+                if open_file.error is None:
+                    if not zeros:
+                        try:
+                            write_keeping_holes(open_file.fd, data, offset)
+                        except OSError as exc:  # a full disk, an I/O error: this file's, go on
+                            with lock:
+                                self._damaged(open_file, f"cannot be written: {exc.strerror or exc}")
+                            continue
+                        if data[-1] and open_file.planned and offset + len(data) == open_file.length:
+                            open_file.written_to_end = True
+                    written += len(data)
+            with lock:
+                for open_file, _ in targets:
+                    open_file.outstanding -= 1
+                self.result.bytes_written += written
+                self._progress.advance(written, 0)
 
-            self._repo.read_each_blob(((BlobType.DATA, Id(b)) for b in places), consume)
-        self._finish_done()
+        self._repo.read_each_blob(((BlobType.DATA, Id(b)) for b in places), consume)
 
     def _finish_done(self) -> None:
         """Sets the metadata of, and closes, every file whose content is all in."""
-        waiting: list[_File] = []
+        waiting: dict[_File, None] = {}
         done: list[_File] = []
         for open_file in self._files:
-            is_done = open_file.planned and not (open_file.outstanding and open_file.error is None)
-            (done if is_done else waiting).append(open_file)
+            if open_file.planned and not open_file.outstanding:
+                done.append(open_file)
+            else:
+                waiting[open_file] = None
         self._files = waiting
         self._finish(done)
 
     def _finish(self, done: list[_File]) -> None:
+        """Gives each file its content's length (unless its last byte was written: a hole at
+        the end, or a damaged file), then its metadata, and closes it."""
         for open_file in done:
             try:
+                if not open_file.written_to_end and open_file.length:
+                    os.ftruncate(open_file.fd, open_file.length)
                 if open_file.error is None:
                     self._warn(open_file.display, apply_metadata(open_file.fd, open_file.node, self._owners))
                     self.result.files += 1
@@ -550,6 +654,7 @@ class _Run:
         self.result.warnings.extend(f"{display}: {problem}" for problem in problems)
 
     def _damaged(self, open_file: _File, why: str) -> None:
+        """Names the file as damaged, once (the caller holds `_lock`)."""
         if open_file.error is None:
             open_file.error = why
             self.result.errors.append(f"{open_file.display}: {why}")

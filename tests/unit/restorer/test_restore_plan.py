@@ -70,13 +70,15 @@ def _next_day(spec: dict[str, Any]) -> dict[str, Any]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=_specs(), batch=st.sampled_from([1, 3, 16384]), files=st.sampled_from([1, 2, 384]),
+       ids=st.sampled_from([1, 2, 4096]),
        include=st.sampled_from([[], ["a"], ["b/a", "c"]]), exclude=st.sampled_from([[], ["*.log"]]))
 def test_any_plan_restores_the_snapshot_byte_for_byte(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
-    spec: dict[str, Any], batch: int, files: int, include: list[str], exclude: list[str],
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, spec: dict[str, Any],
+    batch: int, files: int, ids: int, include: list[str], exclude: list[str],
 ) -> None:
     monkeypatch.setattr(restorer_module, "BATCH_BLOBS", batch)
     monkeypatch.setattr(restorer_module, "MAX_OPEN_FILES", files)
+    monkeypatch.setattr(restorer_module, "_ID_GROUP", ids)  # files planned alone, or together
     repo = Repository.init(MemoryBackend(), PASSWORD, kdf=TEST_KDF, pack_size=1 << 18)
     archiver = Archiver(repo, inline_chunk_limit=2)  # files of 3 chunks or more get chunk lists
     archiver.run(MemorySource(spec), SnapshotOptions(time=WHEN))
