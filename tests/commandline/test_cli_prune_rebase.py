@@ -26,22 +26,7 @@ NIGHTS = 10
 
 def dead_whole_bases(cli: Cli) -> set[bytes]:
     """Whole copies at the roots of the snapshots' chains that no snapshot uses itself."""
-    repo = open_repo(cli)
-    try:
-        used: set[bytes] = set()
-        bases: set[bytes] = set()
-        for snap in snapstore.list_snapshots(repo):
-            node = snapstore.find_node(repo, snap.tree, "db.dump")
-            assert node is not None
-            for blob_id in chunk_ids(repo, node):
-                used.add(bytes(blob_id))
-                base = repo.delta_base_of(blob_id)
-                while base is not None:
-                    bases.add(bytes(base))
-                    base = repo.delta_base_of(base)
-        return {b for b in bases - used if not repo.index.lookup(b).is_delta}  # type: ignore[union-attr]
-    finally:
-        repo.close()
+    return {b for b, is_delta in dead_bases(cli).items() if not is_delta}
 
 
 def indexed(cli: Cli, blobs: set[bytes]) -> set[bytes]:

@@ -14,10 +14,10 @@ import pytest
 
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
 from snapstore.archiver.source import ChunkingProfile
-from snapstore.backend.base import FileType, Handle
 from snapstore.repository.repository import Repository
 from snapstore.restorer import restorer as restorer_module
 from snapstore.snapshot.store import load_tree
+from tests.support.damage import flip_blob
 from tests.support.memory_source import Dir, File, MemorySource, expected_tree, read_tree
 from tests.unit.restorer.test_restore_plan import WHEN, restore
 
@@ -69,12 +69,7 @@ def test_a_damaged_blob_among_many_files_names_only_its_file(repo: Repository, t
     directory = next(n for n in load_tree(repo, snap.tree) if n.name == b"d02")
     assert directory.subtree is not None
     victim = next(n for n in load_tree(repo, directory.subtree) if n.name == b"victim").content[0]
-    where = repo.lookup(victim)
-    assert where is not None
-    handle = Handle(FileType.PACK, where.pack_id.hex())
-    data = bytearray(repo.backend.load(handle))
-    data[where.offset + 40] ^= 0x10
-    repo.backend.save(handle, bytes(data))
+    flip_blob(repo, victim)
     result = restore(repo, snap, tmp_path / "t")
     assert [e.split(": ")[0] for e in result.errors] == ["/d02/victim"]
     assert result.files == 60

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
 from snapstore.archiver.source import ChunkingProfile
-from snapstore.backend.base import FileType, Handle
 from snapstore.backend.memory import MemoryBackend
 from snapstore.crypto.kdf import TEST_KDF
 from snapstore.errors import PathNotFound
@@ -27,6 +26,7 @@ from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from tests.conftest import PASSWORD, reopen
+from tests.support.damage import flip_blob
 from tests.support.deltas import edited, varied
 from tests.support.memory_source import File, MemorySource, expected_tree, read_tree
 
@@ -111,17 +111,12 @@ def test_a_damaged_blob_names_its_file_and_every_other_file_is_restored(
     good = {f"ok{i}": os.urandom(20_000) for i in range(5)}
     snap = backup(repo, {**good, "victim": os.urandom(20_000)})
     victim = snap_node_blob(repo, snap, b"victim")
-    where = repo.lookup(victim)
-    assert where is not None
-    handle = Handle(FileType.PACK, where.pack_id.hex())
-    data = bytearray(repo.backend.load(handle))
-    data[where.offset + 40] ^= 0x10
-    repo.backend.save(handle, bytes(data))
+    handle = flip_blob(repo, victim)
     target = tmp_path / "t"
     result = restore(repo, snap, target)
     assert len(result.errors) == 1
     assert result.errors[0].startswith("/victim: ")
-    assert victim.hex() in result.errors[0] and where.pack_id.hex()[:16] in result.errors[0]
+    assert victim.hex() in result.errors[0] and handle.name[:16] in result.errors[0]
     for name, content in good.items():
         assert (target / name).read_bytes() == content
     assert result.files == 5
