@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from snapstore.backend import layout
 from snapstore.backend.base import FileInfo, FileType, Handle
+from snapstore.backend.open_files import OpenFiles
 from snapstore.errors import BackendError, ObjectNotFound, PermissionDenied
 
 _WRITE_CHUNK = 1 << 20
@@ -33,6 +34,7 @@ class LocalBackend:
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self._root = os.path.abspath(os.fspath(root))
         self._fsync = fsync
+        self._packs = OpenFiles()
 
     @property
     def location(self) -> str:
@@ -60,6 +62,7 @@ class LocalBackend:
                 finally:
                     os.close(fd)
                 os.replace(temp, path)
+                self._packs.drop(path)
             self._sync_dir(folder)
         except BaseException:
             _unlink_quietly(temp)
@@ -68,6 +71,8 @@ class LocalBackend:
     def load(self, handle: Handle, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(handle)
         layout.check_range(offset, length)
+        if handle.type is FileType.PACK:
+            return self._load_pack(path, offset, length)
         with _os_errors("load", path):
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             try:
@@ -76,6 +81,16 @@ class LocalBackend:
                 return _pread_all(fd, end - offset, offset)
             finally:
                 os.close(fd)
+
+    def _load_pack(self, path: str, offset: int, length: int | None) -> bytes:
+        """A range of a pack through a descriptor kept open (`OpenFiles`); its size is asked
+        again only when the range seems to pass the end."""
+        with _os_errors("load", path), self._packs.reading(path) as (fd, size):
+            end = offset + length if length is not None else size
+            if end > size or length is None:
+                size = os.fstat(fd).st_size
+            end = layout.range_end(size, offset, length, path)
+            return _pread_all(fd, end - offset, offset)
 
     def stat(self, handle: Handle) -> FileInfo:
         path = self._path(handle)
@@ -87,6 +102,7 @@ class LocalBackend:
 
     def remove(self, handle: Handle) -> None:
         path = self._path(handle)
+        self._packs.drop(path)
         with _os_errors("remove", path):
             os.unlink(path)
 
@@ -103,7 +119,7 @@ class LocalBackend:
             yield from self._list_folder(top, file_type.value)
 
     def close(self) -> None:
-        pass
+        self._packs.close()
 
     def _path(self, handle: Handle) -> str:
         return os.path.join(self._root, *layout.object_path(handle).split("/"))
