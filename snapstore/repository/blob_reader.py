@@ -561,6 +561,7 @@ class BlobReader:
                 break
         fetched: dict[bytes, tuple[bytes, int]] = {}  # this window's bases, and their depths
         envelopes: dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]] = {}  # deltas
+        unopened: dict[bytes, tuple[bytes, BlobLocation]] = {}  # whole bases nobody asked for
 
         def decode_some(view: memoryview, start: int, blobs: list[tuple[Request, BlobLocation]]) -> None:
             for (blob_type, blob_id), loc in blobs:
@@ -569,6 +570,10 @@ class BlobReader:
                 if loc.is_delta:
                     with lock:
                         envelopes[key] = (bytes(envelope), loc)
+                    continue
+                if key not in requested and blob_type is BlobType.DATA and key[1] in bases:
+                    with lock:  # a chain's root, maybe rebuilt with it in one call
+                        unopened[key[1]] = (bytes(envelope), loc)
                     continue
                 try:
                     data = self.decode(blob_type, blob_id, envelope, loc.plain_length, allow_delta=False)
@@ -607,8 +612,6 @@ class BlobReader:
         else:
             decoding = _settle([pool.submit(fetch, piece) for piece in pieces])
         _settle([future for futures in decoding for future in futures])
-        for base_key, (base_data, _) in fetched.items():  # later windows' deltas often share them
-            self._bases.put(base_key, base_data, 0)
 
         def rebuild(items: list[PendingDelta]) -> None:
             """Rebuilds deltas whose bases are in (an earlier level's); one that fails is
@@ -638,20 +641,43 @@ class BlobReader:
         def rebuild_lone_chains(items: list[LoneChain]) -> None:
             """Rebuilds requested deltas whose chains nothing else here needs, each in one
             call into zstd; one that fails is read again on its own below."""
-            for members, root_id, root in items:
+            for members, bottom in items:
                 key = members[0][0]
                 try:
-                    frames = self._delta_frames([(k[1], envelope, loc) for k, envelope, loc in members], root_id)
-                    data = compression.rebuild_on(root, frames)
+                    frames = self._delta_frames([(k[1], envelope, loc) for k, envelope, loc in members], bottom.blob_id)
+                    if bottom.envelope is not None and bottom.location is not None:
+                        root = self._opener.open(BLOB_KIND[BlobType.DATA], bottom.envelope)
+                        data = compression.rebuild_chain(root, bottom.location.plain_length, frames)
+                    else:
+                        base = bottom.plaintext or fetched.get(bottom.blob_id, (None, 0))[0]
+                        if base is None:
+                            continue  # its root did not open: read again on its own below
+                        data = compression.rebuild_on(base, frames)
                 except SnapstoreError:
                     continue
                 if keyed_hash(self._id_key, data) == key[1]:
                     emit(key, BlobRead(key[0], Id(key[1]), data))
 
-        chains, by_level = lone_chains(envelopes, candidates, requested, fetched, self._bases, max_depth)
-        chained = [
-            pool.submit(rebuild_lone_chains, chains[i : i + _DECODE_GROUP]) for i in range(0, len(chains), _DECODE_GROUP)
-        ]
+        def open_bases(items: list[tuple[bytes, tuple[bytes, BlobLocation]]]) -> None:
+            for blob_id, (envelope, loc) in items:
+                try:
+                    data = self.decode(BlobType.DATA, Id(blob_id), envelope, loc.plain_length, allow_delta=False)
+                except SnapstoreError:
+                    continue
+                with lock:
+                    fetched[blob_id] = (data, 0)
+
+        chains, by_level, roots = lone_chains(
+            envelopes, candidates, requested, fetched, self._bases, max_depth, unopened
+        )
+        now = [chain for chain in chains if chain[1].blob_id in roots or chain[1].plaintext is not None]
+        chained = [pool.submit(rebuild_lone_chains, now[i : i + _DECODE_GROUP]) for i in range(0, len(now), _DECODE_GROUP)]
+        others = [(blob_id, item) for blob_id, item in unopened.items() if blob_id not in roots]
+        _settle([pool.submit(open_bases, others[i : i + _DECODE_GROUP]) for i in range(0, len(others), _DECODE_GROUP)])
+        later = [chain for chain in chains if chain[1].blob_id not in roots and chain[1].plaintext is None]
+        chained += [pool.submit(rebuild_lone_chains, later[i : i + _DECODE_GROUP]) for i in range(0, len(later), _DECODE_GROUP)]
+        for base_key, (base_data, _) in fetched.items():  # later windows' deltas often share them
+            self._bases.put(base_key, base_data, 0)
         for deltas_now in delta_levels(by_level, candidates, base_in, max_depth):
             groups = [deltas_now[i : i + _DECODE_GROUP] for i in range(0, len(deltas_now), _DECODE_GROUP)]
             _settle([pool.submit(rebuild, group) for group in groups])

@@ -110,9 +110,21 @@ def plan_ranges(
 PendingDelta = tuple[tuple[BlobType, bytes], tuple[bytes, "BlobLocation"]]
 
 
-#: A requested delta and the deltas below it, from the top down, and the id and plaintext of
-#: the base the lowest rests on.
-LoneChain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], bytes, bytes]
+@dataclass(frozen=True)
+class Bottom:
+    """What the lowest delta of a lone chain rests on: a plaintext in hand; the envelope of a
+    whole blob read for this chain alone, then decompressed in the chain's one call into zstd
+    (neither kept, hashed on its own nor copied into a frame of raw blocks); or, with neither,
+    a whole blob the window opens first because several chains rest on it."""
+
+    blob_id: bytes
+    plaintext: bytes | None = None
+    envelope: bytes | None = None
+    location: BlobLocation | None = None
+
+
+#: A requested delta and the deltas below it, from the top down, and what the lowest rests on.
+LoneChain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], Bottom]
 
 
 def lone_chains(
@@ -122,13 +134,17 @@ def lone_chains(
     fetched: Mapping[bytes, tuple[bytes, int]],
     cache: BaseCache,
     max_depth: int,
-) -> tuple[list[LoneChain], dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]]]:
+    unopened: Mapping[bytes, tuple[bytes, BlobLocation]] | None = None,
+) -> tuple[list[LoneChain], dict[tuple[BlobType, bytes], tuple[bytes, BlobLocation]], set[bytes]]:
     """The requested deltas of a window that can be rebuilt each in one call: those whose
-    chain, down to a plaintext in hand, passes only through deltas that are neither requested
-    nor needed by another delta (a restore's chunks rest on old versions nobody asks for).
-    Returns them, and the envelopes left for the level-by-level rebuild: the other requested
-    deltas and what they rest on (a blob a window asks for that is also a base of another is
-    rebuilt once, level by level)."""
+    chain, down to a plaintext in hand or a whole blob in `unopened` (read, not yet opened)
+    that no other delta rests on, passes only through deltas that are neither requested nor
+    needed by another delta (a restore's chunks rest on old versions nobody asks for).
+    Returns them, the envelopes left for the level-by-level rebuild (the other requested
+    deltas and what they rest on: a blob a window asks for that is also a base of another is
+    rebuilt once, level by level), and the ids of the `unopened` blobs a chain takes as its
+    own (the others are to be opened before the chains resting on them are rebuilt)."""
+    unopened = unopened or {}
     uses: dict[bytes, int] = {}  # how many deltas of the window rest on each blob
     for (blob_type, _), (_, loc) in envelopes.items():
         if blob_type is BlobType.DATA:
@@ -136,6 +152,7 @@ def lone_chains(
                 uses[bytes(base)] = uses.get(bytes(base), 0) + 1
     chains: list[LoneChain] = []
     taken: set[tuple[BlobType, bytes]] = set()
+    roots: set[bytes] = set()
     for key, (envelope, loc) in envelopes.items():
         if key[0] is not BlobType.DATA or key not in requested or uses.get(key[1]):
             continue
@@ -145,10 +162,19 @@ def lone_chains(
             if len(ids) != 1:
                 break
             base_id = bytes(ids[0])
+            whole = unopened.get(base_id)
+            if whole is not None:
+                if uses.get(base_id) == 1:
+                    chains.append((members, Bottom(base_id, envelope=whole[0], location=whole[1])))
+                    roots.add(base_id)
+                else:
+                    chains.append((members, Bottom(base_id)))
+                taken.update(m[0] for m in members)
+                break
             root = fetched.get(base_id) or cache.get(base_id, max_depth - len(members))
             if root is not None:
                 if root[1] + len(members) <= max_depth:
-                    chains.append((members, base_id, root[0]))
+                    chains.append((members, Bottom(base_id, plaintext=root[0])))
                     taken.update(m[0] for m in members)
                 break
             below = envelopes.get((BlobType.DATA, base_id))
@@ -156,7 +182,7 @@ def lone_chains(
                 break
             members.append(((BlobType.DATA, base_id), *below))
             loc = below[1]
-    return chains, {key: item for key, item in envelopes.items() if key not in taken}
+    return chains, {key: item for key, item in envelopes.items() if key not in taken}, roots
 
 
 def delta_levels(

@@ -27,6 +27,7 @@ from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.index.codec import IndexFile
 from snapstore.pack import MAX_GENERATION, BlobType, PackBlob
+from snapstore.repository import blob_reader
 from snapstore.repository.config import FEATURE_CHAINS, FEATURE_DELTAS, RepositoryConfig
 from snapstore.repository.packer import DELTA_KEEP_RATIO, DELTA_TINY, SavedBlob
 from snapstore.repository.repository import Repository
@@ -603,24 +604,55 @@ def test_a_window_rebuilds_chains_nobody_else_needs_in_one_call_and_shared_ones_
     repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restore asks for the tops of chains (the old versions below are asked for by no one):
-    those are rebuilt in one call each; a chain whose middle another request also needs, or
-    that is itself asked for, is rebuilt level by level. Every result is the same."""
+    those are rebuilt in one call each, from their whole root's envelope, which is neither
+    opened nor hashed on its own; a chain whose middle another request also needs, or that is
+    itself asked for, is rebuilt level by level. Every result is the same."""
     alone, alone_data = linear_chain(repo, 5, b"alone")
     shared, shared_data = linear_chain(repo, 5, b"shared")
     branch_data = edit(shared_data[2], 500)
     branch = repo.hash_blob(branch_data)
     store_raw(repo, BlobType.DATA, branch, compression.compress_delta(branch_data, bytes(shared[2]), shared_data[2]),
               len(branch_data), shared[2], generation=3)  # fmt: skip
-    in_one_call: list[int] = []
-    real = compression.rebuild_on
-    monkeypatch.setattr(compression, "rebuild_on", lambda base, frames: in_one_call.append(len(frames)) or real(base, frames))
+    in_one_call: list[tuple[str, int]] = []
+    from_root, from_plaintext = compression.rebuild_chain, compression.rebuild_on
+    monkeypatch.setattr(compression, "rebuild_chain", lambda root, size, frames: in_one_call.append(("root", len(frames)))
+                        or from_root(root, size, frames))  # fmt: skip
+    monkeypatch.setattr(compression, "rebuild_on", lambda base, frames: in_one_call.append(("plaintext", len(frames)))
+                        or from_plaintext(base, frames))  # fmt: skip
+    hashed: list[bytes] = []
+    real_hash = blob_reader.keyed_hash
+    monkeypatch.setattr(blob_reader, "keyed_hash", lambda key, data: hashed.append(real_hash(key, data)) or real_hash(key, data))
     wanted = [alone[-1], shared[-1], branch, shared[3]]
     reads = list(reopen(repo).read_blobs((BlobType.DATA, i) for i in wanted))
     assert [r.data for r in reads] == [alone_data[-1], shared_data[-1], branch_data, shared_data[3]]
-    assert in_one_call == [4]  # only the chain nothing else needed: four deltas in one call
+    assert in_one_call == [("root", 4)]  # only the chain nothing else needed: four deltas in one call
+    assert alone[0] not in hashed and shared[0] in hashed  # the lone chain's root was not read alone
     got: list[bytes | None] = []
     reopen(repo).read_each_blob([(BlobType.DATA, alone[-1])], lambda r: got.append(r.data))
-    assert got == [alone_data[-1]] and in_one_call == [4, 4]
+    assert got == [alone_data[-1]] and in_one_call == [("root", 4), ("root", 4)]
+
+
+def test_a_root_two_lone_chains_rest_on_is_opened_once_and_serves_both(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requested chains resting on one whole blob nobody asked for: the root is opened
+    once, first, and both chains are rebuilt on its plaintext, each in one call."""
+    ids, versions = linear_chain(repo, 3, b"fork")
+    other_data = [edit(versions[0], 900), edit(versions[0], 1900)]
+    other = [repo.hash_blob(data) for data in other_data]
+    for n, (blob, base, base_data) in enumerate(zip(other, [ids[0], other[0]], [versions[0], other_data[0]], strict=True)):
+        store_raw(repo, BlobType.DATA, blob, compression.compress_delta(other_data[n], bytes(base), base_data),
+                  len(other_data[n]), base, generation=n + 1)  # fmt: skip
+    calls: list[tuple[str, int]] = []
+    from_root, from_plaintext = compression.rebuild_chain, compression.rebuild_on
+    monkeypatch.setattr(compression, "rebuild_chain", lambda r, s, frames: calls.append(("root", len(frames))) or from_root(r, s, frames))
+    monkeypatch.setattr(compression, "rebuild_on", lambda b, frames: calls.append(("plaintext", len(frames))) or from_plaintext(b, frames))
+    reads = list(reopen(repo).read_blobs([(BlobType.DATA, ids[2]), (BlobType.DATA, other[1])]))
+    assert [r.data for r in reads] == [versions[2], other_data[1]]
+    assert calls == [("plaintext", 2), ("plaintext", 2)]
+    flip(repo, ids[0], 40)  # the shared root damaged: each chain is read alone, which names it
+    reads = list(reopen(repo).read_blobs([(BlobType.DATA, ids[2]), (BlobType.DATA, other[1])]))
+    assert all(r.data is None and isinstance(r.error, AuthenticationFailed) and ids[0].hex() in str(r.error) for r in reads)
 
 
 @pytest.mark.parametrize("damaged", [0, 2, 4], ids=["root", "middle", "top"])
