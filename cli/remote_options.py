@@ -148,7 +148,7 @@ REPOSITORY_SETTINGS = (
             type=click.Path(dir_okay=False), path=True),
     Setting("password_command", "CMD", "Run this shell command to get the password"),
     *(_storage_setting(row) for row in snapstore.STORAGE_OPTIONS),
-    Setting("connections", "N", "Parallel uploads/downloads [default: 5].",
+    Setting("connections", "N", "Parallel uploads/downloads [default: 5; a local repository: the cores].",
             click.IntRange(1, 64), (int,)),
     Setting("cache_dir", "DIR", "Where remote repositories' metadata is cached "
             "[default: ~/.cache/snapstore].", click.Path(file_okay=False), path=True),

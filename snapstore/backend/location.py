@@ -18,6 +18,7 @@ refused: an in-memory repository only makes sense in code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -32,6 +33,16 @@ S3_OPTIONS = accepted_options("s3")
 SFTP_OPTIONS = accepted_options("sftp")
 DEFAULT_CONNECTIONS = 5
 """Connections a remote backend opens at most unless told otherwise."""
+
+
+def default_connections(url_or_path: str) -> int:
+    """Reads and uploads at once unless told otherwise: DEFAULT_CONNECTIONS for a remote
+    backend, whose round trips they hide; the cores for a local one, where a read waits for
+    nothing and threads beyond the cores only pass the GIL to one another (a dump of a
+    month's delta chains: 1.5-1.7 s with 2 threads against 1.75-2.0 s with 5, on 2 cores)."""
+    if is_local(url_or_path):
+        return max(2, os.cpu_count() or 2)
+    return DEFAULT_CONNECTIONS
 _ADDRESSING_STYLES = frozenset(choices("s3", "addressing_style"))
 
 

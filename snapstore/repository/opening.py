@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from snapstore.backend.cache import CacheBackend
-from snapstore.backend.location import DEFAULT_CONNECTIONS, is_local, open_backend
+from snapstore.backend.location import default_connections, is_local, open_backend
 from snapstore.backend.readonly import ReadOnlyBackend
 from snapstore.backend.retry import RetryPolicy
 from snapstore.crypto.kdf import DEFAULT_KDF, KdfParams
@@ -172,7 +172,7 @@ def _set_up(
 ) -> None:
     """Transfer limits and the metadata cache, which is keyed by the repository id and so
     can only go in front of the backend once the config has been read."""
-    repo.connections = connections or DEFAULT_CONNECTIONS
+    repo.connections = connections or default_connections(location)
     if cache_dir is not None and not is_local(location):
         repo.backend = CacheBackend(repo.backend, Path(cache_dir) / repo.repository_id)
 

@@ -11,9 +11,12 @@ from snapstore.backend import open_backend
 from snapstore.backend.base import Backend, FileType, Handle
 from snapstore.backend.fsspec import FsspecBackend
 from snapstore.backend.local import LocalBackend
-from snapstore.backend.location import is_local
+from snapstore.backend.location import DEFAULT_CONNECTIONS, default_connections, is_local
 from snapstore.backend.retry import RetryBackend
+from snapstore.crypto.kdf import TEST_KDF
 from snapstore.errors import UsageError
+from snapstore.repository.opening import init_repository, open_repository
+from tests.conftest import PASSWORD
 
 
 def test_plain_path_is_local(tmp_path: Path) -> None:
@@ -161,3 +164,23 @@ def test_other_fsspec_protocols_get_the_adapter_with_retries() -> None:
 def test_missing_fsspec_implementation_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="cannot open"):
         open_backend("gcs://bucket/repo")  # gcsfs is not a dependency
+
+
+def test_a_local_repository_reads_with_a_thread_per_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections hide a remote store's round trips; on a local disk a read waits for
+    nothing, and threads beyond the cores only pass the GIL around."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert default_connections(str(tmp_path / "repo")) == 6
+    assert default_connections(f"file://{tmp_path}/repo") == 6
+    assert default_connections("s3://bucket/prefix") == DEFAULT_CONNECTIONS
+    assert default_connections("sftp://backup@host/srv/repo") == DEFAULT_CONNECTIONS
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert default_connections(str(tmp_path / "repo")) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    location = str(tmp_path / "repo")
+    with init_repository(location, PASSWORD, kdf=TEST_KDF) as repo:
+        assert repo.connections == 3
+    with open_repository(location, PASSWORD, connections=7) as repo:
+        assert repo.connections == 7
