@@ -57,7 +57,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.commands import dir_size, run, tool_env
+from benchmarks.commands import SNAPSTORE, dir_size, run, tool_env
 from benchmarks.fixtures import make_nightly_dumps
 
 KEEP = ("--keep-daily", "7", "--keep-weekly", "4")
@@ -91,16 +91,16 @@ def _iso(when: datetime) -> str:
 
 def snapstore_tool(name: str = "snapstore", extra: tuple[str, ...] = ()) -> Tool:
     def restore(repo: Path, night: int) -> list[str]:
-        return ["snapstore", "dump", "-r", str(repo), snapshot_of_night(repo, night), FILE_NAME]
+        return [SNAPSTORE, "dump", "-r", str(repo), snapshot_of_night(repo, night), FILE_NAME]
 
     return Tool(
         name,
-        lambda repo: ["snapstore", "init", "-r", str(repo)],
+        lambda repo: [SNAPSTORE, "init", "-r", str(repo)],
         lambda repo, night, when: [
-            "snapstore", "snapshot", "stdin", "-r", str(repo), "--name", FILE_NAME,
+            SNAPSTORE, "snapshot", "stdin", "-r", str(repo), "--name", FILE_NAME,
             "--time", when.isoformat(), "--tag", f"night{night}", *extra,
         ],
-        lambda repo: [["snapstore", "forget", "-r", str(repo), *KEEP, "--prune"]],
+        lambda repo: [[SNAPSTORE, "forget", "-r", str(repo), *KEEP, "--prune"]],
         restore,
     )  # fmt: skip
 
@@ -132,7 +132,7 @@ BORG = Tool(
 
 def snapstore_nights(repo: Path) -> dict[int, str]:
     """Night number -> snapshot id of the nights a snapstore repository still holds."""
-    listing = json.loads(run(["snapstore", "snapshots", "-r", str(repo), "--json"], tool_env()))
+    listing = json.loads(run([SNAPSTORE, "snapshots", "-r", str(repo), "--json"], tool_env()))
     return {
         int(tag[5:]): snap["id"] for snap in listing for tag in snap.get("tags", []) if tag.startswith("night")
     }

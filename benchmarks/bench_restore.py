@@ -66,7 +66,15 @@ from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.commands import Measured, dir_size, measured, run, snapstore_summary, tool_env
+from benchmarks.commands import (
+    SNAPSTORE,
+    Measured,
+    dir_size,
+    measured,
+    run,
+    snapstore_summary,
+    tool_env,
+)
 from benchmarks.fixtures import (
     MediaTree,
     kept_media_tree,
@@ -82,17 +90,6 @@ S3_TREE_FULL = 200_000_000
 PROBE_SIZE = 5_000_000  # the one file restored out of a large snapshot
 ZSTD_LEVEL = 3
 TOOLS = ("snapstore", "restic", "borg")
-
-
-def installed_script(name: str) -> str:
-    """The command installed beside this Python, else `name` on PATH: a pyenv shim in front
-    of it (a bash script and `pyenv exec`) costs each run 50-100 ms that restic, a binary
-    started directly, does not pay."""
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else name
-
-
-SNAPSTORE = installed_script("snapstore")
 
 
 def log(message: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,6 +51,17 @@ def snapstore_summary(output: str | bytes) -> dict[str, Any]:
     if summary.get("message_type") != "summary":
         raise ValueError(f"no summary at the end of {text[-200:]!r}")
     return summary
+
+
+def installed_script(name: str) -> str:
+    """The command installed beside this Python, else `name` on PATH: a pyenv shim in front
+    of it (a bash script and `pyenv exec`) costs each run 50-100 ms that restic, a binary
+    started directly, does not pay."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else name
+
+
+SNAPSTORE = installed_script("snapstore")
 
 
 def dir_size(path: Path) -> int:
