@@ -649,7 +649,8 @@ class BlobReader:
                         root = self._opener.open(BLOB_KIND[BlobType.DATA], bottom.envelope)
                         data = compression.rebuild_chain(root, bottom.location.plain_length, frames)
                     else:
-                        base = bottom.plaintext or fetched.get(bottom.blob_id, (None, 0))[0]
+                        opened = fetched.get(bottom.blob_id)
+                        base = bottom.plaintext if bottom.plaintext is not None else opened[0] if opened else None
                         if base is None:
                             continue  # its root did not open: read again on its own below
                         data = compression.rebuild_on(base, frames)
