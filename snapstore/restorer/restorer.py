@@ -28,11 +28,14 @@ the target: a FIFO would block the restore.
 Damage does not stop a restore: a file whose blob cannot be read, or cannot be written (a
 full disk), is named in `RestoreResult.errors` (which blob, which pack), and every other file
 is restored.
+
+Beside it: options.py (what a restore is asked and what it did), target.py (the selection,
+and the window of directory descriptors, which the walk here and --verify share) and
+verify.py (--verify, once everything is written).
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import resource
 import stat
@@ -40,7 +43,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -62,14 +65,22 @@ from snapstore.restorer.file_writer import (
     make_special,
     make_symlink,
     remove_entry,
-    reopen_parent,
     same_special,
     write_keeping_holes,
 )
+from snapstore.restorer.options import Overwrite, RestoreOptions, RestoreResult
+from snapstore.restorer.target import (
+    Selection,
+    TargetDir,
+    dir_identity,
+    display_path,
+    push_dir,
+    reopen_parent_dir,
+)
+from snapstore.restorer.verify import Verifier
 from snapstore.snapshot.content import iter_chunk_ids
 from snapstore.snapshot.hardlinks import LinkKey, link_key
 from snapstore.snapshot.manifest import Snapshot
-from snapstore.snapshot.patterns import PathPatterns
 from snapstore.snapshot.store import find_node, split_path
 from snapstore.snapshot.tree import Node, NodeType
 from snapstore.snapshot.walk import Unreadable, Walker
@@ -92,86 +103,8 @@ def _open_files_allowed() -> int:
 
 
 MAX_OPEN_FILES = _open_files_allowed()
-#: Directory descriptors kept open along the current path; deeper ones are reopened.
-DIR_FD_WINDOW = 64
 #: Chunk ids whose lengths are looked up at once when planning a file.
 _ID_GROUP = 4096
-
-
-class Overwrite(enum.Enum):
-    """What to do with a file that already exists in the target."""
-
-    ALWAYS = "always"
-    IF_CHANGED = "if-changed"  # rewrite unless size and mtime match the snapshot's
-    IF_NEWER = "if-newer"  # rewrite only if the snapshot's copy is newer
-    NEVER = "never"
-
-
-@dataclass
-class RestoreOptions:
-    includes: list[str] = field(default_factory=list)
-    excludes: list[str] = field(default_factory=list)
-    overwrite: Overwrite = Overwrite.IF_CHANGED
-    dry_run: bool = False  # plan and count, write nothing
-    verify: bool = False  # read every restored file back and check it against the snapshot
-    delete: bool = False  # remove what the target has and the snapshot lacks
-    #: Restore the contents of this directory of the snapshot into the target (as restic's
-    #: `snapshot:subfolder`): `media` puts media/... straight into the live media folder.
-    #: Includes and excludes are then relative to it.
-    subtree: str | None = None
-
-
-@dataclass
-class RestoreResult:
-    files: int = 0
-    dirs: int = 0
-    symlinks: int = 0
-    bytes_written: int = 0  # file content written (or to be written, in a dry run)
-    files_skipped: int = 0  # already in the target, left as they are (--overwrite)
-    deleted: int = 0  # entries removed with --delete
-    files_verified: int = 0
-    hardlinks: int = 0  # files of `files` restored as another link to an earlier one
-    special: int = 0  # FIFOs and device nodes created (or to be, in a dry run)
-    sockets_skipped: int = 0  # socket nodes, never created
-    #: one line per file that could not be restored or verified (path, then why)
-    errors: list[str] = field(default_factory=list)
-    #: one line per fact the target could not take (an extended attribute it refused)
-    warnings: list[str] = field(default_factory=list)
-    #: (display path, bytes) of every file written, or to be written in a dry run
-    planned: list[tuple[str, int]] = field(default_factory=list)
-
-
-class _Selection:
-    """Which paths --include and --exclude select: the included paths, their ancestors and
-    contents, less what an exclude pattern matches."""
-
-    def __init__(self, includes: list[str], excludes: list[str]) -> None:
-        self._paths = [tuple(split_path(p)) for p in includes]
-        self._hit = [False] * len(self._paths)
-        self._excludes = PathPatterns(excludes)
-
-    def wants(self, path: tuple[bytes, ...]) -> bool:
-        if self._excludes and self._excludes.matches(b"/" + b"/".join(path)):
-            return False
-        if not self._paths:
-            return True
-        for n, inc in enumerate(self._paths):
-            common = min(len(inc), len(path))
-            if inc[:common] == path[:common]:
-                if len(path) >= len(inc):
-                    self._hit[n] = True
-                return True
-        return False
-
-    def whole(self, path: tuple[bytes, ...]) -> bool:
-        return not self._paths or any(path[: len(inc)] == inc for inc in self._paths)
-
-    def unmatched(self) -> list[str]:
-        return [
-            "/" + b"/".join(p).decode("utf-8", "surrogateescape")
-            for p, hit in zip(self._paths, self._hit, strict=True)
-            if p and not hit
-        ]
 
 
 @dataclass(eq=False, slots=True)
@@ -185,24 +118,6 @@ class _File:
     #: its last byte was written, so it already has its length (no ftruncate at the end)
     written_to_end: bool = False
     error: str | None = None
-
-
-@dataclass
-class _Dir:
-    """A directory on the current path: its descriptor (None when closed to stay within the
-    window, or in a dry run where it does not exist), its identity to check a reopen by, and
-    the names the snapshot has in it (for --delete)."""
-
-    fd: int | None
-    ident: tuple[int, int]
-    node: Node | None  # None for the target itself
-    path: tuple[bytes, ...]
-    names: set[bytes] = field(default_factory=set)
-    made: bool = False  # made by this restore: nothing was in it to keep or replace
-
-
-def _display(path: tuple[bytes, ...]) -> str:
-    return "/" + b"/".join(path).decode("utf-8", "surrogateescape")
 
 
 class Restorer:
@@ -237,7 +152,7 @@ class Restorer:
             with Scan(partial(_selected_sizes, self._repo, tree, options), self._progress):
                 run.walk(tree, root_fd)
             if options.verify and not options.dry_run:
-                _Verifier(self._repo, options, run.result).verify(tree, root_fd)
+                Verifier(self._repo, options, run.result).verify(tree, root_fd)
         finally:
             os.close(root_fd)
         return run.result
@@ -255,7 +170,7 @@ class Restorer:
 def _selected_sizes(repo: Repository, tree: Id, options: RestoreOptions) -> Iterator[int]:
     """The size of each file the restore selects, from a walk of its own (the progress
     totals); what it cannot read, the restore's walk reports."""
-    selection = _Selection(options.includes, options.excludes)
+    selection = Selection(options.includes, options.excludes)
     walker = Walker(repo, each_tree_once=False)
     for step in walker.steps(tree, lambda path, node: selection.wants(path)):
         node = step.node
@@ -272,7 +187,7 @@ class _Run:
         self._progress = progress
         self._owners = owners
         self._options = options
-        self._selection = _Selection(options.includes, options.excludes)
+        self._selection = Selection(options.includes, options.excludes)
         self.result = RestoreResult()
         self._places: dict[bytes, list[tuple[_File, int]]] = {}
         #: files open for writing, in the order they were made (a dict: one leaves in O(1))
@@ -292,14 +207,14 @@ class _Run:
 
     # -- the walk -------------------------------------------------------------------------
     def walk(self, tree: Id, root_fd: int | None) -> None:
-        ident = _ident(root_fd) if root_fd is not None else (0, 0)
+        ident = dir_identity(root_fd) if root_fd is not None else (0, 0)
         self._root_fd = root_fd
-        stack = [_Dir(root_fd, ident, None, ())]
+        stack = [TargetDir(root_fd, ident, None, ())]
 
         def unreadable(problem: Unreadable) -> None:
             if stack[-1].node is None:
                 raise problem.error  # the snapshot's root: nothing can be restored
-            self.result.errors.append(f"{_display(stack[-1].path)}: directory cannot be read: {problem.error}")
+            self.result.errors.append(f"{display_path(stack[-1].path)}: directory cannot be read: {problem.error}")
 
         def descend(path: tuple[bytes, ...], node: Node) -> bool:
             return stack[-1].path == path  # the directory was selected and opened
@@ -317,7 +232,7 @@ class _Run:
                 top.names.add(node.name)
                 if not self._selection.wants(path):
                     continue
-                display = _display(path)
+                display = display_path(path)
                 self._progress.item(display)
                 try:
                     if node.type is NodeType.DIR:
@@ -331,7 +246,7 @@ class _Run:
                     else:
                         self._special(top, node, path)
                 except OSError as exc:  # this entry cannot be written: name it, go on
-                    self.result.errors.append(f"{_display(path)}: {exc.strerror or exc}")
+                    self.result.errors.append(f"{display_path(path)}: {exc.strerror or exc}")
             self._run_batch()
             self._wait_for_batch()
         finally:
@@ -350,7 +265,7 @@ class _Run:
         if missing:
             raise PathNotFound(f"not in the snapshot: {', '.join(missing)}")
 
-    def _enter(self, stack: list[_Dir], node: Node, path: tuple[bytes, ...]) -> None:
+    def _enter(self, stack: list[TargetDir], node: Node, path: tuple[bytes, ...]) -> None:
         """Creates (or, in a dry run, looks up) a directory and puts it on the stack; the walk
         then goes below it."""
         parent = stack[-1]
@@ -362,9 +277,9 @@ class _Run:
             found = existing(parent.fd, node.name)
             if found is not None and stat.S_ISDIR(found.st_mode):
                 fd = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent.fd)
-        _push(stack, _Dir(fd, _ident(fd) if fd is not None else (0, 0), node, path, made=made))
+        push_dir(stack, TargetDir(fd, dir_identity(fd) if fd is not None else (0, 0), node, path, made=made))
 
-    def _leave(self, stack: list[_Dir]) -> None:
+    def _leave(self, stack: list[TargetDir]) -> None:
         done = stack.pop()
         if done.node is None:  # the target itself: its own metadata is left as it is
             if done.fd is not None and self._options.delete and self._selection.whole(()):
@@ -377,13 +292,13 @@ class _Run:
             if self._options.delete and self._selection.whole(done.path):
                 self._delete_extra(done)
             if not self._options.dry_run:
-                self._warn(_display(done.path), apply_metadata(done.fd, done.node, self._owners))
+                self._warn(display_path(done.path), apply_metadata(done.fd, done.node, self._owners))
             self.result.dirs += 1
-            _reopen_parent(stack, done)
+            reopen_parent_dir(stack, done)
         finally:
             os.close(done.fd)
 
-    def _delete_extra(self, done: _Dir) -> None:
+    def _delete_extra(self, done: TargetDir) -> None:
         assert done.fd is not None
         for name in sorted(os.listdir(done.fd)):
             raw = os.fsencode(name)
@@ -395,7 +310,7 @@ class _Run:
     def _selection_excluded(self, path: tuple[bytes, ...]) -> bool:
         return not self._selection.wants(path)
 
-    def _symlink(self, parent: _Dir, node: Node) -> None:
+    def _symlink(self, parent: TargetDir, node: Node) -> None:
         self.result.symlinks += 1
         if parent.fd is None or self._options.dry_run:
             return
@@ -404,7 +319,7 @@ class _Run:
         make_symlink(parent.fd, node.name, node.target)
         apply_link_metadata(parent.fd, node, self._owners)
 
-    def _special(self, parent: _Dir, node: Node, path: tuple[bytes, ...]) -> None:
+    def _special(self, parent: TargetDir, node: Node, path: tuple[bytes, ...]) -> None:
         """A FIFO or device node is made and given its metadata, never opened; a socket is
         left out, as restic and borg do."""
         if node.type is NodeType.SOCKET:
@@ -416,7 +331,7 @@ class _Run:
         if parent.fd is None or self._options.dry_run:
             self.result.special += 1
             return
-        display = _display(path)
+        display = display_path(path)
         try:
             make_special(parent.fd, node)
         except PermissionError:
@@ -431,7 +346,7 @@ class _Run:
         self.result.special += 1
 
     # -- files ----------------------------------------------------------------------------
-    def _keep_existing(self, parent: _Dir, node: Node) -> bool:
+    def _keep_existing(self, parent: TargetDir, node: Node) -> bool:
         """Whether the file already in the target stays, by the --overwrite policy."""
         if parent.fd is None or parent.made or self._options.overwrite is Overwrite.ALWAYS:
             return False
@@ -447,7 +362,7 @@ class _Run:
             return same_special(found, node) and found.st_mtime_ns == node.mtime_ns
         return stat.S_ISREG(found.st_mode) and found.st_size == node.size and found.st_mtime_ns == node.mtime_ns
 
-    def _plan_file(self, parent: _Dir, node: Node, path: tuple[bytes, ...], display: str) -> None:
+    def _plan_file(self, parent: TargetDir, node: Node, path: tuple[bytes, ...], display: str) -> None:
         if self._keep_existing(parent, node):
             self.result.files_skipped += 1
             self._progress.advance(node.size, 0)
@@ -660,129 +575,8 @@ class _Run:
             self.result.errors.append(f"{open_file.display}: {why}")
 
 
-class _Verifier:
-    """--verify: reads every restored file back and checks each chunk against its id."""
-
-    def __init__(self, repo: Repository, options: RestoreOptions, result: RestoreResult) -> None:
-        self._repo = repo
-        self._selection = _Selection(options.includes, options.excludes)
-        self._result = result
-        self._failed = {line.split(": ", 1)[0] for line in result.errors}
-
-    def verify(self, tree: Id, root_fd: int) -> None:
-        stack = [_Dir(root_fd, _ident(root_fd), None, ())]
-
-        def descend(path: tuple[bytes, ...], node: Node) -> bool:
-            return stack[-1].path == path
-
-        try:
-            for step in Walker(self._repo, each_tree_once=False).steps(tree, descend):
-                node, path = step.node, step.path
-                if step.leaving:
-                    if node is not None and stack[-1].path == path:
-                        done = stack.pop()
-                        assert done.fd is not None
-                        _reopen_parent(stack, done)
-                        os.close(done.fd)
-                    continue
-                assert node is not None
-                if not self._selection.wants(path):
-                    continue
-                parent_fd = stack[-1].fd
-                assert parent_fd is not None
-                if node.type is NodeType.DIR and node.subtree is not None:
-                    try:
-                        sub = os.open(node.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
-                    except OSError as exc:
-                        self._result.errors.append(f"{_display(path)}: verify: cannot open: {exc.strerror}")
-                        continue
-                    _push(stack, _Dir(sub, _ident(sub), node, path))
-                elif node.type is NodeType.FILE and self._selection.whole(path):
-                    display = _display(path)
-                    if display not in self._failed:
-                        self._verify_file(parent_fd, node, display)
-                elif node.type.special and node.type is not NodeType.SOCKET and self._selection.whole(path):
-                    display = _display(path)
-                    if display not in self._failed:
-                        self._verify_special(parent_fd, node, display)
-        finally:
-            for frame in stack[1:]:
-                if frame.fd is not None:
-                    os.close(frame.fd)
-
-    def _verify_special(self, dir_fd: int, node: Node, display: str) -> None:
-        """A FIFO or device node is looked at, never opened: its kind and device number."""
-        try:
-            found = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
-        except OSError as exc:
-            self._result.errors.append(f"{display}: verify: {exc.strerror}")
-            return
-        if not same_special(found, node):
-            self._result.errors.append(f"{display}: verify: not the {node.type.description} of the snapshot")
-
-    def _verify_file(self, dir_fd: int, node: Node, display: str) -> None:
-        # What --overwrite left in the target may be a FIFO or a device: looked at first, never
-        # opened (O_NONBLOCK too: one swapped in meanwhile must not block the restore)
-        found = existing(dir_fd, node.name)
-        if found is not None and not stat.S_ISREG(found.st_mode):
-            self._result.errors.append(f"{display}: verify: not a regular file in the target")
-            return
-        try:
-            fd = os.open(node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-        except OSError as exc:
-            self._result.errors.append(f"{display}: verify: cannot open: {exc.strerror}")
-            return
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            self._result.errors.append(f"{display}: verify: not a regular file in the target")
-            return
-        try:
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                ids = iter_chunk_ids(self._repo, node)
-                while True:
-                    group = [bytes(b) for _, b in zip(range(_ID_GROUP), ids, strict=False)]
-                    if not group:
-                        break
-                    for blob_id, length in zip(group, self._repo.plain_lengths(b"".join(group)).tolist(), strict=True):
-                        data = handle.read(max(length, 0))
-                        if self._repo.hash_blob(data) != blob_id:
-                            self._result.errors.append(f"{display}: verify: content differs from the snapshot")
-                            return
-                if handle.read(1):
-                    self._result.errors.append(f"{display}: verify: longer than in the snapshot")
-                    return
-        except SnapstoreError as exc:
-            self._result.errors.append(f"{display}: verify: {exc}")
-            return
-        finally:
-            os.close(fd)
-        self._result.files_verified += 1
-
-
-def _push(stack: list[_Dir], frame: _Dir) -> None:
-    """Puts a directory on the stack, closing the descriptor of one far above it: only
-    DIR_FD_WINDOW stay open, however deep the tree (`_reopen_parent` finds the way back)."""
-    stack.append(frame)
-    if len(stack) > DIR_FD_WINDOW + 1:
-        far = stack[-DIR_FD_WINDOW - 1]
-        if far.fd is not None and far.node is not None:
-            os.close(far.fd)
-            far.fd = None
-
-
-def _reopen_parent(stack: list[_Dir], done: _Dir) -> None:
-    """Before a directory's descriptor closes, reopens its parent's if the window closed it."""
-    parent = stack[-1] if stack else None
-    if parent is not None and parent.fd is None and parent.ident != (0, 0) and done.fd is not None:
-        parent.fd = reopen_parent(done.fd, parent.ident)
-
-
 def _all_zeros(data: bytes) -> bool:
     """A blob of zeros is left as a hole (the ends are looked at first: most blobs are not)."""
     return not data or (data[0] == 0 and data[-1] == 0 and data.count(0) == len(data))
 
-
-def _ident(fd: int) -> tuple[int, int]:
-    st = os.fstat(fd)
-    return st.st_dev, st.st_ino
 
