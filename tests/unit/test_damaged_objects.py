@@ -19,6 +19,7 @@ from snapstore.pack import BlobType
 from snapstore.repository.repository import DamagedObject, Repository
 from snapstore.snapshot.store import find_snapshot, list_snapshots
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.damage import flip_byte
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
@@ -35,10 +36,7 @@ def take(repo: Repository, source: Path, days: list[int]) -> list[str]:
 
 
 def damage(backend: Backend, file_type: FileType, name: str) -> None:
-    handle = Handle(file_type, name)
-    data = bytearray(backend.load(handle))
-    data[len(data) // 2] ^= 0x01
-    backend.save(handle, bytes(data))
+    flip_byte(backend, Handle(file_type, name))
 
 
 def tolerant(repo: Repository) -> tuple[Repository, list[DamagedObject]]:

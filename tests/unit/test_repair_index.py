@@ -17,6 +17,7 @@ from snapstore.errors import TransientBackendError, UsageError
 from snapstore.ids import Id
 from snapstore.repository.repository import DamagedObject, Repository
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.damage import flip_byte
 
 
 def backup(repo: Repository, source: Path, name: str, size: int = 300_000) -> snapstore.Snapshot:
@@ -29,10 +30,7 @@ def index_names(backend: Backend) -> set[str]:
 
 
 def damage(backend: Backend, file_type: FileType, name: str) -> None:
-    handle = Handle(file_type, name)
-    data = bytearray(backend.load(handle))
-    data[len(data) // 2] ^= 0x01
-    backend.save(handle, bytes(data))
+    flip_byte(backend, Handle(file_type, name))
 
 
 def damaged_on_open(repo: Repository) -> list[DamagedObject]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import snapstore
-from snapstore.backend.base import Backend, FileType, Handle
+from snapstore.backend.base import FileType, Handle
 from snapstore.errors import SnapstoreError
 from snapstore.ids import Id
 from snapstore.repository.repository import Repository
@@ -20,6 +20,7 @@ from snapstore.snapshot.store import list_snapshots, load_snapshot
 from snapstore.snapshot.tree import NodeType
 from snapstore.snapshot.walk import Walker
 from tests.conftest import assert_repository_ok, reopen
+from tests.support.damage import flip_blob, flip_byte
 from tests.support.deep_trees import DEPTH, deep_path, deep_snapshot
 from tests.unit.chunk_list_files import build
 
@@ -47,15 +48,6 @@ def lose_pack_of(repo: Repository, blob_id: bytes) -> Id:
     repo.backend.remove(Handle(FileType.PACK, location.pack_id.hex()))
     snapstore.repair_index(repo)
     return location.pack_id
-
-
-def flip_blob(repo: Repository, blob_id: bytes) -> None:
-    location = repo.lookup(blob_id)
-    assert location is not None
-    handle = Handle(FileType.PACK, location.pack_id.hex())
-    data = bytearray(repo.backend.load(handle))
-    data[location.offset + location.length // 2] ^= 0x01
-    repo.backend.save(handle, bytes(data))
 
 
 @pytest.fixture
@@ -117,7 +109,7 @@ def test_a_directory_whose_tree_cannot_be_read_is_emptied(repo: Repository, sour
     snap = backup(repo, source)
     sub = node_at(repo, snap, "/sub")
     assert sub.subtree is not None
-    flip_blob(repo, sub.subtree)
+    flip_blob(repo, sub.subtree, at=None, bit=0x01)
     repo = reopen(repo)
     report = snapstore.repair_snapshots(repo, forget=True)
     (entry,) = report.repaired
@@ -168,7 +160,7 @@ def test_unreadable_snapshot_objects_go_only_with_forget(repo: Repository, sourc
     (source / "new.txt").write_text("new\n")
     bad = backup(repo, source)
     assert good.id is not None and bad.id is not None
-    damage(repo.backend, Handle(FileType.SNAPSHOT, bad.id.hex()))
+    flip_byte(repo.backend, Handle(FileType.SNAPSHOT, bad.id.hex()))
     report = snapstore.repair_snapshots(repo)
     assert list(report.damaged) == [bad.id.hex()] and report.repaired == []
     assert stored_snapshots(repo) == {good.id.hex(), bad.id.hex()}
@@ -197,12 +189,6 @@ def test_a_whole_repository_is_left_alone(repo: Repository, source: Path) -> Non
     report = snapstore.repair_snapshots(repo, forget=True)
     assert report.snapshots == 1 and report.repaired == [] and report.damaged == {}
     assert stored_snapshots(repo) == before
-
-
-def damage(backend: Backend, handle: Handle) -> None:
-    data = bytearray(backend.load(handle))
-    data[len(data) // 2] ^= 0x01
-    backend.save(handle, bytes(data))
 
 
 def test_a_snapshot_10000_levels_deep(repo: Repository) -> None:

@@ -21,6 +21,7 @@ from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.tree import Node, NodeType
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support import damage
 from tests.support.deltas import edited, repository_with_features, snapshot_of, varied
 
 
@@ -50,13 +51,7 @@ def pack_of(repo: Repository, blob_id: bytes) -> Id:
 
 def flip_blob(repo: Repository, blob_id: bytes, at: int = 30) -> Id:
     """Changes one byte inside a blob's envelope in its pack; returns the pack."""
-    location = reopen(repo).index.lookup(blob_id)
-    assert location is not None
-    handle = Handle(FileType.PACK, location.pack_id.hex())
-    data = bytearray(repo.backend.load(handle))
-    data[location.offset + at] ^= 0x01
-    repo.backend.save(handle, bytes(data))
-    return location.pack_id
+    return Id(bytes.fromhex(damage.flip_blob(reopen(repo), blob_id, at, bit=0x01).name))
 
 
 def state(backend: Backend) -> dict[Handle, bytes]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from snapstore.archiver.archiver import Archiver, SnapshotOptions
-from snapstore.backend.base import Backend, FileType, Handle
+from snapstore.backend.base import FileType, Handle
 from snapstore.checker import findings as F
 from snapstore.checker.checker import CheckOptions, CheckReport, check_repository
 from snapstore.checker.findings import Finding
@@ -21,6 +21,7 @@ from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.damage import flip_byte as flip
 from tests.support.memory_source import MemorySource, Spec
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
@@ -41,12 +42,6 @@ def pack_of(repo: Repository, blob_id: bytes) -> Id:
     location = reopen(repo).index.lookup(blob_id)
     assert location is not None
     return location.pack_id
-
-
-def flip(backend: Backend, handle: Handle, position: int) -> None:
-    data = bytearray(backend.load(handle))
-    data[position] ^= 0x01
-    backend.save(handle, bytes(data))
 
 
 def only(report: CheckReport, kind: str) -> Finding:

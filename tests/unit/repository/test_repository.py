@@ -37,6 +37,7 @@ from snapstore.repository.config import RepositoryConfig
 from snapstore.repository.packer import SavedBlob
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.damage import flip_byte as flip
 
 PACK_SIZE = 1 << 20
 
@@ -48,12 +49,6 @@ def blobs(count: int, size: int, seed: int = 0) -> list[bytes]:
 
 def pack_names(backend: MemoryBackend) -> set[str]:
     return {info.handle.name for info in backend.list(FileType.PACK)}
-
-
-def flip(backend: MemoryBackend, handle: Handle, position: int, bit: int = 0x01) -> None:
-    data = bytearray(backend.load(handle))
-    data[position] ^= bit
-    backend.save(handle, bytes(data))
 
 
 def indexed_packs(repo: Repository) -> set[str]:

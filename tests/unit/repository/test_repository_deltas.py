@@ -32,6 +32,7 @@ from snapstore.repository.config import FEATURE_CHAINS, FEATURE_DELTAS, Reposito
 from snapstore.repository.packer import DELTA_KEEP_RATIO, DELTA_TINY, SavedBlob
 from snapstore.repository.repository import Repository
 from tests.conftest import PASSWORD, assert_repository_ok, reopen
+from tests.support.damage import flip_blob
 from tests.support.deltas import repository_with_features
 from tests.unit.repository.test_blob_reader import CountingBackend
 
@@ -97,12 +98,7 @@ def pack_of(repo: Repository, blob_id: bytes) -> Handle:
 
 
 def flip(repo: Repository, blob_id: bytes, at: int) -> None:
-    location = repo.index.lookup(blob_id)
-    assert location is not None
-    handle = pack_of(repo, blob_id)
-    data = bytearray(repo.backend.load(handle))
-    data[location.offset + at] ^= 0x01
-    repo.backend.save(handle, bytes(data))
+    flip_blob(repo, blob_id, at, bit=0x01)
 
 
 # -- the feature flag -------------------------------------------------------------------------
