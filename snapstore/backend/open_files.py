@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ class OpenFiles:
         self._limit = limit
         self._lock = threading.Lock()
         self._open: OrderedDict[str, _Open] = OrderedDict()
+        # a backend dropped without close() (a library user's, a test's) leaves nothing open
+        weakref.finalize(self, _close_all, self._open)
 
     @contextmanager
     def reading(self, path: str) -> Iterator[tuple[int, int]]:
@@ -104,3 +107,10 @@ class OpenFiles:
         """Marks `entry` dropped; True when nobody reads it, so the caller closes it now."""
         entry.dropped = True
         return entry.readers == 0
+
+
+def _close_all(entries: OrderedDict[str, _Open]) -> None:
+    """Closes what an OpenFiles that is gone kept open (no read can be using it then)."""
+    for entry in entries.values():
+        os.close(entry.fd)
+    entries.clear()

@@ -4,6 +4,7 @@ saved again through the backend is opened anew."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -152,4 +153,16 @@ def test_closing_the_backend_closes_its_pack_descriptors(tmp_path: Path) -> None
         assert local.load(handle, 2, 3) == b"xxx"
     assert open_descriptors() == before + 5
     local.close()
+    assert open_descriptors() == before
+
+
+def test_a_backend_dropped_without_close_leaves_nothing_open(tmp_path: Path) -> None:
+    before = open_descriptors()
+    local = LocalBackend(tmp_path / "repo", fsync=False)
+    local.create()
+    local.save(PACK, b"x" * 10)
+    assert local.load(PACK, 0, 3) == b"xxx"
+    assert open_descriptors() == before + 1
+    del local
+    gc.collect()
     assert open_descriptors() == before
