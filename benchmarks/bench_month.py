@@ -38,7 +38,12 @@ restore of night 30 4.8 s against restic's 2.6 s and 1.5 s with --parent none. F
 (machine idle; offers found in blocks, chains rebuilt in one call into zstd, prune re-basing
 dead bases): worst night 0.069x (night 17), mean 0.062x; repository 160 MB against 849 MB
 (0.188x); snapshots 4.3 s a night against restic's 2.9 s; restore of night 30 2.7 s against
-restic's 2.5 s and 1.1 s with --parent none, of night 14 1.8 s against 1.7 s.
+restic's 2.5 s and 1.1 s with --parent none, of night 14 1.8 s against 1.7 s. Sixth session
+(07135f0: pack descriptors kept open, lone chains rebuilt from their root's envelope, a thread
+per core locally; the machine 20-40% slower for snapstore than in the fifth, restic 5-10%):
+bytes as before (worst 0.068x, mean 0.062x, repository 0.192x); snapshots 6.1 s against
+restic's 3.3 s; restore of night 30 3.4 s against 2.6 s and 1.5 s own (2.19x, was 2.36x), of
+night 14 2.4 s against 2.0 s and 1.5 s (1.53x, was 1.58x). Compare figures within one run.
 """
 
 from __future__ import annotations
