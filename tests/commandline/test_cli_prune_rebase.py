@@ -24,6 +24,19 @@ ROWS = 40_000
 NIGHTS = 10
 
 
+def back_up_nights(cli: Cli, rng: random.Random, rows: int, count: int, churn: int) -> dict[str, bytes]:
+    """`count` nightly dumps of `rows` rows, `churn` more rows changed each night, backed up
+    from standard input one night apart; returns each snapshot's id and its dump."""
+    changed: set[int] = set()
+    nights: dict[str, bytes] = {}
+    for night in range(1, count + 1):
+        changed |= set(rng.sample(range(rows), churn))
+        data = dump_like(rows, changed)
+        summary = snapshot_stdin(cli, data, "--time", f"2026-11-{night:02d}T03:15:00+00:00")
+        nights[str(summary["snapshot_id"])] = data
+    return nights
+
+
 def dead_whole_bases(cli: Cli) -> set[bytes]:
     """Whole copies at the roots of the snapshots' chains that no snapshot uses itself."""
     return {b for b, is_delta in dead_bases(cli).items() if not is_delta}
@@ -38,14 +51,7 @@ def indexed(cli: Cli, blobs: set[bytes]) -> set[bytes]:
 
 
 def test_prune_rebases_so_the_old_whole_copies_go(initialised: Cli, tmp_path: Path) -> None:
-    rng = random.Random(16)
-    changed: set[int] = set()
-    nights: dict[str, bytes] = {}
-    for night in range(1, NIGHTS + 1):
-        changed |= set(rng.sample(range(ROWS), ROWS // 200))
-        data = dump_like(ROWS, changed)
-        summary = snapshot_stdin(initialised, data, "--time", f"2026-11-{night:02d}T03:15:00+00:00")
-        nights[str(summary["snapshot_id"])] = data
+    nights = back_up_nights(initialised, random.Random(16), ROWS, NIGHTS, ROWS // 200)
     forgot = initialised("forget", "--keep-daily", "2")
     assert forgot.code == 0, forgot.err
     kept = [s["id"] for s in initialised("snapshots", "--json").json()]
@@ -112,14 +118,7 @@ def test_prune_under_daily_and_weekly_retention_stores_dead_branch_points_whole(
     version whole one. Prune does so (it stays, as their base), the chain under it goes, the
     repository ends smaller than keeping every base, every kept night restores and `check
     --read-data` is clean."""
-    rng = random.Random(7)
-    changed: set[int] = set()
-    nights: dict[str, bytes] = {}
-    for night in range(1, WEEKLY_NIGHTS + 1):
-        changed |= set(rng.sample(range(WEEKLY_ROWS), WEEKLY_ROWS // 100))
-        data = dump_like(WEEKLY_ROWS, changed)
-        summary = snapshot_stdin(initialised, data, "--time", f"2026-11-{night:02d}T03:15:00+00:00")
-        nights[str(summary["snapshot_id"])] = data
+    nights = back_up_nights(initialised, random.Random(7), WEEKLY_ROWS, WEEKLY_NIGHTS, WEEKLY_ROWS // 100)
     forgot = initialised("forget", "--keep-daily", "2", "--keep-weekly", "2")
     assert forgot.code == 0, forgot.err
     kept = [s["id"] for s in initialised("snapshots", "--json").json()]
