@@ -86,8 +86,7 @@ class LocalBackend:
         """A range of a pack through a descriptor kept open (`OpenFiles`); its size is asked
         again only when the range seems to pass the end."""
         with _os_errors("load", path), self._packs.reading(path) as (fd, size):
-            end = offset + length if length is not None else size
-            if end > size or length is None:
+            if length is None or offset + length > size:
                 size = os.fstat(fd).st_size
             end = layout.range_end(size, offset, length, path)
             return _pread_all(fd, end - offset, offset)

@@ -43,6 +43,8 @@ def default_connections(url_or_path: str) -> int:
     if is_local(url_or_path):
         return max(2, os.cpu_count() or 2)
     return DEFAULT_CONNECTIONS
+
+
 _ADDRESSING_STYLES = frozenset(choices("s3", "addressing_style"))
 
 

@@ -671,11 +671,11 @@ class BlobReader:
         chains, by_level, roots = lone_chains(
             envelopes, candidates, requested, fetched, self._bases, max_depth, unopened
         )
-        now = [chain for chain in chains if chain[1].blob_id in roots or chain[1].plaintext is not None]
+        now = [chain for chain in chains if not chain[1].opened_first]
+        later = [chain for chain in chains if chain[1].opened_first]
         chained = [pool.submit(rebuild_lone_chains, now[i : i + _DECODE_GROUP]) for i in range(0, len(now), _DECODE_GROUP)]
         others = [(blob_id, item) for blob_id, item in unopened.items() if blob_id not in roots]
         _settle([pool.submit(open_bases, others[i : i + _DECODE_GROUP]) for i in range(0, len(others), _DECODE_GROUP)])
-        later = [chain for chain in chains if chain[1].blob_id not in roots and chain[1].plaintext is None]
         chained += [pool.submit(rebuild_lone_chains, later[i : i + _DECODE_GROUP]) for i in range(0, len(later), _DECODE_GROUP)]
         for base_key, (base_data, _) in fetched.items():  # later windows' deltas often share them
             self._bases.put(base_key, base_data, 0)

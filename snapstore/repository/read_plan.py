@@ -125,6 +125,11 @@ class Bottom:
     envelope: bytes | None = None
     location: BlobLocation | None = None
 
+    @property
+    def opened_first(self) -> bool:
+        """Neither in hand nor the chain's own: the window opens it before the chain."""
+        return self.plaintext is None and self.envelope is None
+
 
 #: A requested delta and the deltas below it, from the top down, and what the lowest rests on.
 LoneChain = tuple[list[tuple[tuple[BlobType, bytes], bytes, "BlobLocation"]], Bottom]
