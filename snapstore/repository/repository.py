@@ -635,10 +635,13 @@ class Repository:
         *,
         base_key: int | None = None,
         allow_delta: bool = True,
+        base: bytes | None = None,
     ) -> bytes:
-        """Decrypts and decompresses a blob read from a pack, and checks it against its id."""
+        """Decrypts and decompresses a blob read from a pack, and checks it against its id; a
+        delta is rebuilt on `base` when given (the plaintext of the blob it names, already
+        checked), else on its base read through the index."""
         return self.reader.decode(
-            blob_type, Id(bytes(wanted)), envelope, plain_length, base_key=base_key, allow_delta=allow_delta
+            blob_type, Id(bytes(wanted)), envelope, plain_length, base_key=base_key, allow_delta=allow_delta, base=base
         )
 
     def read_pack_header(self, pack_id: Id, size: int | None = None) -> list[PackEntry]:
