@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from snapstore.backend.base import FileType
 from snapstore.checker import findings as F
 from snapstore.checker import rotation
@@ -95,21 +97,25 @@ def check_repository(
     # base must be indexed in a pack that exists, and its chain must end in a whole blob within
     # the repository's depth (SPEC.md section 6).
     on_backend = {Id.from_hex(i.handle.name): i.size for i in repo.list_objects(FileType.PACK)}
-    extents: dict[Id, int] = {}
-    contents: dict[Id, set[tuple[bytes, int, int]]] = {}
+    columns = repo.index.columns()
+    report.blobs = len(columns)
+    ends = np.zeros(len(columns.pack_ids), dtype=np.int64)
+    np.maximum.at(ends, columns.pack, columns.ends)
+    extents = {columns.pack_ids[n]: int(ends[n]) for n in np.unique(columns.pack).tolist()}
     bad_deltas: dict[bytes, tuple[str, str, Id | None]] = {}
+    limit = deltas.max_depth(repo.config.delta_chains) - 1
     chain_depths = deltas.ChainDepths(repo.index, lambda loc: loc.pack_id in on_backend)
-    for blob_id, loc in repo.index.entries():
-        if loc.is_delta and bytes(blob_id) not in bad_deltas:
+    doubtful = np.flatnonzero(columns.is_delta)[~deltas.sound_bases(columns, set(on_backend), limit)]
+    for row in doubtful.tolist():  # only these need a look blob by blob
+        blob_id, loc = columns.id(row), columns.location(row)
+        if bytes(blob_id) not in bad_deltas:
             problem = _base_problem(repo, loc.base_key, on_backend, chain_depths)
             if problem is not None:
                 bad_deltas[bytes(blob_id)] = problem
-        end = loc.offset + loc.length
-        if end > extents.get(loc.pack_id, 0):
-            extents[loc.pack_id] = end
-        if options.read_data:
-            contents.setdefault(loc.pack_id, set()).add((bytes(blob_id), loc.offset, loc.length))
-        report.blobs += 1
+    contents: dict[Id, set[tuple[bytes, int, int]]] = {}
+    if options.read_data:
+        for blob, pack, offset, length in columns.places(np.arange(len(columns))):
+            contents.setdefault(columns.pack_ids[pack], set()).add((blob, offset, length))
     bad_packs: dict[Id, Finding] = {}
     for pack_id, end in extents.items():
         size = on_backend.get(pack_id)

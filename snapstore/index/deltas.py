@@ -29,7 +29,9 @@ from snapstore.ids import Id
 from snapstore.pack import MAX_GENERATION, BlobType, PackEntry, blob_key, delta_generation
 
 if TYPE_CHECKING:
-    from snapstore.index.index import BlobIndex, BlobLocation
+    import numpy as np
+
+    from snapstore.index.index import BlobIndex, BlobLocation, IndexColumns
 
 #: How many deltas deep a chain may go (feature `delta-chains`); 1 without it.
 MAX_DEPTH = 8
@@ -237,6 +239,38 @@ def offer_against(index: BlobIndex, base: bytes, chains: bool) -> Offer | None:
         return None
     new = min(generation(*found[0]) + 1, MAX_GENERATION) if chains else 0
     return Offer(Id(bytes(base)), new, tuple(found))
+
+
+def sound_bases(columns: IndexColumns, usable_packs: set[Id], limit: int) -> np.ndarray:
+    """For each delta of the index (`columns.delta_bases` order), whether its base reaches a
+    whole data copy in `usable_packs` within `limit` more deltas: `depth` for every delta at
+    once, a level of every chain per numpy pass. A base is found by its key alone; where a key
+    stands for several ids this says False, and `ChainDepths` decides blob by blob."""
+    import numpy as np  # with the index: not for commands that never load one
+
+    keys = columns.keys
+    if not len(keys):
+        return np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # each key's first entry
+    group = np.cumsum(np.r_[False, keys[1:] != keys[:-1]])  # each entry's key, numbered
+    several = np.zeros(len(starts), dtype=bool)  # keys that stand for more than one id
+    same_key = np.flatnonzero(keys[1:] == keys[:-1]) + 1
+    several[group[same_key]] = (columns.rests[same_key] != columns.rests[same_key - 1]).any(axis=1)
+    numbers = [n for n, pack in enumerate(columns.pack_ids) if pack in usable_packs]
+    usable = np.isin(columns.pack, np.array(numbers, dtype=np.uint32)) & (columns.type == int(BlobType.DATA))
+    is_delta = columns.is_delta
+    far = np.int64(MAX_DEPTH + 2)
+    depth = np.where(usable & ~is_delta, 0, far)
+    deltas_rows = np.flatnonzero(is_delta)
+    base_keys = columns.delta_bases
+    base_group = np.minimum(np.searchsorted(keys[starts], base_keys), len(starts) - 1)
+    known = (keys[starts][base_group] == base_keys) & ~several[base_group]
+    climbing = usable[deltas_rows] & known
+    for _ in range(MAX_DEPTH):
+        best = np.minimum.reduceat(depth, starts)
+        depth[deltas_rows[climbing]] = best[base_group[climbing]] + 1
+    best = np.minimum.reduceat(depth, starts)
+    return known & (best[base_group] <= limit)
 
 
 class ChainDepths:

@@ -246,6 +246,64 @@ def _merged(older: _Run, newer: _Run) -> _Run:
     return _Run(columns, bases)
 
 
+@dataclass(frozen=True)
+class IndexColumns:
+    """The index's entries as one run of columns, sorted by id (`BlobIndex.columns`). The
+    arrays are the index's own: read them, never write them."""
+
+    _run: _Run
+    pack_ids: list[Id]  # by pack number
+
+    def __len__(self) -> int:
+        return len(self._run)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """The first 8 bytes of each id, big-endian, as uint64."""
+        return self._run.keys
+
+    @property
+    def rests(self) -> np.ndarray:
+        """The 24 bytes after each key (n x 24)."""
+        return self._run.rest
+
+    @property
+    def pack(self) -> np.ndarray:
+        """Each entry's pack number (an index into `pack_ids`)."""
+        return self._run.pack
+
+    @property
+    def type(self) -> np.ndarray:
+        return self._run.type
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Where each entry ends in its pack (offset plus stored length), as int64."""
+        return self._run.offset.astype(np.int64) + self._run.length
+
+    @property
+    def is_delta(self) -> np.ndarray:
+        return (self._run.flags & FLAG_DELTA) != 0
+
+    @property
+    def delta_bases(self) -> np.ndarray:
+        """The base key of each delta, in the order of the delta entries."""
+        return self._run.bases
+
+    def id(self, row: int) -> Id:
+        return Id(int(self._run.keys[row]).to_bytes(8, "big") + self._run.rest[row].tobytes())
+
+    def location(self, row: int) -> BlobLocation:
+        return self._run.location(row, self.pack_ids)
+
+    def places(self, rows: np.ndarray) -> Iterator[tuple[bytes, int, int, int]]:
+        """(id, pack number, offset, stored length) of these entries."""
+        keys, rests = self._run.keys[rows].astype(">u8").tobytes(), self._run.rest[rows].tobytes()
+        columns = zip(self._run.pack[rows].tolist(), self._run.offset[rows].tolist(), self._run.length[rows].tolist(), strict=True)
+        for n, (pack, offset, length) in enumerate(columns):
+            yield keys[8 * n : 8 * n + 8] + rests[24 * n : 24 * n + 24], pack, offset, length
+
+
 class BlobIndex:
     """Maps blob id to its location(s). Thread-safe."""
 
@@ -470,18 +528,21 @@ class BlobIndex:
                 numbers.update(np.unique(run.pack).tolist())
             return {self._pack_ids[n] for n in numbers}
 
-    def entries(self) -> Iterator[tuple[Id, BlobLocation]]:
-        """Every (blob id, location) pair, including duplicates in several packs, by id."""
+    def columns(self) -> IndexColumns:
+        """Every entry (copies in several packs included) as columns, by id: for passes over
+        the whole index (the check) without a Python object per blob."""
         with self._lock:
             run = self._compact()
             if run is None:
-                return
-            keys, rest = run.keys, run.rest
-            for i in range(len(keys)):
-                yield (
-                    Id(int(keys[i]).to_bytes(8, "big") + rest[i].tobytes()),
-                    run.location(i, self._pack_ids),
-                )
+                run = _Run.of_rows(np.zeros(0, dtype=_RECORD), np.zeros(0, np.uint32), np.zeros(0, np.uint64))
+            return IndexColumns(run, list(self._pack_ids))
+
+    def entries(self) -> Iterator[tuple[Id, BlobLocation]]:
+        """Every (blob id, location) pair, including duplicates in several packs, by id: an
+        object per blob (passes over a whole index use `columns`)."""
+        columns = self.columns()
+        for row in range(len(columns)):
+            yield columns.id(row), columns.location(row)
 
     def stored_bytes(self) -> int:
         """The stored (compressed, encrypted) length of every entry, duplicates included:
