@@ -13,8 +13,10 @@ so a stored blob is never larger than its plaintext plus one byte.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import zstandard
 
@@ -176,6 +178,57 @@ def _inflate(frame: bytes, expected_size: int | None, dctx: zstandard.ZstdDecomp
     return out
 
 
+def _inflate_on(base: bytes, frame: bytes, expected_size: int | None) -> bytes:
+    """A delta frame's plaintext, `base` as its raw-content dictionary: through the cffi
+    binding of zstd when it is there, with one decompression context per thread and the base
+    referenced as a prefix (what a raw-content dictionary is to zstd). The C binding builds a
+    dictionary and a context for every delta, which cost twice as much and held the GIL: a
+    check rebuilds every delta of a month of nights."""
+    prefix = _prefix_binding()
+    if prefix is None:
+        return _inflate_with_dictionary(base, frame, expected_size)
+    ffi, lib, uncleared = prefix
+    _check_magic(frame)
+    try:
+        claimed = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise DecompressionError(f"zstd frame is damaged: {exc}") from None
+    if claimed < 0:  # no content size stated: the general path decides
+        return _inflate_with_dictionary(base, frame, expected_size)
+    if claimed > MAX_PLAINTEXT or expected_size not in (None, claimed):
+        wanted = "at most 2**32 - 1" if expected_size is None else expected_size
+        raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {wanted}")
+    dctx = getattr(_local, "prefix_context", None)
+    if dctx is None:
+        dctx = _local.prefix_context = ffi.gc(lib.ZSTD_createDCtx(), lib.ZSTD_freeDCtx)
+    out = uncleared("char[]", max(claimed, 1))
+    done = lib.ZSTD_DCtx_refPrefix(dctx, ffi.from_buffer(base), len(base))
+    if not lib.ZSTD_isError(done):
+        done = lib.ZSTD_decompressDCtx(dctx, out, claimed, ffi.from_buffer(frame), len(frame))
+    if lib.ZSTD_isError(done):
+        raise DecompressionError(f"zstd frame is damaged: {ffi.string(lib.ZSTD_getErrorName(done)).decode()}")
+    if done != claimed:
+        raise DecompressionError(f"expected {claimed} bytes, zstd gave {done}")
+    return ffi.buffer(out, done)[:]
+
+
+def _inflate_with_dictionary(base: bytes, frame: bytes, expected_size: int | None) -> bytes:
+    dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return _inflate(frame, expected_size, zstandard.ZstdDecompressor(dict_data=dictionary))
+
+
+@functools.cache
+def _prefix_binding() -> tuple[Any, Any, Any] | None:
+    """python-zstandard's cffi binding (ffi, lib, an allocator that does not clear what it
+    allocates), imported on first use; None where the wheel lacks it."""
+    try:
+        from zstandard import backend_cffi
+    except ImportError:
+        return None
+    ffi = backend_cffi.ffi
+    return ffi, backend_cffi.lib, ffi.new_allocator(should_clear_after_alloc=False)
+
+
 def decompress(framed: bytes, expected_size: int | None = None, base: bytes | None = None) -> bytes:
     """Undoes `compress` or `compress_delta`; a delta needs its base's plaintext. With
     `expected_size`, the result has that length or DecompressionError is raised."""
@@ -194,7 +247,5 @@ def decompress(framed: bytes, expected_size: int | None = None, base: bytes | No
         delta_base(framed)  # checks the length
         if base is None:
             raise DecompressionError("a delta frame needs its base blob")
-        dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        dctx = zstandard.ZstdDecompressor(dict_data=dictionary)
-        return _inflate(framed[1 + _BASE_ID_SIZE :], expected_size, dctx)
+        return _inflate_on(base, framed[1 + _BASE_ID_SIZE :], expected_size)
     raise UnsupportedVersion(f"unknown compression flag {flag}")

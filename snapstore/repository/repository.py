@@ -38,7 +38,7 @@ from snapstore.index import deltas
 from snapstore.index.codec import IndexFile, decode_index, encode_index
 from snapstore.index.deltas import Offer
 from snapstore.pack import BlobType, PackBlob, PackEntry
-from snapstore.repository.blob_reader import BlobRead, BlobReader
+from snapstore.repository.blob_reader import WINDOW_BYTES, BlobRead, BlobReader
 from snapstore.repository.config import DEFAULT_PACK_SIZE, RepositoryConfig
 from snapstore.repository.keyring import new_key_file
 from snapstore.repository.lock import RepositoryLock
@@ -610,10 +610,13 @@ class Repository:
         """Reads, decrypts and verifies one blob; tries every pack that holds it."""
         return self.reader.load(blob_type, wanted)
 
-    def read_blobs(self, requests: Iterable[tuple[BlobType, Id]]) -> Iterator[BlobRead]:
+    def read_blobs(
+        self, requests: Iterable[tuple[BlobType, Id]], *, window_bytes: int = WINDOW_BYTES
+    ) -> Iterator[BlobRead]:
         """Many blobs, planned by pack and fetched in parallel (`BlobReader.read`): one result
-        per request, in order, damage reported as a value."""
-        return self.reader.read(requests)
+        per request, in order, damage reported as a value. Two windows of `window_bytes`
+        stored bytes are in memory at most, as plaintext."""
+        return self.reader.read(requests, window_bytes=window_bytes)
 
     def prefetch_trees(self, tree_ids: Iterable[Id]) -> None:
         """Warms the tree cache with these trees in one planned read (`BlobReader.prefetch_trees`)."""

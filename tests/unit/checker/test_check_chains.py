@@ -5,7 +5,7 @@ damage in the middle of a chain is its pack's, with every delta above it named."
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,7 +16,7 @@ from snapstore.checker.checker import CheckOptions, CheckReport, check_repositor
 from snapstore.ids import Id
 from snapstore.index import deltas
 from snapstore.pack import BlobType
-from snapstore.repository.blob_reader import BlobReader
+from snapstore.repository.blob_reader import BlobRead, BlobReader
 from snapstore.repository.repository import Repository
 from snapstore.snapshot.manifest import Snapshot
 from snapstore.snapshot.tree import Node, NodeType
@@ -79,24 +79,24 @@ def test_every_delta_is_rebuilt_once_on_its_checked_base(
     bottom for every delta on it: a month's repository took twenty times a restore)."""
     rebuilt: Counter[bytes] = Counter()
     asked: Counter[bytes] = Counter()
-    decode, read_each = BlobReader.decode, BlobReader.read_each
+    decode, read = BlobReader.decode, BlobReader.read
 
     def counting(self: BlobReader, blob_type: BlobType, wanted: Id, *args: object, **kwargs: object) -> bytes:
         if kwargs.get("base") is not None:
             rebuilt[bytes(wanted)] += 1
         return decode(self, blob_type, wanted, *args, **kwargs)  # type: ignore[arg-type]
 
-    def asking(self: BlobReader, requests: Iterable[tuple[BlobType, Id]], *args: object, **kwargs: object) -> None:
+    def asking(self: BlobReader, requests: Iterable[tuple[BlobType, Id]], *args: object, **kwargs: object) -> Iterator[BlobRead]:
         listed = list(requests)
         asked.update(bytes(blob) for _, blob in listed)
-        read_each(self, listed, *args, **kwargs)  # type: ignore[arg-type]
+        return read(self, listed, *args, **kwargs)  # type: ignore[arg-type]
 
     def refused(*_: object, **__: object) -> object:
         raise AssertionError("a base was read on its own")
 
     monkeypatch.setattr(BlobReader, "decode", counting)
-    monkeypatch.setattr(BlobReader, "read_each", asking)
-    monkeypatch.setattr(BlobReader, "read", refused)
+    monkeypatch.setattr(BlobReader, "read", asking)
+    monkeypatch.setattr(BlobReader, "read_each", refused)
     monkeypatch.setattr(BlobReader, "base", refused)
     report = check(repo)
     assert report.ok and report.findings == [], [str(f) for f in report.findings]
