@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import zstandard
 
+from snapstore import compression
 from snapstore.compression import (
     DELTA,
     STORED,
@@ -137,7 +138,19 @@ EDITED = (
 )
 
 
-def test_delta_round_trip() -> None:
+@pytest.fixture(params=["cffi-prefix", "c-dictionary"])
+def binding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Deltas are decompressed through python-zstandard's cffi binding, the base as a prefix;
+    where the wheel lacks it, through the C binding with the base as a dictionary. Both
+    read every frame alike."""
+    if request.param == "cffi-prefix":
+        assert compression._prefix_binding() is not None
+    else:
+        monkeypatch.setattr(compression, "_prefix_binding", lambda: None)
+    return str(request.param)
+
+
+def test_delta_round_trip(binding: str) -> None:
     framed = compress_delta(EDITED, BASE_ID, BASE)
     assert framed[0] == DELTA
     assert framed[1:33] == BASE_ID
@@ -147,14 +160,14 @@ def test_delta_round_trip() -> None:
     assert len(framed) < len(compress(EDITED)) // 10
 
 
-def test_delta_of_unrelated_data_still_round_trips() -> None:
+def test_delta_of_unrelated_data_still_round_trips(binding: str) -> None:
     data = os.urandom(5000)
     framed = compress_delta(data, BASE_ID, BASE)
     assert decompress(framed, len(data), BASE) == data
 
 
 @pytest.mark.parametrize("data", [b"", b"x", BASE])
-def test_delta_edge_cases(data: bytes) -> None:
+def test_delta_edge_cases(data: bytes, binding: str) -> None:
     assert decompress(compress_delta(data, BASE_ID, BASE), len(data), BASE) == data
     # A tiny base is still a valid raw-content dictionary.
     assert (
@@ -168,7 +181,7 @@ def test_delta_base_is_none_for_other_frames() -> None:
     assert delta_base(b"") is None
 
 
-def test_delta_against_the_wrong_base_never_yields_the_data() -> None:
+def test_delta_against_the_wrong_base_never_yields_the_data(binding: str) -> None:
     """The frame cannot tell a wrong base: zstd fails, or gives other bytes that the caller's id
     check refuses (the repository hashes every result). Either way, never the data."""
     framed = compress_delta(EDITED, BASE_ID, BASE)
@@ -180,14 +193,14 @@ def test_delta_against_the_wrong_base_never_yields_the_data() -> None:
         assert result != EDITED
 
 
-def test_delta_without_its_base_is_refused() -> None:
+def test_delta_without_its_base_is_refused(binding: str) -> None:
     framed = compress_delta(EDITED, BASE_ID, BASE)
     with pytest.raises(DecompressionError):
         decompress(framed, len(EDITED))
 
 
 @pytest.mark.parametrize("length", [1, 2, 32])
-def test_delta_cut_short_before_its_base_id(length: int) -> None:
+def test_delta_cut_short_before_its_base_id(length: int, binding: str) -> None:
     framed = compress_delta(EDITED, BASE_ID, BASE)[:length]
     with pytest.raises(DecompressionError):
         delta_base(framed)
@@ -195,7 +208,7 @@ def test_delta_cut_short_before_its_base_id(length: int) -> None:
         decompress(framed, len(EDITED), BASE)
 
 
-def test_delta_with_a_damaged_or_truncated_frame() -> None:
+def test_delta_with_a_damaged_or_truncated_frame(binding: str) -> None:
     framed = compress_delta(EDITED, BASE_ID, BASE)
     with pytest.raises(DecompressionError):
         decompress(framed[:33], len(EDITED), BASE)  # the base id and no zstd frame
@@ -209,13 +222,36 @@ def test_delta_with_a_damaged_or_truncated_frame() -> None:
         decompress(framed, len(EDITED) + 1, BASE)
 
 
-def test_the_base_id_is_not_what_decompression_uses() -> None:
+def test_the_base_id_is_not_what_decompression_uses(binding: str) -> None:
     """The id in the frame only names the base; the caller fetches it. Another id in front of
     the same zstd frame decodes the same: binding the id to the data is the envelope's job."""
     framed = compress_delta(EDITED, BASE_ID, BASE)
     relabelled = framed[:1] + OTHER_ID + framed[33:]
     assert delta_base(relabelled) == OTHER_ID
     assert decompress(relabelled, len(EDITED), BASE) == EDITED
+
+
+def test_a_delta_frame_that_states_no_size_is_read_with_the_size_known(binding: str) -> None:
+    dictionary = zstandard.ZstdCompressionDict(BASE, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    frame = zstandard.ZstdCompressor(dict_data=dictionary, write_content_size=False).compress(EDITED)
+    framed = bytes([DELTA]) + BASE_ID + frame
+    assert decompress(framed, len(EDITED), BASE) == EDITED
+    with pytest.raises(DecompressionError, match="does not state its content size"):
+        decompress(framed, None, BASE)
+
+
+def test_deltas_decompressed_on_many_threads_at_once(binding: str) -> None:
+    """Each thread has its own decompression context: deltas on several bases at once."""
+    bases = [BASE[n * 1000 :] for n in range(4)]
+    frames = [(compress_delta(b + b"tail", BASE_ID, b), b) for b in bases]
+
+    def work(n: int) -> None:
+        for _ in range(50):
+            framed, base = frames[(n + _) % 4]
+            assert decompress(framed, len(base) + 4, base) == base + b"tail"
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
 
 
 def test_thread_safety() -> None:
