@@ -53,7 +53,7 @@ def assert_repository_ok(repo: Repository, read_data: bool = True) -> None:
 _COUNTS = {
     # option: (CI default, nightly default, what it counts)
     "fuzz_cases": (300, 100_000, "hypothesis cases per fuzzed decoder"),
-    "kill_points": (12, 1_000, "SIGKILL points in the kill loops"),
+    "kill_points": (8, 1_000, "SIGKILL points in the kill loops"),
     "fault_runs": (3, 200, "runs of each operation over the fault-injecting backends"),
 }
 
@@ -65,6 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
     stays ignored across exec), so the tests of what Ctrl-C does would fail."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if config.getoption("nightly"):  # for what test modules size at import (deep_trees.DEPTH)
+        os.environ["SNAPSTORE_NIGHTLY"] = "1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

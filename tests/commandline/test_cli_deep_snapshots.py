@@ -1,4 +1,4 @@
-"""A snapshot 10,000 directories deep through the installed command: ls, stats, check, prune
+"""A snapshot thousands of directories deep (tests/support/deep_trees.DEPTH) through the installed command: ls, stats, check, prune
 and copy (issue 10 item 2: each failed with RecursionError from about 1,000 levels, and copy
 then copied none of the later snapshots).
 

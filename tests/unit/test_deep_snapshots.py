@@ -1,4 +1,4 @@
-"""A snapshot 10,000 directories deep through the library: ls, stats, check, prune and copy
+"""A snapshot thousands of directories deep (tests/support/deep_trees.DEPTH) through the library: ls, stats, check, prune and copy
 (issue 10 item 2; each of them used to fail with RecursionError from about 1,000 levels)."""
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ def test_a_whole_repository_is_left_alone(repo: Repository, source: Path) -> Non
     assert stored_snapshots(repo) == before
 
 
-def test_a_snapshot_10000_levels_deep(repo: Repository) -> None:
+def test_a_snapshot_thousands_of_levels_deep(repo: Repository) -> None:
     snap = deep_snapshot(repo)
     leaf = next(Walker(repo).post_order(snap.tree)).nodes[0]
     lose_pack_of(repo, leaf.content[0])

@@ -27,6 +27,7 @@ from snapstore.snapshot.store import save_snapshot
 from snapstore.snapshot.tree import Node, NodeType, encode_tree
 from tests.conftest import PASSWORD, reopen
 from tests.support.damage import flip_blob
+from tests.support.deep_trees import DEPTH
 from tests.support.deltas import edited, varied
 from tests.support.memory_source import File, MemorySource, expected_tree, read_tree
 
@@ -223,8 +224,8 @@ def deep_snapshot(repo: Repository, levels: int) -> Snapshot:
     return snap
 
 
-def test_a_tree_ten_thousand_levels_deep_is_restored(repo: Repository, tmp_path: Path) -> None:
-    snap = deep_snapshot(repo, 10_000)
+def test_a_tree_deeper_than_path_max_is_restored(repo: Repository, tmp_path: Path) -> None:
+    snap = deep_snapshot(repo, DEPTH)
     target = tmp_path / "t"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # a small server's limit, and less
@@ -232,10 +233,10 @@ def test_a_tree_ten_thousand_levels_deep_is_restored(repo: Repository, tmp_path:
         result = restore(repo, snap, target, verify=True)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    assert not result.errors and result.dirs == 10_000 and result.files == 1
+    assert not result.errors and result.dirs == DEPTH and result.files == 1
     fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for _ in range(10_000):
+        for _ in range(DEPTH):
             nxt = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
             os.close(fd)
             fd = nxt
