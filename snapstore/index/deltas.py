@@ -255,7 +255,8 @@ def sound_bases(columns: IndexColumns, usable_packs: set[Id], limit: int) -> np.
     group = np.cumsum(np.r_[False, keys[1:] != keys[:-1]])  # each entry's key, numbered
     several = np.zeros(len(starts), dtype=bool)  # keys that stand for more than one id
     same_key = np.flatnonzero(keys[1:] == keys[:-1]) + 1
-    several[group[same_key]] = (columns.rests[same_key] != columns.rests[same_key - 1]).any(axis=1)
+    differs = (columns.rests[same_key] != columns.rests[same_key - 1]).any(axis=1)
+    several[group[same_key[differs]]] = True
     numbers = [n for n, pack in enumerate(columns.pack_ids) if pack in usable_packs]
     usable = np.isin(columns.pack, np.array(numbers, dtype=np.uint32)) & (columns.type == int(BlobType.DATA))
     is_delta = columns.is_delta
