@@ -192,7 +192,7 @@ def test_a_tiny_first_delta_is_kept_without_compressing_the_blob_alone(
     monkeypatch.setattr(compression, "compress", lambda data, level=3: plain_frames.append(len(data)) or real(data, level))
     near = repo.save_blob(BlobType.DATA, NEW, bases=[old.id, Id(bytes(32))])
     assert near.delta and near.stored_length <= DELTA_TINY * len(NEW) and plain_frames == []
-    far = bytes(reversed(OLD[: int(len(OLD) * DELTA_TINY * 2)])) + OLD[int(len(OLD) * DELTA_TINY * 2) :]
+    far = bytes(reversed(OLD[: int(len(OLD) * DELTA_TINY * 3)])) + OLD[int(len(OLD) * DELTA_TINY * 3) :]
     repo.save_blob(BlobType.DATA, far, bases=[old.id])
     assert plain_frames == [len(far)]
 
