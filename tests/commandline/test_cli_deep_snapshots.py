@@ -1,6 +1,6 @@
-"""A snapshot thousands of directories deep (tests/support/deep_trees.DEPTH) through the installed command: ls, stats, check, prune
-and copy (issue 10 item 2: each failed with RecursionError from about 1,000 levels, and copy
-then copied none of the later snapshots).
+"""A snapshot thousands of directories deep (`deep_trees.DEPTH`) through the installed
+command: ls, stats, check, prune and copy (issue 10 item 2: each failed with RecursionError
+from about 1,000 levels, and copy then copied none of the later snapshots).
 
 Such a tree cannot come from disk (its paths pass PATH_MAX), so the snapshots are built in the
 repository through the library, as tests/support/deep_trees.py explains.

@@ -1,5 +1,6 @@
-"""A snapshot thousands of directories deep (tests/support/deep_trees.DEPTH) through the library: ls, stats, check, prune and copy
-(issue 10 item 2; each of them used to fail with RecursionError from about 1,000 levels)."""
+"""A snapshot thousands of directories deep (`deep_trees.DEPTH`) through the library: ls,
+stats, check, prune and copy (issue 10 item 2; each of them used to fail with RecursionError
+from about 1,000 levels)."""
 
 from __future__ import annotations
 
