@@ -6,6 +6,7 @@ import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from snapstore.ids import Id
@@ -205,6 +206,35 @@ def test_entries_lists_everything() -> None:
     for n, entry in enumerate(entries):
         assert listed[entry.id] == location(PACK_A if n < 25 else PACK_B, entry)
     assert all(isinstance(blob_id, Id) for blob_id in listed)
+
+
+def test_columns_give_every_copy_without_an_object_per_blob() -> None:
+    """`columns` (the check's pass over a whole index): every copy, by id, with where it ends
+    in its pack, and the base keys of the deltas in their order."""
+    index = BlobIndex()
+    assert len(index.columns()) == 0 and len(index.columns().delta_bases) == 0
+    ids = random_ids(30, seed=9)
+    plain = entries_for(ids[:20])
+    deltas = [
+        PackEntry(BlobType.DATA, Id(blob), 1000 * n, 50, 500, FLAG_DELTA, Id(ids[n]))
+        for n, blob in enumerate(ids[20:])
+    ]
+    index.add_pack(PACK_A, plain[:10] + deltas[:5])
+    index.add_pack(PACK_B, plain[10:] + deltas[5:] + plain[:3])  # three blobs in both packs
+    columns = index.columns()
+    assert len(columns) == 33
+    rows = list(range(len(columns)))
+    assert [bytes(columns.id(r)) for r in rows] == sorted(bytes(e.id) for e in plain + deltas + plain[:3])
+    assert [columns.location(r) for r in rows] == [loc for _, loc in index.entries()]
+    places = list(columns.places(np.arange(len(columns))))
+    for row, (blob, pack, offset, length) in zip(rows, places, strict=True):
+        where = columns.location(row)
+        assert blob == bytes(columns.id(row)) and columns.pack_ids[pack] == where.pack_id
+        assert (offset, length) == (where.offset, where.length)
+        assert columns.ends[row] == where.offset + where.length
+    delta_rows = np.flatnonzero(columns.is_delta).tolist()
+    assert len(delta_rows) == 10
+    assert columns.delta_bases.tolist() == [columns.location(r).base_key for r in delta_rows]
 
 
 def test_flags_survive_lookup_before_merge() -> None:
