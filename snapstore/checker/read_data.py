@@ -34,8 +34,6 @@ from snapstore.index import deltas
 from snapstore.pack import BlobType
 from snapstore.repository.repository import Repository
 
-#: Packs read at once.
-_WORKERS = 4
 #: Envelope bytes of deltas put aside before they are verified together: the more packs a
 #: batch holds, the fewer of its deltas' bases are read from outside it.
 _BATCH_BYTES = 48 * 1024 * 1024
@@ -258,15 +256,16 @@ def read_packs(
     further pack is started (the first always is): the packs already being read are finished
     and yielded, and the walk ends."""
     bases = BaseVerdicts(repo)
+    workers = max(repo.connections, 1)  # packs read at once: each is in memory whole
     todo = iter(packs)
     reading: deque[Future[tuple[_PackVerdict, list[_Delta]]]] = deque()
     waiting: list[_PackVerdict] = []
     batch: list[_Delta] = []
     batch_bytes = 0
     started = False
-    with ThreadPoolExecutor(_WORKERS) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         while True:
-            while len(reading) < 2 * _WORKERS and not (started and time_up is not None and time_up()):
+            while len(reading) < 2 * workers and not (started and time_up is not None and time_up()):
                 pack_id = next(todo, None)
                 if pack_id is None:
                     break
