@@ -143,3 +143,14 @@ def chain_under(repo: Repository, blob_id: Id) -> set[bytes]:
         found.add(bytes(base))
         base = repo.delta_base_of(base)
     return found
+
+
+def test_every_slice_of_the_packs_checks_clean_and_together_they_cover_all(repo: Repository, nights: Nights) -> None:
+    """`--read-data-subset n/3`: a slice's deltas rest on bases in packs of other slices, read
+    through the blob reader along their chains."""
+    read: list[Id] = []
+    for n in (1, 2, 3):
+        report = check_repository(reopen(repo, load_index=False), CheckOptions(read_data=True, subset=(n, 3)))
+        assert report.ok and report.findings == [], [str(f) for f in report.findings]
+        read += report.verified
+    assert len(read) == len(set(read)) == check(repo).packs
