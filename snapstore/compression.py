@@ -121,12 +121,8 @@ def _chain(first: bytes, first_size: int, frames: Sequence[tuple[bytes, int]]) -
 
 def _checked_frame(frame: bytes, size: int) -> bytes:
     """A zstd frame of a chain, once it is seen to claim `size` plain bytes."""
-    _check_magic(frame)
-    try:
-        claimed = zstandard.frame_content_size(frame)
-    except zstandard.ZstdError as exc:
-        raise DecompressionError(f"zstd frame is damaged: {exc}") from None
-    if claimed != size or size > MAX_PLAINTEXT:
+    claimed = _claimed_size(frame, size)
+    if claimed != size:
         raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {size}")
     return frame
 
@@ -158,17 +154,27 @@ def delta_base(framed: bytes) -> bytes | None:
     return framed[1 : 1 + _BASE_ID_SIZE]
 
 
-def _inflate(frame: bytes, expected_size: int | None, dctx: zstandard.ZstdDecompressor) -> bytes:
-    """The frame's plaintext. Nothing is allocated for the content size the frame's header
-    claims before that claim is checked: against `expected_size` when the caller knows it (a
-    blob's plain length from the index), else against the format's bound, and then the output
-    grows only with what the frame really holds."""
+def _claimed_size(frame: bytes, expected_size: int | None) -> int:
+    """The content size a zstd frame's header claims (-1: not stated), once it is seen to be a
+    zstd frame proper whose claim agrees with `expected_size` when the caller knows it (a
+    blob's plain length from the index), else within the format's bound: nothing is
+    allocated for a claim before this."""
     _check_magic(frame)
     try:
-        claimed = zstandard.frame_content_size(frame)  # -1: not stated
-        if claimed > MAX_PLAINTEXT or (claimed >= 0 and expected_size not in (None, claimed)):
-            wanted = "at most 2**32 - 1" if expected_size is None else expected_size
-            raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {wanted}")
+        claimed = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise DecompressionError(f"zstd frame is damaged: {exc}") from None
+    if claimed > MAX_PLAINTEXT or (claimed >= 0 and expected_size not in (None, claimed)):
+        wanted = "at most 2**32 - 1" if expected_size is None else expected_size
+        raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {wanted}")
+    return claimed
+
+
+def _inflate(frame: bytes, expected_size: int | None, dctx: zstandard.ZstdDecompressor) -> bytes:
+    """The frame's plaintext (its claimed size checked first, `_claimed_size`); the output
+    grows only with what the frame really holds."""
+    claimed = _claimed_size(frame, expected_size)
+    try:
         if expected_size is None:
             if claimed < 0:
                 raise DecompressionError("zstd frame does not state its content size")
@@ -193,16 +199,9 @@ def _inflate_on(base: bytes, frame: bytes, expected_size: int | None) -> bytes:
     if prefix is None:
         return _inflate_with_dictionary(base, frame, expected_size)
     ffi, lib, uncleared = prefix
-    _check_magic(frame)
-    try:
-        claimed = zstandard.frame_content_size(frame)
-    except zstandard.ZstdError as exc:
-        raise DecompressionError(f"zstd frame is damaged: {exc}") from None
+    claimed = _claimed_size(frame, expected_size)
     if claimed < 0:  # no content size stated: the general path decides
         return _inflate_with_dictionary(base, frame, expected_size)
-    if claimed > MAX_PLAINTEXT or expected_size not in (None, claimed):
-        wanted = "at most 2**32 - 1" if expected_size is None else expected_size
-        raise DecompressionError(f"zstd frame claims {claimed} bytes, expected {wanted}")
     dctx = getattr(_local, "prefix_context", None)
     if dctx is None:
         dctx = _local.prefix_context = ffi.gc(lib.ZSTD_createDCtx(), lib.ZSTD_freeDCtx)
